@@ -1,0 +1,7 @@
+"""LangGraph pipelines compiled from a team spec."""
+
+from __future__ import annotations
+
+from pipelines.graph import FINAL_NODE, build_graph, final_message, node_update
+
+__all__ = ["FINAL_NODE", "build_graph", "final_message", "node_update"]

@@ -1,0 +1,115 @@
+"""Compile a team spec into a LangGraph ``StateGraph``.
+
+One node per role plus a final node. The orchestrator (when the team has one)
+picks each next speaker; otherwise the flow's edges do. The critic's approve
+ends the loop, and ``flow.max_rounds`` bounds it. Each node publishes its
+messages in one transaction when it finishes, then returns them as its state
+update, so the run log and the checkpoint never disagree by more than the
+last node (which :func:`node_update` lets the runner replay on resume).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from langgraph.graph import END, START, StateGraph
+
+from roles import ROLE_FUNCTIONS, RoleContext, TeamState
+from roles.base import last
+from studio.messages import Code, Decision, Final, Message, Review
+from studio.spec import TeamSpec
+
+__all__ = ["FINAL_NODE", "build_graph", "final_message", "node_update"]
+
+FINAL_NODE = "_final"
+Publish = Callable[[list[Message]], None]
+
+
+def node_update(spec: TeamSpec, node: str, messages: list[Message], state: TeamState) -> dict[str, Any]:
+    """The state update a node makes after producing ``messages``."""
+    update: dict[str, Any] = {"transcript": messages}
+    if node != FINAL_NODE and spec.role(node).kind != "orchestrator":
+        update["turns"] = state.get("turns", 0) + 1
+    return update
+
+
+def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
+    """The run's result: last code, whether it was approved, and why the run stopped."""
+    transcript = state["transcript"]
+    code = next((m for m in reversed(transcript) if isinstance(m, Code) and m.code), None)
+    review, decision = last(transcript, Review), last(transcript, Decision)
+    approved = review is not None and review.verdict == "approve"
+    if approved:
+        reason = "approved"
+    elif decision is not None and decision.is_request_satisfied:
+        reason = "satisfied"
+    elif state.get("turns", 0) >= spec.flow.max_rounds:
+        reason = "max_rounds"
+    else:
+        reason = "no_route"
+    summary = {
+        "approved": "The critic approved the code.",
+        "satisfied": "The orchestrator judged the request satisfied.",
+        "max_rounds": f"Stopped after {spec.flow.max_rounds} rounds without approval.",
+        "no_route": "No role was left to speak.",
+    }[reason]
+    body = f"{summary}\n\n```python\n{code.code}\n```" if code else f"{summary} No code was written."
+    return Final(run_id=run_id, sender="system", content=body, code=code.code if code else "",
+                 approved=approved, stop_reason=reason, parent_id=code.id if code else None)
+
+
+def build_graph(spec: TeamSpec, contexts: dict[str, RoleContext], publish: Publish) -> StateGraph:
+    """Wire the roles of ``spec`` into a graph (uncompiled).
+
+    Args:
+        spec: the team.
+        contexts: a :class:`RoleContext` per role name (model injected there).
+        publish: persists and delivers a node's messages (the bus).
+    """
+    graph = StateGraph(TeamState)
+    orchestrator = spec.orchestrator()
+    run_id = next(iter(contexts.values())).run_id
+    workers = [r.name for r in spec.workers()]
+
+    def make_node(name: str) -> Callable[[TeamState], dict[str, Any]]:
+        role_fn, ctx = ROLE_FUNCTIONS[spec.role(name).kind], contexts[name]
+
+        def node(state: TeamState) -> dict[str, Any]:
+            messages = role_fn(state, ctx)
+            publish(messages)
+            return node_update(spec, name, messages, state)
+
+        return node
+
+    def final_node(state: TeamState) -> dict[str, Any]:
+        messages: list[Message] = [final_message(spec, run_id, state)]
+        publish(messages)
+        return node_update(spec, FINAL_NODE, messages, state)
+
+    def after_worker(state: TeamState) -> str:
+        latest = state["transcript"][-1]
+        if isinstance(latest, Review) and latest.verdict == "approve":
+            return FINAL_NODE
+        if state["turns"] >= spec.flow.max_rounds:
+            return FINAL_NODE
+        if orchestrator is not None:
+            return orchestrator.name
+        return spec.successor(latest.sender) or FINAL_NODE
+
+    def after_orchestrator(state: TeamState) -> str:
+        decision = last(state["transcript"], Decision)
+        return decision.next_speaker if decision and decision.next_speaker in workers else FINAL_NODE
+
+    for role in spec.roles:
+        graph.add_node(role.name, make_node(role.name))
+    graph.add_node(FINAL_NODE, final_node)
+    worker_targets = [*workers, FINAL_NODE] + ([orchestrator.name] if orchestrator else [])
+    for name in workers:
+        graph.add_conditional_edges(name, after_worker, worker_targets)
+    if orchestrator is not None:
+        graph.add_edge(START, orchestrator.name)
+        graph.add_conditional_edges(orchestrator.name, after_orchestrator, [*workers, FINAL_NODE])
+    else:
+        graph.add_edge(START, spec.entry())
+    graph.add_edge(FINAL_NODE, END)
+    return graph

@@ -1,0 +1,96 @@
+"""Pull structured replies out of model text, forgiving the usual noise.
+
+Small models wrap JSON in prose or code fences, or add a trailing comma; these
+helpers find the JSON object and the fenced code block before validation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+T = TypeVar("T", bound=BaseModel)
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+
+
+class ParseError(ValueError):
+    """The reply did not have the expected shape; the message says what was wrong."""
+
+
+def _objects(text: str):
+    """Yield each balanced ``{...}`` substring, outermost first."""
+    start = text.find("{")
+    while start != -1:
+        depth, in_str, escape = 0, False, False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if in_str:
+                escape = not escape and ch == "\\"
+                if ch == '"' and not escape:
+                    in_str = False
+                elif ch != "\\":
+                    escape = False
+            elif ch == '"':
+                in_str = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    yield text[start : i + 1]
+                    break
+        start = text.find("{", start + 1)
+
+
+def extract_json(text: str) -> Any:
+    """Return the first JSON object in ``text``.
+
+    Raises:
+        ParseError: no JSON object could be found.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    for candidate in _objects(text):
+        for attempt in (candidate, _TRAILING_COMMA.sub(r"\1", candidate)):
+            try:
+                return json.loads(attempt)
+            except json.JSONDecodeError:
+                continue
+    raise ParseError("the reply contains no JSON object")
+
+
+def parse_model(text: str, model: type[T]) -> T:
+    """Validate the JSON object in ``text`` as ``model``.
+
+    Raises:
+        ParseError: naming the fields that were wrong.
+    """
+    data = extract_json(text)
+    try:
+        return model.model_validate(data)
+    except ValueError as exc:
+        errors = getattr(exc, "errors", lambda: [])()
+        detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" for e in errors) or str(exc)
+        raise ParseError(f"the JSON does not match the expected shape ({detail})") from None
+
+
+def extract_code(text: str, language: str = "python") -> str:
+    """Return the first fenced code block (preferring ``language``).
+
+    Raises:
+        ParseError: the reply has no fenced code block.
+    """
+    blocks = _FENCE.findall(text)
+    if not blocks:
+        raise ParseError("the reply contains no fenced code block (```python ... ```)")
+    for lang, body in blocks:
+        if lang.lower() in (language, "py", ""):
+            return body.strip("\n")
+    return blocks[0][1].strip("\n")

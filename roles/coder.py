@@ -1,0 +1,27 @@
+"""The coder: writes one Python code block for the task, revising on feedback."""
+
+from __future__ import annotations
+
+from roles._parse import extract_code
+from roles.base import RoleContext, TeamState, ask, last, task_of
+from studio.messages import Code, Decision, Message, Plan, Review
+
+__all__ = ["write_code"]
+
+
+def write_code(state: TeamState, ctx: RoleContext) -> list[Message]:
+    """Ask the model for code; on a reply without a code block, keep the text and no code."""
+    transcript = state["transcript"]
+    plan, review, previous = last(transcript, Plan), last(transcript, Review), last(transcript, Code)
+    decision = last(transcript, Decision)
+    values = {
+        "task": task_of(transcript),
+        "plan": plan.content if plan else "",
+        "previous_code": previous.code if previous else "",
+        "feedback": review.feedback if review and review.verdict == "revise" else "",
+        "instruction": decision.instruction if decision else "",
+    }
+    code, text, usage, errors = ask(ctx, values, extract_code)
+    parent = review.id if review else (plan.id if plan else None)
+    return [*errors, Code(run_id=ctx.run_id, sender=ctx.role.name, content=text, code=code or "",
+                          parent_id=parent, usage=usage)]

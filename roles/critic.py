@@ -1,0 +1,39 @@
+"""The critic: approves the latest code or asks for changes, noting lessons."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from roles._parse import parse_model
+from roles.base import RoleContext, TeamState, ask, last, task_of
+from studio.messages import Code, Decision, Message, Review
+
+__all__ = ["ReviewReply", "review"]
+
+
+class ReviewReply(BaseModel):
+    """The JSON contract of the critic's reply."""
+
+    verdict: Literal["approve", "revise"]
+    feedback: str = ""
+    lessons: list[str] = Field(default_factory=list)
+
+
+def review(state: TeamState, ctx: RoleContext) -> list[Message]:
+    """Review the latest code; an unparseable reply counts as ``revise`` (never approve unread code)."""
+    transcript = state["transcript"]
+    code, decision = last(transcript, Code), last(transcript, Decision)
+    reply, text, usage, errors = ask(
+        ctx,
+        {"task": task_of(transcript), "code": code.code if code else "(no code yet)",
+         "instruction": decision.instruction if decision else ""},
+        lambda t: parse_model(t, ReviewReply), schema=ReviewReply,
+    )
+    if reply is None:
+        reply = ReviewReply(verdict="revise", feedback="The review could not be read; please check the code again.")
+    content = f"{reply.verdict.upper()}: {reply.feedback}".strip()
+    return [*errors, Review(run_id=ctx.run_id, sender=ctx.role.name, content=content, verdict=reply.verdict,
+                            feedback=reply.feedback, lessons=reply.lessons,
+                            parent_id=code.id if code else None, usage=usage)]

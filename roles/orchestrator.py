@@ -1,0 +1,60 @@
+"""The orchestrator: keeps a progress ledger (as in Magentic-One) and picks the next speaker."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from roles._parse import parse_model
+from roles.base import RoleContext, TeamState, ask, task_of, transcript_text
+from studio.messages import Code, Decision, Error, Message
+
+__all__ = ["LedgerReply", "default_next", "orchestrate"]
+
+
+class LedgerReply(BaseModel):
+    """The JSON contract of the orchestrator's reply (the progress ledger)."""
+
+    is_request_satisfied: bool
+    is_in_loop: bool = False
+    is_progress_being_made: bool = True
+    next_speaker: str
+    instruction_or_question: str = ""
+
+
+def default_next(state: TeamState, ctx: RoleContext) -> str:
+    """The fixed order: the flow's successor of the last worker, or the entry role."""
+    workers = {r.name for r in ctx.team.workers()}
+    speaker = next((m.sender for m in reversed(state["transcript"]) if m.sender in workers), None)
+    if speaker is None:
+        return ctx.team.entry()
+    return ctx.team.successor(speaker) or ""
+
+
+def orchestrate(state: TeamState, ctx: RoleContext) -> list[Message]:
+    """Update the ledger and choose who speaks next, falling back to the fixed order."""
+    transcript = state["transcript"]
+    workers = [r.name for r in ctx.team.workers()]
+    reply, text, usage, errors = ask(
+        ctx,
+        {"task": task_of(transcript), "team": ", ".join(f"{r.name} ({r.kind})" for r in ctx.team.workers()),
+         "workers": ", ".join(workers), "transcript": transcript_text(transcript)},
+        lambda t: parse_model(t, LedgerReply), schema=LedgerReply,
+    )
+    fallback = default_next(state, ctx)
+    if reply is None:
+        reply = LedgerReply(is_request_satisfied=False, next_speaker=fallback)
+    satisfied = reply.is_request_satisfied and any(isinstance(m, Code) and m.code for m in transcript)
+    speaker = reply.next_speaker
+    if not satisfied and speaker not in workers:
+        errors.append(Error(run_id=ctx.run_id, sender=ctx.role.name, error_type="route",
+                            content=f"orchestrator chose {speaker!r}, which is not a worker "
+                                    f"({', '.join(workers)}); following the flow to {fallback or 'the end'}"))
+        speaker = fallback
+    content = (f"request satisfied" if satisfied else f"next: {speaker or '(end)'}") + (
+        f" — {reply.instruction_or_question}" if reply.instruction_or_question else "")
+    return [*errors, Decision(
+        run_id=ctx.run_id, sender=ctx.role.name, content=content, usage=usage,
+        is_request_satisfied=satisfied, is_in_loop=reply.is_in_loop,
+        is_progress_being_made=reply.is_progress_being_made,
+        next_speaker="" if satisfied else speaker, instruction=reply.instruction_or_question,
+    )]

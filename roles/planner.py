@@ -1,0 +1,33 @@
+"""The planner: breaks the task into steps with dependencies."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from roles._parse import parse_model
+from roles.base import RoleContext, TeamState, ask, last, task_of
+from studio.messages import Decision, Message, Plan, PlanStep
+
+__all__ = ["PlanReply", "plan"]
+
+
+class PlanReply(BaseModel):
+    """The JSON contract of the planner's reply."""
+
+    steps: list[PlanStep] = Field(min_length=1)
+
+
+def plan(state: TeamState, ctx: RoleContext) -> list[Message]:
+    """Ask the model for a plan; fall back to a one-step plan (the task itself)."""
+    transcript = state["transcript"]
+    task = task_of(transcript)
+    decision = last(transcript, Decision)
+    reply, text, usage, errors = ask(
+        ctx, {"task": task, "instruction": decision.instruction if decision else ""},
+        lambda t: parse_model(t, PlanReply), schema=PlanReply,
+    )
+    steps = reply.steps if reply else [PlanStep(id="s1", description=task)]
+    content = "\n".join(
+        f"{s.id}. {s.description}" + (f" (after {', '.join(s.depends_on)})" if s.depends_on else "") for s in steps
+    )
+    return [*errors, Plan(run_id=ctx.run_id, sender=ctx.role.name, content=content, steps=steps, usage=usage)]

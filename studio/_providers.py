@@ -1,0 +1,115 @@
+"""litellm handlers for the two in-process providers: ``local/...`` and ``scripted/...``."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any, Iterator
+
+import litellm
+from litellm import CustomLLM
+from litellm.types.utils import GenericStreamingChunk
+
+from studio.local_model import get_local_model
+from studio.scripted import ScriptedModel, ScriptedProviderError
+
+_SCRIPTS: dict[str, ScriptedModel] = {}
+_SCRIPTS_LOCK = threading.Lock()
+
+
+def register_script(key: str, model: ScriptedModel) -> None:
+    """Make ``model`` answer litellm calls to ``scripted/<key>``."""
+    with _SCRIPTS_LOCK:
+        _SCRIPTS[key] = model
+
+
+def forget_script(key: str) -> None:
+    """Drop a registered script."""
+    with _SCRIPTS_LOCK:
+        _SCRIPTS.pop(key, None)
+
+
+def _role(litellm_params: dict[str, Any] | None) -> str:
+    return ((litellm_params or {}).get("metadata") or {}).get("huddle_role", "")
+
+
+def _fill(model_response: Any, text: str, prompt_tokens: int, completion_tokens: int) -> Any:
+    model_response.choices[0].message.content = text
+    model_response.usage = litellm.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                         total_tokens=prompt_tokens + completion_tokens)
+    return model_response
+
+
+def _chunks(pieces: Iterator[str]) -> Iterator[GenericStreamingChunk]:
+    for piece in pieces:
+        yield {"text": piece, "is_finished": False, "finish_reason": None, "usage": None, "index": 0,
+               "tool_use": None}
+    yield {"text": "", "is_finished": True, "finish_reason": "stop", "usage": None, "index": 0, "tool_use": None}
+
+
+class ScriptedHandler(CustomLLM):
+    """Answers from the :class:`ScriptedModel` registered under the model key."""
+
+    def _script(self, model: str) -> ScriptedModel:
+        with _SCRIPTS_LOCK:
+            return _SCRIPTS[model]
+
+    def _reply(self, model: str, messages: list, litellm_params: dict | None) -> str:
+        try:
+            return self._script(model).reply(_role(litellm_params), messages)
+        except ScriptedProviderError as exc:
+            raise litellm.ServiceUnavailableError(message=f"scripted error: {exc}", llm_provider="scripted",
+                                                  model=model) from None
+
+    def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                   encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
+                   logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006 - litellm's signature
+        text = self._reply(model, messages, litellm_params)
+        return _fill(model_response, text, sum(len(str(m.get("content", "")).split()) for m in messages),
+                     len(text.split()))
+
+    def streaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                  encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
+                  logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006
+        text = self._reply(model, messages, litellm_params)
+        return _chunks(iter(re.findall(r"\s*\S+\s*", text) or [text]))
+
+
+class LocalHandler(CustomLLM):
+    """Runs ``local/<name>`` in process (llama.cpp, transformers as fallback)."""
+
+    def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                   encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
+                   logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006
+        fmt = optional_params.get("response_format") or {}
+        started = time.monotonic()
+        text, prompt_tokens, completion_tokens = get_local_model(model).chat(
+            messages, temperature=optional_params.get("temperature", 0.2),
+            max_tokens=optional_params.get("max_tokens", 512), schema=fmt.get("schema"),
+        )
+        if timeout and time.monotonic() - started > float(timeout):
+            raise litellm.Timeout(message=f"local/{model} took longer than {timeout}s", model=model,
+                                  llm_provider="local")
+        return _fill(model_response, text, prompt_tokens, completion_tokens)
+
+    def streaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                  encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
+                  logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006
+        return _chunks(get_local_model(model).stream(
+            messages, temperature=optional_params.get("temperature", 0.2),
+            max_tokens=optional_params.get("max_tokens", 512)))
+
+
+_REGISTERED = False
+
+
+def register_providers() -> None:
+    """Add the ``local`` and ``scripted`` providers to litellm (once per process)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    others = [p for p in litellm.custom_provider_map if p.get("provider") not in ("local", "scripted")]
+    litellm.custom_provider_map = [*others, {"provider": "local", "custom_handler": LocalHandler()},
+                                   {"provider": "scripted", "custom_handler": ScriptedHandler()}]
+    _REGISTERED = True

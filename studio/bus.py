@@ -1,0 +1,78 @@
+"""The message bus: publish/subscribe on topics, persisted before delivery.
+
+Every message is appended to the run log first; only then do subscribers see
+it, so whatever a subscriber saw can be found in the log after a crash. The
+CLI printer, the notebook display and the Streamlit page are all subscribers.
+
+Example:
+    >>> from studio.messages import Task
+    >>> from studio.runlog import RunLog
+    >>> bus = Bus(RunLog(":memory:"))
+    >>> seen = []
+    >>> _ = bus.subscribe("team", seen.append)
+    >>> bus.publish(Task(run_id="r1", sender="user", content="hi"))
+    >>> [m.kind for m in seen]
+    ['task']
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from typing import Callable, Iterable
+
+from studio.messages import Message
+from studio.runlog import RunLog
+
+__all__ = ["Bus", "Subscriber"]
+
+Subscriber = Callable[[Message], None]
+
+
+class Bus:
+    """Topic-based publish/subscribe over a :class:`RunLog`.
+
+    Args:
+        log: where messages are appended before delivery; ``None`` for an
+            in-memory bus that keeps nothing (tests of subscribers only).
+    """
+
+    def __init__(self, log: RunLog | None):
+        self.log = log
+        self._subs: list[tuple[str, Subscriber]] = []
+        self._lock = threading.RLock()
+
+    def subscribe(self, pattern: str, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback`` for each message whose topic matches ``pattern``.
+
+        ``pattern`` is a topic or a shell-style wildcard (``*`` for all).
+        Returns a function that removes the subscription.
+        """
+        entry = (pattern, callback)
+        with self._lock:
+            self._subs.append(entry)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if entry in self._subs:
+                    self._subs.remove(entry)
+
+        return unsubscribe
+
+    def publish(self, message: Message) -> None:
+        """Persist one message, then deliver it."""
+        self.publish_many([message])
+
+    def publish_many(self, messages: Iterable[Message]) -> None:
+        """Persist messages in one transaction, then deliver them in order.
+
+        Messages already in the log (same id) are neither stored nor delivered
+        again.
+        """
+        with self._lock:
+            fresh = self.log.append(messages) if self.log is not None else list(messages)
+            subs = list(self._subs)
+            for message in fresh:
+                for pattern, callback in subs:
+                    if pattern == "*" or pattern == message.topic or fnmatch.fnmatchcase(message.topic, pattern):
+                        callback(message)

@@ -1,0 +1,169 @@
+"""The ``huddle`` command line.
+
+Heavy modules (litellm, langgraph, llama.cpp) are imported inside the commands
+so that ``huddle --help`` answers at once. User mistakes exit with code 2 and a
+message that says what to fix; a run that fails exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Huddle: run teams of LLM agents from the command line.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+runs_app = typer.Typer(help="Browse past runs in the run log.", no_args_is_help=True)
+teams_app = typer.Typer(help="Work with team spec files.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(teams_app, name="teams")
+
+EXIT_USER = 2
+
+
+def _fail(message: str, code: int = EXIT_USER) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from studio.llm import ModelConfigError
+    from studio.runner import RunNotFound
+    from studio.scripted import ScriptError
+    from studio.spec import SpecError
+
+    return SpecError, ModelConfigError, RunNotFound, ScriptError
+
+
+@app.command()
+def run(
+    team_file: Optional[Path] = typer.Argument(None, help="Team spec (YAML or JSON)."),
+    task: Optional[str] = typer.Argument(None, help="What the team should do."),
+    model: Optional[str] = typer.Option(None, "--model", "-m",
+                                        help="Model for every role: a litellm string, local/smollm2 or "
+                                             "scripted:PATH."),
+    json_out: bool = typer.Option(False, "--json", help="Print each message as one JSON line as it is published."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run with this id."),
+) -> None:
+    """Run TEAM_FILE on TASK, or continue a stopped run with --resume RUN_ID."""
+    from rich.console import Console
+
+    from studio.render import print_json_line, print_message
+    from studio.runner import resume_run, run_team
+    from studio.spec import load_spec
+
+    console = Console(stderr=json_out)
+    status = console.status("starting…") if not json_out else None
+    started = time.monotonic()
+
+    def show(message) -> None:
+        if json_out:
+            print_json_line(message)
+        else:
+            print_message(console, message)
+
+    def thinking(role: str) -> None:
+        if status is not None:
+            status.update(f"[bold]{role}[/] is thinking… ({time.monotonic() - started:.0f}s)")
+
+    try:
+        if status is not None:
+            status.start()
+        if resume:
+            if team_file or task:
+                _fail("--resume takes no TEAM_FILE or TASK: the run keeps its own")
+            result = resume_run(resume, on_message=show, on_turn=thinking)
+        else:
+            if team_file is None or not task:
+                _fail("give a TEAM_FILE and a TASK, e.g. huddle run examples/teams/dev_team.yaml \"Write fizzbuzz\"")
+            result = run_team(load_spec(team_file), task, model=model, on_message=show, on_turn=thinking)
+    except _user_errors() as exc:
+        if status is not None:
+            status.stop()
+        _fail(str(exc))
+    finally:
+        if status is not None:
+            status.stop()
+    if not json_out:
+        usage = sum(m.usage.prompt_tokens + m.usage.completion_tokens for m in result.messages)
+        console.print(f"[dim]run {result.run_id} · {result.status} · {usage} tokens · "
+                      f"{time.monotonic() - started:.1f}s[/]")
+    if result.status != "done":
+        typer.echo(f"error: run {result.run_id} failed: {result.error}", err=True)
+        raise typer.Exit(1)
+
+
+def _log():
+    from studio.runlog import RunLog
+    from studio.runner import huddle_home
+
+    return RunLog(huddle_home() / "runs.db")
+
+
+@runs_app.command("list")
+def runs_list(
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per run."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many runs, newest first."),
+) -> None:
+    """List runs, newest first."""
+    rows = [r.summary() for r in _log().runs(limit)]
+    if json_out:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    from rich.console import Console
+
+    from studio.render import runs_table
+
+    Console().print(runs_table(rows) if rows else "no runs yet: try huddle run examples/teams/dev_team.yaml …")
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
+    json_out: bool = typer.Option(False, "--json", help="The messages as JSON lines, as the run printed them."),
+) -> None:
+    """Show a run's messages in order."""
+    log = _log()
+    info = log.run(run_id)
+    if info is None:
+        _fail(f"no run {run_id!r} in the run log (or the prefix is ambiguous); see huddle runs list")
+    messages = log.messages(info.run_id)
+    from studio.render import print_json_line, print_message
+
+    if json_out:
+        for message in messages:
+            print_json_line(message)
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"[bold]{info.team}[/] · run {info.run_id} · {info.status} · {info.created_at[:19]}")
+    for message in messages:
+        print_message(console, message)
+
+
+@teams_app.command("validate")
+def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSON).")) -> None:
+    """Check a team file; exit 2 with every problem listed if it is invalid."""
+    from studio.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(file)
+    except SpecError as exc:
+        _fail(str(exc))
+    roles = ", ".join(f"{r.name} ({r.kind})" for r in spec.roles)
+    typer.echo(f"ok: {file} defines team {spec.name!r} with {len(spec.roles)} roles: {roles}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,250 @@
+"""The LLM gateway: every model call goes through here, and through litellm.
+
+Model strings are litellm's (``gpt-4o-mini``, ``ollama/llama3.2``,
+``hosted_vllm/...``) plus two in-process providers: ``local/smollm2`` (the
+embedded model) and ``scripted:PATH`` (a deterministic script per role). The
+gateway adds retries with exponential back-off on provider errors, a timeout,
+a concurrency limit, optional streaming, JSON-schema constrained output where
+the provider supports it, and usage accounting.
+
+Example:
+    >>> gw = Gateway()
+    >>> check_model("local/smollm2")  # raises ModelConfigError if it cannot run
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
+
+import threading  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import litellm  # noqa: E402
+
+from studio._providers import register_providers, register_script  # noqa: E402
+from studio.local_model import ModelNotFound, gguf_path  # noqa: E402
+from studio.messages import Usage  # noqa: E402
+from studio.scripted import ScriptedModel, ScriptExhausted  # noqa: E402
+
+__all__ = ["CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "check_model"]
+
+litellm.suppress_debug_info = True
+litellm.telemetry = False
+register_providers()
+
+_RETRYABLE = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
+              litellm.InternalServerError, litellm.ServiceUnavailableError)
+
+
+class ModelConfigError(ValueError):
+    """A model that cannot be used as configured (unknown, missing key, missing file): a user error."""
+
+
+class ModelCallError(RuntimeError):
+    """A model call that failed for good (after retries, or not retryable)."""
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """Per-call knobs; the runner fills them from the spec."""
+
+    temperature: float = 0.2
+    max_tokens: int = 512
+    timeout_s: float = 120.0
+    retries: int = 2
+    retry_backoff_s: float = 1.0
+    api_base: str | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's reply text and what it cost."""
+
+    text: str
+    usage: Usage
+
+
+def provider_of(model: str) -> str:
+    """The provider name litellm would use for ``model``."""
+    if model.startswith("scripted:"):
+        return "scripted"
+    try:
+        return litellm.get_llm_provider(model)[1]
+    except Exception:  # litellm raises its own BadRequestError for unknown providers
+        return model.split("/", 1)[0] if "/" in model else "unknown"
+
+
+def check_model(model: str) -> None:
+    """Raise :class:`ModelConfigError` when ``model`` cannot be called as configured.
+
+    Checks that a scripted file exists, a local model is installed, the
+    provider is known and its API key variables are set.
+    """
+    if model.startswith("scripted:"):
+        path = Path(model.removeprefix("scripted:"))
+        if not path.is_file():
+            raise ModelConfigError(f"model {model}: scripted file {path} does not exist")
+        return
+    if model.startswith("local/"):
+        try:
+            gguf_path(model.removeprefix("local/"))
+        except ModelNotFound as exc:
+            raise ModelConfigError(str(exc)) from None
+        return
+    try:
+        provider = litellm.get_llm_provider(model)[1]
+    except Exception:
+        raise ModelConfigError(
+            f"model {model!r}: litellm knows no provider for it; use a litellm model string such as "
+            "gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.2 or hosted_vllm/NAME"
+        ) from None
+    env = litellm.validate_environment(model)
+    missing = env.get("missing_keys") or []
+    if missing and provider not in ("ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio"):
+        raise ModelConfigError(
+            f"model {model} (provider {provider}) needs {', '.join(missing)}: set it in the environment"
+        )
+
+
+class Gateway:
+    """Calls models for a run.
+
+    Args:
+        max_concurrency: model calls in flight at once.
+        scripted_start: replies already used per role, for resuming a scripted run.
+    """
+
+    def __init__(self, max_concurrency: int = 4, scripted_start: dict[str, int] | None = None):
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._scripted_start = dict(scripted_start or {})
+        self.scripts: dict[str, ScriptedModel] = {}
+
+    def _litellm_model(self, model: str) -> str:
+        if not model.startswith("scripted:"):
+            return model
+        path = str(Path(model.removeprefix("scripted:")).resolve())
+        if path not in self.scripts:
+            script = ScriptedModel.load(path, start_at=self._scripted_start)
+            self.scripts[path] = script
+            register_script(f"{id(self)}{path}", script)
+        return f"scripted/{id(self)}{path}"
+
+    def script(self, model: str) -> ScriptedModel:
+        """The :class:`ScriptedModel` behind a ``scripted:PATH`` model string (loaded on first use)."""
+        self._litellm_model(model)
+        return self.scripts[str(Path(model.removeprefix("scripted:")).resolve())]
+
+    def complete(self, model: str, messages: list[dict[str, Any]], *, role: str = "",
+                 settings: CallSettings = CallSettings(), schema: type | None = None,
+                 on_token: Callable[[str], None] | None = None) -> Completion:
+        """Call ``model`` and return its reply.
+
+        Args:
+            model: litellm model string, ``local/...`` or ``scripted:PATH``.
+            messages: chat messages.
+            role: the calling role's name (scripted replies are per role).
+            settings: temperature, max tokens, timeout, retries.
+            schema: a pydantic model the reply should match; constrains decoding where the
+                provider supports it (the caller still validates).
+            on_token: called with each piece of text as it streams in.
+
+        Raises:
+            ModelCallError: the call failed after all retries, or with a non-retryable error.
+            ScriptExhausted: a scripted role has no reply left.
+        """
+        target = self._litellm_model(model)
+        kwargs: dict[str, Any] = {
+            "model": target, "messages": messages, "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens, "timeout": settings.timeout_s,
+            "metadata": {"huddle_role": role},
+        }
+        if settings.api_base:
+            kwargs["api_base"] = settings.api_base
+        if schema is not None:
+            kwargs.update(self._schema_args(model, schema))
+        started = time.perf_counter()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                with self._slots:
+                    text, prompt_tokens, completion_tokens, cost = self._call(kwargs, on_token)
+                break
+            except Exception as exc:
+                cause = _our_cause(exc)
+                if cause is not None:
+                    raise cause from None
+                if isinstance(exc, _RETRYABLE) and attempts <= settings.retries:
+                    time.sleep(settings.retry_backoff_s * 2 ** (attempts - 1))
+                    continue
+                raise ModelCallError(_describe(model, exc, attempts)) from None
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost,
+                      latency_ms=(time.perf_counter() - started) * 1000, model=model, calls=attempts)
+        return Completion(text=text, usage=usage)
+
+    def _schema_args(self, model: str, schema: type) -> dict[str, Any]:
+        if model.startswith("scripted:"):
+            return {}
+        if model.startswith("local/"):
+            return {"response_format": {"type": "json_object", "schema": schema.model_json_schema()}}
+        try:
+            supported = litellm.supports_response_schema(model=model)
+        except Exception:
+            supported = False
+        return {"response_format": schema} if supported else {}
+
+    def _call(self, kwargs: dict[str, Any], on_token: Callable[[str], None] | None) -> tuple[str, int, int, float]:
+        if on_token is None:
+            response = litellm.completion(**kwargs)
+            usage = getattr(response, "usage", None)
+            text = response.choices[0].message.content or ""
+        else:
+            pieces: list[str] = []
+            usage = None
+            for chunk in litellm.completion(**kwargs, stream=True, stream_options={"include_usage": True}):
+                piece = chunk.choices[0].delta.content if chunk.choices else None
+                if piece:
+                    pieces.append(piece)
+                    on_token(piece)
+                usage = getattr(chunk, "usage", None) or usage
+            text = "".join(pieces)
+            response = None
+        prompt = getattr(usage, "prompt_tokens", 0) or 0
+        completion = getattr(usage, "completion_tokens", 0) or 0
+        return text, prompt, completion, _cost(kwargs["model"], response)
+
+
+def _cost(model: str, response: Any) -> float:
+    if response is None or model.startswith(("local/", "scripted/")):
+        return 0.0
+    try:
+        return float(litellm.completion_cost(completion_response=response) or 0.0)
+    except Exception:  # unknown price (self-hosted models): cost is not known, not an error
+        return 0.0
+
+
+def _our_cause(exc: BaseException) -> BaseException | None:
+    """litellm wraps handler exceptions; dig out ours that must not be retried."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, (ScriptExhausted, ModelNotFound)):
+            return seen
+        seen = seen.__context__
+    return None
+
+
+def _describe(model: str, exc: Exception, attempts: int) -> str:
+    provider = provider_of(model)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    hint = ""
+    if isinstance(exc, litellm.AuthenticationError):
+        keys = (litellm.validate_environment(model).get("missing_keys") or []) if provider != "scripted" else []
+        hint = f"; check {' or '.join(keys) or 'the API key for ' + provider}"
+    elif isinstance(exc, litellm.NotFoundError):
+        hint = "; check the model name"
+    return f"model {model} (provider {provider}) failed after {attempts} attempt(s): {first}{hint}"

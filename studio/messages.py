@@ -1,0 +1,227 @@
+"""Typed messages: the one vocabulary every part of Huddle speaks.
+
+Every message is a frozen pydantic model with a ``kind`` discriminator. The bus
+stores them, roles produce them, the CLI prints them, and one ``TypeAdapter``
+turns them into JSON and back.
+
+Example:
+    >>> msg = Task(run_id="r1", sender="user", content="Add two numbers")
+    >>> dump_message(msg)["kind"]
+    'task'
+    >>> load_message(dump_message(msg)) == msg
+    True
+
+This module is the leaf of the import graph: it imports nothing from Huddle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "Code",
+    "Decision",
+    "Error",
+    "Execution",
+    "Final",
+    "Message",
+    "Plan",
+    "PlanStep",
+    "Review",
+    "Task",
+    "Usage",
+    "dump_message",
+    "load_message",
+    "message_from_json",
+    "message_to_json",
+    "new_id",
+]
+
+
+def new_id() -> str:
+    """Return a fresh, globally unique message or run id."""
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Usage(BaseModel):
+    """What one model call cost."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt_tokens: int = 0
+    """Tokens sent to the model."""
+    completion_tokens: int = 0
+    """Tokens the model produced."""
+    cost_usd: float = 0.0
+    """Price of the call in US dollars, as litellm knows it (0 for local models)."""
+    latency_ms: float = 0.0
+    """Wall time of the call, retries included."""
+    model: str = ""
+    """The model string that answered."""
+    calls: int = 0
+    """Model calls behind the message, failed attempts included (a resumed scripted run skips them)."""
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+            latency_ms=self.latency_ms + other.latency_ms,
+            model=self.model or other.model,
+            calls=self.calls + other.calls,
+        )
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(default_factory=new_id)
+    """Unique id of this message."""
+    run_id: str
+    """The run this message belongs to."""
+    sender: str
+    """Role name that produced the message, or ``user`` / ``system``."""
+    topic: str = "team"
+    """Bus topic; subscribers filter on it."""
+    content: str = ""
+    """Human-readable text of the message (what a transcript shows)."""
+    parent_id: str | None = None
+    """The message this one answers, if any."""
+    created_at: datetime = Field(default_factory=_now)
+    """When the message was created (UTC)."""
+    usage: Usage = Field(default_factory=Usage)
+    """Tokens, cost and latency of the model calls behind this message."""
+
+
+class Task(_Base):
+    """The request a run works on."""
+
+    kind: Literal["task"] = "task"
+
+
+class PlanStep(BaseModel):
+    """One step of a plan."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    """Short step id, e.g. ``s1``."""
+    description: str
+    """What to do in this step."""
+    depends_on: list[str] = Field(default_factory=list)
+    """Ids of steps that must be done first."""
+
+
+class Plan(_Base):
+    """The planner's breakdown of the task."""
+
+    kind: Literal["plan"] = "plan"
+    steps: list[PlanStep] = Field(default_factory=list)
+    """Ordered steps with dependencies."""
+
+
+class Code(_Base):
+    """Code the coder wrote; ``content`` keeps the full reply."""
+
+    kind: Literal["code"] = "code"
+    code: str = ""
+    """The fenced code block, without the fences."""
+    language: str = "python"
+    """Language of the code block."""
+
+
+class Execution(_Base):
+    """The result of running code."""
+
+    kind: Literal["execution"] = "execution"
+    exit_code: int | None = None
+    """Process exit code, ``None`` if it never finished."""
+    stdout: str = ""
+    stderr: str = ""
+    passed: int = 0
+    """Tests that passed."""
+    failed: int = 0
+    """Tests that failed."""
+
+
+class Review(_Base):
+    """The critic's judgement of the latest code."""
+
+    kind: Literal["review"] = "review"
+    verdict: Literal["approve", "revise"]
+    """``approve`` ends the loop; ``revise`` sends the coder back to work."""
+    feedback: str = ""
+    lessons: list[str] = Field(default_factory=list)
+    """Lessons worth remembering for later runs."""
+
+
+class Decision(_Base):
+    """The orchestrator's progress ledger and its choice of next speaker."""
+
+    kind: Literal["decision"] = "decision"
+    is_request_satisfied: bool = False
+    is_in_loop: bool = False
+    is_progress_being_made: bool = True
+    next_speaker: str = ""
+    """Role that speaks next, or empty when the run should end."""
+    instruction: str = ""
+    """What the next speaker should do."""
+
+
+class Final(_Base):
+    """The result of a run; a run that ends well ends with exactly one."""
+
+    kind: Literal["final"] = "final"
+    code: str = ""
+    """The last code written, if any."""
+    approved: bool = False
+    """Whether the critic approved the code."""
+    stop_reason: Literal["approved", "satisfied", "max_rounds", "no_route"] = "approved"
+    """Why the run stopped."""
+
+
+class Error(_Base):
+    """Something went wrong; the run may go on (a repaired reply) or stop."""
+
+    kind: Literal["error"] = "error"
+    error_type: str = ""
+    """Short class of the error, e.g. ``parse``, ``provider``, ``script``."""
+    fatal: bool = False
+    """Whether the run stopped because of it."""
+
+
+Message = Annotated[
+    Union[Task, Plan, Code, Execution, Review, Decision, Final, Error],
+    Field(discriminator="kind"),
+]
+"""Any message, discriminated by ``kind``."""
+
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
+
+
+def dump_message(message: Message) -> dict[str, Any]:
+    """Return a JSON-ready dict of ``message``."""
+    return message.model_dump(mode="json")
+
+
+def load_message(data: dict[str, Any]) -> Message:
+    """Build the right message class from a dict made by :func:`dump_message`."""
+    return _ADAPTER.validate_python(data)
+
+
+def message_to_json(message: Message) -> str:
+    """Serialise ``message`` as one line of JSON."""
+    return message.model_dump_json()
+
+
+def message_from_json(text: str | bytes) -> Message:
+    """Parse one line of JSON made by :func:`message_to_json`."""
+    return _ADAPTER.validate_json(text)

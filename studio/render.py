@@ -1,0 +1,69 @@
+"""Render messages for a terminal (rich) or as JSON lines."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+from studio.messages import Code, Decision, Error, Final, Message, Plan, Review, message_to_json
+
+__all__ = ["print_json_line", "print_message", "runs_table"]
+
+_STYLE = {"task": "bold white", "plan": "cyan", "code": "green", "review": "magenta", "decision": "blue",
+          "final": "bold green", "error": "bold red", "execution": "yellow"}
+
+
+def print_json_line(message: Message) -> None:
+    """One message as one JSON object on stdout, flushed at once."""
+    sys.stdout.write(message_to_json(message) + "\n")
+    sys.stdout.flush()
+
+
+def _usage(message: Message) -> str:
+    u = message.usage
+    if not u.calls:
+        return ""
+    cost = f", ${u.cost_usd:.4f}" if u.cost_usd else ""
+    return f"{u.prompt_tokens}+{u.completion_tokens} tok, {u.latency_ms / 1000:.1f}s{cost}"
+
+
+def print_message(console: Console, message: Message) -> None:
+    """A readable block for one message."""
+    style = _STYLE.get(message.kind, "white")
+    title = f"[{style}]{message.sender} · {message.kind}[/]"
+    if isinstance(message, Decision):
+        console.print(f"{title}  [dim]{message.content}[/]")
+        return
+    if isinstance(message, Error):
+        console.print(f"{title}  [red]{message.content}[/]")
+        return
+    body: Any
+    if isinstance(message, (Code, Final)) and message.code:
+        body = Syntax(message.code, "python", theme="ansi_dark", word_wrap=True)
+        if isinstance(message, Final):
+            title += "  [bold green]approved[/]" if message.approved else f"  [yellow]{message.stop_reason}[/]"
+    elif isinstance(message, Plan):
+        body = "\n".join(f"{s.id}. {s.description}" for s in message.steps)
+    elif isinstance(message, Review):
+        body = f"[{'green' if message.verdict == 'approve' else 'yellow'}]{message.verdict}[/]: {message.feedback}"
+    else:
+        body = Markdown(message.content or "(empty)")
+    console.print(Panel(body, title=title, title_align="left", subtitle=_usage(message) or None,
+                        subtitle_align="right", border_style=style.split()[-1]))
+
+
+def runs_table(rows: list[dict[str, Any]]) -> Table:
+    """The run index as a table."""
+    table = Table("run", "team", "status", "started", "msgs", "tokens", "cost", "task")
+    for r in rows:
+        colour = {"done": "green", "failed": "red"}.get(r["status"], "yellow")
+        table.add_row(r["run_id"][:12], r["team"], f"[{colour}]{r['status']}[/]", r["created_at"][:19],
+                      str(r["messages"]), str(r["prompt_tokens"] + r["completion_tokens"]),
+                      f"${r['cost_usd']:.4f}", r["task"][:48])
+    return table

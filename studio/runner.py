@@ -1,0 +1,184 @@
+"""Run a team: bus, gateway and checkpointed graph wired together, and resumed after a crash.
+
+Example:
+    >>> from studio.spec import load_spec
+    >>> result = run_team(load_spec("examples/teams/dev_team.yaml"), "Add two numbers",
+    ...                   model="scripted:examples/scripts/dev_team.yaml")  # doctest: +SKIP
+    >>> result.status  # doctest: +SKIP
+    'done'
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from pipelines import build_graph, node_update
+from roles import RoleContext
+from studio.bus import Bus
+from studio.llm import CallSettings, Gateway, ModelCallError, check_model
+from studio.messages import Error, Final, Message, Task, new_id
+from studio.runlog import RunLog
+from studio.scripted import ScriptExhausted
+from studio.spec import RoleSpec, TeamSpec, parse_spec
+
+__all__ = ["RunNotFound", "RunResult", "huddle_home", "resume_run", "run_team"]
+
+
+class RunNotFound(LookupError):
+    """No run with that id in the run log."""
+
+
+def huddle_home(home: str | Path | None = None) -> Path:
+    """Where runs, checkpoints and memory live: ``home``, ``$HUDDLE_HOME`` or ``~/.huddle``."""
+    return Path(home or os.environ.get("HUDDLE_HOME") or "~/.huddle").expanduser()
+
+
+@dataclass
+class RunResult:
+    """What a run produced."""
+
+    run_id: str
+    status: str
+    """``done`` (ended with a final message) or ``failed``."""
+    messages: list[Message] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def final(self) -> Final | None:
+        """The final message, if the run got that far."""
+        return next((m for m in reversed(self.messages) if isinstance(m, Final)), None)
+
+
+def _settings(spec: TeamSpec, role: RoleSpec) -> CallSettings:
+    d, lim = spec.defaults, role.limits
+    return CallSettings(
+        temperature=d.temperature if lim.temperature is None else lim.temperature,
+        max_tokens=lim.max_tokens or d.max_tokens, timeout_s=lim.timeout_s or d.timeout_s,
+        retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base,
+    )
+
+
+class _Session:
+    """One run's wiring: log, bus, gateway, role contexts and the compiled graph."""
+
+    def __init__(self, spec: TeamSpec, run_id: str, home: Path, model: str | None,
+                 on_message: Callable[[Message], None] | None, on_turn: Callable[[str], None] | None,
+                 scripted_start: dict[str, int] | None = None):
+        self.spec, self.run_id, self.model = spec, run_id, model
+        self.log = RunLog(home / "runs.db")
+        self.bus = Bus(self.log)
+        if on_message is not None:
+            self.bus.subscribe("*", on_message)
+        self.gateway = Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start)
+        contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn)) for r in spec.roles}
+        conn = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = conn
+        self.graph = build_graph(spec, contexts, self.bus.publish_many).compile(checkpointer=SqliteSaver(conn))
+        self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": 3 * spec.flow.max_rounds + 10}
+
+    def _model_fn(self, role: RoleSpec, on_turn: Callable[[str], None] | None):
+        model, settings = self.spec.model_for(role.name, self.model), _settings(self.spec, role)
+
+        def call(messages, *, schema=None):
+            if on_turn is not None:
+                on_turn(role.name)
+            return self.gateway.complete(model, messages, role=role.name, settings=settings, schema=schema)
+
+        return call
+
+    def execute(self, graph_input: dict | None) -> RunResult:
+        """Run the graph to the end; a failure is published as a fatal error, never lost."""
+        try:
+            self.graph.invoke(graph_input, self.config)
+        except (ModelCallError, ScriptExhausted) as exc:
+            return self._fail("provider" if isinstance(exc, ModelCallError) else "script", str(exc))
+        except Exception as exc:  # a bug: record it so the run log tells what happened
+            self._fail("internal", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self._conn.close()
+        self.log.set_status(self.run_id, "done")
+        return RunResult(self.run_id, "done", self.log.messages(self.run_id))
+
+    def _fail(self, error_type: str, text: str) -> RunResult:
+        self.bus.publish(Error(run_id=self.run_id, sender="system", error_type=error_type, fatal=True,
+                               content=text))
+        self.log.set_status(self.run_id, "failed", text)
+        return RunResult(self.run_id, "failed", self.log.messages(self.run_id), error=text)
+
+
+def _check_models(spec: TeamSpec, model: str | None) -> None:
+    for name in sorted({spec.model_for(r.name, model) for r in spec.roles}):
+        check_model(name)
+
+
+def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str | Path | None = None,
+             on_message: Callable[[Message], None] | None = None,
+             on_turn: Callable[[str], None] | None = None, run_id: str | None = None) -> RunResult:
+    """Run ``spec`` on ``task`` until a final message, a failure or ``max_rounds``.
+
+    Args:
+        spec: the team.
+        task: what to do.
+        model: overrides every role's model (a litellm string, ``local/...`` or ``scripted:PATH``).
+        home: state folder; ``$HUDDLE_HOME`` or ``~/.huddle`` by default.
+        on_message: called with each message after it is persisted.
+        on_turn: called with a role's name when it calls its model.
+        run_id: use this id instead of a fresh one.
+
+    Raises:
+        ModelConfigError: a model cannot be used (unknown, missing key or file).
+    """
+    _check_models(spec, model)
+    home = huddle_home(home)
+    run_id = run_id or new_id()
+    session = _Session(spec, run_id, home, model, on_message, on_turn)
+    session.log.create_run(run_id, team=spec.name, task=task, model=model,
+                           spec=spec.model_dump(mode="json", by_alias=True))
+    first = Task(run_id=run_id, sender="user", content=task)
+    session.bus.publish(first)
+    return session.execute({"transcript": [first], "turns": 0})
+
+
+def resume_run(run_id: str, *, home: str | Path | None = None,
+               on_message: Callable[[Message], None] | None = None,
+               on_turn: Callable[[str], None] | None = None) -> RunResult:
+    """Continue a run that was killed or failed, from its last checkpoint.
+
+    Messages already in the log are neither lost nor published twice: a node
+    that published but died before its checkpoint is recorded as done.
+
+    Raises:
+        RunNotFound: no such run.
+    """
+    home = huddle_home(home)
+    log = RunLog(home / "runs.db")
+    info = log.run(run_id)
+    if info is None:
+        raise RunNotFound(f"no run {run_id!r} in {home / 'runs.db'}; see `huddle runs list`")
+    if info.status == "done":
+        return RunResult(info.run_id, "done", log.messages(info.run_id))
+    spec = parse_spec(info.spec, f"run {info.run_id}")
+    _check_models(spec, info.model)
+    session = _Session(spec, info.run_id, home, info.model, on_message, on_turn,
+                       scripted_start=log.call_counts(info.run_id))
+    log.set_status(info.run_id, "running")
+    snapshot = session.graph.get_state(session.config)
+    logged = log.messages(info.run_id)
+    if not snapshot.values:
+        task = next(m for m in logged if isinstance(m, Task))
+        return session.execute({"transcript": [task], "turns": 0})
+    known = {m.id for m in snapshot.values["transcript"]}
+    pending = snapshot.next[0] if snapshot.next else None
+    orphans = [m for m in logged if m.id not in known and not (isinstance(m, Error) and m.fatal)]
+    if orphans and pending is not None:
+        session.graph.update_state(session.config, node_update(spec, pending, orphans, snapshot.values),
+                                   as_node=pending)
+    return session.execute(None)

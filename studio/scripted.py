@@ -1,0 +1,147 @@
+"""The scripted model: deterministic replies per role, for tests, demos and notebooks.
+
+A script is a YAML mapping from role name to a list of replies, consumed in
+order by that role's calls. A reply is a string, ``{content: str, delay_s:
+float}`` (a simulated latency) or ``{error: str}`` (a provider error, to
+exercise retries). Replies never cycle: a role with none left raises
+:class:`ScriptExhausted`, naming the role.
+
+Example:
+    >>> model = ScriptedModel({"coder": ["print(1)"]})
+    >>> model.reply("coder", [{"role": "user", "content": "go"}])
+    'print(1)'
+    >>> model.assert_complete()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["ScriptError", "ScriptExhausted", "ScriptedCall", "ScriptedModel", "ScriptedProviderError"]
+
+
+class ScriptError(ValueError):
+    """A script file that cannot be read; names the file and the entry."""
+
+
+class ScriptExhausted(RuntimeError):
+    """A role asked for more replies than its script has."""
+
+
+class ScriptedProviderError(RuntimeError):
+    """The script asked for a provider error here (``{error: ...}``); retryable."""
+
+
+@dataclass(frozen=True)
+class _Reply:
+    content: str = ""
+    delay_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class ScriptedCall:
+    """One recorded call: who asked, with what, and what they got."""
+
+    role: str
+    messages: list[dict[str, Any]]
+    reply: str | None
+    error: str | None = None
+
+
+def _parse_reply(raw: Any, where: str) -> _Reply:
+    if isinstance(raw, str):
+        return _Reply(content=raw)
+    if isinstance(raw, dict) and set(raw) <= {"content", "delay_s", "error"} and raw:
+        if "error" in raw:
+            return _Reply(error=str(raw["error"]), delay_s=float(raw.get("delay_s", 0)))
+        if not isinstance(raw.get("content", ""), str):
+            raise ScriptError(f"{where}.content: expected a string")
+        return _Reply(content=raw.get("content", ""), delay_s=float(raw.get("delay_s", 0)))
+    raise ScriptError(
+        f"{where}: expected a string, {{content: str, delay_s: float}} or {{error: str}}, got {raw!r}"
+    )
+
+
+@dataclass
+class ScriptedModel:
+    """Replies from a script, one queue per role, recorded as they are used.
+
+    Args:
+        replies: role name -> list of replies (see module docs).
+        source: where the script came from, for error messages.
+        start_at: replies already used per role (a resumed run skips them).
+    """
+
+    replies: dict[str, list[Any]]
+    source: str = "<script>"
+    start_at: dict[str, int] = field(default_factory=dict)
+    calls: list[ScriptedCall] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.replies, dict):
+            raise ScriptError(f"{self.source}: expected a mapping of role name to a list of replies")
+        self._queues: dict[str, list[_Reply]] = {}
+        for role, items in self.replies.items():
+            if not isinstance(items, list):
+                raise ScriptError(f"{self.source}: {role}: expected a list of replies, got {type(items).__name__}")
+            self._queues[str(role)] = [_parse_reply(r, f"{self.source}: {role}[{i}]") for i, r in enumerate(items)]
+        self._used = {role: int(self.start_at.get(role, 0)) for role in self._queues}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: str | Path, start_at: dict[str, int] | None = None) -> ScriptedModel:
+        """Read a script file."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ScriptError(f"scripted model file {path}: cannot read it ({exc.strerror or exc})") from None
+        except yaml.YAMLError as exc:
+            raise ScriptError(f"scripted model file {path}: not valid YAML ({exc})") from None
+        return cls(replies=data or {}, source=str(path), start_at=dict(start_at or {}))
+
+    def reply(self, role: str, messages: list[dict[str, Any]]) -> str:
+        """Return the next reply for ``role`` (sleeping ``delay_s`` first).
+
+        Raises:
+            ScriptExhausted: the role has no reply left (or none at all).
+            ScriptedProviderError: the script put an ``{error: ...}`` here.
+        """
+        with self._lock:
+            queue = self._queues.get(role)
+            if queue is None:
+                raise ScriptExhausted(
+                    f"scripted model {self.source}: no replies for role {role!r}; "
+                    f"the script has replies for: {', '.join(sorted(self._queues)) or 'no role'}"
+                )
+            index = self._used[role]
+            if index >= len(queue):
+                raise ScriptExhausted(
+                    f"scripted model {self.source}: role {role!r} has no scripted reply left "
+                    f"(it had {len(queue)}; this was call {index + 1})"
+                )
+            self._used[role] = index + 1
+            item = queue[index]
+        if item.delay_s:
+            time.sleep(item.delay_s)
+        self.calls.append(ScriptedCall(role, list(messages), None if item.error else item.content, item.error))
+        if item.error is not None:
+            raise ScriptedProviderError(item.error)
+        return item.content
+
+    def remaining(self) -> dict[str, int]:
+        """Unused replies per role."""
+        return {role: len(q) - self._used[role] for role, q in self._queues.items() if len(q) > self._used[role]}
+
+    def assert_complete(self) -> None:
+        """Raise ``AssertionError`` if any scripted reply was never used."""
+        left = self.remaining()
+        if left:
+            raise AssertionError(f"scripted model {self.source}: unused replies left: {left}")

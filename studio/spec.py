@@ -1,0 +1,259 @@
+"""The team spec: one versioned pydantic model, the single source of truth.
+
+The studio edits it, notebooks build it, the exporter prints it and the runner
+compiles it. Files are YAML or JSON.
+
+Example:
+    >>> spec = TeamSpec(name="duo", roles=[RoleSpec(name="coder", kind="coder")])
+    >>> TeamSpec.model_validate(spec.model_dump(by_alias=True)) == spec
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "ROLE_KINDS",
+    "SPEC_VERSION",
+    "Defaults",
+    "Edge",
+    "Flow",
+    "RoleSpec",
+    "SpecError",
+    "TeamSpec",
+    "dump_spec",
+    "load_spec",
+    "parse_spec",
+]
+
+SPEC_VERSION = 1
+ROLE_KINDS = ("planner", "coder", "critic", "orchestrator")
+RoleKind = Literal["planner", "coder", "critic", "orchestrator"]
+DEFAULT_MODEL = "local/smollm2"
+
+
+class SpecError(ValueError):
+    """A team spec that cannot be used; ``problems`` lists ``field: what`` lines."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid team spec {source}:\n{lines}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Defaults(_Model):
+    """Settings every role inherits unless it sets its own."""
+
+    model: str = DEFAULT_MODEL
+    """litellm model string, ``local/smollm2`` or ``scripted:PATH``."""
+    temperature: float = Field(0.2, ge=0, le=2)
+    max_tokens: int = Field(512, ge=1, le=32768)
+    """Upper bound on tokens per reply."""
+    timeout_s: float = Field(120, gt=0)
+    """Timeout of one model call."""
+    retries: int = Field(2, ge=0, le=10)
+    """Retries on provider errors (rate limits, timeouts, 5xx)."""
+    retry_backoff_s: float = Field(1.0, ge=0)
+    """First back-off delay; doubles on each retry."""
+    max_concurrency: int = Field(4, ge=1)
+    """Model calls in flight at once across the team."""
+    api_base: str | None = None
+    """Endpoint for self-hosted providers (an Ollama or vLLM server URL)."""
+
+
+class RoleLimits(_Model):
+    """Per-role overrides of the defaults."""
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=32768)
+    timeout_s: float | None = Field(None, gt=0)
+
+
+class RoleSpec(_Model):
+    """One agent of the team."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
+    """Unique name; also its node in the graph and its key in a script."""
+    kind: RoleKind
+    """Which built-in behaviour the role has."""
+    model: str | None = None
+    """Model for this role; the team default when unset."""
+    instructions: str = ""
+    """Extra persona or instructions appended to the role's prompt."""
+    tools: list[str] = Field(default_factory=list)
+    """Names of tools the role may call."""
+    limits: RoleLimits = Field(default_factory=RoleLimits)
+
+
+class Edge(_Model):
+    """A message route: after ``from`` speaks, ``to`` may speak next."""
+
+    source: str = Field(alias="from")
+    target: str = Field(alias="to")
+
+
+class Flow(_Model):
+    """How the roles take turns."""
+
+    entry: str | None = None
+    """First worker to speak; the first non-orchestrator role when unset."""
+    edges: list[Edge] = Field(default_factory=list)
+    """Routes between roles; the default order when the orchestrator is absent or unsure."""
+    max_rounds: int = Field(8, ge=1, le=200)
+    """Worker turns allowed before the run stops."""
+
+
+class TeamSpec(_Model):
+    """A team: its roles, how they take turns, and their defaults."""
+
+    version: Literal[1] = SPEC_VERSION
+    """Spec format version; old versions keep loading."""
+    name: str = Field(min_length=1)
+    description: str = ""
+    roles: list[RoleSpec] = Field(min_length=1)
+    flow: Flow = Field(default_factory=Flow)
+    defaults: Defaults = Field(default_factory=Defaults)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> TeamSpec:
+        problems: list[str] = []
+        seen: dict[str, int] = {}
+        for i, role in enumerate(self.roles):
+            if role.name in seen:
+                problems.append(
+                    f"roles[{i}].name: duplicate role name {role.name!r} "
+                    f"(also roles[{seen[role.name]}]); names must be unique"
+                )
+            seen.setdefault(role.name, i)
+        orchestrators = [r.name for r in self.roles if r.kind == "orchestrator"]
+        if len(orchestrators) > 1:
+            problems.append(f"roles: at most one orchestrator, got {orchestrators}")
+        if self.workers() == []:
+            problems.append("roles: expected at least one role that is not an orchestrator")
+        names = ", ".join(sorted(seen))
+        for i, edge in enumerate(self.flow.edges):
+            for attr, key in (("source", "from"), ("target", "to")):
+                value = getattr(edge, attr)
+                if value not in seen:
+                    problems.append(
+                        f"flow.edges[{i}].{key}: no role named {value!r}; expected one of: {names}"
+                    )
+        if self.flow.entry is not None and self.flow.entry not in seen:
+            problems.append(f"flow.entry: no role named {self.flow.entry!r}; expected one of: {names}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def role(self, name: str) -> RoleSpec:
+        """Return the role called ``name``."""
+        for role in self.roles:
+            if role.name == name:
+                return role
+        raise KeyError(name)
+
+    def workers(self) -> list[RoleSpec]:
+        """Roles that do the work, i.e. all but the orchestrator."""
+        return [r for r in self.roles if r.kind != "orchestrator"]
+
+    def orchestrator(self) -> RoleSpec | None:
+        """The orchestrator role, if the team has one."""
+        return next((r for r in self.roles if r.kind == "orchestrator"), None)
+
+    def entry(self) -> str:
+        """The first worker to speak."""
+        return self.flow.entry or self.workers()[0].name
+
+    def successor(self, name: str) -> str | None:
+        """The default next speaker after ``name`` (first edge from it)."""
+        return next((e.target for e in self.flow.edges if e.source == name), None)
+
+    def model_for(self, name: str, override: str | None = None) -> str:
+        """The model string role ``name`` uses, ``override`` winning."""
+        return override or self.role(name).model or self.defaults.model
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(err: dict[str, Any]) -> list[str]:
+    loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+    where = _loc(loc)
+    kind = err["type"]
+    if kind == "value_error" and not where:
+        return str(err["ctx"]["error"]).splitlines()
+    if kind == "extra_forbidden":
+        return [f"{where}: unknown field; remove it or check its spelling"]
+    if kind == "literal_error":
+        return [f"{where}: expected {err['ctx']['expected']}, got {err['input']!r}"]
+    if kind == "missing":
+        return [f"{where}: required field is missing"]
+    got = err.get("input")
+    shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+    return [f"{where or 'spec'}: {err['msg'].lower()}{shown}"]
+
+
+def parse_spec(data: Any, source: str = "<spec>") -> TeamSpec:
+    """Validate ``data`` (a dict from YAML or JSON) into a :class:`TeamSpec`.
+
+    Raises:
+        SpecError: naming ``source``, each bad field's path and what was expected.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(source, [f"expected a mapping at the top level, got {type(data).__name__}"])
+    version = data.get("version", SPEC_VERSION)
+    if version != SPEC_VERSION:
+        raise SpecError(source, [f"version: this Huddle reads spec version {SPEC_VERSION}, got {version!r}"])
+    try:
+        return TeamSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = [line for err in exc.errors() for line in _describe(err)]
+        raise SpecError(source, problems) from None
+
+
+def load_spec(path: str | Path) -> TeamSpec:
+    """Load a team spec from a ``.yaml``/``.yml`` or ``.json`` file.
+
+    Raises:
+        SpecError: the file is missing, not valid YAML/JSON, or not a valid spec.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise SpecError(str(path), [f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {_syntax(exc)}"]) from None
+    return parse_spec(data, str(path))
+
+
+def _syntax(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
+def dump_spec(spec: TeamSpec, fmt: Literal["yaml", "json"] = "yaml") -> str:
+    """Serialise ``spec`` as YAML or JSON text that :func:`load_spec` reads back."""
+    data = spec.model_dump(by_alias=True, exclude_defaults=False, mode="json")
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
