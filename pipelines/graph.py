@@ -10,7 +10,8 @@ last node (which :func:`node_update` lets the runner replay on resume).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 

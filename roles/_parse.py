@@ -30,11 +30,12 @@ def _objects(text: str):
         for i in range(start, len(text)):
             ch = text[i]
             if in_str:
-                escape = not escape and ch == "\\"
-                if ch == '"' and not escape:
-                    in_str = False
-                elif ch != "\\":
+                if escape:
                     escape = False
+                elif ch == "\\":
+                    escape = True
+                elif ch == '"':
+                    in_str = False
             elif ch == '"':
                 in_str = True
             elif ch == "{":

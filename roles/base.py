@@ -8,10 +8,11 @@ runs on the embedded model, a real provider or a script.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Callable, Protocol, TypedDict, TypeVar
+from typing import Annotated, Any, Protocol, TypedDict, TypeVar
 
 import jinja2
 import yaml
@@ -68,7 +69,7 @@ class RoleContext:
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _templates(kind: str) -> dict[str, jinja2.Template]:
     data = yaml.safe_load((PROMPTS / f"{kind}.yaml").read_text(encoding="utf-8"))
     return {key: _ENV.from_string(text) for key, text in data.items()}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -21,6 +21,14 @@ class ReviewReply(BaseModel):
     lessons: list[str] = Field(default_factory=list)
 
 
+class _ReviewDecoding(BaseModel):
+    """Bounded lengths, so constrained decoding always closes the JSON within the token budget."""
+
+    verdict: Literal["approve", "revise"]
+    feedback: str = Field(max_length=300)
+    lessons: list[Annotated[str, Field(max_length=120)]] = Field(max_length=3)
+
+
 def review(state: TeamState, ctx: RoleContext) -> list[Message]:
     """Review the latest code; an unparseable reply counts as ``revise`` (never approve unread code)."""
     transcript = state["transcript"]
@@ -29,7 +37,7 @@ def review(state: TeamState, ctx: RoleContext) -> list[Message]:
         ctx,
         {"task": task_of(transcript), "code": code.code if code else "(no code yet)",
          "instruction": decision.instruction if decision else ""},
-        lambda t: parse_model(t, ReviewReply), schema=ReviewReply,
+        lambda t: parse_model(t, ReviewReply), schema=_ReviewDecoding,
     )
     if reply is None:
         reply = ReviewReply(verdict="revise", feedback="The review could not be read; please check the code again.")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field, create_model
 
 from roles._parse import parse_model
 from roles.base import RoleContext, TeamState, ask, task_of, transcript_text
@@ -19,6 +21,12 @@ class LedgerReply(BaseModel):
     is_progress_being_made: bool = True
     next_speaker: str
     instruction_or_question: str = ""
+
+
+def _ledger_schema(workers: list[str]) -> type[BaseModel]:
+    """The ledger with ``next_speaker`` limited to the workers, so constrained decoding picks a real role."""
+    return create_model("Ledger", __base__=LedgerReply, next_speaker=(Literal[tuple(workers)], ...),
+                        instruction_or_question=(str, Field(max_length=200)))
 
 
 def default_next(state: TeamState, ctx: RoleContext) -> str:
@@ -38,7 +46,7 @@ def orchestrate(state: TeamState, ctx: RoleContext) -> list[Message]:
         ctx,
         {"task": task_of(transcript), "team": ", ".join(f"{r.name} ({r.kind})" for r in ctx.team.workers()),
          "workers": ", ".join(workers), "transcript": transcript_text(transcript)},
-        lambda t: parse_model(t, LedgerReply), schema=LedgerReply,
+        lambda t: parse_model(t, LedgerReply), schema=_ledger_schema(workers),
     )
     fallback = default_next(state, ctx)
     if reply is None:
@@ -50,7 +58,7 @@ def orchestrate(state: TeamState, ctx: RoleContext) -> list[Message]:
                             content=f"orchestrator chose {speaker!r}, which is not a worker "
                                     f"({', '.join(workers)}); following the flow to {fallback or 'the end'}"))
         speaker = fallback
-    content = (f"request satisfied" if satisfied else f"next: {speaker or '(end)'}") + (
+    content = ("request satisfied" if satisfied else f"next: {speaker or '(end)'}") + (
         f" — {reply.instruction_or_question}" if reply.instruction_or_question else "")
     return [*errors, Decision(
         run_id=ctx.run_id, sender=ctx.role.name, content=content, usage=usage,

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from roles._parse import parse_model
 from roles.base import RoleContext, TeamState, ask, last, task_of
 from studio.messages import Decision, Message, Plan, PlanStep
 
-__all__ = ["PlanReply", "plan"]
+__all__ = ["PlanDecoding", "PlanReply", "plan"]
 
 
 class PlanReply(BaseModel):
     """The JSON contract of the planner's reply."""
 
     steps: list[PlanStep] = Field(min_length=1)
+
+
+class _StepDecoding(BaseModel):
+    id: str = Field(max_length=8)
+    description: str = Field(max_length=160)
+    depends_on: list[Annotated[str, Field(max_length=8)]] = Field(max_length=4)
+
+
+class PlanDecoding(BaseModel):
+    """Bounded lengths, so constrained decoding always closes the JSON within the token budget."""
+
+    steps: list[_StepDecoding] = Field(min_length=1, max_length=5)
 
 
 def plan(state: TeamState, ctx: RoleContext) -> list[Message]:
@@ -24,7 +38,7 @@ def plan(state: TeamState, ctx: RoleContext) -> list[Message]:
     decision = last(transcript, Decision)
     reply, text, usage, errors = ask(
         ctx, {"task": task, "instruction": decision.instruction if decision else ""},
-        lambda t: parse_model(t, PlanReply), schema=PlanReply,
+        lambda t: parse_model(t, PlanReply), schema=PlanDecoding,
     )
     steps = reply.steps if reply else [PlanStep(id="s1", description=task)]
     content = "\n".join(

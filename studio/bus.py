@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from studio.messages import Message
 from studio.runlog import RunLog

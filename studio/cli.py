@@ -11,7 +11,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -41,13 +40,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 @app.command()
 def run(
-    team_file: Optional[Path] = typer.Argument(None, help="Team spec (YAML or JSON)."),
-    task: Optional[str] = typer.Argument(None, help="What the team should do."),
-    model: Optional[str] = typer.Option(None, "--model", "-m",
+    team_file: Path | None = typer.Argument(None, help="Team spec (YAML or JSON)."),
+    task: str | None = typer.Argument(None, help="What the team should do."),
+    model: str | None = typer.Option(None, "--model", "-m",
                                         help="Model for every role: a litellm string, local/smollm2 or "
                                              "scripted:PATH."),
     json_out: bool = typer.Option(False, "--json", help="Print each message as one JSON line as it is published."),
-    resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run with this id."),
+    resume: str | None = typer.Option(None, "--resume", help="Continue the run with this id."),
 ) -> None:
     """Run TEAM_FILE on TASK, or continue a stopped run with --resume RUN_ID."""
     from rich.console import Console

@@ -12,8 +12,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["LocalModel", "ModelNotFound", "get_local_model", "gguf_path"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -199,7 +199,7 @@ class Error(_Base):
 
 
 Message = Annotated[
-    Union[Task, Plan, Code, Execution, Review, Decision, Final, Error],
+    Task | Plan | Code | Execution | Review | Decision | Final | Error,
     Field(discriminator="kind"),
 ]
 """Any message, discriminated by ``kind``."""

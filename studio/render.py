@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.syntax import Syntax
-from rich.table import Table
+from rich.table import Column, Table
 
 from studio.messages import Code, Decision, Error, Final, Message, Plan, Review, message_to_json
 
@@ -60,10 +61,13 @@ def print_message(console: Console, message: Message) -> None:
 
 def runs_table(rows: list[dict[str, Any]]) -> Table:
     """The run index as a table."""
-    table = Table("run", "team", "status", "started", "msgs", "tokens", "cost", "task")
+    widths = {"run": 12, "team": 8, "status": 7, "started": 11, "msgs": 4, "tokens": 6, "cost": 7}
+    table = Table(*(Column(name, no_wrap=True, min_width=w) for name, w in widths.items()),
+                  Column("task", no_wrap=True, overflow="ellipsis"), box=box.SIMPLE_HEAD)
     for r in rows:
         colour = {"done": "green", "failed": "red"}.get(r["status"], "yellow")
-        table.add_row(r["run_id"][:12], r["team"], f"[{colour}]{r['status']}[/]", r["created_at"][:19],
+        started = r["created_at"][5:16].replace("T", " ")
+        table.add_row(r["run_id"][:12], r["team"], f"[{colour}]{r['status']}[/]", started,
                       str(r["messages"]), str(r["prompt_tokens"] + r["completion_tokens"]),
-                      f"${r['cost_usd']:.4f}", r["task"][:48])
+                      f"${r['cost_usd']:.4f}" if r["cost_usd"] else "-", r["task"][:48])
     return table

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from studio.messages import Message, message_from_json, message_to_json
 
@@ -132,7 +133,7 @@ class RunLog:
         with self._lock:
             self._db.execute("BEGIN")
             try:
-                for row, msg in zip(rows, messages):
+                for row, msg in zip(rows, messages, strict=True):
                     cur = self._db.execute(
                         "INSERT OR IGNORE INTO messages (id, run_id, kind, sender, topic, prompt_tokens,"
                         " completion_tokens, cost_usd, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -173,12 +174,16 @@ class RunLog:
     """
 
     def run(self, run_id: str) -> RunInfo | None:
-        """The run with this id (a unique prefix works too), or ``None``."""
+        """The run with this id, or with this unique id prefix; ``None`` if none or ambiguous."""
+        if not run_id:
+            return None
         with self._lock:
-            rows = self._db.execute(
-                self._RUN_QUERY + " WHERE r.run_id LIKE ? GROUP BY r.run_id LIMIT 2",
-                (run_id.replace("%", "").replace("_", "") + "%",),
-            ).fetchall()
+            rows = self._db.execute(self._RUN_QUERY + " WHERE r.run_id = ? GROUP BY r.run_id", (run_id,)).fetchall()
+            if not rows:
+                rows = self._db.execute(
+                    self._RUN_QUERY + " WHERE substr(r.run_id, 1, ?) = ? GROUP BY r.run_id LIMIT 2",
+                    (len(run_id), run_id),
+                ).fetchall()
         return _info(rows[0]) if len(rows) == 1 else None
 
     def runs(self, limit: int = 50) -> list[RunInfo]:

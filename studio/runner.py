@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -69,13 +69,13 @@ class _Session:
 
     def __init__(self, spec: TeamSpec, run_id: str, home: Path, model: str | None,
                  on_message: Callable[[Message], None] | None, on_turn: Callable[[str], None] | None,
-                 scripted_start: dict[str, int] | None = None):
+                 gateway: Gateway | None = None, scripted_start: dict[str, int] | None = None):
         self.spec, self.run_id, self.model = spec, run_id, model
         self.log = RunLog(home / "runs.db")
         self.bus = Bus(self.log)
         if on_message is not None:
             self.bus.subscribe("*", on_message)
-        self.gateway = Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start)
+        self.gateway = gateway or Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start)
         contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn)) for r in spec.roles}
         conn = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -121,7 +121,8 @@ def _check_models(spec: TeamSpec, model: str | None) -> None:
 
 def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str | Path | None = None,
              on_message: Callable[[Message], None] | None = None,
-             on_turn: Callable[[str], None] | None = None, run_id: str | None = None) -> RunResult:
+             on_turn: Callable[[str], None] | None = None, run_id: str | None = None,
+             gateway: Gateway | None = None) -> RunResult:
     """Run ``spec`` on ``task`` until a final message, a failure or ``max_rounds``.
 
     Args:
@@ -132,6 +133,7 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
         on_message: called with each message after it is persisted.
         on_turn: called with a role's name when it calls its model.
         run_id: use this id instead of a fresh one.
+        gateway: the model gateway to use (tests inject one to inspect scripted calls).
 
     Raises:
         ModelConfigError: a model cannot be used (unknown, missing key or file).
@@ -139,7 +141,7 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
     _check_models(spec, model)
     home = huddle_home(home)
     run_id = run_id or new_id()
-    session = _Session(spec, run_id, home, model, on_message, on_turn)
+    session = _Session(spec, run_id, home, model, on_message, on_turn, gateway)
     session.log.create_run(run_id, team=spec.name, task=task, model=model,
                            spec=spec.model_dump(mode="json", by_alias=True))
     first = Task(run_id=run_id, sender="user", content=task)

@@ -55,15 +55,25 @@ class ScriptedCall:
     error: str | None = None
 
 
+def _delay(raw: dict[str, Any], where: str) -> float:
+    try:
+        delay = float(raw.get("delay_s", 0))
+    except (TypeError, ValueError):
+        raise ScriptError(f"{where}.delay_s: expected a number of seconds, got {raw.get('delay_s')!r}") from None
+    if delay < 0:
+        raise ScriptError(f"{where}.delay_s: expected a number >= 0, got {delay}")
+    return delay
+
+
 def _parse_reply(raw: Any, where: str) -> _Reply:
     if isinstance(raw, str):
         return _Reply(content=raw)
     if isinstance(raw, dict) and set(raw) <= {"content", "delay_s", "error"} and raw:
         if "error" in raw:
-            return _Reply(error=str(raw["error"]), delay_s=float(raw.get("delay_s", 0)))
+            return _Reply(error=str(raw["error"]), delay_s=_delay(raw, where))
         if not isinstance(raw.get("content", ""), str):
             raise ScriptError(f"{where}.content: expected a string")
-        return _Reply(content=raw.get("content", ""), delay_s=float(raw.get("delay_s", 0)))
+        return _Reply(content=raw.get("content", ""), delay_s=_delay(raw, where))
     raise ScriptError(
         f"{where}: expected a string, {{content: str, delay_s: float}} or {{error: str}}, got {raw!r}"
     )

@@ -213,6 +213,8 @@ def parse_spec(data: Any, source: str = "<spec>") -> TeamSpec:
     Raises:
         SpecError: naming ``source``, each bad field's path and what was expected.
     """
+    if data is None:
+        raise SpecError(source, ["the file is empty; expected a team with at least name and roles"])
     if not isinstance(data, dict):
         raise SpecError(source, [f"expected a mapping at the top level, got {type(data).__name__}"])
     version = data.get("version", SPEC_VERSION)
@@ -239,7 +241,8 @@ def load_spec(path: str | Path) -> TeamSpec:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise SpecError(str(path), [f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {_syntax(exc)}"]) from None
+        fmt = "JSON" if path.suffix == ".json" else "YAML"
+        raise SpecError(str(path), [f"not valid {fmt}: {_syntax(exc)}"]) from None
     return parse_spec(data, str(path))
 
 

@@ -1,0 +1,109 @@
+"""A run killed with SIGKILL continues with ``huddle run --resume``: nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from _replies import approve, code, decide, plan
+from conftest import DEV_TEAM
+
+from studio.runlog import RunLog
+
+HUDDLE = str(Path(sys.executable).parent / "huddle")
+
+
+def _script(script):
+    return script({
+        "orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+        "planner": [plan("write it")],
+        "coder": [{"content": code("x = 42"), "delay_s": 2.0}],
+        "critic": [approve()],
+    })
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "HUDDLE_HOME": str(home)}
+
+
+def _check_complete(home: Path, run_id: str, before_kill: list[dict]) -> None:
+    messages = RunLog(home / "runs.db").messages(run_id)
+    ids = [m.id for m in messages]
+    assert len(ids) == len(set(ids)), "a message was published twice"
+    assert ids[: len(before_kill)] == [m["id"] for m in before_kill], "a message published before the kill was lost"
+    assert [m.kind for m in messages] == ["task", "decision", "plan", "decision", "code", "decision", "review",
+                                          "final"]
+    assert messages[-1].approved and messages[-1].code == "x = 42"
+    assert RunLog(home / "runs.db").run(run_id).status == "done"
+
+
+def test_sigkill_mid_call_then_resume(script, home):
+    model = _script(script)
+    proc = subprocess.Popen([HUDDLE, "run", str(DEV_TEAM), "answer", "--model", model, "--json"],
+                            stdout=subprocess.PIPE, text=True, env=_env(home), start_new_session=True)
+    before: list[dict] = []
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        before.append(json.loads(line))
+        if before[-1]["kind"] == "decision" and before[-1]["next_speaker"] == "coder":
+            break
+        assert time.monotonic() < deadline
+    time.sleep(0.5)  # the coder is now inside its 2 s model call
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    run_id = before[0]["run_id"]
+    assert RunLog(home / "runs.db").run(run_id).status == "running"
+
+    resumed = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
+                             env=_env(home), timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    printed = [json.loads(line) for line in resumed.stdout.splitlines()]
+    assert [m["kind"] for m in printed] == ["code", "decision", "review", "final"]  # only what is new
+    _check_complete(home, run_id, before)
+
+
+def test_crash_after_publish_before_checkpoint_is_not_replayed(script, home, tmp_path):
+    """The node published its message, then the process died before LangGraph saved the checkpoint."""
+    model = _script(script)
+    crasher = tmp_path / "crash.py"
+    crasher.write_text(textwrap.dedent(f"""
+        import os
+        from studio.runner import run_team
+        from studio.spec import load_spec
+
+        def die_after_code(message):
+            if message.kind == "code":
+                os._exit(9)
+
+        run_team(load_spec({str(DEV_TEAM)!r}), "answer", model={model!r}, on_message=die_after_code)
+    """))
+    crashed = subprocess.run([sys.executable, str(crasher)], env=_env(home), timeout=60)
+    assert crashed.returncode == 9
+    log = RunLog(home / "runs.db")
+    run = log.runs()[0]
+    before = [m.model_dump(mode="json") for m in log.messages(run.run_id)]
+    assert before[-1]["kind"] == "code"
+
+    resumed = subprocess.run([HUDDLE, "run", "--resume", run.run_id[:10], "--json"], capture_output=True,
+                             text=True, env=_env(home), timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    # The coder is not called again (its one reply is used up; a second call would fail the run).
+    assert [json.loads(line)["kind"] for line in resumed.stdout.splitlines()] == ["decision", "review", "final"]
+    _check_complete(home, run.run_id, before)
+
+
+def test_resume_of_a_finished_run_changes_nothing(script, home):
+    done = subprocess.run([HUDDLE, "run", str(DEV_TEAM), "answer", "--model", _script(script), "--json"],
+                          capture_output=True, text=True, env=_env(home), timeout=60)
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout.splitlines()[0])["run_id"]
+    again = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
+                           env=_env(home), timeout=60)
+    assert again.returncode == 0 and again.stdout == ""
+    assert len(RunLog(home / "runs.db").messages(run_id)) == 8
