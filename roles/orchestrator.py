@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, Field, create_model
@@ -23,9 +24,10 @@ class LedgerReply(BaseModel):
     instruction_or_question: str = ""
 
 
-def _ledger_schema(workers: list[str]) -> type[BaseModel]:
+@lru_cache(maxsize=64)
+def _ledger_schema(workers: tuple[str, ...]) -> type[BaseModel]:
     """The ledger with ``next_speaker`` limited to the workers, so constrained decoding picks a real role."""
-    return create_model("Ledger", __base__=LedgerReply, next_speaker=(Literal[tuple(workers)], ...),
+    return create_model("Ledger", __base__=LedgerReply, next_speaker=(Literal[workers], ...),
                         instruction_or_question=(str, Field(max_length=200)))
 
 
@@ -46,7 +48,7 @@ def orchestrate(state: TeamState, ctx: RoleContext) -> list[Message]:
         ctx,
         {"task": task_of(transcript), "team": ", ".join(f"{r.name} ({r.kind})" for r in ctx.team.workers()),
          "workers": ", ".join(workers), "transcript": transcript_text(transcript)},
-        lambda t: parse_model(t, LedgerReply), schema=_ledger_schema(workers),
+        lambda t: parse_model(t, LedgerReply), schema=_ledger_schema(tuple(workers)),
     )
     fallback = default_next(state, ctx)
     if reply is None:

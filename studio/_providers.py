@@ -1,9 +1,7 @@
-"""litellm handlers for the two in-process providers: ``local/...`` and ``scripted/...``."""
+"""litellm handlers for the in-process providers ``local/...`` (and the ``scripted`` name)."""
 
 from __future__ import annotations
 
-import re
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,26 +11,6 @@ from litellm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk
 
 from studio.local_model import get_local_model
-from studio.scripted import ScriptedModel, ScriptedProviderError
-
-_SCRIPTS: dict[str, ScriptedModel] = {}
-_SCRIPTS_LOCK = threading.Lock()
-
-
-def register_script(key: str, model: ScriptedModel) -> None:
-    """Make ``model`` answer litellm calls to ``scripted/<key>``."""
-    with _SCRIPTS_LOCK:
-        _SCRIPTS[key] = model
-
-
-def forget_script(key: str) -> None:
-    """Drop a registered script."""
-    with _SCRIPTS_LOCK:
-        _SCRIPTS.pop(key, None)
-
-
-def _role(litellm_params: dict[str, Any] | None) -> str:
-    return ((litellm_params or {}).get("metadata") or {}).get("huddle_role", "")
 
 
 def _fill(model_response: Any, text: str, prompt_tokens: int, completion_tokens: int) -> Any:
@@ -50,31 +28,11 @@ def _chunks(pieces: Iterator[str]) -> Iterator[GenericStreamingChunk]:
 
 
 class ScriptedHandler(CustomLLM):
-    """Answers from the :class:`ScriptedModel` registered under the model key."""
+    """Makes ``scripted/...`` a provider litellm knows; replies come as ``mock_response`` from the gateway."""
 
-    def _script(self, model: str) -> ScriptedModel:
-        with _SCRIPTS_LOCK:
-            return _SCRIPTS[model]
-
-    def _reply(self, model: str, messages: list, litellm_params: dict | None) -> str:
-        try:
-            return self._script(model).reply(_role(litellm_params), messages)
-        except ScriptedProviderError as exc:
-            raise litellm.ServiceUnavailableError(message=f"scripted error: {exc}", llm_provider="scripted",
-                                                  model=model) from None
-
-    def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
-                   encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
-                   logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006 - litellm's signature
-        text = self._reply(model, messages, litellm_params)
-        return _fill(model_response, text, sum(len(str(m.get("content", "")).split()) for m in messages),
-                     len(text.split()))
-
-    def streaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
-                  encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
-                  logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006
-        text = self._reply(model, messages, litellm_params)
-        return _chunks(iter(re.findall(r"\s*\S+\s*", text) or [text]))
+    def completion(self, model, *args, **kwargs):
+        raise litellm.BadRequestError(message=f"scripted/{model}: call it through huddle's Gateway, which "
+                                      "supplies the scripted reply", model=model, llm_provider="scripted")
 
 
 class LocalHandler(CustomLLM):

@@ -27,10 +27,10 @@ from typing import Any
 
 import litellm  # noqa: E402
 
-from studio._providers import register_providers, register_script  # noqa: E402
+from studio._providers import register_providers  # noqa: E402
 from studio.local_model import ModelNotFound, gguf_path  # noqa: E402
 from studio.messages import Usage  # noqa: E402
-from studio.scripted import ScriptedModel, ScriptExhausted  # noqa: E402
+from studio.scripted import ScriptedModel, ScriptedProviderError, ScriptExhausted  # noqa: E402
 
 __all__ = ["CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "check_model"]
 
@@ -124,21 +124,19 @@ class Gateway:
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._scripted_start = dict(scripted_start or {})
         self.scripts: dict[str, ScriptedModel] = {}
-
-    def _litellm_model(self, model: str) -> str:
-        if not model.startswith("scripted:"):
-            return model
-        path = str(Path(model.removeprefix("scripted:")).resolve())
-        if path not in self.scripts:
-            script = ScriptedModel.load(path, start_at=self._scripted_start)
-            self.scripts[path] = script
-            register_script(f"{id(self)}{path}", script)
-        return f"scripted/{id(self)}{path}"
+        self._targets: dict[str, str] = {}
+        self._load_lock = threading.Lock()
 
     def script(self, model: str) -> ScriptedModel:
         """The :class:`ScriptedModel` behind a ``scripted:PATH`` model string (loaded on first use)."""
-        self._litellm_model(model)
-        return self.scripts[str(Path(model.removeprefix("scripted:")).resolve())]
+        found = self.scripts.get(model)
+        if found is None:
+            with self._load_lock:
+                found = self.scripts.get(model)
+                if found is None:
+                    path = Path(model.removeprefix("scripted:"))
+                    found = self.scripts[model] = ScriptedModel.load(path, start_at=self._scripted_start)
+        return found
 
     def complete(self, model: str, messages: list[dict[str, Any]], *, role: str = "",
                  settings: CallSettings = CallSettings(), schema: type | None = None,
@@ -158,9 +156,10 @@ class Gateway:
             ModelCallError: the call failed after all retries, or with a non-retryable error.
             ScriptExhausted: a scripted role has no reply left.
         """
-        target = self._litellm_model(model)
+        script = self.script(model) if model.startswith("scripted:") else None
         kwargs: dict[str, Any] = {
-            "model": target, "messages": messages, "temperature": settings.temperature,
+            "model": "scripted/" + Path(model).stem if script else model, "messages": messages,
+            "temperature": settings.temperature,
             "max_tokens": settings.max_tokens, "timeout": settings.timeout_s,
             "metadata": {"huddle_role": role},
         }
@@ -174,7 +173,12 @@ class Gateway:
             attempts += 1
             try:
                 with self._slots:
+                    if script is not None:  # the script answers through litellm's mock path
+                        kwargs["mock_response"] = _scripted_reply(script, role, messages)
                     text, prompt_tokens, completion_tokens, cost = self._call(kwargs, on_token)
+                if script is not None:  # litellm's mock usage is a constant: count words instead
+                    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+                    completion_tokens = len(text.split())
                 break
             except Exception as exc:
                 cause = _our_cause(exc)
@@ -218,6 +222,14 @@ class Gateway:
         prompt = getattr(usage, "prompt_tokens", 0) or 0
         completion = getattr(usage, "completion_tokens", 0) or 0
         return text, prompt, completion, _cost(kwargs["model"], response)
+
+
+def _scripted_reply(script: ScriptedModel, role: str, messages: list[dict[str, Any]]) -> str:
+    try:
+        return script.reply(role, messages)
+    except ScriptedProviderError as exc:  # a scripted provider error behaves like a real one
+        raise litellm.ServiceUnavailableError(message=f"scripted error: {exc}", llm_provider="scripted",
+                                              model=script.source) from None
 
 
 def _cost(model: str, response: Any) -> float:

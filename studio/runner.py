@@ -79,6 +79,7 @@ class _Session:
         contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn)) for r in spec.roles}
         conn = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process, no fsync per step
         self._conn = conn
         self.graph = build_graph(spec, contexts, self.bus.publish_many).compile(checkpointer=SqliteSaver(conn))
         self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": 3 * spec.flow.max_rounds + 10}

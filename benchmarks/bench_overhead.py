@@ -1,0 +1,133 @@
+"""How much does Huddle add on top of LangGraph + litellm? And how fast is the persisted bus?
+
+1. Time per agent turn of a scripted dev-team run (zero latency; bus, run log
+   and checkpoints all on disk) against a bare LangGraph chain of the same four
+   nodes calling ``litellm.completion(..., mock_response=...)``, both measured
+   here, in this process. Target: ratio <= 1.3.
+2. Bus publish throughput with persistence (one SQLite transaction per
+   message) against an in-memory bus. Target: >= 20,000 messages/s.
+
+Run: ``make bench`` (or ``python benchmarks/bench_overhead.py --runs 20``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TypedDict
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm  # noqa: E402
+from langgraph.graph import END, START, StateGraph  # noqa: E402
+
+from studio.bus import Bus  # noqa: E402
+from studio.messages import Task  # noqa: E402
+from studio.runlog import RunLog  # noqa: E402
+from studio.runner import run_team  # noqa: E402
+from studio.spec import load_spec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TEAM = ROOT / "examples" / "teams" / "dev_team.yaml"
+SCRIPT = ROOT / "examples" / "scripts" / "dev_team.yaml"
+TURNS_PER_RUN = 10  # model calls in the scripted dev-team run (5 orchestrator + 5 workers)
+
+
+def huddle_turn_ms(runs: int, home: Path) -> float:
+    spec = load_spec(TEAM)
+    spec = spec.model_copy(update={"defaults": spec.defaults.model_copy(update={"retry_backoff_s": 0})})
+    script = SCRIPT.read_text().replace("delay_s: 0.2", "delay_s: 0")
+    path = home / "script.yaml"
+    path.write_text(script)
+    run_team(spec, "warm-up", model=f"scripted:{path}", home=home)
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = run_team(spec, "Write fizzbuzz", model=f"scripted:{path}", home=home)
+        samples.append((time.perf_counter() - started) * 1000 / TURNS_PER_RUN)
+        assert result.status == "done", result.error
+    return statistics.median(samples)
+
+
+class _State(TypedDict):
+    transcript: list[str]
+
+
+def bare_turn_ms(runs: int) -> float:
+    def node(name: str):
+        def call(state: _State) -> _State:
+            reply = litellm.completion(model="gpt-4o-mini", messages=[{"role": "user", "content": name}],
+                                       mock_response=f"{name} says hi")
+            return {"transcript": [*state["transcript"], reply.choices[0].message.content]}
+        return call
+
+    def build():
+        graph = StateGraph(_State)
+        names = ["orchestrator", "planner", "coder", "critic"]
+        for name in names:
+            graph.add_node(name, node(name))
+        graph.add_edge(START, names[0])
+        for a, b in zip(names, names[1:]):
+            graph.add_edge(a, b)
+        graph.add_edge(names[-1], END)
+        return graph.compile()
+
+    build().invoke({"transcript": []})
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        chain = build()
+        for _ in range(TURNS_PER_RUN // 4 + 1):  # 12 turns, close to the scripted run's 10
+            chain.invoke({"transcript": []})
+        samples.append((time.perf_counter() - started) * 1000 / (4 * (TURNS_PER_RUN // 4 + 1)))
+    return statistics.median(samples)
+
+
+def bus_rate(n: int, log: RunLog | None) -> float:
+    bus = Bus(log)
+    seen = []
+    bus.subscribe("*", seen.append)
+    messages = [Task(run_id="bench", sender="user", content=f"message {i}") for i in range(n)]
+    started = time.perf_counter()
+    for message in messages:
+        bus.publish(message)
+    elapsed = time.perf_counter() - started
+    assert len(seen) == n
+    return n / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="scripted runs to time (median per turn)")
+    parser.add_argument("--messages", type=int, default=20000, help="messages to publish for the bus rate")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        huddle = huddle_turn_ms(args.runs, home)
+        bare = bare_turn_ms(args.runs)
+        persisted = bus_rate(args.messages, RunLog(home / "bus.db"))
+        memory = bus_rate(args.messages, None)
+    ratio = huddle / bare
+    rows = [
+        ("bare LangGraph chain + litellm mock_response, per turn", f"{bare:.2f} ms", "baseline", ""),
+        ("Huddle scripted run (bus + run log + checkpoints), per turn", f"{huddle:.2f} ms", f"{ratio:.2f}x",
+         "<= 1.3x " + ("OK" if ratio <= 1.3 else "MISSED")),
+        ("bus publish, in memory (no log)", f"{memory:,.0f} msg/s", "baseline", ""),
+        ("bus publish, persisted to SQLite (WAL)", f"{persisted:,.0f} msg/s", f"{persisted / memory:.2f}x",
+         ">= 20,000 msg/s " + ("OK" if persisted >= 20000 else "MISSED")),
+    ]
+    print(f"| measure | value | vs baseline | target |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print(f"\n{args.runs} runs, {TURNS_PER_RUN} turns each; Python {sys.version.split()[0]}, "
+          f"litellm {litellm.__version__ if hasattr(litellm, '__version__') else '?'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
