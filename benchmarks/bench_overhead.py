@@ -13,6 +13,7 @@ Run: ``make bench`` (or ``python benchmarks/bench_overhead.py --runs 20``).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import statistics
 import sys
@@ -36,29 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TEAM = ROOT / "examples" / "teams" / "dev_team.yaml"
 SCRIPT = ROOT / "examples" / "scripts" / "dev_team.yaml"
 TURNS_PER_RUN = 10  # model calls in the scripted dev-team run (5 orchestrator + 5 workers)
-
-
-def huddle_turn_ms(runs: int, home: Path) -> float:
-    spec = load_spec(TEAM)
-    spec = spec.model_copy(update={"defaults": spec.defaults.model_copy(update={"retry_backoff_s": 0})})
-    script = SCRIPT.read_text().replace("delay_s: 0.2", "delay_s: 0")
-    path = home / "script.yaml"
-    path.write_text(script)
-    run_team(spec, "warm-up", model=f"scripted:{path}", home=home)
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = run_team(spec, "Write fizzbuzz", model=f"scripted:{path}", home=home)
-        samples.append((time.perf_counter() - started) * 1000 / TURNS_PER_RUN)
-        assert result.status == "done", result.error
-    return statistics.median(samples)
+BARE_INVOKES = 3  # 12 node turns per bare run, close to the scripted run's 10
 
 
 class _State(TypedDict):
     transcript: list[str]
 
 
-def bare_turn_ms(runs: int) -> float:
+def _bare_chain():
     def node(name: str):
         def call(state: _State) -> _State:
             reply = litellm.completion(model="gpt-4o-mini", messages=[{"role": "user", "content": name}],
@@ -66,26 +52,38 @@ def bare_turn_ms(runs: int) -> float:
             return {"transcript": [*state["transcript"], reply.choices[0].message.content]}
         return call
 
-    def build():
-        graph = StateGraph(_State)
-        names = ["orchestrator", "planner", "coder", "critic"]
-        for name in names:
-            graph.add_node(name, node(name))
-        graph.add_edge(START, names[0])
-        for a, b in zip(names, names[1:]):
-            graph.add_edge(a, b)
-        graph.add_edge(names[-1], END)
-        return graph.compile()
+    graph = StateGraph(_State)
+    names = ["orchestrator", "planner", "coder", "critic"]
+    for name in names:
+        graph.add_node(name, node(name))
+    graph.add_edge(START, names[0])
+    for a, b in zip(names, names[1:], strict=False):
+        graph.add_edge(a, b)
+    graph.add_edge(names[-1], END)
+    return graph.compile()
 
-    build().invoke({"transcript": []})
-    samples = []
+
+def turn_times(runs: int, home: Path) -> tuple[float, float]:
+    """Median ms per turn of (Huddle, bare chain), measured alternately so drift hits both alike."""
+    spec = load_spec(TEAM)
+    spec = spec.model_copy(update={"defaults": spec.defaults.model_copy(update={"retry_backoff_s": 0})})
+    path = home / "script.yaml"
+    path.write_text(SCRIPT.read_text().replace("delay_s: 0.2", "delay_s: 0"))
+    model = f"scripted:{path}"
+    run_team(spec, "warm-up", model=model, home=home)
+    _bare_chain().invoke({"transcript": []})
+    huddle, bare = [], []
     for _ in range(runs):
         started = time.perf_counter()
-        chain = build()
-        for _ in range(TURNS_PER_RUN // 4 + 1):  # 12 turns, close to the scripted run's 10
+        result = run_team(spec, "Write fizzbuzz", model=model, home=home)
+        huddle.append((time.perf_counter() - started) * 1000 / TURNS_PER_RUN)
+        assert result.status == "done", result.error
+        started = time.perf_counter()
+        chain = _bare_chain()
+        for _ in range(BARE_INVOKES):
             chain.invoke({"transcript": []})
-        samples.append((time.perf_counter() - started) * 1000 / (4 * (TURNS_PER_RUN // 4 + 1)))
-    return statistics.median(samples)
+        bare.append((time.perf_counter() - started) * 1000 / (4 * BARE_INVOKES))
+    return statistics.median(huddle), statistics.median(bare)
 
 
 def bus_rate(n: int, log: RunLog | None) -> float:
@@ -108,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        huddle = huddle_turn_ms(args.runs, home)
-        bare = bare_turn_ms(args.runs)
+        huddle, bare = turn_times(args.runs, home)
         persisted = bus_rate(args.messages, RunLog(home / "bus.db"))
         memory = bus_rate(args.messages, None)
     ratio = huddle / bare
@@ -121,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         ("bus publish, persisted to SQLite (WAL)", f"{persisted:,.0f} msg/s", f"{persisted / memory:.2f}x",
          ">= 20,000 msg/s " + ("OK" if persisted >= 20000 else "MISSED")),
     ]
-    print(f"| measure | value | vs baseline | target |\n|---|---|---|---|")
+    print("| measure | value | vs baseline | target |\n|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(f"\n{args.runs} runs, {TURNS_PER_RUN} turns each; Python {sys.version.split()[0]}, "
-          f"litellm {litellm.__version__ if hasattr(litellm, '__version__') else '?'}")
+          f"litellm {importlib.metadata.version('litellm')}, langgraph {importlib.metadata.version('langgraph')}")
     return 0
 
 

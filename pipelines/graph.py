@@ -1,6 +1,8 @@
 """Compile a team spec into a LangGraph ``StateGraph``.
 
-One node per role plus a final node. The orchestrator (when the team has one)
+One node per role plus a final node. What belongs to one run (the role
+contexts with their model, and the bus to publish on) comes in LangGraph's
+runtime context, so one compiled graph serves every run of a team. The orchestrator (when the team has one)
 picks each next speaker; otherwise the flow's edges do. The critic's approve
 ends the loop, and ``flow.max_rounds`` bounds it. Each node publishes its
 messages in one transaction when it finishes, then returns them as its state
@@ -11,19 +13,32 @@ last node (which :func:`node_update` lets the runner replay on resume).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 from roles import ROLE_FUNCTIONS, RoleContext, TeamState
 from roles.base import last
 from studio.messages import Code, Decision, Final, Message, Review
 from studio.spec import TeamSpec
 
-__all__ = ["FINAL_NODE", "build_graph", "final_message", "node_update"]
+__all__ = ["FINAL_NODE", "RunWiring", "build_graph", "final_message", "node_update"]
 
 FINAL_NODE = "_final"
 Publish = Callable[[list[Message]], None]
+
+
+@dataclass(frozen=True)
+class RunWiring:
+    """The per-run part of a graph: given to ``invoke(..., context=...)``."""
+
+    run_id: str
+    contexts: dict[str, RoleContext]
+    """A :class:`RoleContext` per role name (the model is injected there)."""
+    publish: Publish
+    """Persists and delivers a node's messages (the bus)."""
 
 
 def node_update(spec: TeamSpec, node: str, messages: list[Message], state: TeamState) -> dict[str, Any]:
@@ -59,32 +74,25 @@ def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
                  approved=approved, stop_reason=reason, parent_id=code.id if code else None)
 
 
-def build_graph(spec: TeamSpec, contexts: dict[str, RoleContext], publish: Publish) -> StateGraph:
-    """Wire the roles of ``spec`` into a graph (uncompiled).
-
-    Args:
-        spec: the team.
-        contexts: a :class:`RoleContext` per role name (model injected there).
-        publish: persists and delivers a node's messages (the bus).
-    """
-    graph = StateGraph(TeamState)
+def build_graph(spec: TeamSpec) -> StateGraph:
+    """Wire the roles of ``spec`` into a graph (uncompiled); run it with a :class:`RunWiring` context."""
+    graph = StateGraph(TeamState, context_schema=RunWiring)
     orchestrator = spec.orchestrator()
-    run_id = next(iter(contexts.values())).run_id
     workers = [r.name for r in spec.workers()]
 
-    def make_node(name: str) -> Callable[[TeamState], dict[str, Any]]:
-        role_fn, ctx = ROLE_FUNCTIONS[spec.role(name).kind], contexts[name]
+    def make_node(name: str) -> Callable[[TeamState, Runtime[RunWiring]], dict[str, Any]]:
+        role_fn = ROLE_FUNCTIONS[spec.role(name).kind]
 
-        def node(state: TeamState) -> dict[str, Any]:
-            messages = role_fn(state, ctx)
-            publish(messages)
+        def node(state: TeamState, runtime: Runtime[RunWiring]) -> dict[str, Any]:
+            messages = role_fn(state, runtime.context.contexts[name])
+            runtime.context.publish(messages)
             return node_update(spec, name, messages, state)
 
         return node
 
-    def final_node(state: TeamState) -> dict[str, Any]:
-        messages: list[Message] = [final_message(spec, run_id, state)]
-        publish(messages)
+    def final_node(state: TeamState, runtime: Runtime[RunWiring]) -> dict[str, Any]:
+        messages: list[Message] = [final_message(spec, runtime.context.run_id, state)]
+        runtime.context.publish(messages)
         return node_update(spec, FINAL_NODE, messages, state)
 
     def after_worker(state: TeamState) -> str:

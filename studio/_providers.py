@@ -61,6 +61,8 @@ class LocalHandler(CustomLLM):
 
 
 _REGISTERED = False
+SCRIPTED_TARGET = "scripted/script"
+"""The litellm model name of every scripted call (the gateway knows which script answers)."""
 
 
 def register_providers() -> None:
@@ -71,4 +73,9 @@ def register_providers() -> None:
     others = [p for p in litellm.custom_provider_map if p.get("provider") not in ("local", "scripted")]
     litellm.custom_provider_map = [*others, {"provider": "local", "custom_handler": LocalHandler()},
                                    {"provider": "scripted", "custom_handler": ScriptedHandler()}]
+    # Free models: tell litellm their price so its per-call cost bookkeeping finds it at once.
+    free = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "cache_creation_input_token_cost": 0.0,
+            "cache_read_input_token_cost": 0.0, "mode": "chat"}
+    litellm.register_model({SCRIPTED_TARGET: {**free, "litellm_provider": "scripted"},
+                            "local/smollm2": {**free, "litellm_provider": "local"}})
     _REGISTERED = True

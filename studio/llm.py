@@ -27,7 +27,7 @@ from typing import Any
 
 import litellm  # noqa: E402
 
-from studio._providers import register_providers  # noqa: E402
+from studio._providers import SCRIPTED_TARGET, register_providers  # noqa: E402
 from studio.local_model import ModelNotFound, gguf_path  # noqa: E402
 from studio.messages import Usage  # noqa: E402
 from studio.scripted import ScriptedModel, ScriptedProviderError, ScriptExhausted  # noqa: E402
@@ -158,7 +158,7 @@ class Gateway:
         """
         script = self.script(model) if model.startswith("scripted:") else None
         kwargs: dict[str, Any] = {
-            "model": "scripted/" + Path(model).stem if script else model, "messages": messages,
+            "model": SCRIPTED_TARGET if script else model, "messages": messages,
             "temperature": settings.temperature,
             "max_tokens": settings.max_tokens, "timeout": settings.timeout_s,
             "metadata": {"huddle_role": role},

@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS runs (
     updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     run_id TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -51,6 +51,12 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_run ON messages (run_id, seq);
 """
+
+
+_INSERT = (
+    "INSERT OR IGNORE INTO messages (id, run_id, kind, sender, topic, prompt_tokens, completion_tokens, cost_usd,"
+    " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class RunLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA wal_autocheckpoint=8000")  # fewer checkpoint fsyncs under a burst of messages
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -131,15 +138,14 @@ class RunLog:
         ]
         fresh: list[Message] = []
         with self._lock:
+            if len(rows) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
+                if self._db.execute(_INSERT, rows[0]).rowcount:
+                    fresh.append(messages[0])
+                return fresh
             self._db.execute("BEGIN")
             try:
                 for row, msg in zip(rows, messages, strict=True):
-                    cur = self._db.execute(
-                        "INSERT OR IGNORE INTO messages (id, run_id, kind, sender, topic, prompt_tokens,"
-                        " completion_tokens, cost_usd, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        row,
-                    )
-                    if cur.rowcount:
+                    if self._db.execute(_INSERT, row).rowcount:
                         fresh.append(msg)
                 self._db.execute("COMMIT")
             except BaseException:

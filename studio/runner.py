@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from pipelines import build_graph, node_update
+from pipelines import RunWiring, build_graph, node_update
 from roles import RoleContext
 from studio.bus import Bus
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
@@ -27,7 +28,7 @@ from studio.runlog import RunLog
 from studio.scripted import ScriptExhausted
 from studio.spec import RoleSpec, TeamSpec, parse_spec
 
-__all__ = ["RunNotFound", "RunResult", "huddle_home", "resume_run", "run_team"]
+__all__ = ["RunNotFound", "RunResult", "huddle_home", "open_log", "resume_run", "run_team"]
 
 
 class RunNotFound(LookupError):
@@ -55,6 +56,42 @@ class RunResult:
         return next((m for m in reversed(self.messages) if isinstance(m, Final)), None)
 
 
+_OPEN: dict[tuple[str, Path], object] = {}
+_OPEN_LOCK = threading.RLock()
+
+
+def _cached(kind: str, home: Path, make: Callable[[], object]):
+    """One connection per state file per process: opening and closing SQLite costs more than a turn."""
+    key = (kind, home.resolve())
+    with _OPEN_LOCK:
+        if key not in _OPEN:
+            _OPEN[key] = make()
+        return _OPEN[key]
+
+
+def open_log(home: str | Path | None = None) -> RunLog:
+    """The run log of ``home`` (``$HUDDLE_HOME`` by default), shared within this process."""
+    home = huddle_home(home)
+    return _cached("log", home, lambda: RunLog(home / "runs.db"))
+
+
+def _checkpointer(home: Path) -> SqliteSaver:
+    def make() -> SqliteSaver:
+        home.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process, no fsync per step
+        return SqliteSaver(conn)
+
+    return _cached("checkpoints", home, make)
+
+
+def _compiled(spec: TeamSpec, home: Path):
+    """The team's compiled graph on ``home``'s checkpoints, built once per process."""
+    key = spec.model_dump_json(by_alias=True)
+    return _cached(f"graph:{key}", home, lambda: build_graph(spec).compile(checkpointer=_checkpointer(home)))
+
+
 def _settings(spec: TeamSpec, role: RoleSpec) -> CallSettings:
     d, lim = spec.defaults, role.limits
     return CallSettings(
@@ -71,17 +108,14 @@ class _Session:
                  on_message: Callable[[Message], None] | None, on_turn: Callable[[str], None] | None,
                  gateway: Gateway | None = None, scripted_start: dict[str, int] | None = None):
         self.spec, self.run_id, self.model = spec, run_id, model
-        self.log = RunLog(home / "runs.db")
+        self.log = open_log(home)
         self.bus = Bus(self.log)
         if on_message is not None:
             self.bus.subscribe("*", on_message)
         self.gateway = gateway or Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start)
         contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn)) for r in spec.roles}
-        conn = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process, no fsync per step
-        self._conn = conn
-        self.graph = build_graph(spec, contexts, self.bus.publish_many).compile(checkpointer=SqliteSaver(conn))
+        self.wiring = RunWiring(run_id, contexts, self.bus.publish_many)
+        self.graph = _compiled(spec, home)
         self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": 3 * spec.flow.max_rounds + 10}
 
     def _model_fn(self, role: RoleSpec, on_turn: Callable[[str], None] | None):
@@ -97,14 +131,14 @@ class _Session:
     def execute(self, graph_input: dict | None) -> RunResult:
         """Run the graph to the end; a failure is published as a fatal error, never lost."""
         try:
-            self.graph.invoke(graph_input, self.config)
+            # "sync": each step's checkpoint is saved before the next node runs, so at most the
+            # node that was running can have published without a checkpoint (see resume_run).
+            self.graph.invoke(graph_input, self.config, context=self.wiring, durability="sync")
         except (ModelCallError, ScriptExhausted) as exc:
             return self._fail("provider" if isinstance(exc, ModelCallError) else "script", str(exc))
         except Exception as exc:  # a bug: record it so the run log tells what happened
             self._fail("internal", f"{type(exc).__name__}: {exc}")
             raise
-        finally:
-            self._conn.close()
         self.log.set_status(self.run_id, "done")
         return RunResult(self.run_id, "done", self.log.messages(self.run_id))
 
@@ -162,7 +196,7 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
         RunNotFound: no such run.
     """
     home = huddle_home(home)
-    log = RunLog(home / "runs.db")
+    log = open_log(home)
     info = log.run(run_id)
     if info is None:
         raise RunNotFound(f"no run {run_id!r} in {home / 'runs.db'}; see `huddle runs list`")

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -79,6 +80,18 @@ def _parse_reply(raw: Any, where: str) -> _Reply:
     )
 
 
+_PARSED: dict[tuple[str, int, int], Any] = {}
+
+
+def _read_yaml(path: Path) -> Any:
+    """Parse a script file, reusing the last parse while the file is unchanged (runs reload scripts often)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
+        _PARSED[key] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return copy.deepcopy(_PARSED[key])
+
+
 @dataclass
 class ScriptedModel:
     """Replies from a script, one queue per role, recorded as they are used.
@@ -110,7 +123,7 @@ class ScriptedModel:
         """Read a script file."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = _read_yaml(path)
         except OSError as exc:
             raise ScriptError(f"scripted model file {path}: cannot read it ({exc.strerror or exc})") from None
         except yaml.YAMLError as exc:
