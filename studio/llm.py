@@ -30,6 +30,7 @@ import litellm  # noqa: E402
 from studio._providers import SCRIPTED_TARGET, register_providers  # noqa: E402
 from studio.local_model import ModelNotFound, gguf_path  # noqa: E402
 from studio.messages import Usage  # noqa: E402
+from studio.redact import redact  # noqa: E402
 from studio.scripted import ScriptedModel, ScriptedProviderError, ScriptExhausted  # noqa: E402
 
 __all__ = ["CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "check_model"]
@@ -260,4 +261,4 @@ def _describe(model: str, exc: Exception, attempts: int) -> str:
         hint = f"; check {' or '.join(keys) or 'the API key for ' + provider}"
     elif isinstance(exc, litellm.NotFoundError):
         hint = "; check the model name"
-    return f"model {model} (provider {provider}) failed after {attempts} attempt(s): {first}{hint}"
+    return redact(f"model {model} (provider {provider}) failed after {attempts} attempt(s): {first}{hint}")

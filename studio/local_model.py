@@ -61,6 +61,7 @@ class LocalModel:
                                 n_gpu_layers=-1, verbose=False, seed=0)
 
     def _load_transformers(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the GGUF file is local: never reach for a hub
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer

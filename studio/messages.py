@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
+    "MESSAGE_TYPES",
     "Code",
     "Decision",
     "Error",
@@ -197,6 +198,9 @@ class Error(_Base):
     fatal: bool = False
     """Whether the run stopped because of it."""
 
+
+MESSAGE_TYPES = (Task, Plan, Code, Execution, Review, Decision, Final, Error)
+"""Every message class, in the order of the union."""
 
 Message = Annotated[
     Task | Plan | Code | Execution | Review | Decision | Final | Error,

@@ -17,13 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from pipelines import RunWiring, build_graph, node_update
 from roles import RoleContext
 from studio.bus import Bus
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
-from studio.messages import Error, Final, Message, Task, new_id
+from studio.messages import MESSAGE_TYPES, Error, Final, Message, PlanStep, Task, Usage, new_id
+from studio.redact import redact
 from studio.runlog import RunLog
 from studio.scripted import ScriptExhausted
 from studio.spec import RoleSpec, TeamSpec, parse_spec
@@ -81,7 +83,9 @@ def _checkpointer(home: Path) -> SqliteSaver:
         conn = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process, no fsync per step
-        return SqliteSaver(conn)
+        # Allow exactly our message types back out of checkpoints (LangGraph blocks unlisted types).
+        serde = JsonPlusSerializer(allowed_msgpack_modules=[*MESSAGE_TYPES, PlanStep, Usage])
+        return SqliteSaver(conn, serde=serde)
 
     return _cached("checkpoints", home, make)
 
@@ -143,6 +147,7 @@ class _Session:
         return RunResult(self.run_id, "done", self.log.messages(self.run_id))
 
     def _fail(self, error_type: str, text: str) -> RunResult:
+        text = redact(text)
         self.bus.publish(Error(run_id=self.run_id, sender="system", error_type=error_type, fatal=True,
                                content=text))
         self.log.set_status(self.run_id, "failed", text)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from conftest import DEV_TEAM
 
@@ -35,3 +38,22 @@ def test_dev_team_runs_on_the_embedded_model(home):
     spoke = [m for m in result.messages if isinstance(m, (Plan, Code))]
     assert spoke and all(m.usage.model == "local/smollm2" and m.usage.completion_tokens > 0 for m in spoke)
     assert RunLog(home / "runs.db").run(result.run_id).status == "done"
+
+
+def test_transformers_fallback_when_llama_cpp_is_missing(tmp_path):
+    """With llama_cpp unimportable, the same GGUF file runs on transformers."""
+    probe = tmp_path / "fallback.py"
+    probe.write_text(
+        "import sys\n"
+        "sys.modules['llama_cpp'] = None  # import llama_cpp now raises ImportError\n"
+        "from studio.llm import CallSettings, Gateway\n"
+        "from studio.local_model import get_local_model\n"
+        "reply = Gateway().complete('local/smollm2', [{'role': 'user', 'content': 'Say hello.'}],\n"
+        "                           settings=CallSettings(max_tokens=8, temperature=0.0))\n"
+        "print(get_local_model('smollm2').backend, reply.usage.completion_tokens, repr(reply.text))\n"
+    )
+    out = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    backend, tokens, text = out.stdout.strip().splitlines()[-1].split(" ", 2)
+    assert backend == "transformers" and 0 < int(tokens) <= 8 and text.strip("'\"")

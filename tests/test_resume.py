@@ -63,6 +63,7 @@ def test_sigkill_mid_call_then_resume(script, home):
     resumed = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
                              env=_env(home), timeout=120)
     assert resumed.returncode == 0, resumed.stderr
+    assert "unregistered type" not in resumed.stderr  # our message types are allowed out of checkpoints
     printed = [json.loads(line) for line in resumed.stdout.splitlines()]
     assert [m["kind"] for m in printed] == ["code", "decision", "review", "final"]  # only what is new
     _check_complete(home, run_id, before)
