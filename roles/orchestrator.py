@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, create_model
 
 from roles._parse import parse_model
 from roles.base import RoleContext, TeamState, ask, task_of, transcript_text
-from studio.messages import Code, Decision, Error, Message
+from studio.messages import Code, Decision, Error, Message, Review
 
 __all__ = ["LedgerReply", "default_next", "orchestrate"]
 
@@ -29,6 +29,15 @@ def _ledger_schema(workers: tuple[str, ...]) -> type[BaseModel]:
     """The ledger with ``next_speaker`` limited to the workers, so constrained decoding picks a real role."""
     return create_model("Ledger", __base__=LedgerReply, next_speaker=(Literal[workers], ...),
                         instruction_or_question=(str, Field(max_length=200)))
+
+
+def _can_finish(transcript: list[Message], ctx: RoleContext) -> bool:
+    """The run may end on the ledger's word only once there is code, reviewed if the team has a critic."""
+    code_at = max((i for i, m in enumerate(transcript) if isinstance(m, Code) and m.code), default=-1)
+    if code_at < 0:
+        return False
+    has_critic = any(r.kind == "critic" for r in ctx.team.roles)
+    return not has_critic or any(isinstance(m, Review) for m in transcript[code_at:])
 
 
 def default_next(state: TeamState, ctx: RoleContext) -> str:
@@ -53,7 +62,7 @@ def orchestrate(state: TeamState, ctx: RoleContext) -> list[Message]:
     fallback = default_next(state, ctx)
     if reply is None:
         reply = LedgerReply(is_request_satisfied=False, next_speaker=fallback)
-    satisfied = reply.is_request_satisfied and any(isinstance(m, Code) and m.code for m in transcript)
+    satisfied = reply.is_request_satisfied and _can_finish(transcript, ctx)
     speaker = reply.next_speaker
     if not satisfied and speaker not in workers:
         errors.append(Error(run_id=ctx.run_id, sender=ctx.role.name, error_type="route",

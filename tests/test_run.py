@@ -138,10 +138,23 @@ def test_a_model_that_cannot_run_is_rejected_before_the_run(dev_team, home):
     assert RunLog(home / "runs.db").runs() == []
 
 
-def test_orchestrator_can_end_the_run_once_code_exists(dev_team, script):
-    model = script({"orchestrator": [decide("coder", satisfied=True), decide("x", satisfied=True)],
-                    "coder": [code("y = 2")]})
+def test_orchestrator_can_end_the_run_once_code_exists_and_was_reviewed(dev_team, script):
+    model = script({"orchestrator": [decide("coder", satisfied=True), decide("critic", satisfied=True),
+                                     decide("x", satisfied=True)],
+                    "coder": [code("y = 2")], "critic": [revise("style nit only")]})
     result = run_team(dev_team, "y", model=model)
-    assert kinds(result) == ["task", "decision", "code", "decision", "final"]
+    assert kinds(result) == ["task", "decision", "code", "decision", "review", "decision", "final"]
     assert result.final.stop_reason == "satisfied" and result.final.code == "y = 2"
+    assert not result.final.approved
     assert result.messages[1].next_speaker == "coder"  # "satisfied" before any code is ignored
+    assert result.messages[3].next_speaker == "critic"  # ... and before the code was reviewed
+
+
+def test_without_a_critic_code_is_enough_to_finish(dev_team, script):
+    spec = dev_team.model_copy(update={"roles": [r for r in dev_team.roles if r.kind != "critic"]})
+    spec = spec.model_copy(update={"flow": spec.flow.model_copy(update={"edges": []})})
+    model = script({"orchestrator": [decide("coder"), decide("planner", satisfied=True)],
+                    "coder": [code("z = 3")]})
+    result = run_team(spec, "z", model=model)
+    assert kinds(result) == ["task", "decision", "code", "decision", "final"]
+    assert result.final.stop_reason == "satisfied"
