@@ -35,12 +35,15 @@ def review(state: TeamState, ctx: RoleContext) -> list[Message]:
     code, decision = last(transcript, Code), last(transcript, Decision)
     reply, text, usage, errors = ask(
         ctx,
-        {"task": task_of(transcript), "code": code.code if code else "(no code yet)",
+        {"task": task_of(transcript), "code": code.code if code and code.code else "(no code yet)",
          "instruction": decision.instruction if decision else ""},
         lambda t: parse_model(t, ReviewReply), schema=_ReviewDecoding,
     )
     if reply is None:
         reply = ReviewReply(verdict="revise", feedback="The review could not be read; please check the code again.")
+    if reply.verdict == "approve" and not (code and code.code):
+        reply = ReviewReply(verdict="revise", feedback="There is no code to approve yet: write a ```python block.",
+                            lessons=reply.lessons)
     content = f"{reply.verdict.upper()}: {reply.feedback}".strip()
     return [*errors, Review(run_id=ctx.run_id, sender=ctx.role.name, content=content, verdict=reply.verdict,
                             feedback=reply.feedback, lessons=reply.lessons,

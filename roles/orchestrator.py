@@ -64,7 +64,9 @@ def orchestrate(state: TeamState, ctx: RoleContext) -> list[Message]:
         reply = LedgerReply(is_request_satisfied=False, next_speaker=fallback)
     satisfied = reply.is_request_satisfied and _can_finish(transcript, ctx)
     speaker = reply.next_speaker
-    if not satisfied and speaker not in workers:
+    if reply.is_request_satisfied and not satisfied:
+        speaker = fallback  # "done" too early: follow the flow (e.g. to the critic for a review)
+    elif not satisfied and speaker not in workers:
         errors.append(Error(run_id=ctx.run_id, sender=ctx.role.name, error_type="route",
                             content=f"orchestrator chose {speaker!r}, which is not a worker "
                                     f"({', '.join(workers)}); following the flow to {fallback or 'the end'}"))

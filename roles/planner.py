@@ -20,8 +20,8 @@ class PlanReply(BaseModel):
 
 
 class _StepDecoding(BaseModel):
-    id: str = Field(max_length=8)
-    description: str = Field(max_length=160)
+    id: str = Field(min_length=1, max_length=8)
+    description: str = Field(min_length=1, max_length=160)
     depends_on: list[Annotated[str, Field(max_length=8)]] = Field(max_length=4)
 
 

@@ -139,15 +139,18 @@ def test_a_model_that_cannot_run_is_rejected_before_the_run(dev_team, home):
 
 
 def test_orchestrator_can_end_the_run_once_code_exists_and_was_reviewed(dev_team, script):
-    model = script({"orchestrator": [decide("coder", satisfied=True), decide("critic", satisfied=True),
+    model = script({"orchestrator": [decide("coder", satisfied=True), decide("coder"), decide("coder", satisfied=True),
                                      decide("x", satisfied=True)],
-                    "coder": [code("y = 2")], "critic": [revise("style nit only")]})
+                    "planner": [plan("write y")], "coder": [code("y = 2")], "critic": [revise("style nit only")]})
     result = run_team(dev_team, "y", model=model)
-    assert kinds(result) == ["task", "decision", "code", "decision", "review", "decision", "final"]
+    assert kinds(result) == ["task", "decision", "plan", "decision", "code", "decision", "review", "decision",
+                             "final"]
     assert result.final.stop_reason == "satisfied" and result.final.code == "y = 2"
     assert not result.final.approved
-    assert result.messages[1].next_speaker == "coder"  # "satisfied" before any code is ignored
-    assert result.messages[3].next_speaker == "critic"  # ... and before the code was reviewed
+    decisions = [m for m in result.messages if m.kind == "decision"]
+    assert decisions[0].next_speaker == "planner"  # "satisfied" with no code: the flow's entry speaks
+    assert decisions[2].next_speaker == "critic"  # "satisfied" with unreviewed code: the critic reviews first
+    assert decisions[3].is_request_satisfied and decisions[3].next_speaker == ""
 
 
 def test_without_a_critic_code_is_enough_to_finish(dev_team, script):
@@ -158,3 +161,13 @@ def test_without_a_critic_code_is_enough_to_finish(dev_team, script):
     result = run_team(spec, "z", model=model)
     assert kinds(result) == ["task", "decision", "code", "decision", "final"]
     assert result.final.stop_reason == "satisfied"
+
+
+def test_the_critic_never_approves_missing_code(dev_team, script):
+    spec = dev_team.model_copy(update={"roles": [r for r in dev_team.roles if r.kind != "orchestrator"],
+                                       "flow": dev_team.flow.model_copy(update={"max_rounds": 3})})
+    model = script({"planner": [plan("p")], "coder": ["no block", "still no block"], "critic": [approve()]})
+    result = run_team(spec, "anything", model=model)
+    review = next(m for m in result.messages if m.kind == "review")
+    assert review.verdict == "revise" and "no code to approve" in review.feedback
+    assert result.final.stop_reason == "max_rounds" and not result.final.approved
