@@ -15,16 +15,19 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import TypedDict
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
+from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
 from langgraph.graph import END, START, StateGraph  # noqa: E402
 
 from studio.bus import Bus  # noqa: E402
@@ -44,7 +47,7 @@ class _State(TypedDict):
     transcript: list[str]
 
 
-def _bare_chain():
+def _bare_chain(checkpointer=None):
     def node(name: str):
         def call(state: _State) -> _State:
             reply = litellm.completion(model="gpt-4o-mini", messages=[{"role": "user", "content": name}],
@@ -60,30 +63,40 @@ def _bare_chain():
     for a, b in zip(names, names[1:], strict=False):
         graph.add_edge(a, b)
     graph.add_edge(names[-1], END)
-    return graph.compile()
+    return graph.compile(checkpointer=checkpointer)
 
 
-def turn_times(runs: int, home: Path) -> tuple[float, float]:
-    """Median ms per turn of (Huddle, bare chain), measured alternately so drift hits both alike."""
+def _time_bare(chain, config_of) -> float:
+    started = time.perf_counter()
+    for _ in range(BARE_INVOKES):
+        config = config_of()
+        chain.invoke({"transcript": []}, config, **({"durability": "sync"} if config else {}))
+    return (time.perf_counter() - started) * 1000 / (4 * BARE_INVOKES)
+
+
+def turn_times(runs: int, home: Path) -> tuple[float, float, float]:
+    """Median ms per turn of (Huddle, bare chain, bare chain with SQLite checkpoints), measured
+    alternately so that drift hits all three alike."""
     spec = load_spec(TEAM)
     spec = spec.model_copy(update={"defaults": spec.defaults.model_copy(update={"retry_backoff_s": 0})})
     path = home / "script.yaml"
     path.write_text(SCRIPT.read_text().replace("delay_s: 0.2", "delay_s: 0"))
     model = f"scripted:{path}"
+    conn = sqlite3.connect(home / "bare-checkpoints.db", check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    saver = SqliteSaver(conn)
     run_team(spec, "warm-up", model=model, home=home)
     _bare_chain().invoke({"transcript": []})
-    huddle, bare = [], []
+    huddle, bare, saved = [], [], []
     for _ in range(runs):
         started = time.perf_counter()
         result = run_team(spec, "Write fizzbuzz", model=model, home=home)
         huddle.append((time.perf_counter() - started) * 1000 / TURNS_PER_RUN)
         assert result.status == "done", result.error
-        started = time.perf_counter()
-        chain = _bare_chain()
-        for _ in range(BARE_INVOKES):
-            chain.invoke({"transcript": []})
-        bare.append((time.perf_counter() - started) * 1000 / (4 * BARE_INVOKES))
-    return statistics.median(huddle), statistics.median(bare)
+        bare.append(_time_bare(_bare_chain(), lambda: None))
+        saved.append(_time_bare(_bare_chain(saver), lambda: {"configurable": {"thread_id": uuid.uuid4().hex}}))
+    return statistics.median(huddle), statistics.median(bare), statistics.median(saved)
 
 
 def bus_rate(n: int, log: RunLog | None) -> float:
@@ -106,14 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        huddle, bare = turn_times(args.runs, home)
+        huddle, bare, saved = turn_times(args.runs, home)
         persisted = bus_rate(args.messages, RunLog(home / "bus.db"))
         memory = bus_rate(args.messages, None)
     ratio = huddle / bare
+    like_for_like = huddle / saved
     rows = [
         ("bare LangGraph chain + litellm mock_response, per turn", f"{bare:.2f} ms", "baseline", ""),
+        ("same chain + SqliteSaver checkpoints (sync), per turn", f"{saved:.2f} ms", f"{saved / bare:.2f}x",
+         "reference"),
         ("Huddle scripted run (bus + run log + checkpoints), per turn", f"{huddle:.2f} ms", f"{ratio:.2f}x",
          "<= 1.3x " + ("OK" if ratio <= 1.3 else "MISSED")),
+        ("Huddle vs the checkpointed chain", f"{like_for_like:.2f}x", "", "like for like"),
         ("bus publish, in memory (no log)", f"{memory:,.0f} msg/s", "baseline", ""),
         ("bus publish, persisted to SQLite (WAL)", f"{persisted:,.0f} msg/s", f"{persisted / memory:.2f}x",
          ">= 20,000 msg/s " + ("OK" if persisted >= 20000 else "MISSED")),
