@@ -51,6 +51,7 @@ def run(
     """Run TEAM_FILE on TASK, or continue a stopped run with --resume RUN_ID."""
     from rich.console import Console
 
+    from studio.messages import new_id
     from studio.render import print_json_line, print_message
     from studio.runner import resume_run, run_team
     from studio.spec import load_spec
@@ -58,6 +59,7 @@ def run(
     console = Console(stderr=json_out)
     status = console.status("starting…") if not json_out else None
     started = time.monotonic()
+    run_id = None
 
     def show(message) -> None:
         if json_out:
@@ -79,7 +81,14 @@ def run(
         else:
             if team_file is None or not task:
                 _fail("give a TEAM_FILE and a TASK, e.g. huddle run examples/teams/dev_team.yaml \"Write fizzbuzz\"")
-            result = run_team(load_spec(team_file), task, model=model, on_message=show, on_turn=thinking)
+            run_id = new_id()
+            result = run_team(load_spec(team_file), task, model=model, on_message=show, on_turn=thinking,
+                              run_id=run_id)
+    except KeyboardInterrupt:
+        if status is not None:
+            status.stop()
+        typer.echo(f"interrupted: continue with  huddle run --resume {resume or run_id}", err=True)
+        raise typer.Exit(130) from None
     except _user_errors() as exc:
         if status is not None:
             status.stop()

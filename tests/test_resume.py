@@ -108,3 +108,20 @@ def test_resume_of_a_finished_run_changes_nothing(script, home):
                            env=_env(home), timeout=60)
     assert again.returncode == 0 and again.stdout == ""
     assert len(RunLog(home / "runs.db").messages(run_id)) == 8
+
+
+def test_ctrl_c_says_how_to_resume(script, home):
+    proc = subprocess.Popen([HUDDLE, "run", str(DEV_TEAM), "answer", "--model", _script(script), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(home))
+    for line in proc.stdout:
+        if json.loads(line)["kind"] == "plan":
+            break
+    time.sleep(0.5)  # inside the coder's 2 s call
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    run_id = RunLog(home / "runs.db").runs()[0].run_id
+    assert f"huddle run --resume {run_id}" in err and "Traceback" not in err
+    resumed = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
+                             env=_env(home), timeout=60)
+    assert resumed.returncode == 0 and json.loads(resumed.stdout.splitlines()[-1])["kind"] == "final"
