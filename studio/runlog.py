@@ -23,7 +23,7 @@ from typing import Any
 
 from studio.messages import Message, message_from_json, message_to_json
 
-__all__ = ["RunInfo", "RunLog"]
+__all__ = ["RunInfo", "RunLog", "calls_per_sender"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -167,10 +167,7 @@ class RunLog:
 
     def call_counts(self, run_id: str) -> dict[str, int]:
         """Model calls behind the published messages of a run, per sender role."""
-        counts: dict[str, int] = {}
-        for message in self.messages(run_id):
-            counts[message.sender] = counts.get(message.sender, 0) + message.usage.calls
-        return counts
+        return calls_per_sender(self.messages(run_id))
 
     _RUN_QUERY = """
         SELECT r.run_id, r.team, r.task, r.status, r.model, r.spec, r.error, r.created_at, r.updated_at,
@@ -199,6 +196,14 @@ class RunLog:
                 self._RUN_QUERY + " GROUP BY r.run_id ORDER BY r.created_at DESC LIMIT ?", (limit,)
             ).fetchall()
         return [_info(row) for row in rows]
+
+
+def calls_per_sender(messages: Iterable[Message]) -> dict[str, int]:
+    """Model calls behind ``messages``, per sender role (failed attempts included)."""
+    counts: dict[str, int] = {}
+    for message in messages:
+        counts[message.sender] = counts.get(message.sender, 0) + message.usage.calls
+    return counts
 
 
 def _info(row: tuple[Any, ...]) -> RunInfo:

@@ -26,7 +26,7 @@ from studio.bus import Bus
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
 from studio.messages import MESSAGE_TYPES, Error, Final, Message, PlanStep, Task, Usage, new_id
 from studio.redact import redact
-from studio.runlog import RunLog
+from studio.runlog import RunLog, calls_per_sender
 from studio.scripted import ScriptExhausted
 from studio.spec import RoleSpec, TeamSpec, parse_spec
 
@@ -209,11 +209,11 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
         return RunResult(info.run_id, "done", log.messages(info.run_id))
     spec = parse_spec(info.spec, f"run {info.run_id}")
     _check_models(spec, info.model)
+    logged = log.messages(info.run_id)
     session = _Session(spec, info.run_id, home, info.model, on_message, on_turn,
-                       scripted_start=log.call_counts(info.run_id))
+                       scripted_start=calls_per_sender(logged))
     log.set_status(info.run_id, "running")
     snapshot = session.graph.get_state(session.config)
-    logged = log.messages(info.run_id)
     if not snapshot.values:
         task = next(m for m in logged if isinstance(m, Task))
         return session.execute({"transcript": [task], "turns": 0})
