@@ -125,7 +125,6 @@ class Gateway:
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._scripted_start = dict(scripted_start or {})
         self.scripts: dict[str, ScriptedModel] = {}
-        self._targets: dict[str, str] = {}
         self._load_lock = threading.Lock()
 
     def script(self, model: str) -> ScriptedModel:
