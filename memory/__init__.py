@@ -1,7 +1,65 @@
-"""Shared vector memory for a team (embedder + chromadb store).
+"""Shared vector memory for a team: local embeddings, chromadb, ingestion, reflection.
 
-Reserved for the memory issue: retrieval, knowledge ingestion and reflections
-land here. Nothing in this package is used yet.
+Names are imported lazily, so ``import memory`` loads neither chromadb nor torch.
+
+Example:
+    >>> from memory import VectorMemory, get_embedder
+    >>> mem = VectorMemory("notebook", embedder=get_embedder("hash"), ephemeral=True)
+    >>> mem.remember("Dates are stored in UTC.", source="notes")
+    'k-...'
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "COLLECTIONS",
+    "AddResult",
+    "EmbedderError",
+    "Hit",
+    "IngestReport",
+    "MemoryItem",
+    "MemoryStoreError",
+    "PoisonError",
+    "ScopeError",
+    "ScopedMemory",
+    "VectorMemory",
+    "get_embedder",
+    "ingest",
+    "open_memory",
+    "pick_device",
+    "reflect",
+    "role_scopes",
+]
+
+_WHERE = {
+    "COLLECTIONS": "memory.items",
+    "AddResult": "memory.store",
+    "EmbedderError": "memory.embedder",
+    "Hit": "memory.items",
+    "IngestReport": "memory.ingestion",
+    "MemoryItem": "memory.items",
+    "MemoryStoreError": "memory.items",
+    "PoisonError": "memory.items",
+    "ScopeError": "memory.items",
+    "ScopedMemory": "memory.scoped",
+    "VectorMemory": "memory.store",
+    "get_embedder": "memory.embedder",
+    "ingest": "memory.ingestion",
+    "open_memory": "memory.team",
+    "pick_device": "memory.embedder",
+    "reflect": "memory.reflection",
+    "role_scopes": "memory.team",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'memory' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,6 +1,6 @@
 """Compile a team spec into a LangGraph ``StateGraph``.
 
-One node per role plus a final node. What belongs to one run (the role
+One node per role plus a final node, which also has the run reflect into memory. What belongs to one run (the role
 contexts with their model, and the bus to publish on) comes in LangGraph's
 runtime context, so one compiled graph serves every run of a team. The orchestrator (when the team has one)
 picks each next speaker; otherwise the flow's edges do. The critic's approve
@@ -28,6 +28,7 @@ __all__ = ["FINAL_NODE", "RunWiring", "build_graph", "final_message", "node_upda
 
 FINAL_NODE = "_final"
 Publish = Callable[[list[Message]], None]
+Reflect = Callable[[list[Message], str, "str | None"], list[Message]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class RunWiring:
     """A :class:`RoleContext` per role name (the model is injected there)."""
     publish: Publish
     """Persists and delivers a node's messages (the bus)."""
+    reflect: Reflect | None = None
+    """Writes what the run taught to memory, given the transcript, status and error; returns the messages to
+    publish (``None`` when the team has no memory or reflection is off)."""
 
 
 def node_update(spec: TeamSpec, node: str, messages: list[Message], state: TeamState) -> dict[str, Any]:
@@ -91,8 +95,11 @@ def build_graph(spec: TeamSpec) -> StateGraph:
         return node
 
     def final_node(state: TeamState, runtime: Runtime[RunWiring]) -> dict[str, Any]:
-        messages: list[Message] = [final_message(spec, runtime.context.run_id, state)]
-        runtime.context.publish(messages)
+        wiring = runtime.context
+        final = final_message(spec, wiring.run_id, state)
+        notes = wiring.reflect([*state["transcript"], final], "done", None) if wiring.reflect else []
+        messages: list[Message] = [*notes, final]
+        wiring.publish(messages)
         return node_update(spec, FINAL_NODE, messages, state)
 
     def after_worker(state: TeamState) -> str:

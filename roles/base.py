@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Protocol, TypedDict, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypedDict, TypeVar
 
 import jinja2
 import yaml
+from pydantic import RootModel
 
+from memory.scoped import ScopedMemory
 from roles._parse import ParseError
-from studio.messages import Code, Decision, Error, Message, Plan, Review, Task, Usage
+from roles._recall import MemorySearchCall, memory_block, parse_tool_call, recall, run_memory_search
+from studio.messages import Code, Decision, Error, Message, Plan, Review, Task, ToolCall, ToolResult, Usage
 from studio.spec import RoleSpec, TeamSpec
 
-__all__ = ["Completion", "ModelFn", "RoleContext", "TeamState", "ask", "render_prompt", "transcript_text"]
+__all__ = ["Answer", "Completion", "ModelFn", "RoleContext", "TeamState", "ask", "render_prompt",
+           "transcript_text"]
+
+MAX_TOOL_CALLS = 2
+"""Tool calls a role may make before it must answer."""
 
 PROMPTS = Path(__file__).parent / "prompts"
 T = TypeVar("T")
@@ -64,6 +71,8 @@ class RoleContext:
     role: RoleSpec
     team: TeamSpec
     model: ModelFn
+    memory: ScopedMemory | None = None
+    """The role's view of the team memory (``None`` when the team has memory off)."""
 
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
@@ -96,31 +105,85 @@ def transcript_text(transcript: list[Message], limit: int = 8) -> str:
     return "\n\n".join(f"[{m.sender} · {m.kind}]\n{m.content}" for m in shown)
 
 
-def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
-        schema: type | None = None) -> tuple[T | None, str, Usage, list[Error]]:
-    """Render the role's prompt, call the model and parse its reply, with one repair attempt.
+@dataclass
+class Answer(Generic[T]):
+    """What :func:`ask` got: the parsed reply (``None`` if it never parsed) and everything around it."""
 
-    Returns ``(parsed or None, last raw text, total usage, error messages)``;
-    the caller falls back to a default when parsing failed twice.
+    parsed: T | None
+    text: str
+    """The last raw reply."""
+    usage: Usage
+    """Total usage of every call (repairs and tool rounds included)."""
+    notes: list[Message] = field(default_factory=list)
+    """Messages to publish before the role's own: parse errors, tool calls and results, in order."""
+    memory_ids: list[str] = field(default_factory=list)
+    """Memory items that were in the prompt (retrieved or returned by a tool)."""
+
+
+def _tools_allowed(ctx: RoleContext) -> bool:
+    return "memory_search" in ctx.role.tools and ctx.memory is not None
+
+
+@cache
+def _with_tool(schema: type) -> type:
+    """``schema`` or a memory_search call, for constrained decoding while the role may still use the tool."""
+    return RootModel[MemorySearchCall | schema]  # type: ignore[valid-type]
+
+
+def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
+        schema: type | None = None, query: str = "") -> Answer[T]:
+    """Render the role's prompt with what memory recalls for ``query``, call the model and parse its reply.
+
+    A role granted the ``memory_search`` tool may first reply with a search
+    (at most :data:`MAX_TOOL_CALLS` times); the results are added to the
+    conversation. A reply that does not parse gets one repair attempt; the
+    caller falls back to a default when ``parsed`` is ``None``.
     """
     kind = ctx.role.kind
-    values = {"role": ctx.role, **values}
-    messages = [{"role": "system", "content": render_prompt(kind, "system", **values)},
+    hits = recall(ctx, query)
+    values = {"role": ctx.role, "memory": memory_block(hits, ctx.team.memory.max_chars), **values}
+    system = render_prompt(kind, "system", **values)
+    if _tools_allowed(ctx):
+        system += "\n\n" + render_prompt("tools", "memory_search")
+    messages = [{"role": "system", "content": system},
                 {"role": "user", "content": render_prompt(kind, "user", **values)}]
-    errors: list[Error] = []
-    usage = Usage()
-    text = ""
-    for attempt in range(2):
-        reply = ctx.model(messages, schema=schema)
-        text, usage = reply.text, usage + reply.usage
+    answer: Answer[T] = Answer(None, "", Usage(), memory_ids=[h.id for h in hits])
+    tools_left = MAX_TOOL_CALLS if _tools_allowed(ctx) else 0
+    repairs = 0
+    while True:
+        wanted = _with_tool(schema) if tools_left and schema is not None else schema
+        reply = ctx.model(messages, schema=wanted)
+        answer.text, answer.usage = reply.text, answer.usage + reply.usage
+        call = parse_tool_call(reply.text) if tools_left else None
+        if call is not None:
+            tools_left -= 1
+            shown = _use_tool(ctx, call, answer)
+            messages = [*messages, {"role": "assistant", "content": reply.text},
+                        {"role": "user", "content": render_prompt("tools", "result", query=call.query, results=shown)}]
+            continue
         try:
-            return parse(text), text, usage, errors
+            answer.parsed = parse(reply.text)
+            return answer
         except ParseError as exc:
-            errors.append(Error(
+            answer.notes.append(Error(
                 run_id=ctx.run_id, sender=ctx.role.name, error_type="parse",
                 content=f"{ctx.role.name} ({ctx.role.kind}): reply could not be parsed "
-                        f"({'after repair' if attempt else 'asking once more'}): {exc}",
+                        f"({'after repair' if repairs else 'asking once more'}): {exc}",
             ))
-            messages = [*messages, {"role": "assistant", "content": text},
+            if repairs:
+                return answer
+            repairs += 1
+            messages = [*messages, {"role": "assistant", "content": reply.text},
                         {"role": "user", "content": render_prompt(kind, "repair", **values, error=str(exc))}]
-    return None, text, usage, errors
+
+
+def _use_tool(ctx: RoleContext, call: MemorySearchCall, answer: Answer) -> str:
+    """Run a memory search for the role, record it as tool_call/tool_result messages, return what it sees."""
+    request = ToolCall(run_id=ctx.run_id, sender=ctx.role.name, tool=call.tool, content=f"memory_search: {call.query}",
+                       arguments={"query": call.query})
+    shown, hits, ok = run_memory_search(ctx, call)
+    ids = [h.id for h in hits]
+    answer.notes += [request, ToolResult(run_id=ctx.run_id, sender=ctx.role.name, tool=call.tool, ok=ok,
+                                         content=shown, parent_id=request.id, memory_ids=ids)]
+    answer.memory_ids += [i for i in ids if i not in answer.memory_ids]
+    return shown

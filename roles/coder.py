@@ -21,7 +21,9 @@ def write_code(state: TeamState, ctx: RoleContext) -> list[Message]:
         "feedback": review.feedback if review and review.verdict == "revise" else "",
         "instruction": decision.instruction if decision else "",
     }
-    code, text, usage, errors = ask(ctx, values, extract_code)
+    query = "\n".join(v for v in (values["task"], values["plan"], values["feedback"]) if v)  # the current step
+    answer = ask(ctx, values, extract_code, query=query)
     parent = review.id if review else (plan.id if plan else None)
-    return [*errors, Code(run_id=ctx.run_id, sender=ctx.role.name, content=text, code=code or "",
-                          parent_id=parent, usage=usage)]
+    return [*answer.notes, Code(run_id=ctx.run_id, sender=ctx.role.name, content=answer.text,
+                                code=answer.parsed or "", parent_id=parent, usage=answer.usage,
+                                memory_ids=answer.memory_ids)]

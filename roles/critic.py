@@ -33,18 +33,21 @@ def review(state: TeamState, ctx: RoleContext) -> list[Message]:
     """Review the latest code; an unparseable reply counts as ``revise`` (never approve unread code)."""
     transcript = state["transcript"]
     code, decision = last(transcript, Code), last(transcript, Decision)
-    reply, text, usage, errors = ask(
+    task = task_of(transcript)
+    answer = ask(
         ctx,
-        {"task": task_of(transcript), "code": code.code if code and code.code else "(no code yet)",
+        {"task": task, "code": code.code if code and code.code else "(no code yet)",
          "instruction": decision.instruction if decision else ""},
-        lambda t: parse_model(t, ReviewReply), schema=_ReviewDecoding,
+        lambda t: parse_model(t, ReviewReply), schema=_ReviewDecoding, query=task,
     )
+    reply = answer.parsed
     if reply is None:
         reply = ReviewReply(verdict="revise", feedback="The review could not be read; please check the code again.")
     if reply.verdict == "approve" and not (code and code.code):
         reply = ReviewReply(verdict="revise", feedback="There is no code to approve yet: write a ```python block.",
                             lessons=reply.lessons)
     content = f"{reply.verdict.upper()}: {reply.feedback}".strip()
-    return [*errors, Review(run_id=ctx.run_id, sender=ctx.role.name, content=content, verdict=reply.verdict,
-                            feedback=reply.feedback, lessons=reply.lessons,
-                            parent_id=code.id if code else None, usage=usage)]
+    return [*answer.notes, Review(run_id=ctx.run_id, sender=ctx.role.name, content=content, verdict=reply.verdict,
+                                  feedback=reply.feedback, lessons=reply.lessons,
+                                  parent_id=code.id if code else None, usage=answer.usage,
+                                  memory_ids=answer.memory_ids)]

@@ -53,12 +53,14 @@ def orchestrate(state: TeamState, ctx: RoleContext) -> list[Message]:
     """Update the ledger and choose who speaks next, falling back to the fixed order."""
     transcript = state["transcript"]
     workers = [r.name for r in ctx.team.workers()]
-    reply, text, usage, errors = ask(
+    task = task_of(transcript)
+    answer = ask(
         ctx,
-        {"task": task_of(transcript), "team": ", ".join(f"{r.name} ({r.kind})" for r in ctx.team.workers()),
+        {"task": task, "team": ", ".join(f"{r.name} ({r.kind})" for r in ctx.team.workers()),
          "workers": ", ".join(workers), "transcript": transcript_text(transcript)},
-        lambda t: parse_model(t, LedgerReply), schema=_ledger_schema(tuple(workers)),
+        lambda t: parse_model(t, LedgerReply), schema=_ledger_schema(tuple(workers)), query=task,
     )
+    reply, errors = answer.parsed, list(answer.notes)
     fallback = default_next(state, ctx)
     if reply is None:
         reply = LedgerReply(is_request_satisfied=False, next_speaker=fallback)
@@ -74,7 +76,7 @@ def orchestrate(state: TeamState, ctx: RoleContext) -> list[Message]:
     content = ("request satisfied" if satisfied else f"next: {speaker or '(end)'}") + (
         f" — {reply.instruction_or_question}" if reply.instruction_or_question else "")
     return [*errors, Decision(
-        run_id=ctx.run_id, sender=ctx.role.name, content=content, usage=usage,
+        run_id=ctx.run_id, sender=ctx.role.name, content=content, usage=answer.usage, memory_ids=answer.memory_ids,
         is_request_satisfied=satisfied, is_in_loop=reply.is_in_loop,
         is_progress_being_made=reply.is_progress_being_made,
         next_speaker="" if satisfied else speaker, instruction=reply.instruction_or_question,

@@ -36,12 +36,12 @@ def plan(state: TeamState, ctx: RoleContext) -> list[Message]:
     transcript = state["transcript"]
     task = task_of(transcript)
     decision = last(transcript, Decision)
-    reply, text, usage, errors = ask(
-        ctx, {"task": task, "instruction": decision.instruction if decision else ""},
-        lambda t: parse_model(t, PlanReply), schema=PlanDecoding,
-    )
-    steps = reply.steps if reply else [PlanStep(id="s1", description=task)]
+    instruction = decision.instruction if decision else ""
+    answer = ask(ctx, {"task": task, "instruction": instruction}, lambda t: parse_model(t, PlanReply),
+                 schema=PlanDecoding, query=task)
+    steps = answer.parsed.steps if answer.parsed else [PlanStep(id="s1", description=task)]
     content = "\n".join(
         f"{s.id}. {s.description}" + (f" (after {', '.join(s.depends_on)})" if s.depends_on else "") for s in steps
     )
-    return [*errors, Plan(run_id=ctx.run_id, sender=ctx.role.name, content=content, steps=steps, usage=usage)]
+    return [*answer.notes, Plan(run_id=ctx.run_id, sender=ctx.role.name, content=content, steps=steps,
+                                usage=answer.usage, memory_ids=answer.memory_ids)]

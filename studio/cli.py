@@ -14,12 +14,15 @@ from pathlib import Path
 
 import typer
 
+from studio.cli_memory import app as memory_app
+
 app = typer.Typer(help="Huddle: run teams of LLM agents from the command line.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 runs_app = typer.Typer(help="Browse past runs in the run log.", no_args_is_help=True)
 teams_app = typer.Typer(help="Work with team spec files.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(teams_app, name="teams")
+app.add_typer(memory_app, name="memory")
 
 EXIT_USER = 2
 
@@ -30,12 +33,14 @@ def _fail(message: str, code: int = EXIT_USER) -> None:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from memory.embedder import EmbedderError
+    from memory.items import MemoryStoreError
     from studio.llm import ModelConfigError
     from studio.runner import RunNotFound
     from studio.scripted import ScriptError
     from studio.spec import SpecError
 
-    return SpecError, ModelConfigError, RunNotFound, ScriptError
+    return SpecError, ModelConfigError, RunNotFound, ScriptError, EmbedderError, MemoryStoreError
 
 
 @app.command()
@@ -106,8 +111,8 @@ def run(
 
 
 def _log():
+    from studio.home import huddle_home
     from studio.runlog import RunLog
-    from studio.runner import huddle_home
 
     return RunLog(huddle_home() / "runs.db")
 

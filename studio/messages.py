@@ -32,8 +32,11 @@ __all__ = [
     "Message",
     "Plan",
     "PlanStep",
+    "Reflection",
     "Review",
     "Task",
+    "ToolCall",
+    "ToolResult",
     "Usage",
     "dump_message",
     "load_message",
@@ -100,6 +103,8 @@ class _Base(BaseModel):
     """When the message was created (UTC)."""
     usage: Usage = Field(default_factory=Usage)
     """Tokens, cost and latency of the model calls behind this message."""
+    memory_ids: list[str] = Field(default_factory=list)
+    """Ids of the memory items that were in the prompt behind this message (or that it stored)."""
 
 
 class Task(_Base):
@@ -189,6 +194,35 @@ class Final(_Base):
     """Why the run stopped."""
 
 
+class ToolCall(_Base):
+    """A role asked to use a tool (e.g. ``memory_search`` with its own query)."""
+
+    kind: Literal["tool_call"] = "tool_call"
+    tool: str
+    """Name of the tool."""
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    """The arguments the role gave."""
+
+
+class ToolResult(_Base):
+    """What a tool returned to the role that called it; ``content`` is what the role was shown."""
+
+    kind: Literal["tool_result"] = "tool_result"
+    tool: str
+    ok: bool = True
+    """False when the tool refused or failed (``content`` says why)."""
+
+
+class Reflection(_Base):
+    """Something written to the shared memory when a run ended: a lesson, a post-mortem or an episode."""
+
+    kind: Literal["reflection"] = "reflection"
+    collection: Literal["reflections", "episodes"] = "reflections"
+    """Where it was stored."""
+    note: Literal["lesson", "post_mortem", "episode"] = "lesson"
+    """What it is."""
+
+
 class Error(_Base):
     """Something went wrong; the run may go on (a repaired reply) or stop."""
 
@@ -199,11 +233,11 @@ class Error(_Base):
     """Whether the run stopped because of it."""
 
 
-MESSAGE_TYPES = (Task, Plan, Code, Execution, Review, Decision, Final, Error)
+MESSAGE_TYPES = (Task, Plan, Code, Execution, Review, Decision, Final, ToolCall, ToolResult, Reflection, Error)
 """Every message class, in the order of the union."""
 
 Message = Annotated[
-    Task | Plan | Code | Execution | Review | Decision | Final | Error,
+    Task | Plan | Code | Execution | Review | Decision | Final | ToolCall | ToolResult | Reflection | Error,
     Field(discriminator="kind"),
 ]
 """Any message, discriminated by ``kind``."""

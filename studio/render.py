@@ -6,18 +6,33 @@ import sys
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markdown import Markdown
+from rich.markup import escape
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Column, Table
 
-from studio.messages import Code, Decision, Error, Final, Message, Plan, Review, message_to_json
+from studio.messages import (
+    Code,
+    Decision,
+    Error,
+    Final,
+    Message,
+    Plan,
+    Reflection,
+    Review,
+    ToolCall,
+    ToolResult,
+    message_to_json,
+)
 
-__all__ = ["print_json_line", "print_message", "runs_table"]
+__all__ = ["hits_table", "ingest_summary", "print_json_line", "print_message", "runs_table"]
 
 _STYLE = {"task": "bold white", "plan": "cyan", "code": "green", "review": "magenta", "decision": "blue",
-          "final": "bold green", "error": "bold red", "execution": "yellow"}
+          "final": "bold green", "error": "bold red", "execution": "yellow", "reflection": "bright_magenta",
+          "tool_call": "cyan", "tool_result": "cyan"}
 
 
 def print_json_line(message: Message) -> None:
@@ -35,7 +50,13 @@ def _usage(message: Message) -> str:
 
 
 def print_message(console: Console, message: Message) -> None:
-    """A readable block for one message."""
+    """A readable block for one message, then the memory ids behind it (if any)."""
+    _print_body(console, message)
+    if message.memory_ids and not isinstance(message, Reflection):
+        console.print(f"[dim]  memory used: {', '.join(message.memory_ids)}[/]")
+
+
+def _print_body(console: Console, message: Message) -> None:
     style = _STYLE.get(message.kind, "white")
     title = f"[{style}]{message.sender} · {message.kind}[/]"
     if isinstance(message, Decision):
@@ -43,6 +64,19 @@ def print_message(console: Console, message: Message) -> None:
         return
     if isinstance(message, Error):
         console.print(f"{title}  [red]{message.content}[/]")
+        return
+    if isinstance(message, Reflection):
+        first = message.content.splitlines()[0] if message.content else ""
+        console.print(f"{title}  [dim]{message.note} → {message.collection} "
+                      f"{', '.join(message.memory_ids)}: {first}[/]")
+        return
+    if isinstance(message, ToolCall):
+        console.print(f"{title}  [dim]{message.content}[/]")
+        return
+    if isinstance(message, ToolResult):
+        state = "" if message.ok else " [red](failed)[/]"
+        console.print(f"{title}{state}  [dim]{len(message.memory_ids)} item(s): "
+                      f"{', '.join(message.memory_ids) or message.content[:80]}[/]")
         return
     body: Any
     if isinstance(message, (Code, Final)) and message.code:
@@ -70,4 +104,35 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
         table.add_row(r["run_id"][:12], r["team"], f"[{colour}]{r['status']}[/]", started,
                       str(r["messages"]), str(r["prompt_tokens"] + r["completion_tokens"]),
                       f"${r['cost_usd']:.4f}" if r["cost_usd"] else "-", r["task"][:48])
+    return table
+
+
+def hits_table(hits: list[Any], *, scores: bool) -> Group:
+    """Memory items (search hits or a listing): a header line (id, collection, score, source, provenance)
+    and the text, wrapped, under it; readable in a narrow terminal."""
+    rows: list[Any] = []
+    for hit in hits:
+        where = hit.source.rsplit("/", 1)[-1] or "?"
+        locator = hit.metadata.get("locator")
+        text = " ".join(hit.text.split())
+        score = f"  [bold]{hit.score:.3f}[/]" if scores else ""
+        run = hit.metadata.get("run_id")
+        provenance = f"{hit.writer} · {hit.trust}" + (f" · run {run[:8]}" if run else "")
+        rows.append(f"[cyan]{hit.id}[/]  {hit.collection}{score}  {escape(where)}"
+                    + (f" › {escape(str(locator))}" if locator else "") + f"  [dim]({provenance})[/]")
+        rows.append(Padding(escape(text[:400] + ("…" if len(text) > 400 else "")), (0, 0, 1, 4)))
+    return Group(*rows)
+
+
+def ingest_summary(report: Any, namespace: str, location: str) -> Table:
+    """What an ingestion did: counts, then each skipped file with its reason."""
+    table = Table(Column("ingested into", style="bold"), Column(f"{namespace} · knowledge · {location}"),
+                  box=box.SIMPLE_HEAD)
+    table.add_row("files read", str(report.files))
+    table.add_row("chunks", f"{report.chunks} ({report.added} new, {report.duplicates} already stored)")
+    table.add_row("skipped", str(len(report.skipped)))
+    for path, reason in report.skipped[:20]:
+        table.add_row(f"[yellow]  {path}[/]", reason)
+    if len(report.skipped) > 20:
+        table.add_row("", f"… and {len(report.skipped) - 20} more")
     return table

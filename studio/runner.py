@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -20,9 +19,13 @@ from pathlib import Path
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from memory.reflection import reflect
+from memory.store import VectorMemory
+from memory.team import open_memory, role_scopes
 from pipelines import RunWiring, build_graph, node_update
 from roles import RoleContext
 from studio.bus import Bus
+from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
 from studio.messages import MESSAGE_TYPES, Error, Final, Message, PlanStep, Task, Usage, new_id
 from studio.redact import redact
@@ -30,16 +33,11 @@ from studio.runlog import RunLog, calls_per_sender
 from studio.scripted import ScriptExhausted
 from studio.spec import RoleSpec, TeamSpec, parse_spec
 
-__all__ = ["RunNotFound", "RunResult", "huddle_home", "open_log", "resume_run", "run_team"]
+__all__ = ["RunNotFound", "RunResult", "huddle_home", "open_log", "open_team_memory", "resume_run", "run_team"]
 
 
 class RunNotFound(LookupError):
     """No run with that id in the run log."""
-
-
-def huddle_home(home: str | Path | None = None) -> Path:
-    """Where runs, checkpoints and memory live: ``home``, ``$HUDDLE_HOME`` or ``~/.huddle``."""
-    return Path(home or os.environ.get("HUDDLE_HOME") or "~/.huddle").expanduser()
 
 
 @dataclass
@@ -90,6 +88,23 @@ def _checkpointer(home: Path) -> SqliteSaver:
     return _cached("checkpoints", home, make)
 
 
+def open_team_memory(spec: TeamSpec, home: str | Path | None = None) -> VectorMemory | None:
+    """The team's shared memory as its spec describes it (``None`` when ``memory.enabled`` is false).
+
+    Opened once per process and location.
+
+    Raises:
+        EmbedderError: the embedder cannot be loaded.
+        MemoryStoreError: the store cannot be opened, or was built with another embedder.
+    """
+    if not spec.memory.enabled:
+        return None
+    home = huddle_home(home)
+    settings = spec.memory
+    key = f"memory:{settings.model_dump_json()}:{spec.memory_namespace()}"
+    return _cached(key, home, lambda: open_memory(settings, spec.memory_namespace(), home))
+
+
 def _compiled(spec: TeamSpec, home: Path):
     """The team's compiled graph on ``home``'s checkpoints, built once per process."""
     key = spec.model_dump_json(by_alias=True)
@@ -110,15 +125,20 @@ class _Session:
 
     def __init__(self, spec: TeamSpec, run_id: str, home: Path, model: str | None,
                  on_message: Callable[[Message], None] | None, on_turn: Callable[[str], None] | None,
-                 gateway: Gateway | None = None, scripted_start: dict[str, int] | None = None):
+                 gateway: Gateway | None = None, scripted_start: dict[str, int] | None = None,
+                 memory: VectorMemory | None = None):
         self.spec, self.run_id, self.model = spec, run_id, model
+        self.memory = memory if memory is not None or not spec.memory.enabled else open_team_memory(spec, home)
+        self.scopes = role_scopes(spec, self.memory, run_id) if self.memory is not None else {}
         self.log = open_log(home)
         self.bus = Bus(self.log)
         if on_message is not None:
             self.bus.subscribe("*", on_message)
         self.gateway = gateway or Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start)
-        contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn)) for r in spec.roles}
-        self.wiring = RunWiring(run_id, contexts, self.bus.publish_many)
+        contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn), self.scopes.get(r.name))
+                    for r in spec.roles}
+        reflecting = self.memory is not None and spec.memory.reflect
+        self.wiring = RunWiring(run_id, contexts, self.bus.publish_many, self._reflect if reflecting else None)
         self.graph = _compiled(spec, home)
         self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": 3 * spec.flow.max_rounds + 10}
 
@@ -131,6 +151,10 @@ class _Session:
             return self.gateway.complete(model, messages, role=role.name, settings=settings, schema=schema)
 
         return call
+
+    def _reflect(self, transcript: list[Message], status: str, error: str | None) -> list[Message]:
+        return reflect(transcript, run_id=self.run_id, memory=self.memory, scopes=self.scopes, status=status,
+                       error=error)
 
     def execute(self, graph_input: dict | None) -> RunResult:
         """Run the graph to the end; a failure is published as a fatal error, never lost."""
@@ -151,6 +175,12 @@ class _Session:
         self.bus.publish(Error(run_id=self.run_id, sender="system", error_type=error_type, fatal=True,
                                content=text))
         self.log.set_status(self.run_id, "failed", text)
+        if self.wiring.reflect is not None:  # a post-mortem, so the next run on this task knows what went wrong
+            try:
+                self.bus.publish_many(self.wiring.reflect(self.log.messages(self.run_id), "failed", text))
+            except Exception as exc:  # reflection must never hide the failure it reflects on
+                self.bus.publish(Error(run_id=self.run_id, sender="system", error_type="memory",
+                                       content=redact(f"post-mortem not stored: {type(exc).__name__}: {exc}")))
         return RunResult(self.run_id, "failed", self.log.messages(self.run_id), error=text)
 
 
@@ -162,7 +192,7 @@ def _check_models(spec: TeamSpec, model: str | None) -> None:
 def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str | Path | None = None,
              on_message: Callable[[Message], None] | None = None,
              on_turn: Callable[[str], None] | None = None, run_id: str | None = None,
-             gateway: Gateway | None = None) -> RunResult:
+             gateway: Gateway | None = None, memory: VectorMemory | None = None) -> RunResult:
     """Run ``spec`` on ``task`` until a final message, a failure or ``max_rounds``.
 
     Args:
@@ -174,14 +204,16 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
         on_turn: called with a role's name when it calls its model.
         run_id: use this id instead of a fresh one.
         gateway: the model gateway to use (tests inject one to inspect scripted calls).
+        memory: the team memory to use instead of the one the spec describes.
 
     Raises:
         ModelConfigError: a model cannot be used (unknown, missing key or file).
+        EmbedderError, MemoryStoreError: the team's memory cannot be opened.
     """
     _check_models(spec, model)
     home = huddle_home(home)
     run_id = run_id or new_id()
-    session = _Session(spec, run_id, home, model, on_message, on_turn, gateway)
+    session = _Session(spec, run_id, home, model, on_message, on_turn, gateway, memory=memory)
     session.log.create_run(run_id, team=spec.name, task=task, model=model,
                            spec=spec.model_dump(mode="json", by_alias=True))
     first = Task(run_id=run_id, sender="user", content=task)

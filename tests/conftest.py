@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from studio.spec import load_spec
+from studio.spec import dump_spec, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_TEAM = ROOT / "examples" / "teams" / "dev_team.yaml"
@@ -57,8 +57,68 @@ def script(tmp_path):
     return write
 
 
+def hashed(spec):
+    """``spec`` with the deterministic hash embedder (no torch): what scripted runs use."""
+    memory = spec.memory.model_copy(update={"embedder": spec.memory.embedder.model_copy(update={"model": "hash"})})
+    return spec.model_copy(update={"memory": memory})
+
+
 @pytest.fixture
 def dev_team():
-    """The example dev team, with instant retries."""
+    """The example dev team, with instant retries and the hash embedder."""
     spec = load_spec(DEV_TEAM)
-    return spec.model_copy(update={"defaults": spec.defaults.model_copy(update={"retry_backoff_s": 0.0})})
+    return hashed(spec.model_copy(update={"defaults": spec.defaults.model_copy(update={"retry_backoff_s": 0.0})}))
+
+
+@pytest.fixture
+def dev_team_file(tmp_path, dev_team) -> Path:
+    """The example dev team as a file, with the hash embedder (subprocesses load no torch model)."""
+    path = tmp_path / "dev_team.yaml"
+    path.write_text(dump_spec(dev_team))
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real Chroma server (`chroma run`) on loopback for the session; yields its URL."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    assert exe, "the chroma command (from the chromadb package) is missing"
+    port = _free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    log = open(data / "server.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen([exe, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
+            break
+        except OSError:
+            assert proc.poll() is None, (data / "server.log").read_text()
+            assert time.monotonic() < deadline, "chroma run did not answer within 60 s"
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture
+def namespace(request) -> str:
+    """A memory namespace of this test's own (in-memory chroma clients are shared within a process)."""
+    import hashlib
+
+    return "t-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]

