@@ -1,9 +1,11 @@
 """How much does Huddle add on top of LangGraph + litellm? And how fast is the persisted bus?
 
 1. Time per agent turn of a scripted dev-team run (zero latency; bus, run log
-   and checkpoints all on disk) against a bare LangGraph chain of the same four
-   nodes calling ``litellm.completion(..., mock_response=...)``, both measured
-   here, in this process. Target: ratio <= 1.3.
+   and checkpoints all on disk; memory off, as the chain has none) against a
+   bare LangGraph chain of the same four nodes calling
+   ``litellm.completion(..., mock_response=...)``, both measured here, in this
+   process. Target: ratio <= 1.3. For reference, the same run with the team's
+   memory on (MiniLM retrieval before every call, reflection at the end).
 2. Bus publish throughput with persistence (one SQLite transaction per
    message) against an in-memory bus. Target: >= 20,000 messages/s.
 
@@ -74,11 +76,13 @@ def _time_bare(chain, config_of) -> float:
     return (time.perf_counter() - started) * 1000 / (4 * BARE_INVOKES)
 
 
-def turn_times(runs: int, home: Path) -> tuple[float, float, float]:
-    """Median ms per turn of (Huddle, bare chain, bare chain with SQLite checkpoints), measured
-    alternately so that drift hits all three alike."""
-    spec = load_spec(TEAM)
-    spec = spec.model_copy(update={"defaults": spec.defaults.model_copy(update={"retry_backoff_s": 0})})
+def turn_times(runs: int, home: Path) -> tuple[float, float, float, float]:
+    """Median ms per turn of (Huddle, bare chain, bare chain with SQLite checkpoints, Huddle with memory),
+    measured alternately so that drift hits them all alike."""
+    with_memory = load_spec(TEAM)
+    with_memory = with_memory.model_copy(update={"defaults": with_memory.defaults.model_copy(
+        update={"retry_backoff_s": 0})})
+    spec = with_memory.model_copy(update={"memory": with_memory.memory.model_copy(update={"enabled": False})})
     path = home / "script.yaml"
     path.write_text(SCRIPT.read_text().replace("delay_s: 0.2", "delay_s: 0"))
     model = f"scripted:{path}"
@@ -87,16 +91,19 @@ def turn_times(runs: int, home: Path) -> tuple[float, float, float]:
     conn.execute("PRAGMA synchronous=NORMAL")
     saver = SqliteSaver(conn)
     run_team(spec, "warm-up", model=model, home=home)
+    run_team(with_memory, "warm-up", model=model, home=home)
     _bare_chain().invoke({"transcript": []})
-    huddle, bare, saved = [], [], []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = run_team(spec, "Write fizzbuzz", model=model, home=home)
-        huddle.append((time.perf_counter() - started) * 1000 / TURNS_PER_RUN)
-        assert result.status == "done", result.error
+    huddle, bare, saved, remembering = [], [], [], []
+    for i in range(runs):
+        for team, times in ((spec, huddle), (with_memory, remembering)):
+            started = time.perf_counter()
+            result = run_team(team, f"Write fizzbuzz, take {i}", model=model, home=home)
+            times.append((time.perf_counter() - started) * 1000 / TURNS_PER_RUN)
+            assert result.status == "done", result.error
         bare.append(_time_bare(_bare_chain(), lambda: None))
         saved.append(_time_bare(_bare_chain(saver), lambda: {"configurable": {"thread_id": uuid.uuid4().hex}}))
-    return statistics.median(huddle), statistics.median(bare), statistics.median(saved)
+    return (statistics.median(huddle), statistics.median(bare), statistics.median(saved),
+            statistics.median(remembering))
 
 
 def bus_rate(n: int, log: RunLog | None) -> float:
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        huddle, bare, saved = turn_times(args.runs, home)
+        huddle, bare, saved, remembering = turn_times(args.runs, home)
         persisted = bus_rate(args.messages, RunLog(home / "bus.db"))
         memory = bus_rate(args.messages, None)
     ratio = huddle / bare
@@ -131,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         ("Huddle scripted run (bus + run log + checkpoints), per turn", f"{huddle:.2f} ms", f"{ratio:.2f}x",
          "<= 1.3x " + ("OK" if ratio <= 1.3 else "MISSED")),
         ("Huddle vs the checkpointed chain", f"{like_for_like:.2f}x", "", "like for like"),
+        ("Huddle with memory on (MiniLM retrieval per call, reflection), per turn", f"{remembering:.2f} ms",
+         f"{remembering / bare:.2f}x", "reference"),
         ("bus publish, in memory (no log)", f"{memory:,.0f} msg/s", "baseline", ""),
         ("bus publish, persisted to SQLite (WAL)", f"{persisted:,.0f} msg/s", f"{persisted / memory:.2f}x",
          ">= 20,000 msg/s " + ("OK" if persisted >= 20000 else "MISSED")),

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from memory.embedder import Embedder, get_embedder
 from memory.items import MemoryStoreError
 
-__all__ = ["HuddleEmbeddingFunction", "collection_name", "open_client"]
+__all__ = ["chroma_embedding_function", "collection_name", "open_client"]
 
 _LOCK = threading.Lock()
 _CLIENTS: dict[str, Any] = {}
@@ -116,7 +116,7 @@ def _ef_class():
 _EF: list[type] = []
 
 
-def HuddleEmbeddingFunction(embedder: Embedder, device: str = "auto", batch_size: int = 64):  # noqa: N802
+def chroma_embedding_function(embedder: Embedder, device: str = "auto", batch_size: int = 64):
     """A chroma embedding function backed by ``embedder`` (so chroma never loads its own model)."""
     with _LOCK:
         if not _EF:

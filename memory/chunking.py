@@ -8,7 +8,7 @@ Example:
     >>> [locator for locator, _ in sections]
     ['Guide', 'Guide > Install']
     >>> chunk_sections(sections, size=1000, overlap=150)
-    [('Guide … Guide > Install', '# Guide\\nHello.\\n\\n## Install\\nRun it.')]
+    [('Guide', '# Guide\\nHello.\\n\\n## Install\\nRun it.')]
 """
 
 from __future__ import annotations
@@ -215,7 +215,14 @@ def _merge_locators(locators: list[str]) -> str:
     head, tail = _LINES.match(first), _LINES.match(last)
     if head and tail:
         return _lines(int(head.group(1)), int(tail.group(2) or tail.group(1)))
-    return f"{first} … {last}"
+    a, b = first.split(" > "), last.split(" > ")
+    common = 0
+    while common < min(len(a), len(b)) and a[common] == b[common]:
+        common += 1
+    if common == len(a):  # the last section sits under the first: the first names them all
+        return first
+    rest = f"{' > '.join(a[common:])} … {' > '.join(b[common:])}"
+    return f"{' > '.join(a[:common])} > {rest}" if common else rest
 
 
 def _cut(text: str, size: int, overlap: int) -> list[str]:

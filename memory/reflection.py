@@ -57,12 +57,12 @@ def post_mortem_text(transcript: list[Message], status: str, error: str | None =
 
 
 def episode_text(transcript: list[Message], status: str, error: str | None = None) -> str:
-    """What happened in the run, in three lines: task, outcome, what was written."""
+    """What happened in the run, in three lines: task, outcome, how many reviews and code versions."""
     reviews = [m for m in transcript if isinstance(m, Review)]
-    code = next((m for m in reversed(transcript) if isinstance(m, Code) and m.code), None)
-    first_line = next((ln.strip() for ln in code.code.splitlines() if ln.strip()), "") if code else ""
-    notes = f"{len(reviews)} review(s); final code starts with: {_short(first_line, 80)}" if code else \
-        f"{len(reviews)} review(s); no code was written"
+    versions = [m for m in transcript if isinstance(m, Code) and m.code]
+    # Only counts and the user's task: model-written text here would reach later prompts unchecked.
+    notes = f"{len(reviews)} review(s); {len(versions)} code version(s)" + (
+        f", the last {len(versions[-1].code.splitlines())} lines long" if versions else "")
     return "\n".join([f"Task: {_short(_task(transcript))}", f"Outcome: {_outcome(transcript, status, error)}",
                       f"Notes: {notes}"])
 

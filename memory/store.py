@@ -16,21 +16,26 @@ Example:
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from memory._chroma import HuddleEmbeddingFunction, collection_name, open_client
+from memory._chroma import chroma_embedding_function, collection_name, open_client
 from memory.embedder import Embedder, get_embedder
 from memory.guard import check_lesson
 from memory.items import COLLECTIONS, Hit, MemoryItem, MemoryStoreError, PoisonError, item_id
+from studio.redact import redact
 
 __all__ = ["AddResult", "VectorMemory"]
 
 _INCLUDE = ["documents", "metadatas"]
+_QUERY_CACHE = 256
+_POOL = ThreadPoolExecutor(max_workers=len(COLLECTIONS), thread_name_prefix="huddle-memory")
 
 
 @dataclass
@@ -66,8 +71,9 @@ class VectorMemory:
         self.embedder = embedder or get_embedder()
         self.location = url or (str(path) if path else "in memory")
         self._client = open_client(path=path, url=url, ephemeral=ephemeral and not (path or url))
-        self._ef = HuddleEmbeddingFunction(self.embedder, device, batch_size)
+        self._ef = chroma_embedding_function(self.embedder, device, batch_size)
         self._collections: dict[str, Any] = {}
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- collections -------------------------------------------------------------------------------------------
@@ -102,7 +108,8 @@ class VectorMemory:
             on_progress: Callable[[int], None] | None = None) -> AddResult:
         """Store items; texts already stored in their collection are skipped (no-op).
 
-        Reflections pass the poisoning guard first: untrusted text, instruction
+        Secrets (API keys, secret environment values) are redacted first.
+        Reflections pass the poisoning guard: untrusted text, instruction
         injections and text copied from untrusted items (``seen`` and the nearest
         ingested items) are refused and reported in ``refused``.
 
@@ -116,6 +123,9 @@ class VectorMemory:
         for item in items:
             if not item.text.strip():
                 continue
+            clean = redact(item.text)  # secrets never reach the store, and so never a prompt
+            if clean != item.text:
+                item = replace(item, text=clean)
             if item.collection == "reflections":
                 try:
                     self._guard(item, seen)
@@ -214,22 +224,36 @@ class VectorMemory:
         """The ``k`` items most similar to ``query`` across ``collections``, best first."""
         if k <= 0 or not query.strip():
             return []
-        vector = self.embedder.encode([query])
-        hits: list[Hit] = []
-        for name in collections:
-            col = self.collection(name)
-            n = min(k, col.count())
-            if n == 0:
-                continue
-            found = col.query(query_embeddings=vector, n_results=n, where=where,
-                              include=["documents", "metadatas", "distances"])
-            for i, doc, meta, dist in zip(found["ids"][0], found["documents"][0], found["metadatas"][0],
-                                          found["distances"][0], strict=True):
-                hits.append(Hit(i, name, doc or "", 1.0 - float(dist), dict(meta or {})))
+        vector = self._query_vector(query)
+
+        def query_one(name: str) -> list[Hit]:
+            found = self.collection(name).query(query_embeddings=vector, n_results=k, where=where,
+                                                include=["documents", "metadatas", "distances"])
+            return [Hit(i, name, doc or "", 1.0 - float(dist), dict(meta or {}))
+                    for i, doc, meta, dist in zip(found["ids"][0], found["documents"][0], found["metadatas"][0],
+                                                  found["distances"][0], strict=True)]
+
+        names = list(collections)
+        # The collections are queried at once: chromadb's native code runs them in parallel.
+        found = list(_POOL.map(query_one, names)) if len(names) > 1 else [query_one(n) for n in names]
+        hits = [hit for part in found for hit in part]
         hits.sort(key=lambda h: -h.score)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
         return hits[:k]
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding; recent ones are kept, since the roles of a run search for the same task."""
+        with self._lock:
+            if query in self._queries:
+                self._queries.move_to_end(query)
+                return self._queries[query]
+        vector = self.embedder.encode([query])
+        with self._lock:
+            self._queries[query] = vector
+            if len(self._queries) > _QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return vector
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Items by id, in the order asked (unknown ids are left out)."""

@@ -6,8 +6,7 @@ The public API is imported lazily so that ``import studio.messages`` (and
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from studio._lazy import lazy_exports
 
 __all__ = [
     "Bus",
@@ -16,7 +15,9 @@ __all__ = [
     "RunLog",
     "RunResult",
     "TeamSpec",
+    "VectorMemory",
     "load_spec",
+    "open_team_memory",
     "resume_run",
     "run_team",
 ]
@@ -28,17 +29,12 @@ _WHERE = {
     "RunLog": "studio.runlog",
     "RunResult": "studio.runner",
     "TeamSpec": "studio.spec",
+    "VectorMemory": "memory.store",
     "load_spec": "studio.spec",
+    "open_team_memory": "studio.runner",
     "resume_run": "studio.runner",
     "run_team": "studio.runner",
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'studio' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

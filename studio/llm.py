@@ -195,8 +195,11 @@ class Gateway:
     def _schema_args(self, model: str, schema: type) -> dict[str, Any]:
         if model.startswith("scripted:"):
             return {}
-        if model.startswith("local/"):
-            return {"response_format": {"type": "json_object", "schema": schema.model_json_schema()}}
+        json_schema = schema.model_json_schema()
+        if model.startswith("local/"):  # llama.cpp grammars take any schema, unions included
+            return {"response_format": {"type": "json_object", "schema": json_schema}}
+        if json_schema.get("type") != "object":  # providers' structured outputs want an object at the root
+            return {}
         try:
             supported = litellm.supports_response_schema(model=model)
         except Exception:

@@ -101,3 +101,22 @@ def test_check_model_accepts_runnable_models(monkeypatch):
     check_model("ollama/llama3.2")  # a local server needs no key
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
     check_model("gpt-4o-mini")
+
+
+def test_schemas_sent_to_providers():
+    """The embedded model gets any schema as a grammar; providers only object-rooted ones they support."""
+    from pydantic import BaseModel, RootModel
+
+    class Reply(BaseModel):
+        verdict: str
+
+    class Search(BaseModel):
+        tool: str
+
+    union = RootModel[Search | Reply]
+    gw = Gateway()
+    assert gw._schema_args("local/smollm2", union)["response_format"]["schema"]["anyOf"]
+    assert gw._schema_args("local/smollm2", Reply)["response_format"]["schema"]["type"] == "object"
+    assert gw._schema_args("gpt-4o-mini", union) == {}  # a root anyOf is not valid structured output
+    assert gw._schema_args("gpt-4o-mini", Reply) == {"response_format": Reply}
+    assert gw._schema_args("scripted:x.yaml", Reply) == {}

@@ -219,7 +219,7 @@ def test_read_markdown_file(tmp_path):
     chunks = read_chunks(path, size=120, overlap=10)
     assert all(isinstance(c, Chunk) and c.kind == "markdown" and c.source == str(path.resolve()) for c in chunks)
     assert [c.index for c in chunks] == [0, 1, 2]
-    assert [c.locator for c in chunks] == ["Guide … Guide > Install", "Guide > Install > Linux", "Guide > Usage"]
+    assert [c.locator for c in chunks] == ["Guide", "Guide > Install > Linux", "Guide > Usage"]
     assert chunks[0].text == "Intro before any heading.\n\n# Guide\nWelcome.\n\n## Install\nGet it."
     assert chunks[1].text.startswith("### Linux\n```bash\n# not a heading")
     assert read_chunks(path, size=120, overlap=10) == chunks  # deterministic

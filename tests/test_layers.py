@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The leaves every layer may use: plain data, nothing heavy.
-LEAVES = {"studio.messages", "studio.spec"}
+LEAVES = {"studio.messages", "studio.spec", "studio.redact", "studio._lazy"}
 LAYERS = ["memory", "roles", "pipelines", "studio"]
 
 

@@ -11,9 +11,9 @@ from conftest import DEV_TEAM
 
 from roles.planner import PlanDecoding, PlanReply
 from studio.llm import CallSettings, Gateway
-from studio.messages import Code, Final, Plan
+from studio.messages import Code, Final, Plan, Reflection
 from studio.runlog import RunLog
-from studio.runner import run_team
+from studio.runner import open_team_memory, run_team
 from studio.spec import load_spec
 
 
@@ -29,7 +29,24 @@ def test_constrained_json_from_the_embedded_model():
     assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0 and reply.usage.cost_usd == 0
 
 
+def test_a_memory_search_or_an_answer_from_the_embedded_model():
+    """With the memory_search tool on, decoding is constrained to either a search or the role's own reply."""
+    from roles.base import _with_tool
+
+    union = _with_tool(PlanDecoding)
+    reply = Gateway().complete(
+        "local/smollm2",
+        [{"role": "system", "content": "You plan work. You may first reply "
+                                       '{"tool": "memory_search", "query": "..."} to search memory. Reply with JSON.'},
+         {"role": "user", "content": "Plan: write a function that parses ISO dates."}],
+        role="planner", settings=CallSettings(max_tokens=384, temperature=0.0), schema=union,
+    )
+    parsed = union.model_validate_json(reply.text).root  # always one of the two shapes
+    assert isinstance(parsed, PlanDecoding) or parsed.tool == "memory_search"
+
+
 def test_dev_team_runs_on_the_embedded_model(home):
+    """The example team as shipped: SmolLM2 through llama.cpp, memory on MiniLM and chromadb."""
     spec = load_spec(DEV_TEAM)
     spec = spec.model_copy(update={"flow": spec.flow.model_copy(update={"max_rounds": 4})})
     result = run_team(spec, "Write a Python function add(a, b) that returns the sum of a and b.")
@@ -38,6 +55,11 @@ def test_dev_team_runs_on_the_embedded_model(home):
     spoke = [m for m in result.messages if isinstance(m, (Plan, Code))]
     assert spoke and all(m.usage.model == "local/smollm2" and m.usage.completion_tokens > 0 for m in spoke)
     assert RunLog(home / "runs.db").run(result.run_id).status == "done"
+    episode = next(m for m in result.messages if isinstance(m, Reflection) and m.note == "episode")
+    memory = open_team_memory(spec, home)
+    assert memory.embedder.name == "all-MiniLM-L6-v2"
+    assert memory.get(episode.memory_ids)[0].text.startswith("Task: Write a Python function add(a, b)")
+    assert result.messages[-1] is result.final
 
 
 def test_transformers_fallback_when_llama_cpp_is_missing(tmp_path):

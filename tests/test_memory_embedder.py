@@ -54,5 +54,7 @@ def test_the_bundled_minilm_model_offline():
                                    "The critic approves code only after the tests pass."])
     assert np.isclose(np.linalg.norm(query), 1.0, atol=1e-4)
     assert _cos(query, near) > _cos(query, far) + 0.2  # meaning, not shared words
-    batch = emb.encode([f"sentence {i}" for i in range(130)])  # more than one batch
+    texts = [f"sentence number {i} about dates" for i in range(130)]
+    batch = emb.encode(texts)  # more than one batch
     assert batch.shape == (130, 384)
+    assert np.allclose(emb.encode(texts[:2]), batch[:2], atol=1e-5)  # the one-pass path for queries agrees

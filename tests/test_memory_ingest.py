@@ -66,3 +66,13 @@ def test_missing_paths_and_bad_files_never_raise(mem, tmp_path):
     reasons = dict(report.skipped)
     assert reasons[str(tmp_path / "nope")] == "no such file or folder"
     assert reasons[str(bad)].startswith("not a valid notebook")
+
+
+def test_secrets_in_ingested_files_are_redacted(mem, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEPLOY_TOKEN", "tok-9f8e7d6c5b4a")
+    doc = tmp_path / "ops.md"
+    doc.write_text("# Deploy\n\nUse key sk-live-abcdef1234567890 and token tok-9f8e7d6c5b4a to deploy.\n")
+    ingest(mem, [doc])
+    text = mem.search("deploy", k=1)[0].text
+    assert "sk-live" not in text and "tok-9f8e7d6c5b4a" not in text
+    assert "[redacted key]" in text and "[redacted DEPLOY_TOKEN]" in text

@@ -39,7 +39,8 @@ def test_a_lesson_from_run_one_is_in_run_two_prompts(dev_team, script):
     lesson_id = reflections[0].memory_ids[0]
 
     gateway, model = Gateway(), _happy(script, lesson="")
-    second = run_team(dev_team, "Write a fizzbuzz(n) function", model=model, gateway=gateway)
+    second = run_team(dev_team, "Write fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or the number as a string",
+                      model=model, gateway=gateway)
     planner_prompt = _prompt(gateway, model, "planner")
     assert LESSON in planner_prompt and f"[{lesson_id}]" in planner_prompt
     assert "Lessons from earlier runs" in planner_prompt
