@@ -72,17 +72,21 @@ def split_sections(text: str, kind: str) -> list[tuple[str, str]]:
     return [(locator, body) for locator, body in sections if body.strip()]
 
 
-def chunk_sections(sections: list[tuple[str, str]], *, size: int = 1000, overlap: int = 150) -> list[tuple[str, str]]:
+def chunk_sections(sections: list[tuple[str, str]], *, size: int = 1000, overlap: int = 150,
+                   min_size: int | None = None) -> list[tuple[str, str]]:
     """Pack sections into (locator, text) chunks of at most `size` characters.
 
-    Consecutive small sections are merged (the locator names the first and last of them); a section
-    longer than `size` is cut on paragraph, then line, then whitespace boundaries, each piece starting
-    with up to `overlap` characters that end the piece before it.
+    Two neighbours of at least `min_size` characters each keep chunks of their own, so a chunk stays
+    about one topic; a smaller section (a heading alone, a two-line function) joins its neighbour while
+    the two fit in `size` (the locator names the first and last of the sections merged). A section longer than
+    `size` is cut on paragraph, then line, then whitespace boundaries, each piece starting with up
+    to `overlap` characters that end the piece before it.
 
     Args:
         sections: (locator, text) pairs, as from `split_sections`.
         size: The most characters in one chunk.
         overlap: Characters of a cut section's previous piece repeated at the start of the next.
+        min_size: The size from which two neighbouring sections keep chunks of their own; `size // 8` when unset.
 
     Returns:
         Chunks in order, none empty, each stripped.
@@ -93,6 +97,7 @@ def chunk_sections(sections: list[tuple[str, str]], *, size: int = 1000, overlap
     if not size > overlap >= 0:
         raise ValueError(f"chunk size must be greater than overlap, and overlap at least 0 (got size={size}, "
                          f"overlap={overlap})")
+    floor = size // 8 if min_size is None else min_size
     chunks: list[tuple[str, str]] = []
     texts: list[str] = []
     locators: list[str] = []
@@ -114,7 +119,7 @@ def chunk_sections(sections: list[tuple[str, str]], *, size: int = 1000, overlap
             flush()
             chunks.extend((locator, piece) for piece in _cut(body, size, overlap))
             continue
-        if texts and length + 2 + len(body) > size:
+        if texts and (length + 2 + len(body) > size or min(length, len(body)) >= floor):
             flush()
         length += len(body) + (2 if texts else 0)
         texts.append(body)

@@ -85,6 +85,9 @@ class MemoryItem:
     created_at: str = field(default_factory=_now)
     extra: dict[str, str] = field(default_factory=dict)
     """More metadata (``task`` for lessons, ``locator`` for chunks)."""
+    authored: str | None = None
+    """The part of ``text`` its writer wrote (a lesson, without the user's task quoted after it): what the
+    poisoning guard checks for a reflection; all of ``text`` when unset. Not stored."""
 
     @property
     def id(self) -> str:

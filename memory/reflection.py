@@ -88,7 +88,7 @@ def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
             try:
                 if scoped is None:
                     raise MemoryStoreError(f"role {review.sender!r} has no memory access")
-                stored = scoped.write(text, "reflections", extra={"task": task, "note": "lesson"})
+                stored = scoped.write(text, "reflections", extra={"task": task, "note": "lesson"}, authored=lesson)
             except MemoryStoreError as exc:
                 out.append(Error(run_id=run_id, sender=review.sender, error_type="memory", parent_id=review.id,
                                  content=f"lesson not stored: {exc}"))
@@ -101,8 +101,9 @@ def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
     for note, collection, text in notes:
         if not text:
             continue
+        authored = "\n".join(text.splitlines()[1:])  # the first line quotes the user's task
         item = MemoryItem(text=text, collection=collection, source=f"run:{run_id}", writer="system", trust="agent",
-                          run_id=run_id, extra={"task": task, "note": note})
+                          run_id=run_id, extra={"task": task, "note": note}, authored=authored)
         try:
             result = memory.add([item], seen=seen)
         except MemoryStoreError as exc:

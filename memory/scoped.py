@@ -74,8 +74,11 @@ class ScopedMemory:
             return list(self._seen.items())
 
     def write(self, text: str, collection: str, *, trust: str = "agent", source: str = "",
-              extra: dict[str, Any] | None = None) -> str:
+              extra: dict[str, Any] | None = None, authored: str | None = None) -> str:
         """Store ``text`` as written by this role and return its id.
+
+        ``authored`` is the part the role wrote itself when ``text`` also quotes trusted context (the task);
+        the poisoning guard checks that part.
 
         Raises:
             ScopeError: the role may not write ``collection``.
@@ -85,7 +88,8 @@ class ScopedMemory:
             raise ScopeError(f"role {self.role!r} may not write to {collection} (it may write to: "
                              f"{', '.join(self.write_scopes) or 'nothing'}); grant it in the role's memory.write")
         item = MemoryItem(text=text, collection=collection, source=source or f"run:{self.run_id}",
-                          writer=self.role, trust=trust, run_id=self.run_id, extra=dict(extra or {}))
+                          writer=self.role, trust=trust, run_id=self.run_id, extra=dict(extra or {}),
+                          authored=authored)
         result = self.memory.add([item], seen=self.seen())
         if result.refused:
             raise PoisonError(result.refused[0][1])

@@ -125,7 +125,7 @@ class VectorMemory:
                 continue
             clean = redact(item.text)  # secrets never reach the store, and so never a prompt
             if clean != item.text:
-                item = replace(item, text=clean)
+                item = replace(item, text=clean, authored=redact(item.authored) if item.authored else None)
             if item.collection == "reflections":
                 try:
                     self._guard(item, seen)
@@ -186,10 +186,11 @@ class VectorMemory:
             failure.append(exc)
 
     def _guard(self, item: MemoryItem, seen: Sequence[tuple[str, str]]) -> None:
-        nearest = [(h.id, h.text) for h in self.search(item.text, k=3, collections=("knowledge",))]
-        external = [(h.id, h.text) for h in self.search(item.text, k=3, where={"trust": "external"},
+        probe = item.authored or item.text
+        nearest = [(h.id, h.text) for h in self.search(probe, k=3, collections=("knowledge",))]
+        external = [(h.id, h.text) for h in self.search(probe, k=3, where={"trust": "external"},
                                                         collections=("episodes", "reflections"))]
-        check_lesson(item.text, trust=item.trust, source=item.source or item.writer,
+        check_lesson(item.authored or item.text, trust=item.trust, source=item.source or item.writer,
                      untrusted=[*seen, *nearest, *external])
 
     def forget(self, ids: Sequence[str] = (), *, source: str | None = None, run_id: str | None = None) -> int:

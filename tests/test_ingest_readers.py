@@ -166,9 +166,17 @@ def test_small_sections_are_merged_with_first_and_last_locator():
 
 def test_merging_stops_at_size():
     sections = [(str(n), "x" * 40) for n in range(5)]
-    chunks = chunk_sections(sections, size=100, overlap=10)
+    chunks = chunk_sections(sections, size=100, overlap=10, min_size=100)
     assert [locator for locator, _ in chunks] == ["0 … 1", "2 … 3", "4"]
     assert all(len(text) <= 100 for _, text in chunks)
+
+
+def test_sections_of_a_fair_size_keep_their_own_chunks():
+    sections = [("Intro", "# Guide"), ("Guide > Dates", "d" * 300), ("Guide > Errors", "e" * 300),
+                ("Guide > Tiny", "t")]
+    chunks = chunk_sections(sections, size=1000, overlap=100)  # min_size 125: one topic per chunk
+    assert [locator for locator, _ in chunks] == ["Intro … Guide > Dates", "Guide > Errors … Tiny"]
+    assert chunks[1][1].endswith("\n\nt")  # a tiny section still joins the one before
 
 
 def test_long_section_is_split_with_real_overlap():
@@ -218,10 +226,10 @@ def test_read_markdown_file(tmp_path):
     path = _write(tmp_path / "docs" / "guide.md", GUIDE)
     chunks = read_chunks(path, size=120, overlap=10)
     assert all(isinstance(c, Chunk) and c.kind == "markdown" and c.source == str(path.resolve()) for c in chunks)
-    assert [c.index for c in chunks] == [0, 1, 2]
-    assert [c.locator for c in chunks] == ["Guide", "Guide > Install > Linux", "Guide > Usage"]
-    assert chunks[0].text == "Intro before any heading.\n\n# Guide\nWelcome.\n\n## Install\nGet it."
-    assert chunks[1].text.startswith("### Linux\n```bash\n# not a heading")
+    assert [c.index for c in chunks] == [0, 1, 2, 3, 4]  # each section over size // 8 keeps its own chunk
+    assert [c.locator for c in chunks] == ["", "Guide", "Guide > Install", "Guide > Install > Linux", "Guide > Usage"]
+    assert chunks[0].text == "Intro before any heading."
+    assert chunks[3].text.startswith("### Linux\n```bash\n# not a heading")
     assert read_chunks(path, size=120, overlap=10) == chunks  # deterministic
     assert len(read_chunks(path)) == 1
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import DEV_TEAM
 
 from roles.planner import PlanDecoding, PlanReply
@@ -15,6 +16,8 @@ from studio.messages import Code, Final, Plan, Reflection
 from studio.runlog import RunLog
 from studio.runner import open_team_memory, run_team
 from studio.spec import load_spec
+
+pytestmark = pytest.mark.slow
 
 
 def test_constrained_json_from_the_embedded_model():

