@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from studio.spec_memory import COLLECTIONS
+
 __all__ = [
     "COLLECTIONS",
     "Hit",
@@ -28,8 +30,6 @@ __all__ = [
     "normalise",
 ]
 
-COLLECTIONS = ("knowledge", "episodes", "reflections")
-"""The three collections every team's memory has."""
 Trust = Literal["user", "agent", "external"]
 """Who vouches for an item: a person, a role of the team, or nobody (ingested files, tool output)."""
 _PREFIX = {"knowledge": "k-", "episodes": "e-", "reflections": "r-"}

@@ -171,6 +171,17 @@ def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSO
         _fail(str(exc))
     roles = ", ".join(f"{r.name} ({r.kind})" for r in spec.roles)
     typer.echo(f"ok: {file} defines team {spec.name!r} with {len(spec.roles)} roles: {roles}")
+    memory = spec.memory
+    if not memory.enabled:
+        typer.echo("memory: off")
+        return
+    store = memory.url or memory.path or "$HUDDLE_HOME/memory"
+    typer.echo(f"memory: namespace {spec.memory_namespace()!r} at {store}, embedder {memory.embedder.model} "
+               f"({memory.embedder.device}), top {memory.top_k} per prompt")
+    for role in spec.roles:
+        typer.echo(f"  {role.name}: reads {', '.join(role.reads()) or 'nothing'}; "
+                   f"writes {', '.join(role.writes()) or 'nothing'}"
+                   + (f"; tools {', '.join(role.tools)}" if role.tools else ""))
 
 
 def main() -> None:

@@ -122,3 +122,23 @@ def test_default_namespace_on_the_bundled_minilm_model(home, docs):
     assert huddle("memory", "ingest", str(docs), home=home).returncode == 0
     hits = _lines(huddle("memory", "search", "what time zone should I save dates in", "--json", home=home))
     assert hits[0]["source"].endswith("dates.md")  # no shared words with the query: meaning, not spelling
+
+
+def test_teams_validate_shows_memory_settings_and_scopes(home, tmp_path):
+    team = tmp_path / "team.yaml"
+    team.write_text(yaml.safe_dump({
+        "name": "t", "memory": {"namespace": "shared", "top_k": 2},
+        "roles": [{"name": "c", "kind": "coder", "tools": ["memory_search"], "memory": {"read": ["reflections"]}},
+                  {"name": "k", "kind": "critic", "memory": {"write": []}}]}))
+    out = huddle("teams", "validate", str(team), home=home)
+    assert out.returncode == 0, out.stderr
+    assert "memory: namespace 'shared'" in out.stdout and "top 2 per prompt" in out.stdout
+    assert "c: reads reflections; writes nothing; tools memory_search" in out.stdout
+    assert "k: reads knowledge, reflections; writes nothing" in out.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "t", "roles": [{"name": "c", "kind": "coder", "tools": ["web"],
+                                                           "memory": {"read": ["notes"]}}]}))
+    out = huddle("teams", "validate", str(bad), home=home)
+    assert out.returncode == 2
+    assert "roles[0].tools[0]: expected 'memory_search'" in out.stderr
+    assert "roles[0].memory.read[0]: expected 'knowledge', 'episodes' or 'reflections'" in out.stderr

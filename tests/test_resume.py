@@ -115,12 +115,13 @@ def test_ctrl_c_says_how_to_resume(script, home, dev_team_file):
     proc = subprocess.Popen([HUDDLE, "run", str(dev_team_file), "answer", "--model", _script(script), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(home))
     for line in proc.stdout:
-        if json.loads(line)["kind"] == "plan":
+        message = json.loads(line)
+        if message["kind"] == "decision" and message["next_speaker"] == "coder":
             break
     time.sleep(0.5)  # inside the coder's 2 s call
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
     run_id = RunLog(home / "runs.db").runs()[0].run_id
     assert f"huddle run --resume {run_id}" in err and "Traceback" not in err
     resumed = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
