@@ -25,6 +25,7 @@ __all__ = [
     "PoisonError",
     "ScopeError",
     "Trust",
+    "collection_of",
     "content_hash",
     "item_id",
     "normalise",
@@ -56,6 +57,11 @@ def normalise(text: str) -> str:
 def content_hash(text: str) -> str:
     """SHA-256 of the normalised text, in hex."""
     return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
+
+
+def collection_of(item: str) -> str | None:
+    """The collection an item id (or id prefix) belongs to, from its letter; ``None`` if it has none."""
+    return next((name for name, prefix in _PREFIX.items() if item.startswith(prefix)), None)
 
 
 def item_id(collection: str, text: str) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 from memory._chroma import chroma_embedding_function, collection_name, open_client
 from memory.embedder import Embedder, get_embedder
 from memory.guard import check_lesson
-from memory.items import COLLECTIONS, Hit, MemoryItem, MemoryStoreError, PoisonError, item_id
+from memory.items import COLLECTIONS, Hit, MemoryItem, MemoryStoreError, PoisonError, collection_of
 from studio.redact import redact
 
 __all__ = ["AddResult", "VectorMemory"]
@@ -202,7 +202,7 @@ class VectorMemory:
             if where is not None:
                 matched = col.get(where=where, include=[])["ids"]
             else:
-                mine = [i for i in ids if i.startswith(item_id(name, "")[:2])]
+                mine = [i for i in ids if collection_of(i) == name]
                 matched = self._resolve(col, mine) if mine else []
             if matched:
                 col.delete(ids=matched)
@@ -260,7 +260,7 @@ class VectorMemory:
         """Items by id, in the order asked (unknown ids are left out)."""
         found: dict[str, Hit] = {}
         for name in COLLECTIONS:
-            mine = [i for i in ids if i.startswith(item_id(name, "")[:2])]
+            mine = [i for i in ids if collection_of(i) == name]
             if mine:
                 got = self.collection(name).get(ids=mine, include=_INCLUDE)
                 for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):

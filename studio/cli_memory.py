@@ -24,27 +24,23 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _open(team: str | None):
-    """(memory, label) for ``--team``; user mistakes exit 2 with the reason."""
+    """(memory, namespace) for ``--team``; user mistakes exit 2 with the reason."""
     from memory.embedder import EmbedderError
     from memory.items import MemoryStoreError
     from memory.team import open_memory
     from studio.home import huddle_home
-    from studio.spec import RoleSpec, SpecError, TeamSpec, load_spec
+    from studio.spec import MemorySpec, SpecError, load_spec
 
+    settings, namespace = MemorySpec(), team or "default"
     try:
         if team and (Path(team).is_file() or team.endswith((".yaml", ".yml", ".json"))):
             spec = load_spec(team)
             if not spec.memory.enabled:
                 _fail(f"team {spec.name!r} ({team}) has memory.enabled: false")
-        else:
-            spec = TeamSpec(name=team or "default", roles=[RoleSpec(name="coder", kind="coder")])
-            if spec.memory_namespace() != (team or "default"):
-                _fail(f"--team {team!r}: not a team file, and not a valid memory namespace")
-        return open_memory(spec.memory, spec.memory_namespace(), huddle_home()), spec.memory_namespace()
+            settings, namespace = spec.memory, spec.memory_namespace()
+        return open_memory(settings, namespace, huddle_home()), namespace
     except (SpecError, EmbedderError, MemoryStoreError) as exc:
         _fail(str(exc))
-    except ValueError as exc:  # a namespace TeamSpec refuses
-        _fail(f"--team {team!r}: not a team file, and not a valid memory namespace ({exc.__class__.__name__})")
 
 
 def _check_collection(collection: str | None) -> None:
