@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from memory.items import MemoryItem, MemoryStoreError
+from memory.items import MemoryStoreError
 from memory.scoped import ScopedMemory
 from memory.store import VectorMemory
 from studio.messages import Code, Error, Final, Message, Reflection, Review, Task
@@ -102,17 +102,13 @@ def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
         if not text:
             continue
         authored = "\n".join(text.splitlines()[1:])  # the first line quotes the user's task
-        item = MemoryItem(text=text, collection=collection, source=f"run:{run_id}", writer="system", trust="agent",
-                          run_id=run_id, extra={"task": task, "note": note}, authored=authored)
         try:
-            result = memory.add([item], seen=seen)
-        except MemoryStoreError as exc:
-            result = None
+            stored = memory.remember(text, collection, seen=seen, source=f"run:{run_id}", writer="system",
+                                     trust="agent", run_id=run_id, extra={"task": task, "note": note},
+                                     authored=authored)
+        except MemoryStoreError as exc:  # a refused post-mortem (PoisonError) included
             out.append(Error(run_id=run_id, sender="system", error_type="memory", content=f"{note} not stored: {exc}"))
-        if result is not None and result.refused:
-            out.append(Error(run_id=run_id, sender="system", error_type="memory",
-                             content=f"{note} not stored: {result.refused[0][1]}"))
-        elif result is not None:
-            out.append(Reflection(run_id=run_id, sender="system", content=text, collection=collection, note=note,
-                                  memory_ids=[item.id]))
+            continue
+        out.append(Reflection(run_id=run_id, sender="system", content=text, collection=collection, note=note,
+                              memory_ids=[stored]))
     return out

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from memory.items import Hit, MemoryItem, PoisonError, ScopeError
+from memory.items import Hit, ScopeError
 from memory.store import VectorMemory
 
 __all__ = ["ScopedMemory"]
@@ -63,11 +63,6 @@ class ScopedMemory:
             self._seen.update({h.id: h.text for h in hits if h.untrusted})
         return hits
 
-    def saw(self, item_id: str, text: str) -> None:
-        """Record untrusted text the role was shown some other way (a tool's output)."""
-        with self._lock:
-            self._seen[item_id] = text
-
     def seen(self) -> list[tuple[str, str]]:
         """``(id, text)`` of the untrusted items this role was shown so far."""
         with self._lock:
@@ -87,10 +82,6 @@ class ScopedMemory:
         if collection not in self.write_scopes:
             raise ScopeError(f"role {self.role!r} may not write to {collection} (it may write to: "
                              f"{', '.join(self.write_scopes) or 'nothing'}); grant it in the role's memory.write")
-        item = MemoryItem(text=text, collection=collection, source=source or f"run:{self.run_id}",
-                          writer=self.role, trust=trust, run_id=self.run_id, extra=dict(extra or {}),
-                          authored=authored)
-        result = self.memory.add([item], seen=self.seen())
-        if result.refused:
-            raise PoisonError(result.refused[0][1])
-        return item.id
+        return self.memory.remember(text, collection, seen=self.seen(), source=source or f"run:{self.run_id}",
+                                    writer=self.role, trust=trust, run_id=self.run_id, extra=dict(extra or {}),
+                                    authored=authored)

@@ -137,14 +137,17 @@ class VectorMemory:
             self._add_to(self.collection(name), fresh, result, on_progress)
         return result
 
-    def remember(self, text: str, collection: str = "knowledge", **provenance: Any) -> str:
+    def remember(self, text: str, collection: str = "knowledge", *, seen: Sequence[tuple[str, str]] = (),
+                 **provenance: Any) -> str:
         """Store one text (see :class:`MemoryItem` for ``provenance``) and return its id.
+
+        ``seen`` is as for :meth:`add`.
 
         Raises:
             PoisonError: a reflection the guard refused.
         """
         item = MemoryItem(text=text, collection=collection, **provenance)
-        result = self.add([item])
+        result = self.add([item], seen=seen)
         if result.refused:
             raise PoisonError(result.refused[0][1])
         return item.id
@@ -190,7 +193,7 @@ class VectorMemory:
         nearest = [(h.id, h.text) for h in self.search(probe, k=3, collections=("knowledge",))]
         external = [(h.id, h.text) for h in self.search(probe, k=3, where={"trust": "external"},
                                                         collections=("episodes", "reflections"))]
-        check_lesson(item.authored or item.text, trust=item.trust, source=item.source or item.writer,
+        check_lesson(probe, trust=item.trust, source=item.source or item.writer,
                      untrusted=[*seen, *nearest, *external])
 
     def forget(self, ids: Sequence[str] = (), *, source: str | None = None, run_id: str | None = None) -> int:

@@ -75,9 +75,8 @@ def parse_tool_call(text: str) -> MemorySearchCall | None:
 
 
 def run_memory_search(ctx: Any, call: MemorySearchCall, k: int = 3) -> tuple[str, list[Hit], bool]:
-    """Run the tool for a role: ``(text shown to the role, hits, ok)``; a refusal is shown, not raised."""
-    if ctx.memory is None:
-        return "memory_search is not available: this team has no memory.", [], False
+    """Run the tool for a role (only offered when it has memory): ``(text shown to it, hits, ok)``; a refusal
+    is shown, not raised."""
     try:
         hits = ctx.memory.search(call.query, k)
     except MemoryStoreError as exc:
