@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from pipelines.graph import FINAL_NODE, RunWiring, build_graph, final_message, node_update
+from pipelines.graph import EXECUTE_NODE, FINAL_NODE, RunWiring, build_graph, final_message, node_update
 
-__all__ = ["FINAL_NODE", "RunWiring", "build_graph", "final_message", "node_update"]
+__all__ = ["EXECUTE_NODE", "FINAL_NODE", "RunWiring", "build_graph", "final_message", "node_update"]

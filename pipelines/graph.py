@@ -1,10 +1,12 @@
 """Compile a team spec into a LangGraph ``StateGraph``.
 
-One node per role plus a final node, which also has the run reflect into memory. What belongs to one run (the role
+One node per role, an execute node that runs the coder's code in the sandbox (when the team
+has execution on), and a final node, which also has the run reflect into memory. What belongs to one run (the role
 contexts with their model, and the bus to publish on) comes in LangGraph's
 runtime context, so one compiled graph serves every run of a team. The orchestrator (when the team has one)
-picks each next speaker; otherwise the flow's edges do. The critic's approve
-ends the loop, and ``flow.max_rounds`` bounds it. Each node publishes its
+picks each next speaker; otherwise the flow's edges do. New code is executed
+first; a failing run goes straight back to its coder, up to ``sandbox.max_attempts``
+tries per step. The critic's approve ends the loop, and ``flow.max_rounds`` bounds it. Each node publishes its
 messages in one transaction when it finishes, then returns them as its state
 update, so the run log and the checkpoint never disagree by more than the
 last node (which :func:`node_update` lets the runner replay on resume).
@@ -21,12 +23,14 @@ from langgraph.runtime import Runtime
 
 from roles import ROLE_FUNCTIONS, RoleContext, TeamState
 from roles.base import last
-from studio.messages import Code, Decision, Final, Message, Review
+from roles.executor import attempts_in_step, execute, execution_of
+from studio.messages import Code, Decision, Execution, Final, Message, Review
 from studio.spec import TeamSpec
 
-__all__ = ["FINAL_NODE", "RunWiring", "build_graph", "final_message", "node_update"]
+__all__ = ["EXECUTE_NODE", "FINAL_NODE", "RunWiring", "build_graph", "final_message", "node_update"]
 
 FINAL_NODE = "_final"
+EXECUTE_NODE = "_execute"
 Publish = Callable[[list[Message]], None]
 Reflect = Callable[[list[Message], str, "str | None"], list[Message]]
 
@@ -48,7 +52,7 @@ class RunWiring:
 def node_update(spec: TeamSpec, node: str, messages: list[Message], state: TeamState) -> dict[str, Any]:
     """The state update a node makes after producing ``messages``."""
     update: dict[str, Any] = {"transcript": messages}
-    if node != FINAL_NODE and spec.role(node).kind != "orchestrator":
+    if node not in (FINAL_NODE, EXECUTE_NODE) and spec.role(node).kind != "orchestrator":
         update["turns"] = state.get("turns", 0) + 1
     return update
 
@@ -73,9 +77,15 @@ def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
         "max_rounds": f"Stopped after {spec.flow.max_rounds} rounds without approval.",
         "no_route": "No role was left to speak.",
     }[reason]
+    ran = execution_of(transcript, code)
+    if ran is not None:
+        tests = f"{ran.passed} passed, {ran.failed} failed" if ran.tests_run else "no tests"
+        summary += f" Last run: {'ok' if ran.ok else 'failed'} ({tests}, exit {ran.exit_code})."
     body = f"{summary}\n\n```python\n{code.code}\n```" if code else f"{summary} No code was written."
     return Final(run_id=run_id, sender="system", content=body, code=code.code if code else "",
-                 approved=approved, stop_reason=reason, parent_id=code.id if code else None)
+                 approved=approved, stop_reason=reason, parent_id=code.id if code else None,
+                 executed=ran is not None, exit_code=ran.exit_code if ran else None,
+                 passed=ran.passed if ran else 0, failed=ran.failed if ran else 0)
 
 
 def build_graph(spec: TeamSpec) -> StateGraph:
@@ -102,8 +112,16 @@ def build_graph(spec: TeamSpec) -> StateGraph:
         wiring.publish(messages)
         return node_update(spec, FINAL_NODE, messages, state)
 
+    def execute_node(state: TeamState, runtime: Runtime[RunWiring]) -> dict[str, Any]:
+        code = last(state["transcript"], Code)
+        messages = execute(state, runtime.context.contexts[code.sender])
+        runtime.context.publish(messages)
+        return node_update(spec, EXECUTE_NODE, messages, state)
+
     def after_worker(state: TeamState) -> str:
         latest = state["transcript"][-1]
+        if executing and isinstance(latest, Code) and latest.code:
+            return EXECUTE_NODE
         if isinstance(latest, Review) and latest.verdict == "approve":
             return FINAL_NODE
         if state["turns"] >= spec.flow.max_rounds:
@@ -112,14 +130,26 @@ def build_graph(spec: TeamSpec) -> StateGraph:
             return orchestrator.name
         return spec.successor(latest.sender) or FINAL_NODE
 
+    def after_execute(state: TeamState) -> str:
+        ran = last(state["transcript"], Execution)
+        retry = ran is not None and not ran.ok and state["turns"] < spec.flow.max_rounds
+        if retry and attempts_in_step(state["transcript"], ran.sender) < spec.sandbox.max_attempts:
+            return ran.sender  # code as action: the coder reads the result and tries again
+        return after_worker(state)
+
     def after_orchestrator(state: TeamState) -> str:
         decision = last(state["transcript"], Decision)
         return decision.next_speaker if decision and decision.next_speaker in workers else FINAL_NODE
 
+    executing = spec.sandbox.enabled and any(r.kind == "coder" for r in spec.roles)
     for role in spec.roles:
         graph.add_node(role.name, make_node(role.name))
     graph.add_node(FINAL_NODE, final_node)
     worker_targets = [*workers, FINAL_NODE] + ([orchestrator.name] if orchestrator else [])
+    if executing:
+        graph.add_node(EXECUTE_NODE, execute_node)
+        graph.add_conditional_edges(EXECUTE_NODE, after_execute, worker_targets)
+        worker_targets.append(EXECUTE_NODE)
     for name in workers:
         graph.add_conditional_edges(name, after_worker, worker_targets)
     if orchestrator is not None:

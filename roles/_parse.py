@@ -82,16 +82,23 @@ def parse_model(text: str, model: type[T]) -> T:
         raise ParseError(f"the JSON does not match the expected shape ({detail})") from None
 
 
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """Every fenced block in ``text`` as (language in lower case, body).
+
+    Example:
+        >>> fenced_blocks("see\\n```python\\nx = 1\\n```")
+        [('python', 'x = 1')]
+    """
+    return [(lang.lower(), body.strip("\n")) for lang, body in _FENCE.findall(text)]
+
+
 def extract_code(text: str, language: str = "python") -> str:
     """Return the first fenced code block (preferring ``language``).
 
     Raises:
         ParseError: the reply has no fenced code block.
     """
-    blocks = _FENCE.findall(text)
+    blocks = fenced_blocks(text)
     if not blocks:
         raise ParseError("the reply contains no fenced code block (```python ... ```)")
-    for lang, body in blocks:
-        if lang.lower() in (language, "py", ""):
-            return body.strip("\n")
-    return blocks[0][1].strip("\n")
+    return next((body for lang, body in blocks if lang in (language, "py", "")), blocks[0][1])

@@ -21,7 +21,8 @@ from pydantic import RootModel
 from memory.scoped import ScopedMemory
 from roles._parse import ParseError
 from roles._recall import MemorySearchCall, memory_block, parse_tool_call, recall, run_memory_search
-from studio.messages import Code, Decision, Error, Message, Plan, Review, Task, ToolCall, ToolResult, Usage
+from sandbox import Sandbox
+from studio.messages import Code, Decision, Error, Execution, Message, Plan, Review, Task, ToolCall, ToolResult, Usage
 from studio.spec import RoleSpec, TeamSpec
 
 __all__ = ["Answer", "Completion", "ModelFn", "RoleContext", "TeamState", "ask", "render_prompt",
@@ -73,6 +74,8 @@ class RoleContext:
     model: ModelFn
     memory: ScopedMemory | None = None
     """The role's view of the team memory (``None`` when the team has memory off)."""
+    sandbox: Sandbox | None = None
+    """Where the role's code runs (``None`` when the team has execution off)."""
 
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
@@ -101,7 +104,7 @@ def last(transcript: list[Message], cls: type[T]) -> T | None:
 
 def transcript_text(transcript: list[Message], limit: int = 8) -> str:
     """The last ``limit`` prompt-worthy messages as ``[sender] text`` lines."""
-    shown = [m for m in transcript if isinstance(m, (Task, Plan, Code, Review, Decision))][-limit:]
+    shown = [m for m in transcript if isinstance(m, (Task, Plan, Code, Execution, Review, Decision))][-limit:]
     return "\n\n".join(f"[{m.sender} · {m.kind}]\n{m.content}" for m in shown)
 
 

@@ -1,9 +1,10 @@
-"""The coder: writes one Python code block for the task, revising on feedback."""
+"""The coder: writes one Python code block for the task, revising on test results and feedback."""
 
 from __future__ import annotations
 
 from roles._parse import extract_code
 from roles.base import RoleContext, TeamState, ask, last, task_of
+from roles.executor import execution_of, execution_report
 from studio.messages import Code, Decision, Message, Plan, Review
 
 __all__ = ["write_code"]
@@ -14,16 +15,18 @@ def write_code(state: TeamState, ctx: RoleContext) -> list[Message]:
     transcript = state["transcript"]
     plan, review, previous = last(transcript, Plan), last(transcript, Review), last(transcript, Code)
     decision = last(transcript, Decision)
+    ran = execution_of(transcript, previous)
     values = {
         "task": task_of(transcript),
         "plan": plan.content if plan else "",
         "previous_code": previous.code if previous else "",
+        "execution": execution_report(ran) if ran is not None and not ran.ok else "",
         "feedback": review.feedback if review and review.verdict == "revise" else "",
         "instruction": decision.instruction if decision else "",
     }
     query = "\n".join(v for v in (values["task"], values["plan"], values["feedback"]) if v)  # the current step
     answer = ask(ctx, values, extract_code, query=query)
-    parent = review.id if review else (plan.id if plan else None)
+    parent = ran.id if ran is not None else review.id if review else (plan.id if plan else None)
     return [*answer.notes, Code(run_id=ctx.run_id, sender=ctx.role.name, content=answer.text,
                                 code=answer.parsed or "", parent_id=parent, usage=answer.usage,
                                 memory_ids=answer.memory_ids)]

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from roles._parse import parse_model
 from roles.base import RoleContext, TeamState, ask, last, task_of
+from roles.executor import execution_of, execution_report
 from studio.messages import Code, Decision, Message, Review
 
 __all__ = ["ReviewReply", "review"]
@@ -30,13 +31,19 @@ class _ReviewDecoding(BaseModel):
 
 
 def review(state: TeamState, ctx: RoleContext) -> list[Message]:
-    """Review the latest code; an unparseable reply counts as ``revise`` (never approve unread code)."""
+    """Review the latest code with its execution result as evidence.
+
+    An unparseable reply counts as ``revise`` (never approve unread code), and so
+    does an approval of code whose run failed: the evidence wins over the opinion.
+    """
     transcript = state["transcript"]
     code, decision = last(transcript, Code), last(transcript, Decision)
+    ran = execution_of(transcript, code)
     task = task_of(transcript)
     answer = ask(
         ctx,
         {"task": task, "code": code.code if code and code.code else "(no code yet)",
+         "execution": execution_report(ran) if ran is not None else "",
          "instruction": decision.instruction if decision else ""},
         lambda t: parse_model(t, ReviewReply), schema=_ReviewDecoding, query=task,
     )
@@ -46,6 +53,9 @@ def review(state: TeamState, ctx: RoleContext) -> list[Message]:
     if reply.verdict == "approve" and not (code and code.code):
         reply = ReviewReply(verdict="revise", feedback="There is no code to approve yet: write a ```python block.",
                             lessons=reply.lessons)
+    if reply.verdict == "approve" and ran is not None and not ran.ok:
+        reply = ReviewReply(verdict="revise", lessons=reply.lessons,
+                            feedback=f"The code fails when it runs ({ran.content}) Fix that first.")
     content = f"{reply.verdict.upper()}: {reply.feedback}".strip()
     return [*answer.notes, Review(run_id=ctx.run_id, sender=ctx.role.name, content=content, verdict=reply.verdict,
                                   feedback=reply.feedback, lessons=reply.lessons,

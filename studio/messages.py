@@ -145,17 +145,37 @@ class Code(_Base):
 
 
 class Execution(_Base):
-    """The result of running code."""
+    """The result of running code in the sandbox; ``parent_id`` is the code message it ran."""
 
     kind: Literal["execution"] = "execution"
     exit_code: int | None = None
-    """Process exit code, ``None`` if it never finished."""
+    """Process exit code (negative: killed by that signal), ``None`` if it never finished."""
     stdout: str = ""
+    """Standard output, its middle cut to the sandbox's output limit."""
     stderr: str = ""
     passed: int = 0
     """Tests that passed."""
     failed: int = 0
-    """Tests that failed."""
+    """Tests that failed (errors included)."""
+    tests_run: bool = False
+    """Whether tests ran (from the task, the plan or the code), or the code only ran as a script."""
+    failures: list[str] = Field(default_factory=list)
+    """``name: why`` for each failed test."""
+    limit: str | None = None
+    """The sandbox limit that stopped the code (``timeout``, ``cpu``, ``memory``, ``output``, …), if any."""
+    duration_ms: float = 0.0
+    peak_memory_mb: float = 0.0
+    network: str = "open"
+    """How the code was kept off the network: ``cut``, ``tcp-blocked`` or ``open``."""
+    filesystem: str = "open"
+    """How the filesystem was confined: ``landlock`` (reads limited, writes only in the workspace) or ``open``."""
+    workspace: str = ""
+    """The folder the code ran in (its files stay there)."""
+
+    @property
+    def ok(self) -> bool:
+        """Exit status 0, no limit hit and no failed test."""
+        return self.exit_code == 0 and self.limit is None and self.failed == 0
 
 
 class Review(_Base):
@@ -192,6 +212,13 @@ class Final(_Base):
     """Whether the critic approved the code."""
     stop_reason: Literal["approved", "satisfied", "max_rounds", "no_route"] = "approved"
     """Why the run stopped."""
+    executed: bool = False
+    """Whether the final code was run in the sandbox (then ``passed``/``failed``/``exit_code`` say how it went)."""
+    exit_code: int | None = None
+    passed: int = 0
+    """Tests of the final code that passed."""
+    failed: int = 0
+    """Tests of the final code that failed."""
 
 
 class ToolCall(_Base):

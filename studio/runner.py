@@ -24,6 +24,7 @@ from memory.store import VectorMemory
 from memory.team import open_memory, role_scopes
 from pipelines import RunWiring, build_graph, node_update
 from roles import RoleContext
+from sandbox import Sandbox, SandboxError
 from studio.bus import Bus
 from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
@@ -135,7 +136,9 @@ class _Session:
         if on_message is not None:
             self.bus.subscribe("*", on_message)
         self.gateway = gateway or Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start)
-        contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn), self.scopes.get(r.name))
+        sandbox = Sandbox(spec.sandbox, home / "workspaces" / run_id) if spec.sandbox.enabled else None
+        contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn), self.scopes.get(r.name),
+                                        sandbox if r.kind == "coder" else None)
                     for r in spec.roles}
         reflecting = self.memory is not None and spec.memory.reflect
         self.wiring = RunWiring(run_id, contexts, self.bus.publish_many, self._reflect if reflecting else None)
@@ -162,8 +165,9 @@ class _Session:
             # "sync": each step's checkpoint is saved before the next node runs, so at most the
             # node that was running can have published without a checkpoint (see resume_run).
             self.graph.invoke(graph_input, self.config, context=self.wiring, durability="sync")
-        except (ModelCallError, ScriptExhausted) as exc:
-            return self._fail("provider" if isinstance(exc, ModelCallError) else "script", str(exc))
+        except (ModelCallError, ScriptExhausted, SandboxError) as exc:
+            kind = {ModelCallError: "provider", ScriptExhausted: "script", SandboxError: "sandbox"}
+            return self._fail(next(v for k, v in kind.items() if isinstance(exc, k)), str(exc))
         except Exception as exc:  # a bug: record it so the run log tells what happened
             self._fail("internal", f"{type(exc).__name__}: {exc}")
             raise

@@ -28,6 +28,7 @@ from studio.spec_memory import (
     RoleMemory,
     Tool,
 )
+from studio.spec_sandbox import SandboxSpec
 
 __all__ = [
     "COLLECTIONS",
@@ -41,6 +42,7 @@ __all__ = [
     "MemorySpec",
     "RoleMemory",
     "RoleSpec",
+    "SandboxSpec",
     "SpecError",
     "TeamSpec",
     "dump_spec",
@@ -152,6 +154,8 @@ class TeamSpec(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     memory: MemorySpec = Field(default_factory=MemorySpec)
     """The shared vector memory (retrieval and reflection)."""
+    sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
+    """Where and how the coder's code runs (limits, network), or ``enabled: false`` to never run it."""
 
     @model_validator(mode="after")
     def _check_references(self) -> TeamSpec:

@@ -1,4 +1,4 @@
-"""Imports flow one way: studio.messages/spec (leaves) <- memory <- roles <- pipelines <- the rest of studio."""
+"""Imports flow one way: leaves (messages, spec) <- memory <- sandbox <- roles <- pipelines <- the rest of studio."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The leaves every layer may use: plain data, nothing heavy.
-LEAVES = {"studio.messages", "studio.spec", "studio.spec_memory", "studio.redact", "studio._lazy"}
-LAYERS = ["memory", "roles", "pipelines", "studio"]
+LEAVES = {"studio.messages", "studio.spec", "studio.spec_memory", "studio.spec_sandbox", "studio.redact",
+          "studio._lazy"}
+LAYERS = ["memory", "sandbox", "roles", "pipelines", "studio"]
 
 
 def _layer(module: str) -> int | None:

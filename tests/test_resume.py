@@ -36,8 +36,8 @@ def _check_complete(home: Path, run_id: str, before_kill: list[dict]) -> None:
     ids = [m.id for m in messages]
     assert len(ids) == len(set(ids)), "a message was published twice"
     assert ids[: len(before_kill)] == [m["id"] for m in before_kill], "a message published before the kill was lost"
-    assert [m.kind for m in messages] == ["task", "decision", "plan", "decision", "code", "decision", "review",
-                                          "reflection", "reflection", "final"]  # the lesson, the episode
+    assert [m.kind for m in messages] == ["task", "decision", "plan", "decision", "code", "execution", "decision",
+                                          "review", "reflection", "reflection", "final"]  # the lesson, the episode
     assert messages[-1].approved and messages[-1].code == "x = 42"
     assert RunLog(home / "runs.db").run(run_id).status == "done"
 
@@ -64,7 +64,7 @@ def test_sigkill_mid_call_then_resume(script, home, dev_team_file):
     assert resumed.returncode == 0, resumed.stderr
     assert "unregistered type" not in resumed.stderr  # our message types are allowed out of checkpoints
     printed = [json.loads(line) for line in resumed.stdout.splitlines()]
-    assert [m["kind"] for m in printed] == ["code", "decision", "review", "reflection", "reflection",
+    assert [m["kind"] for m in printed] == ["code", "execution", "decision", "review", "reflection", "reflection",
                                               "final"]  # only what is new
     _check_complete(home, run_id, before)
 
@@ -95,8 +95,8 @@ def test_crash_after_publish_before_checkpoint_is_not_replayed(script, home, tmp
                              text=True, env=_env(home), timeout=60)
     assert resumed.returncode == 0, resumed.stderr
     # The coder is not called again (its one reply is used up; a second call would fail the run).
-    assert [json.loads(line)["kind"] for line in resumed.stdout.splitlines()] == ["decision", "review", "reflection",
-                                                                                   "reflection", "final"]
+    printed = [json.loads(line)["kind"] for line in resumed.stdout.splitlines()]
+    assert printed == ["execution", "decision", "review", "reflection", "reflection", "final"]
     _check_complete(home, run.run_id, before)
 
 
@@ -108,7 +108,7 @@ def test_resume_of_a_finished_run_changes_nothing(script, home, dev_team_file):
     again = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
                            env=_env(home), timeout=60)
     assert again.returncode == 0 and again.stdout == ""
-    assert len(RunLog(home / "runs.db").messages(run_id)) == 10
+    assert len(RunLog(home / "runs.db").messages(run_id)) == 11
 
 
 def test_ctrl_c_says_how_to_resume(script, home, dev_team_file):

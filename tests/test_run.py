@@ -7,7 +7,7 @@ from _replies import approve, code, decide, plan, revise
 from conftest import DEV_SCRIPT
 
 from studio.llm import Gateway, ModelConfigError
-from studio.messages import Code, Decision, Error, Final, Plan, Review, Task
+from studio.messages import Code, Decision, Error, Execution, Final, Plan, Review, Task
 from studio.runlog import RunLog
 from studio.runner import run_team
 
@@ -24,11 +24,26 @@ def test_happy_path_every_message_persisted_in_order(dev_team, home):
                       on_message=seen.append)
     assert result.status == "done"
     assert isinstance(result.messages[0], Task) and result.messages[0].content == "Write fizzbuzz"
-    assert kinds(result) == ["task", "decision", "plan", "decision", "code", "decision", "review",
-                             "decision", "code", "decision", "review", "final"]
+    # Code as action: the first version fails its own test in the sandbox and goes straight back to the
+    # coder with the result; the fix passes; only then does the critic see the code, and approve it.
+    assert kinds(result) == ["task", "decision", "plan", "decision", "code", "execution", "code", "execution",
+                             "decision", "review", "final"]
+    failed, passed = [m for m in result.messages if isinstance(m, Execution)]
+    assert (failed.ok, failed.passed, failed.failed) == (False, 0, 1) and failed.exit_code == 1
+    assert "where fizzbuzz(7) = ''" in failed.failures[0]
+    assert (passed.ok, passed.passed, passed.failed) == (True, 1, 0)
+    code_msgs = [m for m in result.messages if isinstance(m, Code)]
+    assert [failed.parent_id, passed.parent_id] == [c.id for c in code_msgs]
+    calls = gateway.script(f"scripted:{DEV_SCRIPT}").calls
+    second_coder_prompt = [c for c in calls if c.role == "coder"][1].messages[-1]["content"]
+    assert "where fizzbuzz(7) = ''" in second_coder_prompt  # the coder revised from the execution result
+    critic_prompt = next(c for c in calls if c.role == "critic").messages[-1]["content"]
+    assert "OK: tests: 1 passed, 0 failed" in critic_prompt  # the critic judged with the evidence
     final = result.final
     assert final.approved and final.stop_reason == "approved"
     assert "or str(n)" in final.code
+    assert (final.executed, final.passed, final.failed, final.exit_code) == (True, 1, 0, 0)
+    assert "Last run: ok (1 passed, 0 failed, exit 0)" in final.content
     assert [m.id for m in seen] == [m.id for m in RunLog(home / "runs.db").messages(result.run_id)]
     assert all(m.usage.calls == 1 and m.usage.prompt_tokens > 0 for m in result.messages
                if isinstance(m, (Plan, Code, Review, Decision)))
@@ -64,7 +79,7 @@ def test_max_rounds_stops_a_team_that_never_approves(dev_team, script):
     gateway = Gateway()
     result = run_team(spec, "anything", model=model, gateway=gateway)
     assert result.status == "done"
-    assert kinds(result) == ["task", "plan", "code", "review", "code", "final"]
+    assert kinds(result) == ["task", "plan", "code", "execution", "review", "code", "execution", "final"]
     assert result.final.stop_reason == "max_rounds" and not result.final.approved
     assert result.final.code == "x = 2"
     gateway.script(model).assert_complete()
@@ -144,8 +159,8 @@ def test_orchestrator_can_end_the_run_once_code_exists_and_was_reviewed(dev_team
                                      decide("x", satisfied=True)],
                     "planner": [plan("write y")], "coder": [code("y = 2")], "critic": [revise("style nit only")]})
     result = run_team(dev_team, "y", model=model)
-    assert kinds(result) == ["task", "decision", "plan", "decision", "code", "decision", "review", "decision",
-                             "final"]
+    assert kinds(result) == ["task", "decision", "plan", "decision", "code", "execution", "decision", "review",
+                             "decision", "final"]
     assert result.final.stop_reason == "satisfied" and result.final.code == "y = 2"
     assert not result.final.approved
     decisions = [m for m in result.messages if m.kind == "decision"]
@@ -160,7 +175,7 @@ def test_without_a_critic_code_is_enough_to_finish(dev_team, script):
     model = script({"orchestrator": [decide("coder"), decide("planner", satisfied=True)],
                     "coder": [code("z = 3")]})
     result = run_team(spec, "z", model=model)
-    assert kinds(result) == ["task", "decision", "code", "decision", "final"]
+    assert kinds(result) == ["task", "decision", "code", "execution", "decision", "final"]
     assert result.final.stop_reason == "satisfied"
 
 

@@ -1,0 +1,101 @@
+"""Code as action: run the coder's latest code in the sandbox, with the tests the task, plan or coder gave.
+
+Tests come from the task and the plan (fenced Python blocks with ``assert`` or
+``def test_``, and bare ``assert`` lines) and from ``test_*`` functions in the
+code itself. The result is published as an :class:`~studio.messages.Execution`
+that the coder revises from and the critic judges with.
+"""
+
+from __future__ import annotations
+
+import re
+
+from roles._parse import fenced_blocks
+from roles.base import RoleContext, TeamState, last, task_of
+from sandbox import LIMIT_TEXT, ExecResult
+from studio.messages import Code, Execution, Message, Plan, ToolCall, ToolResult
+
+__all__ = ["attempts_in_step", "execute", "execution_of", "execution_report", "tests_from_text"]
+
+SOLUTION, TESTS = "solution.py", "test_task.py"
+_ASSERT_LINE = re.compile(r"^\s*(assert\s.+)$", re.MULTILINE)
+_PROMPT_OUTPUT_CHARS = 1200
+"""How much of stdout/stderr a prompt gets (the message keeps the sandbox's full, capped output)."""
+
+
+def tests_from_text(text: str) -> str:
+    """Test code given in a task or plan: Python blocks with asserts or test functions, and bare assert lines.
+
+    Example:
+        >>> tests_from_text("Write add(a, b).\\nassert add(1, 2) == 3")
+        'assert add(1, 2) == 3'
+    """
+    blocks = [code for lang, code in fenced_blocks(text) if lang in ("", "python", "py")
+              and ("assert " in code or "def test" in code)]
+    outside = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    lines = [m.group(1).strip() for m in _ASSERT_LINE.finditer(outside)]
+    parts = [b.strip() for b in blocks] + (["\n".join(lines)] if lines else [])
+    return "\n\n".join(parts)
+
+
+def attempts_in_step(transcript: list[Message], coder: str) -> int:
+    """Executions of ``coder``'s code since anyone else last spoke (its tries at the current step)."""
+    count = 0
+    for message in reversed(transcript):
+        if isinstance(message, Execution) and message.sender == coder:
+            count += 1
+        elif message.sender != coder or not isinstance(message, (Code, ToolCall, ToolResult)) and \
+                message.kind != "error":
+            break
+    return count
+
+
+def execution_of(transcript: list[Message], code: Code | None) -> Execution | None:
+    """The latest execution of ``code``, if it was run."""
+    if code is None:
+        return None
+    return next((m for m in reversed(transcript) if isinstance(m, Execution) and m.parent_id == code.id), None)
+
+
+def execution_report(execution: Execution, limit: int = _PROMPT_OUTPUT_CHARS) -> str:
+    """What a prompt says about an execution: the outcome, the failures and the end of the output."""
+    lines = [execution.content.splitlines()[0] if execution.content else ""]
+    lines += [f"FAILED {f}" for f in execution.failures[:5]]
+    for name, text in (("stdout", execution.stdout), ("stderr", execution.stderr)):
+        text = text.strip()
+        if text:
+            lines.append(f"{name} (end):\n{text[-limit:]}")
+    return "\n".join(line for line in lines if line)
+
+
+def _content(result: ExecResult, tests_given: bool) -> str:
+    if result.tests is not None:
+        what = f"{result.passed} passed, {result.failed} failed"
+        what = f"tests{' (from the task)' if tests_given else ''}: {what}"
+    else:
+        what = "ran as a script"
+    head = f"{'OK' if result.ok else 'FAILED'}: {what}; exit {result.exit_code}, {result.duration_s * 1000:.0f} ms"
+    if result.limit:
+        head += f". Stopped: {LIMIT_TEXT[result.limit]}"
+    return head + "."
+
+
+def execute(state: TeamState, ctx: RoleContext) -> list[Message]:
+    """Run the latest code of the role ``ctx`` belongs to; one execution message (or none without a sandbox)."""
+    transcript = state["transcript"]
+    code = last(transcript, Code)
+    if ctx.sandbox is None or code is None or not code.code:
+        return []
+    plan = last(transcript, Plan)
+    given = "\n\n".join(t for t in (tests_from_text(task_of(transcript)),
+                                    tests_from_text(plan.content) if plan else "") if t)
+    files = {SOLUTION: code.code, **({TESTS: given} if given else {})}
+    result = ctx.sandbox.run(files, entry=SOLUTION, tests=[TESTS] if given else [], name=ctx.role.name)
+    return [Execution(
+        run_id=ctx.run_id, sender=ctx.role.name, parent_id=code.id, content=_content(result, bool(given)),
+        exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr, passed=result.passed,
+        failed=result.failed, tests_run=result.tests is not None,
+        failures=[f"{t.name}: {t.message}" for t in result.tests or [] if not t.ok],
+        limit=result.limit, duration_ms=round(result.duration_s * 1000, 1), peak_memory_mb=result.peak_memory_mb,
+        network=result.network, filesystem=result.filesystem, workspace=str(result.workspace or ""),
+    )]
