@@ -7,7 +7,7 @@ TASK ?= Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.huddle-installed
 
-.PHONY: install demo test lint bench bench-memory clean
+.PHONY: install demo test lint bench bench-memory bench-sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench: $(STAMP)
 
 bench-memory: $(STAMP)
 	$(BIN)/python benchmarks/bench_memory.py
+
+bench-sandbox: $(STAMP)
+	$(BIN)/python benchmarks/bench_sandbox.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -15,7 +15,7 @@ from roles.base import RoleContext, TeamState, last, task_of
 from sandbox import LIMIT_TEXT, ExecResult
 from studio.messages import Code, Execution, Message, Plan, ToolCall, ToolResult
 
-__all__ = ["attempts_in_step", "execute", "execution_of", "execution_report", "tests_from_text"]
+__all__ = ["attempts_in_step", "execute", "execution_of", "execution_report", "extract_tests"]
 
 SOLUTION, TESTS = "solution.py", "test_task.py"
 _ASSERT_LINE = re.compile(r"^\s*(assert\s.+)$", re.MULTILINE)
@@ -23,11 +23,11 @@ _PROMPT_OUTPUT_CHARS = 1200
 """How much of stdout/stderr a prompt gets (the message keeps the sandbox's full, capped output)."""
 
 
-def tests_from_text(text: str) -> str:
+def extract_tests(text: str) -> str:
     """Test code given in a task or plan: Python blocks with asserts or test functions, and bare assert lines.
 
     Example:
-        >>> tests_from_text("Write add(a, b).\\nassert add(1, 2) == 3")
+        >>> extract_tests("Write add(a, b).\\nassert add(1, 2) == 3")
         'assert add(1, 2) == 3'
     """
     blocks = [code for lang, code in fenced_blocks(text) if lang in ("", "python", "py")
@@ -87,8 +87,8 @@ def execute(state: TeamState, ctx: RoleContext) -> list[Message]:
     if ctx.sandbox is None or code is None or not code.code:
         return []
     plan = last(transcript, Plan)
-    given = "\n\n".join(t for t in (tests_from_text(task_of(transcript)),
-                                    tests_from_text(plan.content) if plan else "") if t)
+    given = "\n\n".join(t for t in (extract_tests(task_of(transcript)),
+                                    extract_tests(plan.content) if plan else "") if t)
     files = {SOLUTION: code.code, **({TESTS: given} if given else {})}
     result = ctx.sandbox.run(files, entry=SOLUTION, tests=[TESTS] if given else [], name=ctx.role.name)
     return [Execution(

@@ -7,12 +7,17 @@ it reads everything it needs *before* it locks itself in.
 
 Steps, each best effort and reported back on fd 3 as one JSON object:
 
-1. a new user, network and PID namespace (``unshare``): no network, and every
-   process the code starts dies with it;
-2. resource limits (CPU, address space, file size, open files, processes);
-3. Landlock: reads only from the interpreter and system folders, writes only
+1. new user, mount, network and PID namespaces (``unshare``): no network, and
+   every process the code starts dies with it;
+2. a private root: a tmpfs holding bind mounts of only the interpreter, the
+   system folders (read-only) and the workspace, made the root with
+   ``pivot_root``, so
+   nothing else on the machine (home folders, ``/tmp``, sockets such as an
+   ssh-agent's or Docker's) even has a path;
+3. resource limits (CPU, address space, file size, open files, processes);
+4. Landlock: reads only from the interpreter and system folders, writes only
    in the workspace, no TCP, no signals to processes outside the sandbox;
-4. a child (PID 1 of the new namespace, niced) runs the code; this process
+5. a child (PID 1 of the new namespace, niced) runs the code; this process
    reports its pid, waits for it and reports how it ended.
 """
 
@@ -23,9 +28,14 @@ import resource
 import signal
 import sys
 
-CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWPID = 0x10000000, 0x40000000, 0x20000000
+CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS = 0x10000000, 0x40000000, 0x20000000, 0x00020000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+LOCKED_FLAGS = 2 | 4 | 8 | 1024 | 2048 | 4096  # nosuid, nodev, noexec, atime flags: a remount must keep them
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self: the same on x86_64 and arm64
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}.get(os.uname().machine)
+MNT_DETACH = 2
+NOBODY = 65534
 FS_READ = 1 | 4 | 8  # execute, read file, read dir
 FILE_RIGHTS = 1 | 2 | 4 | (1 << 14) | (1 << 15)  # rights that apply to a single file
 STATUS_FD = 3
@@ -44,9 +54,16 @@ def _write(path, text):
 
 
 def unshare(cut_network):
-    """New namespaces for the code; returns (network, pid_namespace)."""
-    flags = CLONE_NEWPID | (CLONE_NEWNET if cut_network else 0)
+    """New namespaces for the code; returns (network, pid_namespace).
+
+    Root needs no user namespace (and gains nothing from one: the kernel never applies the process
+    limit to root); its code runs as ``nobody`` instead, see :func:`drop_privileges`.
+    """
+    flags = CLONE_NEWPID | CLONE_NEWNS | (CLONE_NEWNET if cut_network else 0)
     uid, gid = os.geteuid(), os.getegid()
+    if uid == 0:
+        ok = _libc.unshare(ctypes.c_int(flags)) == 0
+        return ("cut" if ok and cut_network else "open"), ok
     if _libc.unshare(ctypes.c_int(flags | CLONE_NEWUSER)) == 0:
         try:  # map our own ids, so files in the workspace keep their owner
             _write("/proc/self/setgroups", "deny")
@@ -54,9 +71,64 @@ def unshare(cut_network):
             _write("/proc/self/gid_map", f"{gid} {gid} 1")
         except OSError:
             pass
-    elif _libc.unshare(ctypes.c_int(flags)) != 0:  # root without user namespaces
-        return "open", False
-    return ("cut" if cut_network else "open"), True
+        return ("cut" if cut_network else "open"), True
+    return "open", False
+
+
+def _mount(source, target, fstype, flags, data=None):
+    def enc(value):
+        return value.encode() if isinstance(value, str) else value
+
+    if _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), target)
+
+
+def private_root(read_paths, write_paths, new_root):
+    """Bind only these paths into a fresh tmpfs at ``new_root`` and make it the root; False if it cannot.
+
+    ``pivot_root`` (not ``chroot``): the old tree is detached, so Landlock, which checks a path by
+    walking up through mount points, never reaches the workspace above ``new_root``.
+    """
+    if SYS_PIVOT_ROOT is None:
+        return False
+    try:
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates back to the machine
+        _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+        bound = []
+        for path, writable in sorted([(p, False) for p in read_paths] + [(p, True) for p in write_paths]):
+            if path == "/" or any(path.startswith(b + "/") for b in bound) or not os.path.lexists(path):
+                continue
+            inside = new_root + path
+            os.makedirs(os.path.dirname(inside), exist_ok=True)
+            if os.path.islink(path):  # /bin -> usr/bin and the like: the same link, resolved in the new root
+                os.symlink(os.readlink(path), inside)
+                continue
+            if os.path.isdir(path):
+                os.makedirs(inside, exist_ok=True)
+            else:
+                open(inside, "a").close()
+            _mount(path, inside, None, MS_BIND | (0 if writable else MS_REC))
+            if not writable:
+                try:
+                    locked = os.statvfs(path).f_flag & LOCKED_FLAGS
+                    _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked)
+                except OSError:
+                    pass  # Landlock still refuses writes there
+            bound.append(path)
+        os.mkdir(new_root + "/.old")
+        if _syscall(SYS_PIVOT_ROOT, new_root.encode(), (new_root + "/.old").encode()) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), new_root)
+        os.chdir("/")
+        if _libc.umount2(b"/.old", ctypes.c_int(MNT_DETACH)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), "/.old")
+        os.rmdir("/.old")
+        _mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        return True
+    except OSError:
+        return False
 
 
 def set_limits(limits):
@@ -107,8 +179,22 @@ def landlock(read_paths, write_paths, cut_network):
     return ("landlock" if done else "open"), done and net != 0
 
 
-def drop_capabilities():
-    """Root inside the new user namespace still holds capabilities there: give them all up."""
+def hand_to_nobody(workspace, new_root):
+    """As root: give the workspace to ``nobody``, who will run the code (before the root changes)."""
+    for folder, dirs, files in os.walk(workspace):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) != new_root]
+        for name in [folder, *(os.path.join(folder, f) for f in files + dirs)]:
+            os.chown(name, NOBODY, NOBODY)
+
+
+def drop_privileges():
+    """Root becomes ``nobody`` (which clears its capabilities, and makes the process limit count);
+    anyone else gives up the capabilities the new user namespace gave them."""
+    if os.geteuid() == 0:
+        os.setgroups([])
+        os.setresgid(NOBODY, NOBODY, NOBODY)
+        os.setresuid(NOBODY, NOBODY, NOBODY)
+        return
     header = ctypes.create_string_buffer((0x20080522).to_bytes(4, "little") + (0).to_bytes(4, "little"), 8)
     data = ctypes.create_string_buffer(24)  # two all-zero {effective, permitted, inheritable} sets
     _libc.capset(header, data)
@@ -158,12 +244,18 @@ def main():
     report = {"pid_namespace": False, "network": "open", "filesystem": "open"}
     if sys.platform.startswith("linux"):
         report["network"], report["pid_namespace"] = unshare(cfg["cut_network"])
+        if os.geteuid() == 0 and report["pid_namespace"]:
+            hand_to_nobody(cfg["workspace"], cfg["new_root"])
+        chrooted = report["pid_namespace"] and private_root(cfg["read"], cfg["write"], cfg["new_root"])
     set_limits(cfg["limits"])
     if sys.platform.startswith("linux"):
-        report["filesystem"], tcp_blocked = landlock(cfg["read"], cfg["write"], cfg["cut_network"])
+        locked, tcp_blocked = landlock(cfg["read"], cfg["write"], cfg["cut_network"])
+        report["filesystem"] = {(True, True): "isolated", (True, False): "private-root",
+                                (False, True): "landlock", (False, False): "open"}[chrooted, locked == "landlock"]
         if tcp_blocked and report["network"] == "open":
             report["network"] = "tcp-blocked"
-        drop_capabilities()
+        if chrooted or os.geteuid() != 0:  # nobody could not reach an interpreter kept under /root
+            drop_privileges()
     os.write(STATUS_FD, (json.dumps(report) + "\n").encode())
     child = os.fork()
     if child == 0:

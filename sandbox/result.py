@@ -57,8 +57,9 @@ class ExecResult:
     """Whether stdout or stderr was cut to the output limit."""
     network: Literal["cut", "tcp-blocked", "open"] = "open"
     """``cut``: a network namespace with no interfaces; ``tcp-blocked``: Landlock refused TCP; ``open``: neither."""
-    filesystem: Literal["landlock", "open"] = "open"
-    """``landlock``: reads limited to the interpreter and system folders, writes to the workspace."""
+    filesystem: Literal["isolated", "private-root", "landlock", "open"] = "open"
+    """``isolated``: a private root holding only the interpreter, the system folders (read-only) and the
+    workspace, with Landlock on top; ``private-root`` or ``landlock``: one of the two; ``open``: neither."""
     processes_contained: bool = False
     """Whether the code ran in its own PID namespace, so nothing it started can outlive it."""
     workspace: Path | None = None

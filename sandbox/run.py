@@ -55,11 +55,12 @@ class SandboxError(RuntimeError):
 
 def _read_paths(site_packages: bool) -> list[str]:
     """Folders the code may read and execute from: the interpreter, its standard library, system libraries."""
-    paths = [sys.base_prefix, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"],
-             os.path.dirname(os.path.realpath(sys.executable)), *_SYSTEM_READ]
+    paths = [sys.base_prefix, os.path.dirname(os.__file__), os.path.dirname(os.path.realpath(sys.executable)),
+             *_SYSTEM_READ]
     if site_packages:
         paths += [sys.prefix, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
-    return sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
+    # Both the path as written (a symlink such as /bin is recreated in the private root) and where it leads.
+    return sorted({q for p in paths if os.path.exists(p) for q in (os.path.abspath(p), os.path.realpath(p))})
 
 
 def _env(workspace: Path) -> dict[str, str]:
@@ -114,7 +115,7 @@ class Sandbox:
                     break
                 except FileExistsError:
                     continue
-        for sub in (".home", ".tmp", ".huddle"):
+        for sub in (".home", ".tmp", ".huddle", ".huddle/root"):
             (path / sub).mkdir()
         return path
 
@@ -151,6 +152,7 @@ class Sandbox:
             "harness": str(_HARNESS) if harness else None,
             "cut_network": not s.network,
             "read": _read_paths(s.site_packages), "write": [str(workspace), "/dev/null"],
+            "new_root": str(workspace / ".huddle" / "root"),
             "limits": {"RLIMIT_CPU": s.cpu_s, "RLIMIT_AS": s.memory_mb << 20, "RLIMIT_FSIZE": s.file_size_mb << 20,
                        "RLIMIT_NOFILE": s.open_files, "RLIMIT_NPROC": s.processes, "RLIMIT_CORE": 0},
         }
@@ -304,7 +306,7 @@ def isolation_report(network: bool = False) -> ExecResult:
 
 def _require_isolation(spec: SandboxSpec) -> None:
     probe = isolation_report(spec.network)
-    missing = [what for what, ok in (("filesystem (Landlock)", probe.filesystem == "landlock"),
+    missing = [what for what, ok in (("filesystem (private root and Landlock)", probe.filesystem == "isolated"),
                                      ("network", spec.network or probe.network_isolated),
                                      ("processes (PID namespace)", probe.processes_contained)) if not ok]
     if missing:

@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from studio.cli_memory import app as memory_app
+from studio.cli_sandbox import app as sandbox_app
 
 app = typer.Typer(help="Huddle: run teams of LLM agents from the command line.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -23,6 +24,7 @@ teams_app = typer.Typer(help="Work with team spec files.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(teams_app, name="teams")
 app.add_typer(memory_app, name="memory")
+app.add_typer(sandbox_app, name="sandbox")
 
 EXIT_USER = 2
 

@@ -18,6 +18,7 @@ from studio.messages import (
     Code,
     Decision,
     Error,
+    Execution,
     Final,
     Message,
     Plan,
@@ -73,6 +74,9 @@ def _print_body(console: Console, message: Message) -> None:
     if isinstance(message, ToolCall):
         console.print(f"{title}  [dim]{message.content}[/]")
         return
+    if isinstance(message, Execution):
+        _print_execution(console, title, message)
+        return
     if isinstance(message, ToolResult):
         state = "" if message.ok else " [red](failed)[/]"
         console.print(f"{title}{state}  [dim]{len(message.memory_ids)} item(s): "
@@ -83,6 +87,9 @@ def _print_body(console: Console, message: Message) -> None:
         body = Syntax(message.code, "python", theme="ansi_dark", word_wrap=True)
         if isinstance(message, Final):
             title += "  [bold green]approved[/]" if message.approved else f"  [yellow]{message.stop_reason}[/]"
+            if message.executed:
+                ok = message.exit_code == 0 and not message.failed
+                title += f"  [{'green' if ok else 'red'}]tests {message.passed} passed, {message.failed} failed[/]"
     elif isinstance(message, Plan):
         body = "\n".join(f"{s.id}. {s.description}" for s in message.steps)
     elif isinstance(message, Review):
@@ -91,6 +98,19 @@ def _print_body(console: Console, message: Message) -> None:
         body = Markdown(message.content or "(empty)")
     console.print(Panel(body, title=title, title_align="left", subtitle=_usage(message) or None,
                         subtitle_align="right", border_style=style.split()[-1]))
+
+
+def _print_execution(console: Console, title: str, message: Execution, tail_lines: int = 8) -> None:
+    """The outcome on one line, then each failure and the end of stderr (or stdout), dimmed."""
+    colour = "green" if message.ok else "red"
+    console.print(f"{title}  [{colour}]{escape(message.content)}[/]  [dim]{message.peak_memory_mb:.0f} MB · "
+                  f"network {message.network} · files {message.filesystem}[/]")
+    for failure in message.failures[:3]:
+        console.print(Padding(f"[red]✗[/] {escape(failure)}", (0, 0, 0, 2)))
+    output = (message.stderr if not message.ok else "") or message.stdout
+    lines = output.rstrip().splitlines()[-tail_lines:]
+    if lines:
+        console.print(Padding(f"[dim]{escape(chr(10).join(lines))}[/]", (0, 0, 0, 2)))
 
 
 def runs_table(rows: list[dict[str, Any]]) -> Table:

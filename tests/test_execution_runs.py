@@ -1,0 +1,116 @@
+"""Code as action inside team runs: the coder's code runs in the sandbox, and the run goes on whatever it does."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from _replies import approve, code, plan, revise
+
+from roles.executor import attempts_in_step, extract_tests
+from studio.llm import Gateway
+from studio.messages import Code, Execution, Review
+from studio.runlog import RunLog
+from studio.runner import run_team
+from studio.spec import SandboxSpec
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's isolation is Linux-only")
+
+
+def _team(dev_team, **sandbox):
+    """The dev team without its orchestrator (the flow's edges route), with these sandbox settings."""
+    return dev_team.model_copy(update={
+        "roles": [r for r in dev_team.roles if r.kind != "orchestrator"],
+        "sandbox": SandboxSpec(**{"timeout_s": 3, **sandbox}),
+        "flow": dev_team.flow.model_copy(update={"max_rounds": 8}),
+    })
+
+
+def _executions(result) -> list[Execution]:
+    return [m for m in result.messages if isinstance(m, Execution)]
+
+
+def test_tests_given_in_the_task_run_against_the_code(dev_team, script):
+    model = script({"planner": [plan("write add")], "coder": [code("def add(a, b):\n    return a - b"),
+                                                              code("def add(a, b):\n    return a + b")],
+                    "critic": [approve()]})
+    task = "Write add(a, b).\nassert add(2, 3) == 5\nassert add(0, 0) == 0"
+    gateway = Gateway()
+    result = run_team(_team(dev_team), task, model=model, gateway=gateway)
+    first, second = _executions(result)
+    assert first.tests_run and (first.passed, first.failed) == (1, 1)
+    assert "add(2, 3) = -1" in first.failures[0]
+    assert second.ok and (second.passed, second.failed) == (2, 0) and "(from the task)" in second.content
+    assert result.final.approved and (result.final.passed, result.final.failed) == (2, 0)
+    gateway.script(model).assert_complete()
+
+
+def test_an_infinite_loop_is_stopped_and_the_run_goes_on(dev_team, script):
+    model = script({"planner": [plan("loop")], "coder": [code("while True:\n    pass"), code("print('done')")],
+                    "critic": [approve()]})
+    result = run_team(_team(dev_team, timeout_s=1, cpu_s=5), "Print done", model=model)
+    stuck, fixed = _executions(result)
+    assert stuck.limit == "timeout" and not stuck.ok and "wall-clock limit" in stuck.content
+    assert fixed.ok and fixed.stdout == "done\n"
+    assert result.status == "done" and result.final.approved
+
+
+def test_the_critic_cannot_approve_code_that_fails(dev_team, script):
+    model = script({"planner": [plan("p")], "coder": [code("raise SystemExit(2)")] * 2 + [code("x = 1")],
+                    "critic": [approve(), approve()]})
+    result = run_team(_team(dev_team, max_attempts=2), "x", model=model)
+    reviews = [m for m in result.messages if isinstance(m, Review)]
+    assert reviews[0].verdict == "revise" and "fails when it runs" in reviews[0].feedback
+    assert reviews[1].verdict == "approve" and _executions(result)[-1].ok
+    kinds = [m.kind for m in result.messages if m.kind in ("code", "execution", "review")]
+    assert kinds == ["code", "execution", "code", "execution", "review", "code", "execution", "review"]
+
+
+def test_attempts_per_step_are_bounded(dev_team, script):
+    model = script({"planner": [plan("p")], "coder": [code("assert False")] * 3, "critic": [revise("still broken")]})
+    result = run_team(_team(dev_team, max_attempts=3).model_copy(
+        update={"flow": dev_team.flow.model_copy(update={"max_rounds": 5})}), "x", model=model)
+    assert len(_executions(result)) == 3 and result.final.stop_reason == "max_rounds"
+    assert not result.final.approved and result.final.executed and result.final.exit_code == 1
+
+
+def test_execution_can_be_turned_off(dev_team, script):
+    model = script({"planner": [plan("p")], "coder": [code("raise SystemExit(1)")], "critic": [approve()]})
+    result = run_team(_team(dev_team, enabled=False), "x", model=model)
+    assert _executions(result) == [] and result.final.approved and not result.final.executed
+
+
+def test_secrets_in_the_environment_never_reach_the_run_log(dev_team, script, home, monkeypatch):
+    secret = "sk-huddle-run-secret-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    model = script({"planner": [plan("p")],
+                    "coder": [code("import os\nprint(os.environ.get('OPENAI_API_KEY'))\n"
+                                   "print(open(f'/proc/{os.getppid()}/environ').read())")] * 3,
+                    "critic": [revise("no")]})
+    result = run_team(_team(dev_team).model_copy(update={"flow": dev_team.flow.model_copy(update={"max_rounds": 2})}),
+                      "x", model=model)
+    assert secret not in "".join(m.model_dump_json() for m in RunLog(home / "runs.db").messages(result.run_id))
+    assert _executions(result)[0].stdout.startswith("None\n")
+
+
+def test_workspaces_live_under_the_run(dev_team, script, home):
+    model = script({"planner": [plan("p")], "coder": [code("open('out.txt', 'w').write('hi')")],
+                    "critic": [approve()]})
+    result = run_team(_team(dev_team), "x", model=model)
+    (ran,) = _executions(result)
+    assert ran.workspace.startswith(str(home / "workspaces" / result.run_id))
+    assert (home / "workspaces" / result.run_id).is_dir() and ran.network == "cut" and ran.filesystem == "isolated"
+
+
+def test_tests_are_found_in_fences_and_bare_lines():
+    text = "Do it.\n```python\ndef test_x():\n    assert f() == 1\n```\nalso\nassert f() != 2\n```\nprint(1)\n```"
+    assert extract_tests(text) == "def test_x():\n    assert f() == 1\n\nassert f() != 2"
+    assert extract_tests("no tests here") == ""
+
+
+def test_attempts_count_only_the_current_step():
+    ex = [Code(run_id="r", sender="coder", code="x"), Execution(run_id="r", sender="coder", exit_code=1)]
+    review = Review(run_id="r", sender="critic", verdict="revise")
+    assert attempts_in_step([*ex, *ex], "coder") == 2
+    assert attempts_in_step([*ex, review, *ex], "coder") == 1
+    assert attempts_in_step([review], "coder") == 0
