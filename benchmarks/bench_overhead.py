@@ -4,8 +4,10 @@
    and checkpoints all on disk; memory off, as the chain has none) against a
    bare LangGraph chain of the same four nodes calling
    ``litellm.completion(..., mock_response=...)``, both measured here, in this
-   process. Target: ratio <= 1.3. For reference, the same run with the team's
-   memory on (MiniLM retrieval before every call, reflection at the end).
+   process. Target: ratio <= 1.3. The sandbox is off there too (the chain runs
+   no code). For reference, the same run with the team's memory on (MiniLM
+   retrieval before every call, reflection at the end), and with execution on
+   (every piece of code run in the sandbox, its failing first version retried).
 2. Bus publish throughput with persistence (one SQLite transaction per
    message) against an in-memory bus. Target: >= 20,000 messages/s.
 
@@ -41,7 +43,6 @@ from studio.spec import load_spec  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 TEAM = ROOT / "examples" / "teams" / "dev_team.yaml"
 SCRIPT = ROOT / "examples" / "scripts" / "dev_team.yaml"
-TURNS_PER_RUN = 10  # model calls in the scripted dev-team run (5 orchestrator + 5 workers)
 BARE_INVOKES = 3  # 12 node turns per bare run, close to the scripted run's 10
 
 
@@ -76,13 +77,20 @@ def _time_bare(chain, config_of) -> float:
     return (time.perf_counter() - started) * 1000 / (4 * BARE_INVOKES)
 
 
-def turn_times(runs: int, home: Path) -> tuple[float, float, float, float]:
-    """Median ms per turn of (Huddle, bare chain, bare chain with SQLite checkpoints, Huddle with memory),
-    measured alternately so that drift hits them all alike."""
-    with_memory = load_spec(TEAM)
-    with_memory = with_memory.model_copy(update={"defaults": with_memory.defaults.model_copy(
-        update={"retry_backoff_s": 0})})
-    spec = with_memory.model_copy(update={"memory": with_memory.memory.model_copy(update={"enabled": False})})
+def _turns(result) -> int:
+    """Model calls behind a run's messages: its agent turns."""
+    return sum(m.usage.calls for m in result.messages)
+
+
+def turn_times(runs: int, home: Path) -> tuple[float, float, float, float, float]:
+    """Median ms per turn of (Huddle, bare chain, bare chain with SQLite checkpoints, Huddle with memory,
+    Huddle with execution), measured alternately so that drift hits them all alike."""
+    team = load_spec(TEAM)
+    team = team.model_copy(update={"defaults": team.defaults.model_copy(update={"retry_backoff_s": 0}),
+                                   "sandbox": team.sandbox.model_copy(update={"enabled": False})})
+    with_memory = team
+    spec = team.model_copy(update={"memory": team.memory.model_copy(update={"enabled": False})})
+    executing = spec.model_copy(update={"sandbox": spec.sandbox.model_copy(update={"enabled": True})})
     path = home / "script.yaml"
     path.write_text(SCRIPT.read_text().replace("delay_s: 0.2", "delay_s: 0"))
     model = f"scripted:{path}"
@@ -92,18 +100,19 @@ def turn_times(runs: int, home: Path) -> tuple[float, float, float, float]:
     saver = SqliteSaver(conn)
     run_team(spec, "warm-up", model=model, home=home)
     run_team(with_memory, "warm-up", model=model, home=home)
+    run_team(executing, "warm-up", model=model, home=home)
     _bare_chain().invoke({"transcript": []})
-    huddle, bare, saved, remembering = [], [], [], []
+    huddle, bare, saved, remembering, running = [], [], [], [], []
     for i in range(runs):
-        for team, times in ((spec, huddle), (with_memory, remembering)):
+        for team, times in ((spec, huddle), (with_memory, remembering), (executing, running)):
             started = time.perf_counter()
             result = run_team(team, f"Write fizzbuzz, take {i}", model=model, home=home)
-            times.append((time.perf_counter() - started) * 1000 / TURNS_PER_RUN)
+            times.append((time.perf_counter() - started) * 1000 / _turns(result))
             assert result.status == "done", result.error
         bare.append(_time_bare(_bare_chain(), lambda: None))
         saved.append(_time_bare(_bare_chain(saver), lambda: {"configurable": {"thread_id": uuid.uuid4().hex}}))
     return (statistics.median(huddle), statistics.median(bare), statistics.median(saved),
-            statistics.median(remembering))
+            statistics.median(remembering), statistics.median(running))
 
 
 def bus_rate(n: int, log: RunLog | None) -> float:
@@ -126,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        huddle, bare, saved, remembering = turn_times(args.runs, home)
+        huddle, bare, saved, remembering, running = turn_times(args.runs, home)
         persisted = bus_rate(args.messages, RunLog(home / "bus.db"))
         memory = bus_rate(args.messages, None)
     ratio = huddle / bare
@@ -140,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         ("Huddle vs the checkpointed chain", f"{like_for_like:.2f}x", "", "like for like"),
         ("Huddle with memory on (MiniLM retrieval per call, reflection), per turn", f"{remembering:.2f} ms",
          f"{remembering / bare:.2f}x", "reference"),
+        ("Huddle with execution on (each code run in the sandbox), per turn", f"{running:.2f} ms",
+         f"{running / bare:.2f}x", "reference"),
         ("bus publish, in memory (no log)", f"{memory:,.0f} msg/s", "baseline", ""),
         ("bus publish, persisted to SQLite (WAL)", f"{persisted:,.0f} msg/s", f"{persisted / memory:.2f}x",
          ">= 20,000 msg/s " + ("OK" if persisted >= 20000 else "MISSED")),
@@ -147,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| measure | value | vs baseline | target |\n|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    print(f"\n{args.runs} runs, {TURNS_PER_RUN} turns each; Python {sys.version.split()[0]}, "
+    print(f"\n{args.runs} runs; Python {sys.version.split()[0]}, "
           f"litellm {importlib.metadata.version('litellm')}, langgraph {importlib.metadata.version('langgraph')}")
     return 0
 

@@ -5,7 +5,7 @@ the median, the p95 and the median against the baseline measured in this run:
 
 1. Baseline: a bare interpreter, ``python -I -S -c pass``, the floor any
    process-based sandbox pays.
-2. A trivial snippet (``pass``) with the default ``SandboxSpec`` (network cut,
+2. A trivial snippet (``pass``) with the default ``SandboxSpec`` (network cut, private root,
    Landlock, PID namespace, rlimits): workspace, spawn, isolation, report.
    Target: median <= 50 ms.
 3. A snippet that prints 1,000 lines (output captured and read back).

@@ -14,6 +14,7 @@ from roles._parse import fenced_blocks
 from roles.base import RoleContext, TeamState, last, task_of
 from sandbox import LIMIT_TEXT, ExecResult
 from studio.messages import Code, Execution, Message, Plan, ToolCall, ToolResult
+from studio.redact import redact
 
 __all__ = ["attempts_in_step", "execute", "execution_of", "execution_report", "extract_tests"]
 
@@ -81,7 +82,11 @@ def _content(result: ExecResult, tests_given: bool) -> str:
 
 
 def execute(state: TeamState, ctx: RoleContext) -> list[Message]:
-    """Run the latest code of the role ``ctx`` belongs to; one execution message (or none without a sandbox)."""
+    """Run the latest code of the role ``ctx`` belongs to; one execution message (or none without a sandbox).
+
+    What the code printed is redacted like everything else Huddle stores: a key the code found or
+    was given never reaches the run log.
+    """
     transcript = state["transcript"]
     code = last(transcript, Code)
     if ctx.sandbox is None or code is None or not code.code:
@@ -93,9 +98,9 @@ def execute(state: TeamState, ctx: RoleContext) -> list[Message]:
     result = ctx.sandbox.run(files, entry=SOLUTION, tests=[TESTS] if given else [], name=ctx.role.name)
     return [Execution(
         run_id=ctx.run_id, sender=ctx.role.name, parent_id=code.id, content=_content(result, bool(given)),
-        exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr, passed=result.passed,
-        failed=result.failed, tests_run=result.tests is not None,
-        failures=[f"{t.name}: {t.message}" for t in result.tests or [] if not t.ok],
+        exit_code=result.exit_code, stdout=redact(result.stdout), stderr=redact(result.stderr),
+        passed=result.passed, failed=result.failed, tests_run=result.tests is not None,
+        failures=[redact(f"{t.name}: {t.message}") for t in result.tests or [] if not t.ok],
         limit=result.limit, duration_ms=round(result.duration_s * 1000, 1), peak_memory_mb=result.peak_memory_mb,
         network=result.network, filesystem=result.filesystem, workspace=str(result.workspace or ""),
     )]

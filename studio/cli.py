@@ -173,6 +173,10 @@ def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSO
         _fail(str(exc))
     roles = ", ".join(f"{r.name} ({r.kind})" for r in spec.roles)
     typer.echo(f"ok: {file} defines team {spec.name!r} with {len(spec.roles)} roles: {roles}")
+    box = spec.sandbox
+    typer.echo(f"sandbox: on, {box.timeout_s:g} s wall, {box.cpu_s} s CPU, {box.memory_mb} MB, {box.processes} "
+               f"processes, network {'allowed' if box.network else 'cut'}, up to {box.max_attempts} attempts per step"
+               if box.enabled else "sandbox: off (the coder's code is never run)")
     memory = spec.memory
     if not memory.enabled:
         typer.echo("memory: off")

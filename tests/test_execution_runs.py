@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -53,6 +54,29 @@ def test_an_infinite_loop_is_stopped_and_the_run_goes_on(dev_team, script):
     assert stuck.limit == "timeout" and not stuck.ok and "wall-clock limit" in stuck.content
     assert fixed.ok and fixed.stdout == "done\n"
     assert result.status == "done" and result.final.approved
+
+
+@pytest.mark.parametrize("attack, sign", [
+    ("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", "timeout"),
+    ("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)", "output"),
+    ("import os, signal\nos.kill(PARENT, signal.SIGKILL)", "exit"),
+    ("open('/etc/huddle-owned', 'w').write('x')", "exit"),
+])
+def test_hostile_code_is_contained_and_the_run_goes_on(dev_team, script, attack, sign):
+    attack = attack.replace("PARENT", str(os.getpid()))  # this test process, which runs the team
+    model = script({"planner": [plan("p")], "coder": [code(attack), code("print('fine')")], "critic": [approve()]})
+    result = run_team(_team(dev_team, timeout_s=1, cpu_s=5, file_size_mb=2), "x", model=model)
+    hostile, fine = _executions(result)
+    assert not hostile.ok and (hostile.limit == sign if sign != "exit" else hostile.exit_code not in (0, None))
+    assert fine.ok and result.status == "done" and result.final.approved
+
+
+def test_printed_secrets_are_redacted_in_the_log(dev_team, script, home):
+    leaked = "sk-" + "a1b2c3d4e5f6g7h8i9j0"
+    model = script({"planner": [plan("p")], "coder": [code(f"print('key: {leaked}')")], "critic": [approve()]})
+    result = run_team(_team(dev_team), "x", model=model)
+    (ran,) = _executions(result)
+    assert ran.stdout == "key: [redacted key]\n"
 
 
 def test_the_critic_cannot_approve_code_that_fails(dev_team, script):

@@ -12,7 +12,7 @@ from conftest import DEV_TEAM
 
 from roles.planner import PlanDecoding, PlanReply
 from studio.llm import CallSettings, Gateway
-from studio.messages import Code, Final, Plan, Reflection
+from studio.messages import Code, Execution, Final, Plan, Reflection
 from studio.runlog import RunLog
 from studio.runner import open_team_memory, run_team
 from studio.spec import load_spec
@@ -58,6 +58,10 @@ def test_dev_team_runs_on_the_embedded_model(home):
     spoke = [m for m in result.messages if isinstance(m, (Plan, Code))]
     assert spoke and all(m.usage.model == "local/smollm2" and m.usage.completion_tokens > 0 for m in spoke)
     assert RunLog(home / "runs.db").run(result.run_id).status == "done"
+    ran = {m.parent_id: m for m in result.messages if isinstance(m, Execution)}
+    written = [m for m in result.messages if isinstance(m, Code) and m.code]
+    assert all(m.id in ran for m in written)  # every piece of code the model wrote was run in the sandbox
+    assert all(ran[m.id].filesystem == "isolated" and ran[m.id].network == "cut" for m in written)
     episode = next(m for m in result.messages if isinstance(m, Reflection) and m.note == "episode")
     memory = open_team_memory(spec, home)
     assert memory.embedder.name == "all-MiniLM-L6-v2"

@@ -228,6 +228,20 @@ def test_cli_validate_accepts_example(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok")
     assert "dev-team" in out.stdout
+    assert "sandbox: on, 10 s wall, 10 s CPU, 512 MB, 32 processes, network cut" in out.stdout
+
+
+def test_sandbox_settings_are_validated_and_can_turn_execution_off(tmp_path):
+    data = _team()
+    data["sandbox"] = {"timeout_s": 0, "memory_mb": "lots", "shell": True}
+    message = _error(_write_yaml(tmp_path, data))
+    assert "sandbox.timeout_s: input should be greater than 0" in message
+    assert "sandbox.memory_mb:" in message and "'lots'" in message
+    assert "sandbox.shell: unknown field" in message
+    data["sandbox"] = {"enabled": False}
+    path = _write_yaml(tmp_path, data)
+    assert load_spec(path).sandbox.enabled is False
+    assert "sandbox: off" in _validate(path, tmp_path).stdout
 
 
 def test_cli_validate_rejects_bad_file_without_traceback(tmp_path):
