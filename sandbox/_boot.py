@@ -5,15 +5,16 @@ stdout and stderr already pointing at files in the workspace and fd 3 a pipe
 back to the parent. Standard library only (ctypes for the Linux calls), and
 it reads everything it needs *before* it locks itself in.
 
-Steps, each best effort and reported back on fd 3 as one JSON object:
+Steps, each best effort, with what was achieved reported back on fd 3 (one
+JSON object per line: the isolation, the child's pid, how the code ended):
 
 1. new user, mount, network and PID namespaces (``unshare``): no network, and
-   every process the code starts dies with it;
+   every process the code starts dies with it (root skips the user namespace
+   and later runs the code as ``nobody``);
 2. a private root: a tmpfs holding bind mounts of only the interpreter, the
    system folders (read-only) and the workspace, made the root with
-   ``pivot_root``, so
-   nothing else on the machine (home folders, ``/tmp``, sockets such as an
-   ssh-agent's or Docker's) even has a path;
+   ``pivot_root``, so nothing else on the machine (home folders, ``/tmp``,
+   sockets such as an ssh-agent's or Docker's) even has a path;
 3. resource limits (CPU, address space, file size, open files, processes);
 4. Landlock: reads only from the interpreter and system folders, writes only
    in the workspace, no TCP, no signals to processes outside the sandbox;
@@ -266,8 +267,8 @@ def main():
             _libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0),
                         ctypes.c_ulong(0), ctypes.c_ulong(0))
         run_code(cfg, harness)
-    # At the deadline the parent kills this process group and the child, then waits for the child:
-    # as PID 1 of the namespace, it is gone only once every process in the namespace is.
+    # At the deadline the parent kills the child and waits for this process to report: as PID 1 of
+    # the namespace, the child is reaped only once every process in the namespace is gone.
     os.write(STATUS_FD, (json.dumps({"child": child}) + "\n").encode())
     _, status = os.waitpid(child, 0)
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the code's processes that were reaped

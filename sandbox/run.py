@@ -177,9 +177,9 @@ class Sandbox:
             lines, timed_out, killed_peak = _collect(read_end, pid, start + self.spec.timeout_s)
         finally:
             os.close(read_end)
+        _kill_group(pid)  # anything left in its process group (only possible without a PID namespace)
         os.waitpid(pid, 0)
         duration = time.perf_counter() - start
-        _kill_group(pid)  # anything left in its process group (only possible without a PID namespace)
         return self._result(workspace, cfg, pid, lines, timed_out, duration, killed_peak)
 
     def _result(self, workspace: Path, cfg: dict, pid: int, lines: list[dict], timed_out: bool,

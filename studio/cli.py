@@ -37,12 +37,13 @@ def _fail(message: str, code: int = EXIT_USER) -> None:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from memory.embedder import EmbedderError
     from memory.items import MemoryStoreError
+    from sandbox import SandboxError
     from studio.llm import ModelConfigError
     from studio.runner import RunNotFound
     from studio.scripted import ScriptError
     from studio.spec import SpecError
 
-    return SpecError, ModelConfigError, RunNotFound, ScriptError, EmbedderError, MemoryStoreError
+    return SpecError, ModelConfigError, RunNotFound, ScriptError, EmbedderError, MemoryStoreError, SandboxError
 
 
 @app.command()
