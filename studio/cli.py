@@ -16,6 +16,7 @@ import typer
 
 from studio.cli_memory import app as memory_app
 from studio.cli_sandbox import app as sandbox_app
+from studio.cli_ui import ui
 
 app = typer.Typer(help="Huddle: run teams of LLM agents from the command line.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -25,6 +26,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(teams_app, name="teams")
 app.add_typer(memory_app, name="memory")
 app.add_typer(sandbox_app, name="sandbox")
+app.command("ui")(ui)
 
 EXIT_USER = 2
 

@@ -34,11 +34,19 @@ from studio.runlog import RunLog, calls_per_sender
 from studio.scripted import ScriptExhausted
 from studio.spec import RoleSpec, TeamSpec, parse_spec
 
-__all__ = ["RunNotFound", "RunResult", "huddle_home", "open_log", "open_team_memory", "resume_run", "run_team"]
+__all__ = ["RunNotFound", "RunResult", "RunStopped", "huddle_home", "open_log", "open_team_memory", "resume_run",
+           "run_team"]
 
 
 class RunNotFound(LookupError):
     """No run with that id in the run log."""
+
+
+class RunStopped(Exception):
+    """Raised from an ``on_turn`` callback to stop a run before its next model call (the studio's Stop).
+
+    The run is recorded as failed with error type ``stopped``, and can be resumed like any other.
+    """
 
 
 @dataclass
@@ -165,8 +173,9 @@ class _Session:
             # "sync": each step's checkpoint is saved before the next node runs, so at most the
             # node that was running can have published without a checkpoint (see resume_run).
             self.graph.invoke(graph_input, self.config, context=self.wiring, durability="sync")
-        except (ModelCallError, ScriptExhausted, SandboxError) as exc:
-            kind = {ModelCallError: "provider", ScriptExhausted: "script", SandboxError: "sandbox"}
+        except (ModelCallError, ScriptExhausted, SandboxError, RunStopped) as exc:
+            kind = {ModelCallError: "provider", ScriptExhausted: "script", SandboxError: "sandbox",
+                    RunStopped: "stopped"}
             return self._fail(next(v for k, v in kind.items() if isinstance(exc, k)), str(exc))
         except Exception as exc:  # a bug: record it so the run log tells what happened
             self._fail("internal", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,9 @@
+"""Placeholder: replaced by the page's implementation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def page() -> None:
+    st.title("run_page")
