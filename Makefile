@@ -1,4 +1,5 @@
-# Huddle: `make demo` runs the example team on the embedded model; `make test` runs every test.
+# Huddle: `make demo` runs the example team on the embedded model; `make ui` opens the studio;
+# `make test` runs every test.
 # Targets create .venv when it is missing and install into it, torch first.
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +8,7 @@ TASK ?= Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.huddle-installed
 
-.PHONY: install demo test lint bench bench-memory bench-sandbox clean
+.PHONY: install demo ui test lint bench bench-memory bench-sandbox bench-ui clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/huddle run examples/teams/dev_team.yaml "$(TASK)"
+
+ui: $(STAMP)
+	$(BIN)/huddle ui --team examples/teams/dev_team.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -38,6 +42,9 @@ bench-memory: $(STAMP)
 
 bench-sandbox: $(STAMP)
 	$(BIN)/python benchmarks/bench_sandbox.py
+
+bench-ui: $(STAMP)
+	$(BIN)/python benchmarks/bench_ui.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,9 +1,87 @@
-"""Placeholder: replaced by the page's implementation."""
+"""The Build page: lay a team out on a canvas, edit its roles and flow in forms, load and save its YAML.
+
+The team is the plain dict in the session (``state.team_data()``): every edit
+lands there at once, valid or not, and the page validates it on each run,
+showing every problem in the summary at the top and again next to its field.
+
+Example (what ``huddle ui`` does; tests drive it the same way with AppTest):
+    >>> from streamlit.testing.v1 import AppTest
+    >>> def app():
+    ...     from studio.ui.build import page
+    ...     page()
+    >>> AppTest.from_function(app).run(timeout=30).title[0].value  # doctest: +SKIP
+    'Build a team'
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
+
+from studio.spec import ROLE_KINDS, TeamSpec
+from studio.ui import build_io, canvas_view, state
+from studio.ui.build_fields import problem_md, replace_team
+from studio.ui.canvas import KIND_LOOK
+from studio.ui.role_form import role_form, select_role
+from studio.ui.team_edit import add_role, names
+from studio.ui.team_form import routes_editor, team_form
+
+__all__ = ["page"]
+
+
+def _add(kind: str) -> None:
+    data, index = add_role(state.team_data(), kind)
+    replace_team(data)
+    select_role(index)
+
+
+def _summary(data: dict[str, Any], spec: TeamSpec | None, problems: list[str]) -> None:
+    if spec is None:
+        lines = "\n".join(f"- {problem_md(p)}" for p in problems)
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        st.error(f"**This team is not valid yet ({count})**; it is kept as edited, so fix the fields below.\n\n"
+                 f"{lines}", icon="🚫")
+        return
+    roles = ", ".join(f"{r.name} ({r.kind})" for r in spec.roles)
+    st.success(f"Team **{spec.name}** is valid: {roles}.", icon="✅")
+
+
+def _palette(problems: list[str]) -> None:
+    st.caption("Add a role")
+    for column, kind in zip(st.columns(len(ROLE_KINDS)), ROLE_KINDS, strict=True):
+        column.button(f"{KIND_LOOK[kind][0]} {kind}", key=f"build_add_{kind}", on_click=_add, args=(kind,),
+                      width="stretch", help=f"Add a {kind} role")
+    for line in problems:
+        if line.startswith("roles:"):  # about the set of roles as a whole (one orchestrator, at least one worker)
+            st.error(problem_md(line), icon="⚠️")
 
 
 def page() -> None:
-    st.title("build")
+    """Render the Build page."""
+    st.title("Build a team")
+    data = state.team_data()
+    if st.session_state.get("huddle_load_error"):
+        st.warning(st.session_state["huddle_load_error"])
+    build_io.load_bar()
+    spec, problems = state.validate(data)
+    _summary(data, spec, problems)
+    build_io.save_bar(data, spec)
+
+    st.subheader("Canvas")
+    _palette(problems)
+    st.caption("Drag nodes; draw an edge from one role to another to add a route (from **start**: the entry); "
+               "right-click a node or an edge to delete it; click a node to edit it below.")
+    clicked = canvas_view.show(data, problems)
+    if clicked is not None and clicked < len(names(data)):
+        select_role(clicked)
+
+    role_col, team_col = st.columns([3, 2], gap="large")
+    with role_col:
+        st.subheader("Role")
+        role_form(data, problems)
+    with team_col:
+        st.subheader("Team")
+        team_form(data, problems)
+        st.markdown("**Routes** (after *from* speaks, *to* speaks next)")
+        routes_editor(data, problems)

@@ -1,9 +1,176 @@
-"""Placeholder: replaced by the page's implementation."""
+"""The Run page: start the team on a task and watch its messages arrive, or open any run by id.
+
+The run works on a thread of its own (``studio.ui.worker``); this page never
+waits for it. It reads the run log, where the bus writes every message before
+anyone sees it: while the run is active a fragment re-renders the run every
+half second, parsing only the rows published since the last time.
+
+Which run is shown: ``?run=ID`` in the address, else the last one started or
+opened in this session (``open_run`` sets both, so the Runs page can send a
+run here).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
+
+from studio.messages import Message
+from studio.runlog import RunInfo
+from studio.runner import open_log
+from studio.spec import TeamSpec
+from studio.ui import state, transcript, worker
+
+__all__ = ["DEFAULT_TASK", "MODEL_KEY", "POLL_S", "RUN_KEY", "TASK_KEY", "open_run", "page", "shown_run"]
+
+RUN_KEY = "huddle_run_id"
+"""Session key of the run the page shows."""
+TASK_KEY = "run_task"
+MODEL_KEY = "run_model"
+DEFAULT_TASK = "Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or the number as a string."
+POLL_S = 0.5
+"""How often an active run is re-read from the run log, in seconds."""
+_LIVE = "huddle_run_live"
+_OPEN_KEY = "run_open_id"
+
+
+def open_run(run_id: str) -> None:
+    """Make ``run_id`` the run this page shows (in the session and in the address)."""
+    st.session_state[RUN_KEY] = run_id
+    st.query_params["run"] = run_id
+
+
+def shown_run() -> str | None:
+    """The run the page shows: ``?run=`` first, then the session's."""
+    return st.query_params.get("run") or st.session_state.get(RUN_KEY)
 
 
 def page() -> None:
-    st.title("run_page")
+    """Render the Run page."""
+    st.title("▶️ Run")
+    spec, problems = state.validate(state.team_data())
+    run_id = shown_run()
+    handle = worker.get(run_id) if run_id else None
+    _controls(spec, problems, handle)
+    if not run_id:
+        st.info("Start a run above, or open a past one by id (the Runs page lists them).")
+        return
+    log = open_log(state.home())
+    info = log.run(run_id)
+    if info is not None and handle is None:  # an id prefix, or a run another process started
+        handle = worker.get(info.run_id)
+    if (handle.active if handle else info is not None and info.status == "running"):
+        st.session_state[_LIVE] = run_id
+        _live(run_id, spec)
+    else:
+        _show(run_id, spec)
+
+
+def _controls(spec: TeamSpec | None, problems: list[str], handle: worker.RunHandle | None) -> None:
+    """Task, model override, Start and Stop; and a way to open a run by id."""
+    team = state.team_data().get("name", "?")
+    if problems:
+        st.error("The team cannot run; fix it on the Build page:\n" + "\n".join(f"- {p}" for p in problems))
+    st.session_state.setdefault(TASK_KEY, DEFAULT_TASK)
+    st.text_area("Task", key=TASK_KEY, height=90)
+    st.text_input("Model override", key=MODEL_KEY,
+                  placeholder="empty: the team's own models (e.g. scripted:examples/scripts/dev_team.yaml, "
+                              "local/smollm2)",
+                  help="A litellm model string, local/smollm2 or scripted:PATH, used for every role.")
+    active = handle is not None and handle.active
+    start, stop, opener = st.columns([1, 1, 4], vertical_alignment="bottom")
+    task = st.session_state.get(TASK_KEY, "").strip()
+    start.button("Start", key="run_start", type="primary", on_click=_start,
+                 disabled=spec is None or not task or active,
+                 help=f"Run the team {team!r} on the task" if spec else "The team is not valid")
+    stop.button("Stop", key="run_stop", on_click=_stop, args=(handle.run_id if handle else "",),
+                disabled=not active, help="Stop before the next model call (the run can be resumed later)")
+    opener.text_input("Open a run by id", key=_OPEN_KEY, on_change=_open_typed, placeholder="run id or prefix")
+
+
+def _start() -> None:
+    spec, _ = state.validate(state.team_data())  # the team as it is now, not as it was when the button was drawn
+    task = st.session_state.get(TASK_KEY, "").strip()
+    if spec is None or not task:
+        return
+    model = st.session_state.get(MODEL_KEY, "").strip() or None
+    handle = worker.start(spec, task, model=model, home=state.home())
+    open_run(handle.run_id)
+
+
+def _stop(run_id: str) -> None:
+    handle = worker.get(run_id)
+    if handle is not None:
+        handle.stop()
+
+
+def _open_typed() -> None:
+    typed = st.session_state.get(_OPEN_KEY, "").strip()
+    if typed:
+        info = open_log(state.home()).run(typed)
+        open_run(info.run_id if info else typed)
+
+
+@st.fragment(run_every=POLL_S)
+def _live(run_id: str, spec: TeamSpec | None) -> None:
+    _show(run_id, spec)
+
+
+def _show(run_id: str, spec: TeamSpec | None) -> None:
+    """One run: progress, errors, usage, the transcript (windowed) and the result."""
+    log = open_log(state.home())
+    info = log.run(run_id)
+    handle = worker.get(info.run_id if info else run_id)
+    if info is None and handle is None:
+        st.warning(f"No run {run_id!r} in the run log ({log.path}).")
+        return
+    messages = transcript.tail(log, info.run_id) if info else []
+    active = handle.active if handle else info.status == "running"
+    _progress(run_id, handle, info, messages, spec)
+    status = handle.status if handle else info.status
+    error = (handle.error if handle else None) or (info.error if info else None)
+    if error:
+        (st.warning if status == "stopped" else st.error)(f"{'Stopped' if status == 'stopped' else 'Failed'}: "
+                                                          f"{error}")
+    _approval_prompts(run_id, messages)
+    with st.expander("Tokens and cost per agent", expanded=True):
+        transcript.usage_chart(messages)
+    st.subheader("Transcript")
+    if not messages:
+        st.caption("no messages yet")
+    start, end = transcript.window(len(messages), key=f"run-window-{run_id}")
+    transcript.render_transcript(messages[start:end], transcript.role_kinds(info.spec if info else None),
+                                 offset=start)
+    final = transcript.final_of(messages)
+    if final is not None or not active:
+        st.subheader("Result")
+        transcript.render_result(final, key=f"run-{run_id}")
+    if not active and st.session_state.get(_LIVE) == run_id:
+        del st.session_state[_LIVE]
+        st.rerun()  # the whole page, so Start and Stop reflect the finished run
+
+
+def _progress(run_id: str, handle: worker.RunHandle | None, info: RunInfo | None, messages: Sequence[Message],
+              spec: TeamSpec | None) -> None:
+    """One line: status, round (worker turns so far / flow.max_rounds), who is speaking, elapsed seconds."""
+    status = handle.status if handle else info.status
+    active = handle.active if handle else status == "running"
+    if info is not None:
+        max_rounds = info.spec.get("flow", {}).get("max_rounds", "?")
+    else:
+        max_rounds = spec.flow.max_rounds if spec else "?"
+    calls = handle.turns if handle else sum(m.usage.calls for m in messages)
+    elapsed = handle.elapsed() if handle and (active or info is None) else transcript.duration_s(info)
+    speaking = f" · **{handle.speaking}** speaking" if handle and active and handle.speaking else ""
+    team = info.team if info else (handle.team if handle else "?")
+    st.markdown(f"{transcript.STATUS_ICONS.get(status, '•')} **{status}** · round {transcript.rounds(messages)}/"
+                f"{max_rounds}{speaking} · {elapsed:.1f}s · {calls} model calls · {len(messages)} messages · "
+                f"team {team} · run `{run_id}`")
+
+
+def _approval_prompts(run_id: str, messages: Sequence[Message]) -> None:
+    """Where human approval prompts will go (a later issue): under the progress line, above the transcript.
+
+    Nothing in a run asks a person yet, so this renders nothing.
+    """

@@ -1,9 +1,129 @@
-"""Placeholder: replaced by the page's implementation."""
+"""The Runs page: the history of runs, a replay of one run's timeline, and two runs of one team side by side.
+
+Everything here is read from the run log; a run still going on shows as far
+as it got (the Run page follows it live).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from studio.messages import Message
+from studio.runlog import RunInfo, RunLog
+from studio.runner import open_log
+from studio.ui import run_page, state, transcript
+
+__all__ = ["HISTORY_LIMIT", "history_frame", "page"]
+
+HISTORY_LIMIT = 200
+"""Most recent runs listed."""
 
 
 def page() -> None:
-    st.title("runs_page")
+    """Render the Runs page."""
+    st.title("🗂️ Runs")
+    log = open_log(state.home())
+    runs = log.runs(limit=HISTORY_LIMIT)
+    if not runs:
+        st.info("No runs yet: start one on the Run page.")
+        return
+    st.dataframe(history_frame(runs), hide_index=True, width="stretch")
+    replay, compare = st.tabs(["Replay a run", "Compare two runs"])
+    with replay:
+        _replay(log, runs)
+    with compare:
+        _compare(log, runs)
+
+
+def history_frame(runs: Sequence[RunInfo]) -> pd.DataFrame:
+    """The run index as a table: team, task, status, duration, tokens and cost, newest first."""
+    return pd.DataFrame([{
+        "run": r.run_id[:12], "team": r.team, "task": r.task, "status": r.status,
+        "started": r.created_at[:19].replace("T", " "), "duration (s)": round(transcript.duration_s(r), 1),
+        "messages": r.messages, "tokens": r.prompt_tokens + r.completion_tokens, "cost (USD)": r.cost_usd,
+        "model": r.model or "(team's)",
+    } for r in runs])
+
+
+def _label(info: RunInfo) -> str:
+    task = info.task if len(info.task) <= 48 else info.task[:47] + "…"
+    return f"{info.run_id[:8]} · {info.team} · {info.status} · {task}"
+
+
+def _replay(log: RunLog, runs: Sequence[RunInfo]) -> None:
+    """One run, up to a point on its timeline chosen with a slider."""
+    by_id = {r.run_id: r for r in runs}
+    chosen = st.selectbox("Run", list(by_id), format_func=lambda i: _label(by_id[i]), key="runs_replay")
+    info = by_id[chosen]
+    messages = transcript.tail(log, chosen)
+    _summary(info, messages)
+    _link_to_run_page(chosen)
+    if not messages:
+        st.caption("no messages")
+        return
+    upto = len(messages)
+    if len(messages) > 1:
+        upto = st.slider("Timeline: messages up to", 1, len(messages), value=len(messages),
+                         key=f"runs-replay-at-{chosen}")
+    at = messages[upto - 1]
+    st.caption(f"at #{upto} of {len(messages)}: {at.sender} · {at.kind} · {at.created_at:%H:%M:%S}")
+    start = max(0, upto - transcript.WINDOW)
+    if start:
+        st.caption(f"showing messages {start + 1}–{upto}, the {transcript.WINDOW} up to this point")
+    transcript.render_transcript(messages[start:upto], transcript.role_kinds(info.spec), offset=start)
+    final = transcript.final_of(messages[:upto])
+    if final is not None:
+        transcript.render_result(final, key=f"replay-{chosen}")
+
+
+def _compare(log: RunLog, runs: Sequence[RunInfo]) -> None:
+    """Two runs of the same team in two columns: summary, final code and test result, transcript."""
+    teams = list(dict.fromkeys(r.team for r in runs))  # most recently run first
+    team = st.selectbox("Team", teams, key="runs_compare_team")
+    theirs = {r.run_id: r for r in runs if r.team == team}
+    if len(theirs) < 2:
+        st.info(f"Comparing needs two runs of {team!r}; it has {len(theirs)}.")
+        return
+    ids = list(theirs)
+    columns = st.columns(2)
+    for side, column, default in (("left", columns[0], 1), ("right", columns[1], 0)):
+        with column:
+            chosen = st.selectbox(f"Run ({side})", ids, index=default, format_func=lambda i: _label(theirs[i]),
+                                  key=f"runs_compare_{side}")
+            _side(log, theirs[chosen], side)
+
+
+def _side(log: RunLog, info: RunInfo, side: str) -> None:
+    messages = transcript.tail(log, info.run_id)
+    st.markdown(f"**{info.task}**")
+    _summary(info, messages)
+    transcript.render_result(transcript.final_of(messages), key=f"compare-{side}-{info.run_id}")
+    with st.expander(f"Transcript ({len(messages)} messages)", expanded=True):
+        start, end = transcript.window(len(messages), key=f"runs-compare-window-{side}-{info.run_id}")
+        transcript.render_transcript(messages[start:end], transcript.role_kinds(info.spec), offset=start)
+
+
+def _summary(info: RunInfo, messages: Sequence[Message]) -> None:
+    """Status, messages, tokens and cost as metrics, then the run's error, if any."""
+    status, count, tokens, cost = st.columns(4)
+    status.metric("status", f"{transcript.STATUS_ICONS.get(info.status, '')} {info.status}")
+    count.metric("messages", len(messages))
+    tokens.metric("tokens", f"{info.prompt_tokens + info.completion_tokens:,}")
+    cost.metric("cost", f"${info.cost_usd:.4f}")
+    st.caption(f"run `{info.run_id}` · team {info.team} · {transcript.duration_s(info):.1f}s · "
+               f"{transcript.rounds(messages)} rounds · model {info.model or '(the team’s)'}")
+    if info.error:
+        st.error(info.error)
+
+
+def _link_to_run_page(run_id: str) -> None:
+    """A link that opens the run on the Run page (``?run=ID``)."""
+    try:
+        st.page_link(st.Page(run_page.page, title="Run", url_path="run"), label="Open on the Run page", icon="▶️",
+                     query_params={"run": run_id})
+    except StreamlitAPIException:  # no navigation (a page rendered on its own, as in tests)
+        st.caption(f"Open it on the Run page: `?run={run_id}`")

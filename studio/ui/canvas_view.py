@@ -1,0 +1,82 @@
+"""The canvas on the Build page: draws the team with streamlit-flow and applies what the user did on it.
+
+The canvas and the spec talk through timestamps. The page hands the
+component a state built from the spec, stamped when it was built; the
+component redraws from it only when that stamp is newer than its own last
+event, and each event comes back stamped with the browser's time. So the page
+rebuilds (with a fresh stamp) exactly when the spec changed in a way the
+canvas shows, and applies an event only when it is newer than both that build
+and the last event it applied; the component keeps returning its last event
+on every rerun, and applying it twice would undo the edits made since.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+from streamlit_flow import streamlit_flow
+from streamlit_flow.layouts import ManualLayout
+from streamlit_flow.state import StreamlitFlowState
+
+from studio.ui import canvas
+from studio.ui.build_fields import replace_team
+
+__all__ = ["POSITIONS", "forget", "move_position", "show"]
+
+POSITIONS = "build_positions"
+"""Session key: role name -> (x, y) of its node. Not part of the spec."""
+_FLOW, _SIGNATURE, _SEEN = "build_flow", "build_flow_signature", "build_flow_seen"
+
+
+def move_position(old: str, new: str) -> None:
+    """Keep a renamed role's node where it was."""
+    positions = st.session_state.setdefault(POSITIONS, {})
+    if old in positions and new not in positions:
+        positions[new] = positions.pop(old)
+
+
+def forget() -> None:
+    """Drop positions and the drawn state: a different team (a loaded file) is laid out afresh."""
+    for name in (POSITIONS, _FLOW, _SIGNATURE):
+        st.session_state.pop(name, None)
+
+
+def _current(data: dict[str, Any], problems: list[str]) -> StreamlitFlowState:
+    positions = st.session_state.setdefault(POSITIONS, {})
+    signature = canvas.signature(data, problems)
+    drawn = st.session_state.get(_FLOW)
+    if drawn is None or st.session_state.get(_SIGNATURE) != signature:
+        positions.update(canvas.layout(data, positions))
+        drawn = canvas.to_flow(data, positions, problems)
+        st.session_state[_FLOW], st.session_state[_SIGNATURE] = drawn, signature
+    return drawn
+
+
+def show(data: dict[str, Any], problems: list[str], *, height: int = 440) -> int | None:
+    """Draw the canvas and apply the user's latest action on it.
+
+    Returns:
+        The index of the role whose node was clicked, if one was just clicked.
+
+    A change to the team (a node or edge deleted, an edge drawn) stores the
+    new team and reruns the script, so everything above the canvas shows it.
+    """
+    drawn = _current(data, problems)
+    event = streamlit_flow("build_canvas", drawn, height=height, fit_view=True, allow_new_edges=True,
+                           animate_new_edges=False, layout=ManualLayout(), get_node_on_click=True,
+                           enable_node_menu=True, enable_edge_menu=True, enable_pane_menu=False,
+                           show_minimap=False, hide_watermark=True)
+    if event is drawn or event.timestamp <= max(drawn.timestamp, st.session_state.get(_SEEN, 0)):
+        return None  # no component (tests, first draw) or an event already applied or older than the spec
+    st.session_state[_SEEN] = event.timestamp
+    st.session_state.setdefault(POSITIONS, {}).update(canvas.positions_from(data, event))
+    updated = canvas.from_flow(data, event)
+    clicked = canvas.role_index(event.selected_id)
+    if updated != data:
+        replace_team(updated)
+        st.rerun()
+    # Same team: keep the stamp (the canvas must not redraw), but carry the moved positions so a
+    # remounted canvas (back from another page) shows the nodes where the user left them.
+    st.session_state[_FLOW] = canvas.to_flow(data, st.session_state[POSITIONS], problems, timestamp=drawn.timestamp)
+    return clicked

@@ -1,0 +1,280 @@
+"""Messages in Streamlit: the transcript grouped by agent, usage per agent, the final result.
+
+The Run and Runs pages both render runs with these functions. ``tail`` reads
+the run log incrementally: each rerun parses only the rows published since the
+last one and keeps the parsed messages in ``st.session_state``, so a rerun of a
+page showing a long run costs the same as one showing a short run.
+
+Example:
+    >>> from studio.messages import Task
+    >>> usage_by_agent([Task(run_id="r", sender="user", content="hi")]).empty
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from studio.messages import (
+    Code,
+    Decision,
+    Error,
+    Execution,
+    Final,
+    Message,
+    Plan,
+    Reflection,
+    Review,
+    ToolCall,
+    ToolResult,
+    message_from_json,
+)
+from studio.runlog import RunInfo, RunLog
+
+__all__ = ["AVATARS", "KIND_ICONS", "STATUS_ICONS", "WINDOW", "duration_s", "final_of", "render_result",
+           "render_transcript", "role_kinds", "rounds", "tail", "usage_by_agent", "usage_chart", "window"]
+
+AVATARS = {"orchestrator": "🧭", "planner": "🗺️", "coder": "💻", "critic": "🔍", "user": "🧑", "system": "⚙️"}
+"""Avatar of an agent, by its role kind (or ``user`` / ``system``)."""
+KIND_ICONS = {"task": "📝", "plan": "🗺️", "code": "💻", "execution": "🧪", "review": "🔍", "decision": "🧭",
+              "final": "🏁", "tool_call": "🔧", "tool_result": "📎", "reflection": "💡", "error": "⛔"}
+"""Icon in front of each message, by its kind."""
+STATUS_ICONS = {"starting": "⏳", "running": "🔄", "done": "✅", "failed": "❌", "stopped": "⏹️"}
+"""Icon in front of a run's status."""
+WINDOW = 50
+"""Messages shown at once; older ones are a page away, so a long run renders as fast as a short one."""
+_CACHE = "huddle_transcripts"
+_CACHED_RUNS = 8
+_FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.S)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
+_TAIL_LINES = 20
+
+
+@dataclass
+class _Tail:
+    seq: int = 0
+    messages: list[Message] = field(default_factory=list)
+
+
+def tail(log: RunLog, run_id: str) -> list[Message]:
+    """All messages of ``run_id`` so far, parsing only the rows added since the last call in this session."""
+    cache: dict[str, _Tail] = st.session_state.setdefault(_CACHE, {})
+    entry = cache.pop(run_id, None) or _Tail()
+    cache[run_id] = entry  # re-inserted last: the dict's order is the least recently used first
+    while len(cache) > _CACHED_RUNS:
+        cache.pop(next(iter(cache)))
+    for seq, body in log.messages_with_seq(run_id, entry.seq):
+        entry.messages.append(message_from_json(body))
+        entry.seq = seq
+    return entry.messages
+
+
+def role_kinds(spec: dict[str, Any] | None) -> dict[str, str]:
+    """Role name to role kind, from a spec as the run log stores it."""
+    return {r.get("name", ""): r.get("kind", "") for r in (spec or {}).get("roles", [])}
+
+
+def duration_s(info: RunInfo) -> float:
+    """Seconds from a run's start to its last status change (to now while it is running)."""
+    start = datetime.fromisoformat(info.created_at)
+    end = datetime.now(timezone.utc) if info.status == "running" else datetime.fromisoformat(info.updated_at)
+    return max(0.0, (end - start).total_seconds())
+
+
+def rounds(messages: Iterable[Message]) -> int:
+    """Worker turns taken so far, as ``flow.max_rounds`` counts them: one per plan, code or review."""
+    return sum(isinstance(m, (Plan, Code, Review)) for m in messages)
+
+
+def final_of(messages: Sequence[Message]) -> Final | None:
+    """The run's final message, if it got that far."""
+    return next((m for m in reversed(messages) if isinstance(m, Final)), None)
+
+
+def _plain(text: str) -> str:
+    """``text`` with markdown syntax escaped, for lines that must read exactly as written."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _prose(content: str) -> str:
+    """A reply without its fenced code blocks (they are shown with ``st.code``)."""
+    return _FENCE.sub("", content).strip()
+
+
+def window(total: int, key: str, size: int = WINDOW) -> tuple[int, int]:
+    """The slice of a transcript to show: the newest ``size`` messages, with a slider to page back.
+
+    Pages count back from the newest, so "0 pages back" keeps following a live run as it grows.
+    """
+    pages = math.ceil(total / size)
+    if pages <= 1:
+        return 0, total
+    back = st.slider("Show earlier messages (pages back from the newest)", 0, pages - 1, key=key,
+                     help=f"{size} messages a page")
+    end = total - back * size
+    start = max(0, end - size)
+    st.caption(f"messages {start + 1}–{end} of {total}")
+    return start, end
+
+
+def render_transcript(messages: Sequence[Message], kinds: dict[str, str], *, offset: int = 0) -> None:
+    """Messages as chat bubbles, consecutive messages of one agent in one bubble.
+
+    Args:
+        messages: the messages to show, in order.
+        kinds: role name to role kind (picks each agent's avatar).
+        offset: index of ``messages[0]`` in the whole run (message numbers count from 1).
+    """
+    group: list[tuple[int, Message]] = []
+    for index, message in enumerate(messages, start=offset):
+        if group and group[-1][1].sender != message.sender:
+            _bubble(group, kinds)
+            group = []
+        group.append((index, message))
+    if group:
+        _bubble(group, kinds)
+
+
+def _bubble(group: list[tuple[int, Message]], kinds: dict[str, str]) -> None:
+    sender = group[0][1].sender
+    avatar = AVATARS.get(kinds.get(sender, sender), "🤖")
+    with st.chat_message(sender, avatar=avatar):
+        st.markdown(f"**{_plain(sender)}**")
+        for index, message in group:
+            _message(index, message)
+
+
+def _usage_line(message: Message) -> str:
+    u = message.usage
+    if not u.calls:
+        return ""
+    cost = f" · ${u.cost_usd:.4f}" if u.cost_usd else ""
+    return f" · {u.prompt_tokens}+{u.completion_tokens} tok · {u.latency_ms / 1000:.1f}s{cost}"
+
+
+def _message(index: int, message: Message) -> None:
+    st.caption(f"{KIND_ICONS.get(message.kind, '•')} {message.kind} · #{index + 1}{_usage_line(message)}")
+    if isinstance(message, Execution):
+        _execution(message)
+    elif isinstance(message, (Code, Final)):
+        if _prose(message.content):
+            st.markdown(_prose(message.content))
+        if message.code:
+            st.code(message.code, language=getattr(message, "language", "python"))
+    elif isinstance(message, Plan):
+        st.markdown("\n".join(f"1. **{_plain(s.id)}** {_plain(s.description)}"
+                              + (f" (after {', '.join(s.depends_on)})" if s.depends_on else "")
+                              for s in message.steps) or "(no steps)")
+    elif isinstance(message, Review):
+        colour = "green" if message.verdict == "approve" else "orange"
+        st.markdown(f":{colour}[**{message.verdict}**] {_plain(message.feedback)}")
+        for lesson in message.lessons:
+            st.markdown(f"- lesson: {_plain(lesson)}")
+    elif isinstance(message, Decision):
+        flags = [f for f, on in (("request satisfied", message.is_request_satisfied),
+                                 ("in a loop", message.is_in_loop),
+                                 ("no progress", not message.is_progress_being_made)) if on]
+        st.markdown(f"→ **{_plain(message.next_speaker or 'end')}** — {_plain(message.instruction)}"
+                    + (f"  :orange[({', '.join(flags)})]" if flags else ""))
+    elif isinstance(message, Error):
+        text = f"{message.error_type or 'error'}{' (fatal)' if message.fatal else ''}: {message.content}"
+        (st.error if message.fatal else st.warning)(text)
+    elif isinstance(message, Reflection):
+        st.markdown(f"*{message.note} → {message.collection}* {_plain(', '.join(message.memory_ids))}")
+        st.text(message.content)
+    elif isinstance(message, ToolCall):
+        args = ", ".join(f"{k}={v!r}" for k, v in message.arguments.items())
+        st.code(f"{message.tool}({args})", language="python")
+    elif isinstance(message, ToolResult):
+        st.markdown(f"`{message.tool}` " + (":green[ok]" if message.ok else ":red[failed]"))
+        with st.expander(f"result ({len(message.memory_ids)} item(s))"):
+            st.text(message.content)
+    else:
+        st.markdown(message.content or "*(empty)*")
+    if message.memory_ids and not isinstance(message, Reflection):
+        with st.expander(f"memory used ({len(message.memory_ids)})"):
+            st.markdown("\n".join(f"- `{i}`" for i in message.memory_ids))
+
+
+def _execution(message: Execution) -> None:
+    """The outcome on one line; failures, output and the sandbox's facts folded away under it."""
+    mark = ":green[**✓ ran clean**]" if message.ok else ":red[**✗ failed**]"
+    st.markdown(f"{mark} {_plain(message.content)}")
+    label = f"execution details: {message.failed} failure(s)" if message.failures else "execution details"
+    with st.expander(label, expanded=not message.ok and bool(message.failures)):
+        for failure in message.failures:
+            st.code(failure, language="text")
+        for name, text in (("stderr", message.stderr), ("stdout", message.stdout)):
+            lines = text.rstrip().splitlines()
+            if lines:
+                st.caption(f"{name} (last {min(len(lines), _TAIL_LINES)} of {len(lines)} lines)")
+                st.code("\n".join(lines[-_TAIL_LINES:]), language="text")
+        facts = [f"exit {message.exit_code}", f"{message.duration_ms:.0f} ms", f"{message.peak_memory_mb:.1f} MB",
+                 f"network {message.network}", f"files {message.filesystem}"]
+        if message.limit:
+            facts.insert(0, f"stopped by the {message.limit} limit")
+        st.caption(" · ".join(facts))
+
+
+def usage_by_agent(messages: Iterable[Message]) -> pd.DataFrame:
+    """Tokens, cost and model calls per agent (agents that made no model call are left out)."""
+    rows: dict[str, list[float]] = {}
+    for m in messages:
+        if m.usage.calls or m.usage.prompt_tokens or m.usage.completion_tokens:
+            row = rows.setdefault(m.sender, [0, 0, 0.0, 0])
+            row[0] += m.usage.prompt_tokens
+            row[1] += m.usage.completion_tokens
+            row[2] += m.usage.cost_usd
+            row[3] += m.usage.calls
+    frame = pd.DataFrame.from_dict(rows, orient="index",
+                                   columns=["prompt tokens", "completion tokens", "cost (USD)", "calls"])
+    frame.index.name = "agent"
+    return frame
+
+
+def usage_chart(messages: Sequence[Message]) -> None:
+    """Tokens (stacked prompt and completion) and cost per agent, as bar charts."""
+    frame = usage_by_agent(messages)
+    if frame.empty:
+        st.caption("no model calls yet")
+        return
+    tokens, cost = st.columns(2)
+    with tokens:
+        st.caption("tokens per agent")
+        st.bar_chart(frame[["prompt tokens", "completion tokens"]], height=220)
+    with cost:
+        total = frame["cost (USD)"].sum()
+        st.caption(f"cost per agent (total ${total:.4f})")
+        if total:
+            st.bar_chart(frame[["cost (USD)"]], height=220)
+        else:
+            st.caption("$0: local and scripted models cost nothing")
+
+
+def render_result(final: Final | None, key: str) -> None:
+    """The run's outcome: approved or why it stopped, its test result, its code and a download button."""
+    if final is None:
+        st.info("No final result (yet).")
+        return
+    head = ":green[**approved**]" if final.approved else f":orange[**{final.stop_reason}**]"
+    if final.executed:
+        ok = final.exit_code == 0 and not final.failed
+        colour = "green" if ok else "red"
+        head += f" · :{colour}[tests: {final.passed} passed, {final.failed} failed]"
+    else:
+        head += " · not run"
+    st.markdown(f"🏁 Final result: {head}")
+    if final.code:
+        st.code(final.code, language="python")
+        st.download_button("Download the code", final.code, file_name="solution.py", mime="text/x-python",
+                           key=f"download-{key}")
+    else:
+        st.caption("no code was written")

@@ -1,0 +1,55 @@
+"""The studio in a real browser: Playwright drives Debian's chromium against ``huddle ui`` on loopback.
+
+Never a downloaded browser: ``/usr/bin/chromium`` comes from the Debian package
+(``apt-get install chromium``; ``.ci/run`` installs it). The test fails, not
+skips, without it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import DEV_SCRIPT
+from test_ui_cli import start_ui, stop_ui
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Chromium's own background traffic would hit this machine's closed network: keep it quiet.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "the studio's browser test needs Debian's chromium: apt-get install chromium"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield launched
+        launched.close()
+
+
+def test_run_the_example_team_in_the_browser(browser, home, dev_team_file, tmp_path):
+    proc, port = start_ui(home, "--team", str(dev_team_file))
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        page.goto(f"http://127.0.0.1:{port}/run", wait_until="networkidle")
+        page.get_by_text("dev-team").first.wait_for(timeout=60_000)  # the example team is loaded
+        page.get_by_role("textbox", name="Task").fill("Write fizzbuzz(n)")
+        page.get_by_role("textbox", name="Model override").fill(f"scripted:{DEV_SCRIPT}")
+        page.get_by_role("textbox", name="Model override").press("Enter")
+        page.get_by_role("button", name="Start").click()
+        page.get_by_text(re.compile("Final result")).wait_for(timeout=90_000)
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(tmp_path / "studio-run.png"), full_page=True)
+        text = page.inner_text("body")
+    finally:
+        stop_ui(proc)
+    for role in ("orchestrator", "planner", "coder", "critic"):
+        assert role in text, f"no messages of {role} on the page"
+    assert "Write fizzbuzz(n) returning the string for n" in text  # the planner's plan
+    assert "approved" in text and 'return "Fizz" * (n % 3 == 0)' in text  # the final code
+    assert "where fizzbuzz(7) = ''" in text  # the failed execution the coder fixed
+    assert (tmp_path / "studio-run.png").stat().st_size > 10_000

@@ -1,0 +1,227 @@
+"""The Run page in AppTest: a scripted dev-team run streams in, Stop stops a slow run, long runs are windowed."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pyarrow as pa
+import pytest
+import yaml
+from conftest import DEV_SCRIPT
+from streamlit.testing.v1 import AppTest
+
+from studio.messages import Decision, Task
+from studio.runner import open_log
+from studio.spec import dump_spec
+from studio.ui import transcript, worker
+
+TIMEOUT_S = 90
+
+
+def run_page_app():
+    from studio.ui import run_page
+
+    run_page.page()
+
+
+def _app(team=None) -> AppTest:
+    app = AppTest.from_function(run_page_app, default_timeout=60)
+    if team is not None:
+        app.session_state["huddle_team"] = yaml.safe_load(dump_spec(team))
+    return app
+
+
+def _texts(block) -> str:
+    """Every text a block shows (markdown, captions, code, alerts, expander labels), its children included."""
+    found = []
+    for child in getattr(block, "children", {}).values():
+        for attr in ("value", "label"):
+            value = getattr(child, attr, None)
+            if isinstance(value, str):
+                found.append(value)
+        found.append(_texts(child))
+    return "\n".join(t for t in found if t)
+
+
+def _progress(app: AppTest) -> str:
+    return next((m.value for m in app.markdown if " · round " in m.value), "")
+
+
+def _bubbles(app: AppTest) -> dict[str, str]:
+    """Chat bubble text per agent (an agent with several bubbles: all of them)."""
+    out: dict[str, str] = {}
+    for bubble in app.chat_message:
+        out[bubble.name] = out.get(bubble.name, "") + "\n" + _texts(bubble)
+    return out
+
+
+def _charted(chart) -> dict[str, tuple[int, int]]:
+    """(prompt, completion) tokens per agent, as the bar chart's own data holds them."""
+    rows = pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().to_pylist()
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        agent, series, value = row.values()  # streamlit names the melted columns itself
+        out.setdefault(agent, {})[series] = value
+    return {agent: (v["prompt tokens"], v["completion tokens"]) for agent, v in out.items()}
+
+
+def _tokens_by_sender(messages) -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    for m in messages:
+        if m.usage.calls:
+            p, c = out.get(m.sender, (0, 0))
+            out[m.sender] = (p + m.usage.prompt_tokens, c + m.usage.completion_tokens)
+    return out
+
+
+def _start(app: AppTest, model: str, task: str = "Write fizzbuzz") -> worker.RunHandle:
+    app.run()
+    app.text_area(key="run_task").set_value(task)
+    app.text_input(key="run_model").set_value(model)
+    app.button(key="run_start").click().run()
+    assert not app.exception, app.exception
+    handle = worker.get(app.session_state["huddle_run_id"])
+    assert handle is not None and handle.task == task
+    return handle
+
+
+def _poll(app: AppTest, done, timeout_s: float = TIMEOUT_S) -> list[str]:
+    """Rerun the page until ``done(app)``; returns the progress line of every rerun."""
+    lines = []
+    deadline = time.monotonic() + timeout_s
+    while True:
+        app.run()
+        assert not app.exception, app.exception
+        lines.append(_progress(app))
+        if done(app):
+            return lines
+        assert time.monotonic() < deadline, f"gave up waiting; the page says: {lines[-1]}"
+        time.sleep(0.05)
+
+
+def test_a_scripted_dev_team_run_shows_every_agent_the_executions_and_the_result(dev_team):
+    app = _app(dev_team)
+    handle = _start(app, f"scripted:{DEV_SCRIPT}")
+    lines = _poll(app, lambda a: "**done**" in _progress(a))
+    assert handle.status == "done" and handle.error is None
+    assert any("**running**" in line for line in lines[:-1])  # it was followed while it ran
+    assert re.search(r"round 4/6 · \d+\.\ds · 7 model calls · 13 messages · team dev-team", lines[-1])
+
+    bubbles = _bubbles(app)
+    assert {"user", "orchestrator", "planner", "coder", "critic", "system"} <= set(bubbles)
+    assert "Write fizzbuzz" in bubbles["user"]
+    for instruction in ("Plan the work.", "Implement the plan.", "Review the code and its test result."):
+        assert instruction in bubbles["orchestrator"]
+    assert "Write fizzbuzz(n) returning the string for n" in bubbles["planner"]
+    assert "Test it on 3, 5, 15 and 7 (after s1)" in bubbles["planner"]
+    coder = bubbles["coder"]
+    assert "Here is a first version, with a test." in coder
+    assert 'return "Fizz" * (n % 3 == 0) + "Buzz" * (n % 5 == 0) or str(n)' in coder  # the fix, as code
+    assert "FAILED: tests: 0 passed, 1 failed" in coder and "✗ failed" in coder
+    assert "OK: tests: 1 passed, 0 failed" in coder and "✓ ran clean" in coder
+    assert "execution details: 1 failure(s)" in coder
+    assert 'assert fizzbuzz(7) == "7"' in coder and "where fizzbuzz(7) = ''" in coder  # inside the expander
+    assert "**approve**" in bubbles["critic"] and "Correct, and its test passes." in bubbles["critic"]
+    assert "lesson → reflections" in bubbles["critic"]
+    assert "episode → episodes" in bubbles["system"]
+    avatars = {b.name: b.avatar for b in app.chat_message}
+    assert avatars["coder"] == transcript.AVATARS["coder"] and avatars["critic"] == transcript.AVATARS["critic"]
+
+    result = next(m.value for m in app.markdown if m.value.startswith("🏁 Final result"))
+    assert "approved" in result and "tests: 1 passed, 0 failed" in result
+    final = open_log().messages(handle.run_id)[-1]
+    assert final.kind == "final" and final.code in [c.value for c in app.code]
+    download = app.get("download_button")
+    assert [d.label for d in download] == ["Download the code"]
+    charts = app.get("vega_lite_chart")
+    assert len(charts) == 1  # tokens; no cost chart when every call cost $0
+    assert _charted(charts[0]) == _tokens_by_sender(open_log().messages(handle.run_id))
+    assert set(_charted(charts[0])) == {"orchestrator", "planner", "coder", "critic"}
+    usage = transcript.usage_by_agent(open_log().messages(handle.run_id))
+    assert usage.loc["orchestrator", "calls"] == 3 and usage.loc["coder", "calls"] == 2
+    assert app.button(key="run_start").disabled is False and app.button(key="run_stop").disabled is True
+
+
+def test_stop_ends_a_slow_run_before_its_next_model_call(dev_team, script):
+    decision = ('{{"is_request_satisfied": false, "is_in_loop": false, "is_progress_being_made": true, '
+                '"next_speaker": "{0}", "instruction_or_question": "Go on, {0}."}}')
+    model = script({
+        "orchestrator": [{"content": decision.format(name), "delay_s": 0.4} for name in ("planner", "coder", "critic")],
+        "planner": [{"content": '{"steps": [{"id": "s1", "description": "Write it slowly", "depends_on": []}]}',
+                     "delay_s": 0.4}],
+        "coder": [{"content": "```python\nprint('never')\n```", "delay_s": 0.4}],
+        "critic": ['{"verdict": "approve", "feedback": "Fine.", "lessons": []}'],
+    })
+    app = _app(dev_team)
+    handle = _start(app, model)
+    lines = _poll(app, lambda a: "planner" in _bubbles(a), timeout_s=30)
+    assert "**running**" in lines[-1] and handle.active  # the plan streamed in while the run went on
+    assert "Write it slowly" in _bubbles(app)["planner"]
+    assert any(re.search(r"round [01]/6 · \*\*(orchestrator|planner)\*\* speaking · \d+\.\ds", line) for line in lines)
+    assert app.button(key="run_stop").disabled is False and app.button(key="run_start").disabled is True
+
+    app.button(key="run_stop").click()
+    _poll(app, lambda a: "**stopped**" in _progress(a), timeout_s=30)
+    assert handle.status == "stopped"
+    assert "coder" not in _bubbles(app)  # stopped before the coder's model call
+    assert [w.value for w in app.warning] == ["Stopped: stopped from the studio"]
+    assert "stopped (fatal): stopped from the studio" in _bubbles(app)["system"]
+    info = open_log().run(handle.run_id)
+    assert info.status == "failed" and "stopped" in info.error
+    assert app.button(key="run_start").disabled is False and app.button(key="run_stop").disabled is True
+
+
+def test_a_run_that_cannot_start_shows_why(dev_team):
+    app = _app(dev_team)
+    handle = _start(app, "scripted:/nonexistent/replies.yaml")
+    _poll(app, lambda a: "**failed**" in _progress(a), timeout_s=30)
+    assert handle.status == "failed"
+    assert len(app.error) == 1 and "does not exist" in app.error[0].value and "Failed:" in app.error[0].value
+
+
+def _write_run(count: int) -> str:
+    log = open_log()
+    log.create_run("long-run-1234", team="dev-team", task="talk a lot", spec={"flow": {"max_rounds": 6}})
+    log.append(Decision(run_id="long-run-1234", sender="orchestrator", content=f"next: coder — message {i + 1}",
+                        next_speaker="coder", instruction=f"message {i + 1}.") if i % 2 == 0 else
+               Task(run_id="long-run-1234", sender="user", content=f"message {i + 1}.")
+               for i in range(count))
+    log.set_status("long-run-1234", "done")
+    return "long-run-1234"
+
+
+def _numbers(app: AppTest) -> list[int]:
+    return sorted(int(n) for n in re.findall(r"message (\d+)\.", "\n".join(_bubbles(app).values())))
+
+
+def test_a_long_run_opened_by_id_is_windowed_and_pages_back(dev_team):
+    run_id = _write_run(120)
+    app = _app(dev_team)
+    app.run()
+    assert "Start a run above" in app.info[0].value
+    app.text_input(key="run_open_id").set_value("long-run").run()  # a prefix is enough
+    assert not app.exception, app.exception
+    assert _numbers(app) == list(range(71, 121))  # the newest 50 only
+    assert len(app.chat_message) == 50 and "messages 71–120 of 120" in [c.value for c in app.caption]
+    assert "**done**" in _progress(app)
+    pager = app.slider(key=f"run-window-{run_id}")
+    assert (pager.min, pager.max, pager.value) == (0, 2, 0)
+    pager.set_value(1).run()
+    assert _numbers(app) == list(range(21, 71))
+    app.slider(key=f"run-window-{run_id}").set_value(2).run()
+    assert _numbers(app) == list(range(1, 21))
+    assert app.info[0].value == "No final result (yet)."
+
+
+@pytest.mark.parametrize("how", ["query", "session"])
+def test_the_page_shows_a_run_chosen_from_outside(how, dev_team):
+    run_id = _write_run(3)
+    app = _app(dev_team)
+    if how == "query":
+        app.query_params["run"] = run_id
+    else:
+        app.session_state["huddle_run_id"] = run_id
+    app.run()
+    assert not app.exception, app.exception
+    assert _numbers(app) == [1, 2, 3] and f"run `{run_id}`" in _progress(app)
