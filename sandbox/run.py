@@ -236,10 +236,15 @@ def _collect(fd: int, pid: int, deadline: float) -> tuple[list[dict], bool, floa
 
 
 def _read_until(fd: int, deadline: float, data: bytes) -> tuple[bytes, bool]:
-    """Append what arrives on ``fd`` to ``data`` until it closes (True) or ``deadline`` passes (False)."""
+    """Append what arrives on ``fd`` to ``data`` until it closes (True) or ``deadline`` passes (False).
+
+    ``poll``, not ``select``: a long-lived parent (the studio, a test session) may hold more than 1024 files.
+    """
+    waiting = select.poll()
+    waiting.register(fd, select.POLLIN)
     while True:
         left = deadline - time.perf_counter()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if left <= 0 or not waiting.poll(max(1, int(left * 1000))):
             return data, False
         chunk = os.read(fd, 65536)
         if not chunk:

@@ -84,9 +84,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory):
-    """A real Chroma server (`chroma run`) on loopback for the session; yields its URL."""
+def start_chroma_server(folder: Path):
+    """Start ``chroma run`` on a free loopback port with its data in ``folder``; (process, URL) once it answers."""
     import shutil
     import subprocess
     import sys
@@ -96,24 +95,28 @@ def chroma_server(tmp_path_factory):
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
     assert exe, "the chroma command (from the chromadb package) is missing"
     port = _free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log = open(data / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen([exe, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+    log = open(folder / "server.log", "w")  # noqa: SIM115 - the server writes to it until it stops
+    proc = subprocess.Popen([exe, "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
             urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
-            break
+            return proc, url
         except OSError:
-            assert proc.poll() is None, (data / "server.log").read_text()
+            assert proc.poll() is None, (folder / "server.log").read_text()
             assert time.monotonic() < deadline, "chroma run did not answer within 60 s"
             time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real Chroma server (`chroma run`) on loopback for the session; yields its URL."""
+    proc, url = start_chroma_server(tmp_path_factory.mktemp("chroma-server"))
     yield url
     proc.terminate()
     proc.wait(timeout=20)
-    log.close()
 
 
 @pytest.fixture

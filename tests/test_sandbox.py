@@ -131,3 +131,20 @@ def test_network_can_be_allowed(tmp_path):
 def test_required_isolation_is_checked_before_running(tmp_path):
     result = Sandbox(SandboxSpec(require_isolation=True), tmp_path).run({"main.py": "print(1)"}, entry="main.py")
     assert result.stdout == "1\n"  # this machine isolates, so the run goes ahead
+
+
+def test_a_parent_holding_many_files_can_still_run_code(tmp_path):
+    # A long-lived parent (the studio, a test session) can hold more than select()'s 1024 descriptors.
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        result = Sandbox(SandboxSpec(), tmp_path).run({"main.py": "print('ok')"}, entry="main.py")
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert result.stdout == "ok\n" and result.ok

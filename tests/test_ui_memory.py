@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import DEV_TEAM, _free_port, hashed
+from conftest import DEV_TEAM, _free_port, hashed, start_chroma_server
 from streamlit.testing.v1 import AppTest
 
 from memory.embedder import HashEmbedder
@@ -256,21 +251,9 @@ def test_an_embedder_that_cannot_load_is_an_error(tmp_path):
 
 @pytest.mark.timeout(180)
 def test_a_chroma_server_that_goes_away_is_an_error(tmp_path):
-    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
-    assert exe
-    port = _free_port()
-    proc = subprocess.Popen([exe, "run", "--path", str(tmp_path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, url = start_chroma_server(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).read()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
-        at = _app(_team(url=f"http://127.0.0.1:{port}"))
+        at = _app(_team(url=url))
         _no_failures(at)
         assert _counts(at) == {"knowledge": 0, "episodes": 0, "reflections": 0}
     finally:

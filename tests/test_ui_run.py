@@ -118,8 +118,8 @@ def test_a_scripted_dev_team_run_shows_every_agent_the_executions_and_the_result
     coder = bubbles["coder"]
     assert "Here is a first version, with a test." in coder
     assert 'return "Fizz" * (n % 3 == 0) + "Buzz" * (n % 5 == 0) or str(n)' in coder  # the fix, as code
-    assert "FAILED: tests: 0 passed, 1 failed" in coder and "✗ failed" in coder
-    assert "OK: tests: 1 passed, 0 failed" in coder and "✓ ran clean" in coder
+    assert ":red[**✗** FAILED: tests: 0 passed, 1 failed" in coder
+    assert ":green[**✓** OK: tests: 1 passed, 0 failed" in coder
     assert "execution details: 1 failure(s)" in coder
     assert 'assert fizzbuzz(7) == "7"' in coder and "where fizzbuzz(7) = ''" in coder  # inside the expander
     assert "**approve**" in bubbles["critic"] and "Correct, and its test passes." in bubbles["critic"]

@@ -206,8 +206,8 @@ def _message(index: int, message: Message) -> None:
 
 def _execution(message: Execution) -> None:
     """The outcome on one line; failures, output and the sandbox's facts folded away under it."""
-    mark = ":green[**✓ ran clean**]" if message.ok else ":red[**✗ failed**]"
-    st.markdown(f"{mark} {_plain(message.content)}")
+    colour, mark = ("green", "✓") if message.ok else ("red", "✗")  # the content already says OK or FAILED
+    st.markdown(f":{colour}[**{mark}** {_plain(message.content)}]")
     label = f"execution details: {message.failed} failure(s)" if message.failures else "execution details"
     with st.expander(label, expanded=not message.ok and bool(message.failures)):
         for failure in message.failures:
