@@ -52,7 +52,7 @@ class RunWiring:
 def node_update(spec: TeamSpec, node: str, messages: list[Message], state: TeamState) -> dict[str, Any]:
     """The state update a node makes after producing ``messages``."""
     update: dict[str, Any] = {"transcript": messages}
-    if node not in (FINAL_NODE, EXECUTE_NODE) and spec.role(node).kind != "orchestrator":
+    if node not in (FINAL_NODE, EXECUTE_NODE) and spec.role(node).behaviour != "orchestrator":
         update["turns"] = state.get("turns", 0) + 1
     return update
 
@@ -95,7 +95,7 @@ def build_graph(spec: TeamSpec) -> StateGraph:
     workers = [r.name for r in spec.workers()]
 
     def make_node(name: str) -> Callable[[TeamState, Runtime[RunWiring]], dict[str, Any]]:
-        role_fn = ROLE_FUNCTIONS[spec.role(name).kind]
+        role_fn = ROLE_FUNCTIONS[spec.role(name).behaviour]
 
         def node(state: TeamState, runtime: Runtime[RunWiring]) -> dict[str, Any]:
             messages = role_fn(state, runtime.context.contexts[name])
@@ -141,7 +141,7 @@ def build_graph(spec: TeamSpec) -> StateGraph:
         decision = last(state["transcript"], Decision)
         return decision.next_speaker if decision and decision.next_speaker in workers else FINAL_NODE
 
-    executing = spec.sandbox.enabled and any(r.kind == "coder" for r in spec.roles)
+    executing = spec.sandbox.enabled and any(r.behaviour == "coder" for r in spec.roles)
     for role in spec.roles:
         graph.add_node(role.name, make_node(role.name))
     graph.add_node(FINAL_NODE, final_node)

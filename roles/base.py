@@ -142,7 +142,7 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
     conversation. A reply that does not parse gets one repair attempt; the
     caller falls back to a default when ``parsed`` is ``None``.
     """
-    kind = ctx.role.kind
+    kind = ctx.role.behaviour  # a custom kind uses its behaviour's prompt, with its own instructions
     hits = recall(ctx, query)
     values = {"role": ctx.role, "memory": memory_block(hits, ctx.team.memory.max_chars), **values}
     system = render_prompt(kind, "system", **values)

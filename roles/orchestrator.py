@@ -36,7 +36,7 @@ def _can_finish(transcript: list[Message], ctx: RoleContext) -> bool:
     code_at = max((i for i, m in enumerate(transcript) if isinstance(m, Code) and m.code), default=-1)
     if code_at < 0:
         return False
-    has_critic = any(r.kind == "critic" for r in ctx.team.roles)
+    has_critic = any(r.behaviour == "critic" for r in ctx.team.roles)
     return not has_critic or any(isinstance(m, Review) for m in transcript[code_at:])
 
 

@@ -1,7 +1,12 @@
 """Huddle: a notebook-first studio for teams of LLM agents.
 
-The public API is imported lazily so that ``import studio.messages`` (and
-``huddle --help``) pull in nothing heavy.
+The public API (``from studio import Team, Role, Run``) is imported lazily so
+that ``import studio.messages`` (and ``huddle --help``) pull in nothing heavy.
+
+Example:
+    >>> from studio import Team, Role
+    >>> Team("solo", roles=[Role.coder()]).name
+    'solo'
 """
 
 from __future__ import annotations
@@ -10,6 +15,10 @@ from studio._lazy import lazy_exports
 
 __all__ = [
     "Bus",
+    "Role",
+    "Run",
+    "Team",
+    "TeamMemory",
     "Message",
     "RoleSpec",
     "RunLog",
@@ -24,6 +33,10 @@ __all__ = [
 
 _WHERE = {
     "Bus": "studio.bus",
+    "Role": "studio.api",
+    "Run": "studio.api",
+    "Team": "studio.api",
+    "TeamMemory": "studio.api",
     "Message": "studio.messages",
     "RoleSpec": "studio.spec",
     "RunLog": "studio.runlog",

@@ -146,7 +146,7 @@ class _Session:
         self.gateway = gateway or Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start)
         sandbox = Sandbox(spec.sandbox, home / "workspaces" / run_id) if spec.sandbox.enabled else None
         contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn), self.scopes.get(r.name),
-                                        sandbox if r.kind == "coder" else None)
+                                        sandbox if r.behaviour == "coder" else None)
                     for r in spec.roles}
         reflecting = self.memory is not None and spec.memory.reflect
         self.wiring = RunWiring(run_id, contexts, self.bus.publish_many, self._reflect if reflecting else None)

@@ -99,12 +99,20 @@ class RoleLimits(_Model):
 
 
 class RoleSpec(_Model):
-    """One agent of the team."""
+    """One agent of the team.
+
+    Example (a custom kind: a tester that reviews like a critic, with its own persona):
+        >>> tester = RoleSpec(name="tester", kind="tester", acts_as="critic", instructions="Judge by the tests.")
+        >>> tester.behaviour, tester.builtin
+        ('critic', False)
+    """
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
     """Unique name; also its node in the graph and its key in a script."""
-    kind: RoleKind
-    """Which built-in behaviour the role has."""
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    """A built-in kind (``planner``, ``coder``, ``critic``, ``orchestrator``) or a custom kind of your own."""
+    acts_as: RoleKind | None = None
+    """For a custom kind: the built-in behaviour it uses (its persona comes from ``instructions``)."""
     model: str | None = None
     """Model for this role; the team default when unset."""
     instructions: str = ""
@@ -115,13 +123,34 @@ class RoleSpec(_Model):
     memory: RoleMemory = Field(default_factory=RoleMemory)
     """Read and write scopes in the shared memory."""
 
+    @model_validator(mode="after")
+    def _check_kind(self) -> RoleSpec:
+        kinds = ", ".join(ROLE_KINDS)
+        if self.kind in ROLE_KINDS and self.acts_as not in (None, self.kind):
+            raise ValueError(f"acts_as: a built-in kind acts as itself; remove acts_as or give the role a custom "
+                             f"kind (got kind {self.kind!r}, acts_as {self.acts_as!r})")
+        if self.kind not in ROLE_KINDS and self.acts_as is None:
+            raise ValueError(f"kind: {self.kind!r} is not a built-in kind ({kinds}); for a custom kind of your "
+                             f"own, add acts_as: one of {kinds}")
+        return self
+
+    @property
+    def behaviour(self) -> str:
+        """The built-in kind whose behaviour (function and prompt) the role uses."""
+        return self.acts_as or self.kind
+
+    @property
+    def builtin(self) -> bool:
+        """Whether the role's kind is one of the built-in ones."""
+        return self.kind in ROLE_KINDS
+
     def reads(self) -> tuple[str, ...]:
-        """Collections this role reads: its spec's, or its kind's default."""
-        return tuple(self.memory.read) if self.memory.read is not None else DEFAULT_READ.get(self.kind, ())
+        """Collections this role reads: its spec's, or its behaviour's default."""
+        return tuple(self.memory.read) if self.memory.read is not None else DEFAULT_READ.get(self.behaviour, ())
 
     def writes(self) -> tuple[str, ...]:
-        """Collections this role may write: its spec's, or its kind's default."""
-        return tuple(self.memory.write) if self.memory.write is not None else DEFAULT_WRITE.get(self.kind, ())
+        """Collections this role may write: its spec's, or its behaviour's default."""
+        return tuple(self.memory.write) if self.memory.write is not None else DEFAULT_WRITE.get(self.behaviour, ())
 
 
 class Edge(_Model):
@@ -168,7 +197,7 @@ class TeamSpec(_Model):
                     f"(also roles[{seen[role.name]}]); names must be unique"
                 )
             seen.setdefault(role.name, i)
-        orchestrators = [r.name for r in self.roles if r.kind == "orchestrator"]
+        orchestrators = [r.name for r in self.roles if r.behaviour == "orchestrator"]
         if len(orchestrators) > 1:
             problems.append(f"roles: at most one orchestrator, got {orchestrators}")
         if self.workers() == []:
@@ -200,11 +229,11 @@ class TeamSpec(_Model):
 
     def workers(self) -> list[RoleSpec]:
         """Roles that do the work, i.e. all but the orchestrator."""
-        return [r for r in self.roles if r.kind != "orchestrator"]
+        return [r for r in self.roles if r.behaviour != "orchestrator"]
 
     def orchestrator(self) -> RoleSpec | None:
         """The orchestrator role, if the team has one."""
-        return next((r for r in self.roles if r.kind == "orchestrator"), None)
+        return next((r for r in self.roles if r.behaviour == "orchestrator"), None)
 
     def entry(self) -> str:
         """The first worker to speak."""
@@ -230,8 +259,9 @@ def _describe(err: dict[str, Any]) -> list[str]:
     loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
     where = _loc(loc)
     kind = err["type"]
-    if kind == "value_error" and not where:
-        return str(err["ctx"]["error"]).splitlines()
+    if kind == "value_error":  # our own checks: "field: what" lines, about the whole spec or one part of it
+        lines = str(err["ctx"]["error"]).splitlines()
+        return [f"{where}.{line}" if where else line for line in lines]
     if kind == "extra_forbidden":
         return [f"{where}: unknown field; remove it or check its spelling"]
     if kind == "literal_error":

@@ -114,9 +114,20 @@ def test_unknown_role_kind_lists_allowed_kinds(tmp_path):
     data = _team()
     data["roles"][1]["kind"] = "poet"
     message = _error(_write_yaml(tmp_path, data))
-    assert "roles[1].kind:" in message and "'poet'" in message
-    for kind in ROLE_KINDS:
-        assert f"'{kind}'" in message
+    assert "roles[1].kind:" in message and "'poet'" in message and "add acts_as" in message
+    assert f"one of {', '.join(ROLE_KINDS)}" in message
+
+
+def test_a_custom_kind_acts_as_a_built_in_one(tmp_path):
+    data = _team()
+    data["roles"].append({"name": "tester", "kind": "tester", "acts_as": "critic", "instructions": "Run it."})
+    spec = load_spec(_write_yaml(tmp_path, data))
+    tester = spec.role("tester")
+    assert (tester.kind, tester.behaviour, tester.builtin) == ("tester", "critic", False)
+    assert tester.reads() == ("knowledge", "reflections") and tester.writes() == ("reflections",)  # a critic's
+    data["roles"][0]["acts_as"] = "coder"  # the planner cannot act as anything else
+    message = _error(_write_yaml(tmp_path, data))
+    assert "roles[0].acts_as: a built-in kind acts as itself" in message
 
 
 def test_edge_to_missing_role(tmp_path):

@@ -197,8 +197,9 @@ def test_parse_upload_names_the_file_and_the_place():
     assert bad_yaml.value.source == "bad.yaml" and "not valid YAML: line" in bad_yaml.value.problems[0]
     with pytest.raises(SpecError) as bad_team:
         parse_upload("t.yaml", b"name: t\nroles: [{name: a, kind: planer}]\n")
-    assert bad_team.value.problems == ["roles[0].kind: expected 'planner', 'coder', 'critic' or 'orchestrator', "
-                                       "got 'planer'"]
+    assert bad_team.value.problems == ["roles[0].kind: 'planer' is not a built-in kind (planner, coder, critic, "
+                                       "orchestrator); for a custom kind of your own, add acts_as: one of planner, "
+                                       "coder, critic, orchestrator"]
     assert parse_upload("t.json", b'{"name": "t", "roles": [{"name": "a", "kind": "coder"}]}')["name"] == "t"
 
 
