@@ -57,6 +57,14 @@ def node_update(spec: TeamSpec, node: str, messages: list[Message], state: TeamS
     return update
 
 
+def _reviewer(spec: TeamSpec, review: Review | None) -> str:
+    """``critic`` for the critic; ``tester (tester)`` for a custom kind that reviews."""
+    if review is None or review.sender not in {r.name for r in spec.roles}:
+        return "critic"
+    role = spec.role(review.sender)
+    return role.kind if role.builtin or role.name == role.kind else f"{role.kind} {role.name}"
+
+
 def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
     """The run's result: last code, whether it was approved, and why the run stopped."""
     transcript = state["transcript"]
@@ -72,7 +80,7 @@ def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
     else:
         reason = "no_route"
     summary = {
-        "approved": "The critic approved the code.",
+        "approved": f"The {_reviewer(spec, review)} approved the code.",
         "satisfied": "The orchestrator judged the request satisfied.",
         "max_rounds": f"Stopped after {spec.flow.max_rounds} rounds without approval.",
         "no_route": "No role was left to speak.",

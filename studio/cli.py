@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from studio.cli_export import export
 from studio.cli_memory import app as memory_app
 from studio.cli_sandbox import app as sandbox_app
 from studio.cli_ui import ui
@@ -27,6 +28,7 @@ app.add_typer(teams_app, name="teams")
 app.add_typer(memory_app, name="memory")
 app.add_typer(sandbox_app, name="sandbox")
 app.command("ui")(ui)
+app.command("export")(export)
 
 EXIT_USER = 2
 

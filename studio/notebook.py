@@ -140,7 +140,7 @@ class LiveView:
         if not force and now - self._last < self.min_interval_s:
             return
         self._last = now
-        self.handle.update(_HTML(timeline_html(self.messages, self.kinds, status)))
+        self.handle.update(_HTML(timeline_html(self.messages, self.kinds, status), plain=status))
 
     def _progress(self) -> str:
         rounds = sum(m.kind in ("plan", "code", "review") for m in self.messages)
@@ -162,13 +162,16 @@ class LiveView:
 
 
 class _HTML:
-    """What IPython's ``display`` needs of an object: its HTML."""
+    """What IPython's ``display`` needs of an object: its HTML, and a line for plain-text viewers."""
 
-    def __init__(self, text: str):
-        self.text = text
+    def __init__(self, text: str, plain: str = "Huddle run"):
+        self.text, self.plain = text, plain
 
     def _repr_html_(self) -> str:
         return self.text
+
+    def __repr__(self) -> str:
+        return self.plain
 
 
 def _ipython_display():
@@ -188,7 +191,7 @@ def live_view(spec: TeamSpec, display: Any = "auto") -> LiveView | None:
     show = _ipython_display() if display == "auto" else display
     if show is None:
         return None
-    handle = show(_HTML("⏳ starting…"), display_id=True)
+    handle = show(_HTML("⏳ starting…", plain="⏳ starting…"), display_id=True)
     return LiveView(handle, {r.name: r.behaviour for r in spec.roles}, spec.flow.max_rounds)
 
 

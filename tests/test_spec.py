@@ -270,3 +270,25 @@ def test_cli_validate_missing_file(tmp_path):
     out = _validate(tmp_path / "nowhere.yaml", tmp_path)
     assert out.returncode == 2
     assert "cannot read the file" in out.stderr and "Traceback" not in out.stderr
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "specs"
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("v*/*.*")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_spec_files_of_every_version_keep_loading(path):
+    """Files written for each spec version load, and survive a dump and reload unchanged."""
+    spec = load_spec(path)
+    assert spec.version == int(path.parent.name.removeprefix("v"))
+    assert parse_spec(json.loads(dump_spec(spec, "json"))) == spec
+    assert parse_spec(yaml.safe_load(dump_spec(spec))) == spec
+
+
+def test_what_old_files_mean_does_not_change():
+    solo = load_spec(FIXTURES / "v1" / "minimal.yaml")
+    assert (solo.defaults.model, solo.flow.max_rounds, solo.memory.enabled, solo.sandbox.enabled) == (
+        "local/smollm2", 8, True, True)
+    library = load_spec(FIXTURES / "v1" / "with_memory.yaml")
+    assert library.memory_namespace() == "shared-docs" and library.role("coder").reads() == ("knowledge",)
+    testers = load_spec(FIXTURES / "v1" / "sandbox_custom_role.yaml")
+    assert testers.role("tester").behaviour == "critic" and testers.sandbox.max_attempts == 2
