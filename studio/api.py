@@ -48,9 +48,11 @@ class Role:
         data = {"name": name, "kind": kind, **settings}
         try:
             return RoleSpec.model_validate(data)
-        except ValueError as exc:  # a pydantic ValidationError: say which role
-            raise SpecError(f"role {name!r}", [str(e["msg"]) + f" ({'.'.join(map(str, e['loc']))})"
-                                               for e in getattr(exc, "errors", lambda: [])()] or [str(exc)]) from None
+        except ValueError as exc:  # a pydantic ValidationError: name the role and each bad field
+            errors = getattr(exc, "errors", lambda: [])()
+            problems = [f"{'.'.join(map(str, e['loc'])) or 'role'}: {str(e['msg']).removeprefix('Value error, ')}"
+                        for e in errors]
+            raise SpecError(f"role {name!r}", problems or [str(exc)]) from None
 
     @staticmethod
     def planner(name: str = "planner", **settings: Any) -> RoleSpec:
