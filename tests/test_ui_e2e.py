@@ -8,6 +8,7 @@ skips, without it.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -42,14 +43,28 @@ def test_run_the_example_team_in_the_browser(browser, home, dev_team_file, tmp_p
         page.get_by_role("textbox", name="Model override").press("Enter")
         page.get_by_role("button", name="Start").click()
         page.get_by_text(re.compile("Final result")).wait_for(timeout=90_000)
-        page.wait_for_load_state("networkidle")
+        text = _settled_text(page, EXPECTED)
         page.screenshot(path=str(tmp_path / "studio-run.png"), full_page=True)
-        text = page.inner_text("body")
     finally:
         stop_ui(proc)
-    for role in ("orchestrator", "planner", "coder", "critic"):
-        assert role in text, f"no messages of {role} on the page"
-    assert "Write fizzbuzz(n) returning the string for n" in text  # the planner's plan
-    assert "approved" in text and 'return "Fizz" * (n % 3 == 0)' in text  # the final code
-    assert "where fizzbuzz(7) = ''" in text  # the failed execution the coder fixed
+    missing = [part for part in EXPECTED if part not in text]
+    assert missing == [], f"not on the page: {missing}"
     assert (tmp_path / "studio-run.png").stat().st_size > 10_000
+
+
+EXPECTED = (
+    "orchestrator", "planner", "coder", "critic",  # each role's messages
+    "Write fizzbuzz(n) returning the string for n",  # the planner's plan
+    "where fizzbuzz(7) = ''",  # the failed execution the coder fixed
+    "Final result: approved", 'return "Fizz" * (n % 3 == 0)',  # the final result and its code
+)
+
+
+def _settled_text(page, expected, timeout_s: float = 30) -> str:
+    """The page's text once it shows everything expected (the page reruns once more when a run ends)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = page.inner_text("body")
+        if all(part in text for part in expected) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.5)
