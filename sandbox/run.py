@@ -53,14 +53,18 @@ class SandboxError(RuntimeError):
     """The sandbox cannot run this (bad file names, no isolation where it is required, unsupported OS)."""
 
 
-def _read_paths(site_packages: bool) -> list[str]:
-    """Folders the code may read and execute from: the interpreter, its standard library, system libraries."""
+@cache
+def _read_paths(site_packages: bool) -> tuple[str, ...]:
+    """Folders the code may read and execute from: the interpreter, its standard library, system libraries.
+
+    Worked out once per process: they do not change, and every execution needs them.
+    """
     paths = [sys.base_prefix, os.path.dirname(os.__file__), os.path.dirname(os.path.realpath(sys.executable)),
              *_SYSTEM_READ]
     if site_packages:
         paths += [sys.prefix, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     # Both the path as written (a symlink such as /bin is recreated in the private root) and where it leads.
-    return sorted({q for p in paths if os.path.exists(p) for q in (os.path.abspath(p), os.path.realpath(p))})
+    return tuple(sorted({q for p in paths if os.path.exists(p) for q in (os.path.abspath(p), os.path.realpath(p))}))
 
 
 def _env(workspace: Path) -> dict[str, str]:
@@ -151,7 +155,7 @@ class Sandbox:
             "workspace": str(workspace), "entry": entry, "tests": tests,
             "harness": str(_HARNESS) if harness else None,
             "cut_network": not s.network,
-            "read": _read_paths(s.site_packages), "write": [str(workspace), "/dev/null"],
+            "read": list(_read_paths(s.site_packages)), "write": [str(workspace), "/dev/null"],
             "new_root": str(workspace / ".huddle" / "root"),
             "limits": {"RLIMIT_CPU": s.cpu_s, "RLIMIT_AS": s.memory_mb << 20, "RLIMIT_FSIZE": s.file_size_mb << 20,
                        "RLIMIT_NOFILE": s.open_files, "RLIMIT_NPROC": s.processes, "RLIMIT_CORE": 0},
