@@ -29,7 +29,7 @@ from studio.messages import (
     message_to_json,
 )
 
-__all__ = ["hits_table", "ingest_summary", "print_json_line", "print_message", "runs_table"]
+__all__ = ["hits_table", "ingest_summary", "print_json_line", "print_message", "runs_table", "usage_text"]
 
 _STYLE = {"task": "bold white", "plan": "cyan", "code": "green", "review": "magenta", "decision": "blue",
           "final": "bold green", "error": "bold red", "execution": "yellow", "reflection": "bright_magenta",
@@ -42,12 +42,13 @@ def print_json_line(message: Message) -> None:
     sys.stdout.flush()
 
 
-def _usage(message: Message) -> str:
+def usage_text(message: Message, sep: str = ", ") -> str:
+    """What the model calls behind ``message`` cost, as ``tokens{sep}seconds[{sep}$cost]``; empty without calls."""
     u = message.usage
     if not u.calls:
         return ""
-    cost = f", ${u.cost_usd:.4f}" if u.cost_usd else ""
-    return f"{u.prompt_tokens}+{u.completion_tokens} tok, {u.latency_ms / 1000:.1f}s{cost}"
+    cost = f"{sep}${u.cost_usd:.4f}" if u.cost_usd else ""
+    return f"{u.prompt_tokens}+{u.completion_tokens} tok{sep}{u.latency_ms / 1000:.1f}s{cost}"
 
 
 def print_message(console: Console, message: Message) -> None:
@@ -96,7 +97,7 @@ def _print_body(console: Console, message: Message) -> None:
         body = f"[{'green' if message.verdict == 'approve' else 'yellow'}]{message.verdict}[/]: {message.feedback}"
     else:
         body = Markdown(message.content or "(empty)")
-    console.print(Panel(body, title=title, title_align="left", subtitle=_usage(message) or None,
+    console.print(Panel(body, title=title, title_align="left", subtitle=usage_text(message) or None,
                         subtitle_align="right", border_style=style.split()[-1]))
 
 

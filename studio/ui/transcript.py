@@ -37,6 +37,7 @@ from studio.messages import (
     ToolResult,
     message_from_json,
 )
+from studio.render import usage_text
 from studio.runlog import RunInfo, RunLog
 
 __all__ = ["AVATARS", "KIND_ICONS", "STATUS_ICONS", "WINDOW", "duration_s", "final_of", "render_result",
@@ -153,11 +154,8 @@ def _bubble(group: list[tuple[int, Message]], kinds: dict[str, str]) -> None:
 
 
 def _usage_line(message: Message) -> str:
-    u = message.usage
-    if not u.calls:
-        return ""
-    cost = f" · ${u.cost_usd:.4f}" if u.cost_usd else ""
-    return f" · {u.prompt_tokens}+{u.completion_tokens} tok · {u.latency_ms / 1000:.1f}s{cost}"
+    text = usage_text(message, sep=" · ")
+    return f" · {text}" if text else ""
 
 
 def _message(index: int, message: Message) -> None:
