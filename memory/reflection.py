@@ -22,6 +22,9 @@ _REASONS = {
     "satisfied": "the orchestrator judged the request satisfied",
     "max_rounds": "it hit the round limit without approval",
     "no_route": "no role was left to speak",
+    "stalled": "the team stalled, even after replanning",
+    "rejected": "a person rejected the result",
+    "chosen": "the judge chose the best sub-team's result",
 }
 
 
@@ -38,8 +41,9 @@ def _outcome(transcript: list[Message], status: str, error: str | None) -> str:
     final = next((m for m in reversed(transcript) if isinstance(m, Final)), None)
     if status == "failed" or final is None:
         return f"failed: {_short(error or 'the run stopped before a final message', 160)}"
-    return ("solved: " if final.stop_reason in ("approved", "satisfied") else "not solved: ") + _REASONS[
-        final.stop_reason]
+    chosen_ok = final.stop_reason == "chosen" and final.executed and final.exit_code == 0 and not final.failed
+    solved = final.stop_reason in ("approved", "satisfied") or chosen_ok
+    return ("solved: " if solved else "not solved: ") + _REASONS[final.stop_reason]
 
 
 def post_mortem_text(transcript: list[Message], status: str, error: str | None = None) -> str | None:

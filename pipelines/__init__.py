@@ -1,7 +1,17 @@
-"""LangGraph pipelines compiled from a team spec."""
+"""LangGraph pipelines compiled from a team spec: one builder per flow type, sharing the main line."""
 
 from __future__ import annotations
 
-from pipelines.graph import EXECUTE_NODE, FINAL_NODE, RunWiring, build_graph, final_message, node_update
+from pipelines.approval import ApprovalDecision, pending_approval
+from pipelines.graph import (
+    BRANCH_NODES,
+    EXECUTE_NODE,
+    FINAL_NODE,
+    RunWiring,
+    build_graph,
+    final_message,
+    node_update,
+)
 
-__all__ = ["EXECUTE_NODE", "FINAL_NODE", "RunWiring", "build_graph", "final_message", "node_update"]
+__all__ = ["BRANCH_NODES", "EXECUTE_NODE", "FINAL_NODE", "ApprovalDecision", "RunWiring", "build_graph",
+           "final_message", "node_update", "pending_approval"]

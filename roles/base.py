@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Generic, Protocol, TypedDict, TypeVar
+from typing import Annotated, Any, Generic, NotRequired, Protocol, TypedDict, TypeVar
 
 import jinja2
 import yaml
@@ -22,11 +22,25 @@ from memory.scoped import ScopedMemory
 from roles._parse import ParseError
 from roles._recall import MemorySearchCall, memory_block, parse_tool_call, recall, run_memory_search
 from sandbox import Sandbox
-from studio.messages import Code, Decision, Error, Execution, Message, Plan, Review, Task, ToolCall, ToolResult, Usage
+from studio.messages import (
+    Approval,
+    Code,
+    Decision,
+    Error,
+    Execution,
+    Ledger,
+    Message,
+    Plan,
+    Review,
+    Task,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 from studio.spec import RoleSpec, TeamSpec
 
-__all__ = ["Answer", "Completion", "ModelFn", "RoleContext", "TeamState", "ask", "render_prompt",
-           "transcript_text"]
+__all__ = ["Answer", "Completion", "ModelFn", "RoleContext", "TeamState", "ask", "feedback_of", "main_line",
+           "render_prompt", "transcript_text"]
 
 MAX_TOOL_CALLS = 2
 """Tool calls a role may make before it must answer."""
@@ -41,6 +55,10 @@ class TeamState(TypedDict):
     transcript: Annotated[list[Message], operator.add]
     turns: int
     """Worker turns taken so far (the orchestrator's turns do not count)."""
+    stalls: NotRequired[int]
+    """magentic: the stall counter (turns without progress, or in a loop)."""
+    branch: NotRequired[str]
+    """Set only in the input of a parallel branch (a plan step, a candidate, a sub-team): which one."""
 
 
 class Completion(Protocol):
@@ -76,6 +94,15 @@ class RoleContext:
     """The role's view of the team memory (``None`` when the team has memory off)."""
     sandbox: Sandbox | None = None
     """Where the role's code runs (``None`` when the team has execution off)."""
+    branch: str = ""
+    """The parallel branch this context works in (empty on the main line)."""
+
+    def for_branch(self, branch: str, **call_options: Any) -> RoleContext:
+        """This role working in ``branch``: its model calls are keyed ``name.branch`` (a scripted model can give
+        each branch its own replies) and may take other options (a candidate's temperature)."""
+        scoped = getattr(self.model, "for_branch", None)
+        model = scoped(branch, **call_options) if scoped is not None else self.model
+        return replace(self, branch=branch, model=model)
 
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
@@ -102,10 +129,27 @@ def last(transcript: list[Message], cls: type[T]) -> T | None:
     return next((m for m in reversed(transcript) if isinstance(m, cls)), None)
 
 
+def main_line(transcript: list[Message]) -> list[Message]:
+    """The messages outside parallel branches (what the whole team shares)."""
+    return [m for m in transcript if not m.branch]
+
+
+def feedback_of(transcript: list[Message]) -> str:
+    """What the coder is asked to address: the critic's ``revise`` or a person's rejection, whichever is later."""
+    for message in reversed(transcript):
+        if isinstance(message, Review):
+            return message.feedback if message.verdict == "revise" else ""
+        if isinstance(message, Approval) and message.status != "requested":
+            return f"A person rejected it: {message.feedback}" if message.status == "rejected" else ""
+    return ""
+
+
 def transcript_text(transcript: list[Message], limit: int = 8) -> str:
     """The last ``limit`` prompt-worthy messages as ``[sender] text`` lines."""
-    shown = [m for m in transcript if isinstance(m, (Task, Plan, Code, Execution, Review, Decision))][-limit:]
-    return "\n\n".join(f"[{m.sender} · {m.kind}]\n{m.content}" for m in shown)
+    kinds = (Task, Plan, Ledger, Code, Execution, Review, Decision, Approval)
+    shown = [m for m in transcript if isinstance(m, kinds)][-limit:]
+    return "\n\n".join(f"[{m.sender}{f' · {m.branch}' if m.branch else ''} · {m.kind}]\n{m.content}"
+                        for m in shown)
 
 
 @dataclass
@@ -134,15 +178,16 @@ def _with_tool(schema: type) -> type:
 
 
 def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
-        schema: type | None = None, query: str = "") -> Answer[T]:
+        schema: type | None = None, query: str = "", prompt: str | None = None) -> Answer[T]:
     """Render the role's prompt with what memory recalls for ``query``, call the model and parse its reply.
 
     A role granted the ``memory_search`` tool may first reply with a search
     (at most :data:`MAX_TOOL_CALLS` times); the results are added to the
     conversation. A reply that does not parse gets one repair attempt; the
-    caller falls back to a default when ``parsed`` is ``None``.
+    caller falls back to a default when ``parsed`` is ``None``. ``prompt`` names another prompt file than
+    the role's behaviour (the critic ranking candidates uses ``rank``).
     """
-    kind = ctx.role.behaviour  # a custom kind uses its behaviour's prompt, with its own instructions
+    kind = prompt or ctx.role.behaviour  # a custom kind uses its behaviour's prompt, with its own instructions
     hits = recall(ctx, query)
     values = {"role": ctx.role, "memory": memory_block(hits, ctx.team.memory.max_chars), **values}
     system = render_prompt(kind, "system", **values)

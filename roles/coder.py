@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from roles._parse import extract_code
-from roles.base import RoleContext, TeamState, ask, last, task_of
+from roles.base import RoleContext, TeamState, ask, feedback_of, last, task_of
 from roles.executor import execution_of, execution_report
-from studio.messages import Code, Decision, Message, Plan, Review
+from studio.messages import Code, Decision, Ledger, Message, Plan, Review
 
 __all__ = ["write_code"]
 
@@ -13,7 +13,7 @@ __all__ = ["write_code"]
 def write_code(state: TeamState, ctx: RoleContext) -> list[Message]:
     """Ask the model for code; on a reply without a code block, keep the text and no code."""
     transcript = state["transcript"]
-    plan, review, previous = last(transcript, Plan), last(transcript, Review), last(transcript, Code)
+    plan, review, previous = last(transcript, (Plan, Ledger)), last(transcript, Review), last(transcript, Code)
     decision = last(transcript, Decision)
     ran = execution_of(transcript, previous)
     values = {
@@ -21,7 +21,7 @@ def write_code(state: TeamState, ctx: RoleContext) -> list[Message]:
         "plan": plan.content if plan else "",
         "previous_code": previous.code if previous else "",
         "execution": execution_report(ran) if ran is not None and not ran.ok else "",
-        "feedback": review.feedback if review and review.verdict == "revise" else "",
+        "feedback": feedback_of(transcript),
         "instruction": decision.instruction if decision else "",
     }
     query = "\n".join(v for v in (values["task"], values["plan"], values["feedback"]) if v)  # the current step

@@ -81,8 +81,11 @@ def _content(result: ExecResult, tests_given: bool) -> str:
     return head + "."
 
 
-def execute(state: TeamState, ctx: RoleContext) -> list[Message]:
+def execute(state: TeamState, ctx: RoleContext, *, task_tests: bool = True, prelude: str = "") -> list[Message]:
     """Run the latest code of the role ``ctx`` belongs to; one execution message (or none without a sandbox).
+
+    ``task_tests=False`` runs only the tests in the code (a plan step is a part: the task's tests need the
+    whole). ``prelude`` is code run before it in the same file (the steps a plan step depends on).
 
     What the code printed is redacted like everything else Huddle stores: a key the code found or
     was given never reaches the run log.
@@ -93,9 +96,11 @@ def execute(state: TeamState, ctx: RoleContext) -> list[Message]:
         return []
     plan = last(transcript, Plan)
     given = "\n\n".join(t for t in (extract_tests(task_of(transcript)),
-                                    extract_tests(plan.content) if plan else "") if t)
-    files = {SOLUTION: code.code, **({TESTS: given} if given else {})}
-    result = ctx.sandbox.run(files, entry=SOLUTION, tests=[TESTS] if given else [], name=ctx.role.name)
+                                    extract_tests(plan.content) if plan else "") if t) if task_tests else ""
+    source = f"{prelude}\n\n{code.code}" if prelude else code.code
+    files = {SOLUTION: source, **({TESTS: given} if given else {})}
+    name = f"{ctx.role.name}-{ctx.branch}" if ctx.branch else ctx.role.name
+    result = ctx.sandbox.run(files, entry=SOLUTION, tests=[TESTS] if given else [], name=name)
     return [Execution(
         run_id=ctx.run_id, sender=ctx.role.name, parent_id=code.id, content=_content(result, bool(given)),
         exit_code=result.exit_code, stdout=redact(result.stdout), stderr=redact(result.stderr),

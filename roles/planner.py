@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from roles._parse import parse_model
 from roles.base import RoleContext, TeamState, ask, last, task_of
-from studio.messages import Decision, Message, Plan, PlanStep
+from studio.messages import Approval, Decision, Message, Plan, PlanStep
 
 __all__ = ["PlanDecoding", "PlanReply", "plan"]
 
@@ -35,8 +35,10 @@ def plan(state: TeamState, ctx: RoleContext) -> list[Message]:
     """Ask the model for a plan; fall back to a one-step plan (the task itself)."""
     transcript = state["transcript"]
     task = task_of(transcript)
-    decision = last(transcript, Decision)
+    decision, verdict = last(transcript, Decision), last(transcript, Approval)
     instruction = decision.instruction if decision else ""
+    if verdict is not None and verdict.status == "rejected" and verdict.point == "after_plan":
+        instruction = f"A person rejected the plan: {verdict.feedback}"
     answer = ask(ctx, {"task": task, "instruction": instruction}, lambda t: parse_model(t, PlanReply),
                  schema=PlanDecoding, query=task)
     steps = answer.parsed.steps if answer.parsed else [PlanStep(id="s1", description=task)]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from studio.messages import Final, Message, Usage
+from studio.messages import Approval, Final, Message, Usage
 from studio.spec import RoleSpec, SpecError, TeamSpec, dump_spec, load_spec, parse_spec
 
 __all__ = ["Role", "Run", "Team", "TeamMemory"]
@@ -155,8 +155,11 @@ class Team:
         return path
 
     def run(self, task: str, model: str | None = None, *, display: Any = "auto",
-            on_message: Callable[[Message], None] | None = None) -> Run:
-        """Run the team on ``task`` until it ends; returns the :class:`Run`.
+            on_message: Callable[[Message], None] | None = None, auto_approve: bool = False) -> Run:
+        """Run the team on ``task`` until it ends or waits for approval; returns the :class:`Run`.
+
+        A team with ``approval`` points stops at each with ``status == "waiting"``; answer with
+        :meth:`Run.approve` or :meth:`Run.reject` (from this process or a later one: ``Run.load(run_id)``).
 
         Args:
             task: what to do.
@@ -164,12 +167,23 @@ class Team:
             display: ``"auto"`` shows the messages live in a Jupyter cell (nothing outside one); ``None``
                 or ``False`` never; or a function like IPython's ``display`` that returns a handle.
             on_message: also called with each message once it is in the run log.
+            auto_approve: approve every approval point instead of stopping.
 
         Raises:
             ModelConfigError: a model cannot be used (unknown, missing key or file).
         """
-        from studio.notebook import live_view
         from studio.runner import run_team
+
+        run = self._drive(lambda published, turn: run_team(self.spec, task, model=model, home=self.home,
+                                                            on_message=published, on_turn=turn),
+                          display, on_message)
+        while auto_approve and run.status == "waiting":
+            run = run.approve(display=display, on_message=on_message)
+        return run
+
+    def _drive(self, start: Callable[..., Any], display: Any, on_message: Callable[[Message], None] | None) -> Run:
+        """Run ``start(on_message, on_turn)`` with the live view, and wrap its result as a :class:`Run`."""
+        from studio.notebook import live_view
 
         view = live_view(self.spec, display)
 
@@ -179,11 +193,10 @@ class Team:
             if on_message is not None:
                 on_message(message)
 
-        result = run_team(self.spec, task, model=model, home=self.home, on_message=published,
-                          on_turn=view.turn if view is not None else None)
+        result = start(published, view.turn if view is not None else None)
         if view is not None:
             view.close(result.status)
-        return Run(result.run_id, result.status, result.messages, result.error, spec=self.spec)
+        return Run(result.run_id, result.status, result.messages, result.error, spec=self.spec, home=self.home)
 
     async def arun(self, task: str, model: str | None = None, **options: Any) -> Run:
         """:meth:`run`, awaitable: the run works on a thread so the event loop stays free."""
@@ -264,10 +277,11 @@ class Run:
     """
 
     def __init__(self, run_id: str, status: str, messages: list[Message], error: str | None = None, *,
-                 spec: TeamSpec | None = None):
+                 spec: TeamSpec | None = None, home: str | Path | None = None):
         self.run_id, self.status, self.messages, self.error = run_id, status, list(messages), error
         self.spec = spec
         """The team that ran (``None`` when unknown)."""
+        self.home = home
 
     @classmethod
     def load(cls, run_id: str, *, home: str | Path | None = None) -> Run:
@@ -286,7 +300,49 @@ class Run:
             spec = parse_spec(info.spec, f"run {info.run_id}")
         except SpecError:  # a run log written by another version: the messages still load
             spec = None
-        return cls(info.run_id, info.status, log.messages(info.run_id), info.error, spec=spec)
+        return cls(info.run_id, info.status, log.messages(info.run_id), info.error, spec=spec, home=home)
+
+    @property
+    def pending(self) -> Approval | None:
+        """What a waiting run asks a person to approve: ``.point`` and the plan or code as ``.content``."""
+        from pipelines import pending_approval
+
+        return pending_approval(self.messages) if self.status == "waiting" else None
+
+    def approve(self, edit: str | None = None, **options: Any) -> Run:
+        """Approve what the run waits for (``edit``: with this plan or code instead) and go on; returns the run
+        as it now stands (done, failed, or waiting at the next approval point).
+
+        Raises:
+            RunNotWaiting: the run is not waiting for approval.
+        """
+        from pipelines import ApprovalDecision
+
+        return self._answer(ApprovalDecision.edit(edit) if edit else ApprovalDecision.approve(), **options)
+
+    def reject(self, feedback: str, **options: Any) -> Run:
+        """Reject what the run waits for, saying why (the team reads it and tries again), and go on.
+
+        Raises:
+            RunNotWaiting: the run is not waiting for approval.
+            ValueError: no feedback was given.
+        """
+        from pipelines import ApprovalDecision
+
+        if not feedback or not feedback.strip():
+            raise ValueError("reject(feedback): say why, so the team knows what to change")
+        return self._answer(ApprovalDecision.reject(feedback), **options)
+
+    def _answer(self, decision, *, display: Any = "auto", on_message: Callable[[Message], None] | None = None) -> Run:
+        from studio.runner import resume_run
+
+        team = Team.from_spec(self.spec, home=self.home) if self.spec is not None else None
+        if team is None:
+            result = resume_run(self.run_id, home=self.home, decision=decision, on_message=on_message)
+            return Run(result.run_id, result.status, result.messages, result.error, home=self.home)
+        return team._drive(lambda published, turn: resume_run(self.run_id, home=self.home, decision=decision,
+                                                               on_message=published, on_turn=turn),
+                           display, on_message)
 
     @property
     def final(self) -> Final | None:

@@ -43,11 +43,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from memory.items import MemoryStoreError
     from sandbox import SandboxError
     from studio.llm import ModelConfigError
-    from studio.runner import RunNotFound
+    from studio.runner import RunNotFound, RunNotWaiting
     from studio.scripted import ScriptError
     from studio.spec import SpecError
 
-    return SpecError, ModelConfigError, RunNotFound, ScriptError, EmbedderError, MemoryStoreError, SandboxError
+    return (SpecError, ModelConfigError, RunNotFound, RunNotWaiting, ScriptError, EmbedderError, MemoryStoreError,
+            SandboxError)
 
 
 @app.command()
@@ -59,10 +60,20 @@ def run(
                                              "scripted:PATH."),
     json_out: bool = typer.Option(False, "--json", help="Print each message as one JSON line as it is published."),
     resume: str | None = typer.Option(None, "--resume", help="Continue the run with this id."),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every approval point."),
+    approve: bool = typer.Option(False, "--approve", help="With --resume: approve what the run waits for."),
+    reject: str | None = typer.Option(None, "--reject", help="With --resume: reject it, saying why."),
+    edit: Path | None = typer.Option(None, "--edit", help="With --resume: replace the plan or code with this file "
+                                                          "and approve."),
 ) -> None:
-    """Run TEAM_FILE on TASK, or continue a stopped run with --resume RUN_ID."""
+    """Run TEAM_FILE on TASK, or continue a stopped or waiting run with --resume RUN_ID.
+
+    At an approval point (the team's `approval:` list) the run asks at the terminal; without one it waits
+    (exit 3) for `huddle run --resume RUN_ID --approve`, `--reject "why"` or `--edit FILE`.
+    """
     from rich.console import Console
 
+    from studio.cli_approval import EXIT_WAITING, ask_person, decision_from_flags
     from studio.messages import new_id
     from studio.render import print_json_line, print_message
     from studio.runner import resume_run, run_team
@@ -84,18 +95,35 @@ def run(
             status.update(f"[bold]{role}[/] is thinking… ({time.monotonic() - started:.0f}s)")
 
     try:
+        answer = decision_from_flags(approve, reject, edit)
+    except typer.BadParameter as exc:
+        _fail(str(exc))
+    if answer is not None and not resume:
+        _fail("--approve, --reject and --edit answer a waiting run: add --resume RUN_ID")
+    try:
         if status is not None:
             status.start()
         if resume:
             if team_file or task:
                 _fail("--resume takes no TEAM_FILE or TASK: the run keeps its own")
-            result = resume_run(resume, on_message=show, on_turn=thinking)
+            result = resume_run(resume, on_message=show, on_turn=thinking, decision=answer)
         else:
             if team_file is None or not task:
                 _fail("give a TEAM_FILE and a TASK, e.g. huddle run examples/teams/dev_team.yaml \"Write fizzbuzz\"")
             run_id = new_id()
             result = run_team(load_spec(team_file), task, model=model, on_message=show, on_turn=thinking,
                               run_id=run_id)
+        while result.status == "waiting":
+            from pipelines import ApprovalDecision
+
+            if status is not None:
+                status.stop()
+            decision = ApprovalDecision.approve() if auto_approve else ask_person(console, result.pending)
+            if decision is None:
+                break
+            if status is not None:
+                status.start()
+            result = resume_run(result.run_id, on_message=show, on_turn=thinking, decision=decision)
     except KeyboardInterrupt:
         if status is not None:
             status.stop()
@@ -112,6 +140,11 @@ def run(
         usage = sum(m.usage.prompt_tokens + m.usage.completion_tokens for m in result.messages)
         console.print(f"[dim]run {result.run_id} · {result.status} · {usage} tokens · "
                       f"{time.monotonic() - started:.1f}s[/]")
+    if result.status == "waiting":
+        typer.echo(f"run {result.run_id} waits for approval ({result.pending.point.replace('_', ' ')}): answer "
+                   f"with  huddle run --resume {result.run_id} --approve  (or --reject \"why\", or --edit FILE)",
+                   err=True)
+        raise typer.Exit(EXIT_WAITING)
     if result.status != "done":
         typer.echo(f"error: run {result.run_id} failed: {result.error}", err=True)
         raise typer.Exit(1)

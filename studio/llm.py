@@ -4,8 +4,9 @@ Model strings are litellm's (``gpt-4o-mini``, ``ollama/llama3.2``,
 ``hosted_vllm/...``) plus two in-process providers: ``local/smollm2`` (the
 embedded model) and ``scripted:PATH`` (a deterministic script per role). The
 gateway adds retries with exponential back-off on provider errors, a timeout,
-a concurrency limit, optional streaming, JSON-schema constrained output where
-the provider supports it, and usage accounting.
+a per-run concurrency limit and the process-wide per-provider limits of
+:mod:`studio.schedule`, optional streaming, JSON-schema constrained output
+where the provider supports it, and usage accounting (queue time included).
 
 Example:
     >>> gw = Gateway()
@@ -31,7 +32,9 @@ from studio._providers import SCRIPTED_TARGET, register_providers  # noqa: E402
 from studio.local_model import ModelNotFound, gguf_path  # noqa: E402
 from studio.messages import Usage  # noqa: E402
 from studio.redact import redact  # noqa: E402
+from studio.schedule import SCHEDULER, Scheduler  # noqa: E402
 from studio.scripted import ScriptedModel, ScriptedProviderError, ScriptExhausted  # noqa: E402
+from studio.spec_flow import ProviderLimits  # noqa: E402
 
 __all__ = ["CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "check_model"]
 
@@ -72,9 +75,11 @@ class Completion:
 
 
 def provider_of(model: str) -> str:
-    """The provider name litellm would use for ``model``."""
+    """The provider name litellm would use for ``model`` (``local`` and ``scripted`` for the in-process ones)."""
     if model.startswith("scripted:"):
         return "scripted"
+    if model.startswith("local/"):  # not left to litellm: the scheduler's one-at-a-time default hangs on it
+        return "local"
     try:
         return litellm.get_llm_provider(model)[1]
     except Exception:  # litellm raises its own BadRequestError for unknown providers
@@ -116,13 +121,36 @@ def check_model(model: str) -> None:
 class Gateway:
     """Calls models for a run.
 
+    Each attempt first takes one of the run's own slots (``max_concurrency``),
+    then a slot of the model's provider from the process-wide scheduler, so
+    parallel branches and concurrent runs share each provider's limits.
+
     Args:
-        max_concurrency: model calls in flight at once.
-        scripted_start: replies already used per role, for resuming a scripted run.
+        max_concurrency: this run's model calls in flight at once.
+        scripted_start: replies already used per role key, for resuming a scripted run.
+        limits: provider name -> limits, applied to ``scheduler`` for the whole process
+            (the spec's ``defaults.providers``; the last gateway made wins).
+        scheduler: where provider slots come from; the process-wide ``SCHEDULER`` by default.
+
+    Raises:
+        ValueError: the ``HUDDLE_PROVIDER_LIMITS`` environment variable is malformed.
+
+    Example:
+        >>> from studio.schedule import Scheduler
+        >>> private = Scheduler(environ={})
+        >>> gw = Gateway(2, limits={"openai": ProviderLimits(max_concurrency=8)}, scheduler=private)
+        >>> private.limits("openai").max_concurrency
+        8
     """
 
-    def __init__(self, max_concurrency: int = 4, scripted_start: dict[str, int] | None = None):
+    def __init__(self, max_concurrency: int = 4, scripted_start: dict[str, int] | None = None,
+                 limits: dict[str, ProviderLimits] | None = None, scheduler: Scheduler | None = None):
         self._slots = threading.BoundedSemaphore(max_concurrency)
+        self.scheduler = scheduler if scheduler is not None else SCHEDULER
+        try:
+            self.scheduler.update(limits or {})
+        except ValueError as exc:  # a malformed HUDDLE_PROVIDER_LIMITS: the user's to fix
+            raise ModelConfigError(str(exc)) from None
         self._scripted_start = dict(scripted_start or {})
         self.scripts: dict[str, ScriptedModel] = {}
         self._load_lock = threading.Lock()
@@ -146,7 +174,8 @@ class Gateway:
         Args:
             model: litellm model string, ``local/...`` or ``scripted:PATH``.
             messages: chat messages.
-            role: the calling role's name (scripted replies are per role).
+            role: the calling role's name, or ``role.branch`` on a parallel branch (scripted replies
+                are per role, or per role and branch).
             settings: temperature, max tokens, timeout, retries.
             schema: a pydantic model the reply should match; constrains decoding where the
                 provider supports it (the caller still validates).
@@ -167,15 +196,21 @@ class Gateway:
             kwargs["api_base"] = settings.api_base
         if schema is not None:
             kwargs.update(self._schema_args(model, schema))
+        provider = provider_of(model)
         started = time.perf_counter()
-        attempts = 0
+        attempts, queued_s = 0, 0.0
         while True:
             attempts += 1
             try:
+                asked = time.perf_counter()
+                # slots are held per attempt, so a back-off sleep below frees them for other calls
                 with self._slots:
-                    if script is not None:  # the script answers through litellm's mock path
-                        kwargs["mock_response"] = _scripted_reply(script, role, messages)
-                    text, prompt_tokens, completion_tokens, cost = self._call(kwargs, on_token)
+                    queued_s += time.perf_counter() - asked
+                    with self.scheduler.slot(provider) as slot:
+                        queued_s += slot.waited_s
+                        if script is not None:  # the script answers through litellm's mock path
+                            kwargs["mock_response"] = _scripted_reply(script, role, messages)
+                        text, prompt_tokens, completion_tokens, cost = self._call(kwargs, on_token)
                 if script is not None:  # litellm's mock usage is a constant: count words instead
                     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
                     completion_tokens = len(text.split())
@@ -189,7 +224,8 @@ class Gateway:
                     continue
                 raise ModelCallError(_describe(model, exc, attempts)) from None
         usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost,
-                      latency_ms=(time.perf_counter() - started) * 1000, model=model, calls=attempts)
+                      latency_ms=(time.perf_counter() - started) * 1000, model=model, calls=attempts,
+                      queue_ms=queued_s * 1000)
         return Completion(text=text, usage=usage)
 
     def _schema_args(self, model: str, schema: type) -> dict[str, Any]:

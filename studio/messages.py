@@ -28,10 +28,13 @@ __all__ = [
     "Decision",
     "Error",
     "Execution",
+    "Approval",
     "Final",
+    "Ledger",
     "Message",
     "Plan",
     "PlanStep",
+    "Ranking",
     "Reflection",
     "Review",
     "Task",
@@ -72,6 +75,8 @@ class Usage(BaseModel):
     """The model string that answered."""
     calls: int = 0
     """Model calls behind the message, failed attempts included (a resumed scripted run skips them)."""
+    queue_ms: float = 0.0
+    """Time the calls waited for a slot (the run's and the provider's concurrency and rate limits)."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -81,6 +86,7 @@ class Usage(BaseModel):
             latency_ms=self.latency_ms + other.latency_ms,
             model=self.model or other.model,
             calls=self.calls + other.calls,
+            queue_ms=self.queue_ms + other.queue_ms,
         )
 
 
@@ -105,6 +111,8 @@ class _Base(BaseModel):
     """Tokens, cost and latency of the model calls behind this message."""
     memory_ids: list[str] = Field(default_factory=list)
     """Ids of the memory items that were in the prompt behind this message (or that it stored)."""
+    branch: str = ""
+    """The parallel branch that produced it (a plan step, a candidate or a sub-team); empty on the main line."""
 
 
 class Task(_Base):
@@ -210,7 +218,8 @@ class Final(_Base):
     """The last code written, if any."""
     approved: bool = False
     """Whether the critic approved the code."""
-    stop_reason: Literal["approved", "satisfied", "max_rounds", "no_route"] = "approved"
+    stop_reason: Literal["approved", "satisfied", "max_rounds", "no_route", "stalled", "rejected", "chosen"] = \
+        "approved"
     """Why the run stopped."""
     executed: bool = False
     """Whether the final code was run in the sandbox (then ``passed``/``failed``/``exit_code`` say how it went)."""
@@ -219,6 +228,46 @@ class Final(_Base):
     """Tests of the final code that passed."""
     failed: int = 0
     """Tests of the final code that failed."""
+
+
+class Ledger(_Base):
+    """The orchestrator's task ledger (Magentic-One's outer loop): what is known, what is not, and the plan."""
+
+    kind: Literal["ledger"] = "ledger"
+    facts_given: list[str] = Field(default_factory=list)
+    """Facts stated in the task."""
+    facts_to_look_up: list[str] = Field(default_factory=list)
+    facts_to_derive: list[str] = Field(default_factory=list)
+    """Facts to work out by reasoning or by running code."""
+    educated_guesses: list[str] = Field(default_factory=list)
+    plan: list[str] = Field(default_factory=list)
+    """The plan over the team, one line per step (``coder: write ...``)."""
+    replan: int = 0
+    """0 for the first ledger, then 1, 2, … for each rewrite after a stall."""
+    reflection: str = ""
+    """On a rewrite: what went wrong."""
+
+
+class Ranking(_Base):
+    """A comparison of parallel results (best_of_n's candidates, cross_team's sub-teams), best first."""
+
+    kind: Literal["ranking"] = "ranking"
+    order: list[str] = Field(default_factory=list)
+    """Branch names, best first."""
+    chosen: str = ""
+    """The branch whose result continues (``merged`` when the judge merged results)."""
+    reason: str = ""
+
+
+class Approval(_Base):
+    """A person's say at an approval point: asked for (``requested``), then ``approved``, ``edited`` or
+    ``rejected``."""
+
+    kind: Literal["approval"] = "approval"
+    point: Literal["after_plan", "before_execution", "before_final"]
+    status: Literal["requested", "approved", "edited", "rejected"] = "requested"
+    feedback: str = ""
+    """Why it was rejected (the team reads it), or a note with an edit."""
 
 
 class ToolCall(_Base):
@@ -260,11 +309,13 @@ class Error(_Base):
     """Whether the run stopped because of it."""
 
 
-MESSAGE_TYPES = (Task, Plan, Code, Execution, Review, Decision, Final, ToolCall, ToolResult, Reflection, Error)
+MESSAGE_TYPES = (Task, Plan, Code, Execution, Review, Decision, Final, ToolCall, ToolResult, Reflection, Error,
+                 Ledger, Ranking, Approval)
 """Every message class, in the order of the union."""
 
 Message = Annotated[
-    Task | Plan | Code | Execution | Review | Decision | Final | ToolCall | ToolResult | Reflection | Error,
+    Task | Plan | Code | Execution | Review | Decision | Final | ToolCall | ToolResult | Reflection | Error
+    | Ledger | Ranking | Approval,
     Field(discriminator="kind"),
 ]
 """Any message, discriminated by ``kind``."""

@@ -1,4 +1,8 @@
-"""Render messages for a terminal (rich) or as JSON lines."""
+"""Render messages for a terminal (rich) or as JSON lines.
+
+A message from a parallel branch (a plan step, a candidate, a sub-team) shows
+its branch in front of its sender: ``[s2] coder · code``.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,16 @@ from rich.syntax import Syntax
 from rich.table import Column, Table
 
 from studio.messages import (
+    Approval,
     Code,
     Decision,
     Error,
     Execution,
     Final,
+    Ledger,
     Message,
     Plan,
+    Ranking,
     Reflection,
     Review,
     ToolCall,
@@ -29,11 +36,17 @@ from studio.messages import (
     message_to_json,
 )
 
-__all__ = ["hits_table", "ingest_summary", "print_json_line", "print_message", "runs_table", "usage_text"]
+__all__ = ["APPROVAL_COLOURS", "LEDGER_FACTS", "hits_table", "ingest_summary", "print_json_line", "print_message",
+           "runs_table", "sender_text", "usage_text"]
 
 _STYLE = {"task": "bold white", "plan": "cyan", "code": "green", "review": "magenta", "decision": "blue",
           "final": "bold green", "error": "bold red", "execution": "yellow", "reflection": "bright_magenta",
-          "tool_call": "cyan", "tool_result": "cyan"}
+          "tool_call": "cyan", "tool_result": "cyan", "ledger": "blue", "ranking": "magenta", "approval": "yellow"}
+LEDGER_FACTS = (("facts given", "facts_given"), ("facts to look up", "facts_to_look_up"),
+                ("facts to derive", "facts_to_derive"), ("educated guesses", "educated_guesses"))
+"""The fact lists of a task ledger: (heading, field), in the order Magentic-One writes them."""
+APPROVAL_COLOURS = {"requested": "yellow", "approved": "green", "edited": "cyan", "rejected": "red"}
+"""Colour of each approval status (rich and Streamlit both know these names)."""
 
 
 def print_json_line(message: Message) -> None:
@@ -43,12 +56,19 @@ def print_json_line(message: Message) -> None:
 
 
 def usage_text(message: Message, sep: str = ", ") -> str:
-    """What the model calls behind ``message`` cost, as ``tokens{sep}seconds[{sep}$cost]``; empty without calls."""
+    """What the model calls behind ``message`` cost, as ``tokens{sep}seconds[{sep}queued seconds][{sep}$cost]``;
+    empty without calls. The queue time (waiting for a concurrency or rate-limit slot) shows from 0.05 s."""
     u = message.usage
     if not u.calls:
         return ""
+    queued = f"{sep}queued {u.queue_ms / 1000:.1f}s" if u.queue_ms >= 50 else ""
     cost = f"{sep}${u.cost_usd:.4f}" if u.cost_usd else ""
-    return f"{u.prompt_tokens}+{u.completion_tokens} tok{sep}{u.latency_ms / 1000:.1f}s{cost}"
+    return f"{u.prompt_tokens}+{u.completion_tokens} tok{sep}{u.latency_ms / 1000:.1f}s{queued}{cost}"
+
+
+def sender_text(message: Message) -> str:
+    """Who sent ``message``, its branch in front when it has one: ``[s2] coder``."""
+    return f"[{message.branch}] {message.sender}" if message.branch else message.sender
 
 
 def print_message(console: Console, message: Message) -> None:
@@ -60,7 +80,7 @@ def print_message(console: Console, message: Message) -> None:
 
 def _print_body(console: Console, message: Message) -> None:
     style = _STYLE.get(message.kind, "white")
-    title = f"[{style}]{message.sender} · {message.kind}[/]"
+    title = f"[{style}]{escape(sender_text(message))} · {message.kind}[/]"
     if isinstance(message, Decision):
         console.print(f"{title}  [dim]{message.content}[/]")
         return
@@ -83,6 +103,11 @@ def _print_body(console: Console, message: Message) -> None:
         console.print(f"{title}{state}  [dim]{len(message.memory_ids)} item(s): "
                       f"{', '.join(message.memory_ids) or message.content[:80]}[/]")
         return
+    if isinstance(message, Approval) and message.status != "requested":
+        feedback = f"  [dim]{escape(message.feedback)}[/]" if message.feedback else ""
+        console.print(f"{title}  [{APPROVAL_COLOURS[message.status]}]{message.point.replace('_', ' ')}: "
+                      f"{message.status}[/]{feedback}")
+        return
     body: Any
     if isinstance(message, (Code, Final)) and message.code:
         body = Syntax(message.code, "python", theme="ansi_dark", word_wrap=True)
@@ -95,10 +120,45 @@ def _print_body(console: Console, message: Message) -> None:
         body = "\n".join(f"{s.id}. {s.description}" for s in message.steps)
     elif isinstance(message, Review):
         body = f"[{'green' if message.verdict == 'approve' else 'yellow'}]{message.verdict}[/]: {message.feedback}"
+    elif isinstance(message, Ledger):
+        title += f"  [yellow]replan {message.replan}[/]" if message.replan else ""
+        body = _ledger_body(message)
+    elif isinstance(message, Ranking):
+        title += f"  [bold]chosen {escape(message.chosen)}[/]" if message.chosen else ""
+        body = _ranking_body(message)
+    elif isinstance(message, Approval):  # requested: what the person is asked to approve
+        title += f"  [yellow]{message.point.replace('_', ' ')}: waiting for approval[/]"
+        body = (escape(message.content or "(nothing to show)") if message.point == "after_plan"
+                else Syntax(message.content.rstrip("\n"), "python", theme="ansi_dark", word_wrap=True))
     else:
         body = Markdown(message.content or "(empty)")
     console.print(Panel(body, title=title, title_align="left", subtitle=usage_text(message) or None,
                         subtitle_align="right", border_style=style.split()[-1]))
+
+
+def _ledger_body(message: Ledger) -> str:
+    """The reflection (on a replan), each non-empty fact list, then the plan, numbered; as rich markup."""
+    lines = [f"[yellow]reflection:[/] {escape(message.reflection)}"] if message.reflection else []
+    for heading, name in LEDGER_FACTS:
+        facts = getattr(message, name)
+        if facts:
+            lines.append(f"[bold]{heading}:[/]")
+            lines += [f"  - {escape(fact)}" for fact in facts]
+    if message.plan:
+        lines.append("[bold]plan:[/]")
+        lines += [f"  {i}. {escape(step)}" for i, step in enumerate(message.plan, 1)]
+    return "\n".join(lines) or escape(message.content or "(empty ledger)")
+
+
+def _ranking_body(message: Ranking) -> str:
+    """The branches best first, the chosen one marked, then the reason; as rich markup."""
+    lines = [f"{i}. {escape(name)}" + ("  [bold green]★ chosen[/]" if name == message.chosen else "")
+             for i, name in enumerate(message.order, 1)]
+    if message.chosen and message.chosen not in message.order:
+        lines.append(f"[bold green]★ chosen: {escape(message.chosen)}[/]")  # e.g. "merged" by the judge
+    if message.reason:
+        lines.append(f"[dim]reason:[/] {escape(message.reason)}")
+    return "\n".join(lines) or escape(message.content or "(empty ranking)")
 
 
 def _print_execution(console: Console, title: str, message: Execution, tail_lines: int = 8) -> None:

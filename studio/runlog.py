@@ -199,10 +199,15 @@ class RunLog:
 
 
 def calls_per_sender(messages: Iterable[Message]) -> dict[str, int]:
-    """Model calls behind ``messages``, per sender role (failed attempts included)."""
+    """Model calls behind ``messages`` (failed attempts included), per ``sender`` or ``sender.branch``.
+
+    Keyed as the scripted model's queues are, so a resumed run skips exactly the
+    replies its messages used; senders without calls (``user``) count 0.
+    """
     counts: dict[str, int] = {}
     for message in messages:
-        counts[message.sender] = counts.get(message.sender, 0) + message.usage.calls
+        key = f"{message.sender}.{message.branch}" if message.branch else message.sender
+        counts[key] = counts.get(key, 0) + message.usage.calls
     return counts
 
 

@@ -18,28 +18,34 @@ from pathlib import Path
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
 
 from memory.reflection import reflect
 from memory.store import VectorMemory
 from memory.team import open_memory, role_scopes
-from pipelines import RunWiring, build_graph, node_update
+from pipelines import BRANCH_NODES, ApprovalDecision, RunWiring, build_graph, node_update, pending_approval
 from roles import RoleContext
 from sandbox import Sandbox, SandboxError
+from studio._role_model import RoleModel
 from studio.bus import Bus
 from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
-from studio.messages import MESSAGE_TYPES, Error, Final, Message, PlanStep, Task, Usage, new_id
+from studio.messages import MESSAGE_TYPES, Approval, Error, Final, Message, PlanStep, Task, Usage, new_id
 from studio.redact import redact
 from studio.runlog import RunLog, calls_per_sender
 from studio.scripted import ScriptExhausted
 from studio.spec import RoleSpec, TeamSpec, parse_spec
 
-__all__ = ["RunNotFound", "RunResult", "RunStopped", "huddle_home", "open_log", "open_team_memory", "resume_run",
-           "run_team"]
+__all__ = ["ApprovalDecision", "RunNotFound", "RunNotWaiting", "RunResult", "RunStopped", "huddle_home", "open_log",
+           "open_team_memory", "pending_approval", "resume_run", "run_team"]
 
 
 class RunNotFound(LookupError):
     """No run with that id in the run log."""
+
+
+class RunNotWaiting(ValueError):
+    """An approval decision for a run that is not waiting for one."""
 
 
 class RunStopped(Exception):
@@ -55,9 +61,14 @@ class RunResult:
 
     run_id: str
     status: str
-    """``done`` (ended with a final message) or ``failed``."""
+    """``done`` (ended with a final message), ``failed``, or ``waiting`` (for a person's approval)."""
     messages: list[Message] = field(default_factory=list)
     error: str | None = None
+
+    @property
+    def pending(self) -> Approval | None:
+        """The approval a waiting run asks for (the plan or code to approve is its ``content``)."""
+        return pending_approval(self.messages) if self.status == "waiting" else None
 
     @property
     def final(self) -> Final | None:
@@ -143,36 +154,38 @@ class _Session:
         self.bus = Bus(self.log)
         if on_message is not None:
             self.bus.subscribe("*", on_message)
-        self.gateway = gateway or Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start)
+        self.gateway = gateway or Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start,
+                                          limits=spec.defaults.providers)
         sandbox = Sandbox(spec.sandbox, home / "workspaces" / run_id) if spec.sandbox.enabled else None
+        judge = spec.judge() if spec.flow.type == "cross_team" else None
+        runs_code = {r.name for r in spec.roles if r.behaviour == "coder"} | ({judge.name} if judge else set())
         contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn), self.scopes.get(r.name),
-                                        sandbox if r.behaviour == "coder" else None)
+                                        sandbox if r.name in runs_code else None)
                     for r in spec.roles}
         reflecting = self.memory is not None and spec.memory.reflect
         self.wiring = RunWiring(run_id, contexts, self.bus.publish_many, self._reflect if reflecting else None)
         self.graph = _compiled(spec, home)
-        self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": 3 * spec.flow.max_rounds + 10}
+        # Parallel branches run on LangGraph's thread pool: as many threads as the flow runs branches at once.
+        self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": 6 * spec.flow.max_rounds + 30,
+                       "max_concurrency": spec.flow.max_parallel}
 
-    def _model_fn(self, role: RoleSpec, on_turn: Callable[[str], None] | None):
-        model, settings = self.spec.model_for(role.name, self.model), _settings(self.spec, role)
-
-        def call(messages, *, schema=None):
-            if on_turn is not None:
-                on_turn(role.name)
-            return self.gateway.complete(model, messages, role=role.name, settings=settings, schema=schema)
-
-        return call
+    def _model_fn(self, role: RoleSpec, on_turn: Callable[[str], None] | None) -> RoleModel:
+        return RoleModel(self.gateway, self.spec.model_for(role.name, self.model), role.name,
+                         _settings(self.spec, role), on_turn)
 
     def _reflect(self, transcript: list[Message], status: str, error: str | None) -> list[Message]:
         return reflect(transcript, run_id=self.run_id, memory=self.memory, scopes=self.scopes, status=status,
                        error=error)
 
-    def execute(self, graph_input: dict | None) -> RunResult:
-        """Run the graph to the end; a failure is published as a fatal error, never lost."""
+    def execute(self, graph_input: dict | Command | None) -> RunResult:
+        """Run the graph to the end or to an approval point; a failure is published as a fatal error, never lost."""
         try:
             # "sync": each step's checkpoint is saved before the next node runs, so at most the
             # node that was running can have published without a checkpoint (see resume_run).
             self.graph.invoke(graph_input, self.config, context=self.wiring, durability="sync")
+            asked = self._interrupts()
+            if asked:
+                return self._wait(asked)
         except (ModelCallError, ScriptExhausted, SandboxError, RunStopped) as exc:
             kind = {ModelCallError: "provider", ScriptExhausted: "script", SandboxError: "sandbox",
                     RunStopped: "stopped"}
@@ -182,6 +195,20 @@ class _Session:
             raise
         self.log.set_status(self.run_id, "done")
         return RunResult(self.run_id, "done", self.log.messages(self.run_id))
+
+    def _interrupts(self) -> list:
+        snapshot = self.graph.get_state(self.config)
+        return [i for task in snapshot.tasks for i in task.interrupts]
+
+    def _wait(self, asked: list) -> RunResult:
+        """The run stopped at an approval point: ask for it (once) in the log, and wait."""
+        logged = self.log.messages(self.run_id)
+        if pending_approval(logged) is None:
+            value = asked[0].value
+            self.bus.publish(Approval(run_id=self.run_id, sender="system", point=value["point"],
+                                      content=redact(value.get("text") or ""), parent_id=value.get("subject_id")))
+        self.log.set_status(self.run_id, "waiting")
+        return RunResult(self.run_id, "waiting", self.log.messages(self.run_id))
 
     def _fail(self, error_type: str, text: str) -> RunResult:
         text = redact(text)
@@ -236,14 +263,18 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
 
 def resume_run(run_id: str, *, home: str | Path | None = None,
                on_message: Callable[[Message], None] | None = None,
-               on_turn: Callable[[str], None] | None = None) -> RunResult:
-    """Continue a run that was killed or failed, from its last checkpoint.
+               on_turn: Callable[[str], None] | None = None,
+               decision: ApprovalDecision | None = None) -> RunResult:
+    """Continue a run that was killed, failed, or waits for approval, from its last checkpoint.
 
     Messages already in the log are neither lost nor published twice: a node
-    that published but died before its checkpoint is recorded as done.
+    that published but died before its checkpoint is recorded as done. A run
+    waiting for approval goes on only with a ``decision`` (from this process or
+    any other: the pause lives in the checkpoint); without one it stays waiting.
 
     Raises:
         RunNotFound: no such run.
+        RunNotWaiting: a decision for a run that is not waiting for one.
     """
     home = huddle_home(home)
     log = open_log(home)
@@ -252,19 +283,27 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
         raise RunNotFound(f"no run {run_id!r} in {home / 'runs.db'}; see `huddle runs list`")
     if info.status == "done":
         return RunResult(info.run_id, "done", log.messages(info.run_id))
+    if decision is not None and info.status != "waiting":
+        raise RunNotWaiting(f"run {info.run_id} is {info.status}, not waiting for approval; nothing to approve")
     spec = parse_spec(info.spec, f"run {info.run_id}")
     _check_models(spec, info.model)
     logged = log.messages(info.run_id)
     session = _Session(spec, info.run_id, home, info.model, on_message, on_turn,
                        scripted_start=calls_per_sender(logged))
+    if info.status == "waiting" and session._interrupts():
+        if decision is None:
+            return RunResult(info.run_id, "waiting", logged)
+        log.set_status(info.run_id, "running")
+        return session.execute(Command(resume=decision.as_resume()))
     log.set_status(info.run_id, "running")
     snapshot = session.graph.get_state(session.config)
     if not snapshot.values:
         task = next(m for m in logged if isinstance(m, Task))
         return session.execute({"transcript": [task], "turns": 0})
     known = {m.id for m in snapshot.values["transcript"]}
-    pending = snapshot.next[0] if snapshot.next else None
-    orphans = [m for m in logged if m.id not in known and not (isinstance(m, Error) and m.fatal)]
+    pending = snapshot.next[0] if len(snapshot.next) == 1 and snapshot.next[0] not in BRANCH_NODES else None
+    orphans = [m for m in logged if m.id not in known and not (isinstance(m, Error) and m.fatal)
+               and not isinstance(m, Approval) and not m.branch]
     if orphans and pending is not None:
         session.graph.update_state(session.config, node_update(spec, pending, orphans, snapshot.values),
                                    as_node=pending)

@@ -1,14 +1,23 @@
 """The scripted model: deterministic replies per role, for tests, demos and notebooks.
 
-A script is a YAML mapping from role name to a list of replies, consumed in
-order by that role's calls. A reply is a string, ``{content: str, delay_s:
-float}`` (a simulated latency) or ``{error: str}`` (a provider error, to
-exercise retries). Replies never cycle: a role with none left raises
-:class:`ScriptExhausted`, naming the role.
+A script is a YAML mapping from a key to a list of replies, consumed in order
+by the calls made with that key. A key is a role name (``coder``), or a role
+name, a dot and a parallel branch's name (``coder.s1``: plan step ``s1``,
+candidate ``c2``, sub-team ``red``); role names never contain dots. A call
+from a branch (``coder.s1``) takes from its own queue when the script has one,
+and from its role's shared queue (``coder``) when not. Branches run at once,
+so which branch gets which reply of a shared queue depends on timing: give
+each branch its own queue where the replies differ.
+
+A reply is a string, ``{content: str, delay_s: float}`` (a simulated latency)
+or ``{error: str}`` (a provider error, to exercise retries). Replies never
+cycle: a key with none left raises :class:`ScriptExhausted`, naming it.
 
 Example:
-    >>> model = ScriptedModel({"coder": ["print(1)"]})
-    >>> model.reply("coder", [{"role": "user", "content": "go"}])
+    >>> model = ScriptedModel({"coder": ["print(1)"], "coder.s2": ["print(2)"]})
+    >>> model.reply("coder.s2", [{"role": "user", "content": "go"}])
+    'print(2)'
+    >>> model.reply("coder.s1", [{"role": "user", "content": "go"}])  # no queue of its own: the shared one
     'print(1)'
     >>> model.assert_complete()
 """
@@ -51,6 +60,7 @@ class ScriptedCall:
     """One recorded call: who asked, with what, and what they got."""
 
     role: str
+    """The key asked with: a role name, or ``role.branch``."""
     messages: list[dict[str, Any]]
     reply: str | None
     error: str | None = None
@@ -94,12 +104,18 @@ def _read_yaml(path: Path) -> Any:
 
 @dataclass
 class ScriptedModel:
-    """Replies from a script, one queue per role, recorded as they are used.
+    """Replies from a script, one queue per key (role or ``role.branch``), recorded as they are used.
 
     Args:
-        replies: role name -> list of replies (see module docs).
+        replies: role name or ``role.branch`` -> list of replies (see module docs).
         source: where the script came from, for error messages.
-        start_at: replies already used per role (a resumed run skips them).
+        start_at: replies already used per key (a resumed run skips them); a ``role.branch``
+            key the script has no queue for counts against its role's shared queue.
+
+    Example:
+        >>> model = ScriptedModel({"coder": ["a", "b", "c"]}, start_at={"coder.s1": 1, "coder.s2": 1})
+        >>> model.reply("coder.s3", [])
+        'c'
     """
 
     replies: dict[str, list[Any]]
@@ -115,7 +131,11 @@ class ScriptedModel:
             if not isinstance(items, list):
                 raise ScriptError(f"{self.source}: {role}: expected a list of replies, got {type(items).__name__}")
             self._queues[str(role)] = [_parse_reply(r, f"{self.source}: {role}[{i}]") for i, r in enumerate(items)]
-        self._used = {role: int(self.start_at.get(role, 0)) for role in self._queues}
+        self._used = dict.fromkeys(self._queues, 0)
+        for key, count in self.start_at.items():
+            queue = self._queue_key(str(key))
+            if queue is not None:  # replies of a role the script lacks: nothing to skip
+                self._used[queue] += int(count)
         self._lock = threading.Lock()
 
     @classmethod
@@ -130,27 +150,41 @@ class ScriptedModel:
             raise ScriptError(f"scripted model file {path}: not valid YAML ({exc})") from None
         return cls(replies=data or {}, source=str(path), start_at=dict(start_at or {}))
 
+    def _queue_key(self, key: str) -> str | None:
+        """The queue that serves ``key``: its own, else its role's shared one, else none."""
+        if key in self._queues:
+            return key
+        role = key.split(".", 1)[0]
+        return role if role in self._queues else None
+
     def reply(self, role: str, messages: list[dict[str, Any]]) -> str:
         """Return the next reply for ``role`` (sleeping ``delay_s`` first).
 
+        Args:
+            role: a role name, or ``role.branch`` for a call from a parallel branch.
+            messages: the chat messages of the call (recorded).
+
         Raises:
-            ScriptExhausted: the role has no reply left (or none at all).
+            ScriptExhausted: the key has no reply left (or none at all).
             ScriptedProviderError: the script put an ``{error: ...}`` here.
         """
         with self._lock:
-            queue = self._queues.get(role)
-            if queue is None:
+            key = self._queue_key(role)
+            if key is None:
+                shared = role.split(".", 1)[0]
+                nor = f" (nor for role {shared!r})" if shared != role else ""
                 raise ScriptExhausted(
-                    f"scripted model {self.source}: no replies for role {role!r}; "
+                    f"scripted model {self.source}: no replies for role {role!r}{nor}; "
                     f"the script has replies for: {', '.join(sorted(self._queues)) or 'no role'}"
                 )
-            index = self._used[role]
+            queue, index = self._queues[key], self._used[key]
             if index >= len(queue):
+                via = f" (asked as {role!r})" if key != role else ""
                 raise ScriptExhausted(
-                    f"scripted model {self.source}: role {role!r} has no scripted reply left "
+                    f"scripted model {self.source}: role {key!r}{via} has no scripted reply left "
                     f"(it had {len(queue)}; this was call {index + 1})"
                 )
-            self._used[role] = index + 1
+            self._used[key] = index + 1
             item = queue[index]
         if item.delay_s:
             time.sleep(item.delay_s)
@@ -160,7 +194,7 @@ class ScriptedModel:
         return item.content
 
     def remaining(self) -> dict[str, int]:
-        """Unused replies per role."""
+        """Unused replies per key (role or ``role.branch``)."""
         return {role: len(q) - self._used[role] for role, q in self._queues.items() if len(q) > self._used[role]}
 
     def assert_complete(self) -> None:

@@ -18,6 +18,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from studio.spec_flow import (
+    APPROVAL_POINTS,
+    FLOW_TYPES,
+    ApprovalPoint,
+    Edge,
+    Flow,
+    ProviderLimits,
+    SubTeam,
+    flow_problems,
+)
 from studio.spec_memory import (
     COLLECTIONS,
     DEFAULT_READ,
@@ -31,7 +41,9 @@ from studio.spec_memory import (
 from studio.spec_sandbox import SandboxSpec
 
 __all__ = [
+    "APPROVAL_POINTS",
     "COLLECTIONS",
+    "FLOW_TYPES",
     "ROLE_KINDS",
     "SPEC_VERSION",
     "TOOLS",
@@ -40,10 +52,12 @@ __all__ = [
     "EmbedderSpec",
     "Flow",
     "MemorySpec",
+    "ProviderLimits",
     "RoleMemory",
     "RoleSpec",
     "SandboxSpec",
     "SpecError",
+    "SubTeam",
     "TeamSpec",
     "dump_spec",
     "load_spec",
@@ -88,6 +102,9 @@ class Defaults(_Model):
     """Model calls in flight at once across the team."""
     api_base: str | None = None
     """Endpoint for self-hosted providers (an Ollama or vLLM server URL)."""
+    providers: dict[str, ProviderLimits] = Field(default_factory=dict)
+    """Per-provider limits (``openai: {max_concurrency: 8, requests_per_minute: 500}``), shared by every run in
+    the process; the provider is litellm's name for it (``openai``, ``anthropic``, ``ollama``, ``local``, …)."""
 
 
 class RoleLimits(_Model):
@@ -153,24 +170,6 @@ class RoleSpec(_Model):
         return tuple(self.memory.write) if self.memory.write is not None else DEFAULT_WRITE.get(self.behaviour, ())
 
 
-class Edge(_Model):
-    """A message route: after ``from`` speaks, ``to`` may speak next."""
-
-    source: str = Field(alias="from")
-    target: str = Field(alias="to")
-
-
-class Flow(_Model):
-    """How the roles take turns."""
-
-    entry: str | None = None
-    """First worker to speak; the first non-orchestrator role when unset."""
-    edges: list[Edge] = Field(default_factory=list)
-    """Routes between roles; the default order when the orchestrator is absent or unsure."""
-    max_rounds: int = Field(8, ge=1, le=200)
-    """Worker turns allowed before the run stops."""
-
-
 class TeamSpec(_Model):
     """A team: its roles, how they take turns, and their defaults."""
 
@@ -185,6 +184,9 @@ class TeamSpec(_Model):
     """The shared vector memory (retrieval and reflection)."""
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
     """Where and how the coder's code runs (limits, network), or ``enabled: false`` to never run it."""
+    approval: list[ApprovalPoint] = Field(default_factory=list)
+    """Where the run stops for a person to approve, edit or reject: ``after_plan``, ``before_execution``,
+    ``before_final``."""
 
     @model_validator(mode="after")
     def _check_references(self) -> TeamSpec:
@@ -212,6 +214,8 @@ class TeamSpec(_Model):
                     )
         if self.flow.entry is not None and self.flow.entry not in seen:
             problems.append(f"flow.entry: no role named {self.flow.entry!r}; expected one of: {names}")
+        if not problems:
+            problems += flow_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -234,6 +238,14 @@ class TeamSpec(_Model):
     def orchestrator(self) -> RoleSpec | None:
         """The orchestrator role, if the team has one."""
         return next((r for r in self.roles if r.behaviour == "orchestrator"), None)
+
+    def judge(self) -> RoleSpec | None:
+        """cross_team: the role that judges the sub-teams (``flow.judge``, or the one critic outside them)."""
+        if self.flow.judge is not None:
+            return next((r for r in self.roles if r.name == self.flow.judge), None)
+        members = {name for team in self.flow.teams for name in team.roles}
+        critics = [r for r in self.roles if r.behaviour == "critic" and r.name not in members]
+        return critics[0] if len(critics) == 1 else None
 
     def entry(self) -> str:
         """The first worker to speak."""

@@ -120,3 +120,19 @@ def test_schemas_sent_to_providers():
     assert gw._schema_args("gpt-4o-mini", union) == {}  # a root anyOf is not valid structured output
     assert gw._schema_args("gpt-4o-mini", Reply) == {"response_format": Reply}
     assert gw._schema_args("scripted:x.yaml", Reply) == {}
+
+
+def test_in_process_models_have_their_own_providers():
+    from studio.llm import provider_of
+
+    assert provider_of("local/smollm2") == "local"  # the scheduler runs it one call at a time by default
+    assert provider_of("scripted:x.yaml") == "scripted"
+    assert provider_of("anthropic/claude-3-5-haiku-latest") == "anthropic"
+
+
+def test_uncontended_call_records_its_queue_time(script):
+    from studio.schedule import Scheduler
+
+    model = script({"coder": ["hi"]})
+    usage = Gateway(scheduler=Scheduler(environ={})).complete(model, MSGS, role="coder").usage
+    assert 0 <= usage.queue_ms <= usage.latency_ms

@@ -156,3 +156,78 @@ def test_missing_file(tmp_path):
     with pytest.raises(ScriptError) as info:
         ScriptedModel.load(path)
     assert str(path) in str(info.value) and "cannot read" in str(info.value)
+
+
+# --- per-branch keys (role.branch) ---------------------------------------------
+
+
+def test_branch_key_takes_its_own_queue_first():
+    model = ScriptedModel({"coder": ["shared"], "coder.s1": ["own 1", "own 2"]})
+    assert model.reply("coder.s1", ASK) == "own 1"
+    assert model.reply("coder.s2", ASK) == "shared"  # no queue of its own
+    assert model.reply("coder.s1", ASK) == "own 2"
+    model.assert_complete()
+
+
+def test_branch_with_its_own_queue_never_falls_back_to_the_shared_one():
+    model = ScriptedModel({"coder": ["shared"], "coder.s1": ["own"]}, source="par.yaml")
+    model.reply("coder.s1", ASK)
+    with pytest.raises(ScriptExhausted) as info:
+        model.reply("coder.s1", ASK)
+    assert "'coder.s1'" in str(info.value) and "it had 1" in str(info.value)
+    assert model.remaining() == {"coder": 1}
+
+
+def test_branches_without_queues_share_their_roles_queue_in_call_order():
+    model = ScriptedModel({"coder": ["c1", "c2", "c3"]})
+    assert [model.reply(key, ASK) for key in ("coder.s2", "coder", "coder.s1")] == ["c1", "c2", "c3"]
+    with pytest.raises(ScriptExhausted, match=r"role 'coder' \(asked as 'coder.s3'\) has no scripted reply left"):
+        model.reply("coder.s3", ASK)
+
+
+def test_calls_record_the_key_asked_with():
+    model = ScriptedModel({"coder": ["shared"], "coder.s1": ["own"]})
+    model.reply("coder.s1", ASK)
+    model.reply("coder.s2", ASK)
+    assert [(c.role, c.reply) for c in model.calls] == [("coder.s1", "own"), ("coder.s2", "shared")]
+
+
+def test_branch_of_an_absent_role_names_both():
+    model = ScriptedModel({"planner": ["p"]})
+    with pytest.raises(ScriptExhausted) as info:
+        model.reply("critic.red", ASK)
+    assert "'critic.red' (nor for role 'critic')" in str(info.value) and "planner" in str(info.value)
+
+
+def test_branch_names_may_contain_dots():
+    model = ScriptedModel({"coder": ["shared"], "coder.v1.2": ["own"]})
+    assert model.reply("coder.v1.2", ASK) == "own"
+    assert model.reply("coder.v1.3", ASK) == "shared"
+
+
+def test_start_at_with_branch_keys():
+    """A resumed run skips what each branch used: its own queue's, else its role's shared queue's."""
+    model = ScriptedModel(
+        {"coder": ["c1", "c2", "c3", "c4"], "coder.s1": ["own 1", "own 2"], "critic": ["r1"]},
+        start_at={"coder.s1": 1, "coder.s2": 1, "coder.s3": 2, "coder": 0, "critic.red": 1, "nobody.x": 5},
+    )
+    assert model.reply("coder.s1", ASK) == "own 2"
+    assert model.reply("coder.s4", ASK) == "c4"  # s2 and s3 used c1..c3 between them
+    assert model.remaining() == {}
+    with pytest.raises(ScriptExhausted):
+        model.reply("critic", ASK)  # critic.red had no queue: its call counted against critic's
+
+
+def test_start_at_from_the_run_log_skips_branch_replies():
+    """``calls_per_sender`` keys calls as the script does, so a resume continues each queue where it was."""
+    from studio.messages import Code, Usage
+    from studio.runlog import calls_per_sender
+
+    logged = [Code(run_id="r", sender="coder", branch="s1", usage=Usage(calls=2)),
+              Code(run_id="r", sender="coder", branch="s2", usage=Usage(calls=1)),
+              Code(run_id="r", sender="coder", usage=Usage(calls=1))]
+    assert calls_per_sender(logged) == {"coder.s1": 2, "coder.s2": 1, "coder": 1}
+    model = ScriptedModel({"coder": ["main", "s2", "after"], "coder.s1": [{"error": "429"}, "s1"]},
+                          start_at=calls_per_sender(logged))
+    assert model.reply("coder", ASK) == "after"
+    model.assert_complete()

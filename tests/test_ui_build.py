@@ -14,7 +14,18 @@ from streamlit_flow.elements import StreamlitFlowEdge
 from studio.spec import SpecError, dump_spec, load_spec, parse_spec
 from studio.ui import canvas
 from studio.ui.build_io import parse_upload
-from studio.ui.team_edit import add_role, problems_under, rename_role, set_path
+from studio.ui.flow_edit import (
+    FLOW_CAPTIONS,
+    add_sub_team,
+    flow_type,
+    judge_of,
+    remove_sub_team,
+    set_flow_type,
+    set_sub_team_roles,
+    sub_team_of,
+    sub_teams,
+)
+from studio.ui.team_edit import add_role, problems_under, remove_role, rename_role, set_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_TEAM = ROOT / "examples" / "teams" / "dev_team.yaml"
@@ -497,3 +508,152 @@ def test_a_dragged_node_keeps_its_place_through_a_rename(fake_canvas, at):
     _picker(at).set_value(2).run()
     _w(at.text_input, "roles.2.name").set_value("builder").run()
     assert at.session_state[POSITIONS]["builder"] == (777.0, 333.0)
+
+
+# --- flows, sub-teams and approvals: flow_edit.py, the canvas and the form -------------------------------------------
+
+
+@pytest.fixture
+def cross(team) -> dict:
+    """The dev team plus a second coder and critic, split into two sub-teams judged by the second critic."""
+    team, _ = add_role(team, "coder")
+    team, _ = add_role(team, "critic")
+    team = set_flow_type(team, "cross_team")
+    team = add_sub_team(add_sub_team(team))
+    team = set_sub_team_roles(set_sub_team_roles(team, 0, ["planner", "coder", "critic"]), 1, ["coder2"])
+    return set_path(team, ("flow", "judge"), "critic2")
+
+
+def test_cross_team_editing_keeps_one_sub_team_per_role(cross):
+    assert sub_teams(cross) == [{"name": "team1", "roles": ["planner", "coder", "critic"]},
+                                {"name": "team2", "roles": ["coder2"]}]
+    spec = parse_spec(cross)
+    assert [t.roles for t in spec.flow.teams] == [["planner", "coder", "critic"], ["coder2"]]
+    assert spec.judge().name == "critic2"
+    moved = set_sub_team_roles(cross, 1, ["coder2", "critic"])  # taken from team1, not listed twice
+    assert [t["roles"] for t in sub_teams(moved)] == [["planner", "coder"], ["coder2", "critic"]]
+    assert sub_team_of(moved) == {"planner": "team1", "coder": "team1", "coder2": "team2", "critic": "team2"}
+    third = add_sub_team(cross)
+    assert sub_teams(third)[2] == {"name": "team3", "roles": []}
+    assert sub_teams(remove_sub_team(third, 0))[0]["name"] == "team2"
+
+
+def test_the_judge_is_named_or_the_one_critic_outside_the_sub_teams(cross):
+    assert judge_of(cross) == "critic2"
+    unset = set_path(cross, ("flow", "judge"), None)
+    assert judge_of(unset) == "critic2" and parse_spec(unset).judge().name == "critic2"
+    two_outside = set_sub_team_roles(unset, 0, ["planner", "coder"])  # critic leaves team1: two candidates
+    assert judge_of(two_outside) is None
+    with pytest.raises(SpecError) as bad:
+        parse_spec(two_outside)
+    assert any(p.startswith("flow.judge: name the role") for p in bad.value.problems)
+
+
+def test_leaving_cross_team_drops_its_sub_teams_and_judge(cross):
+    cross = set_path(cross, ("flow", "max_parallel"), 4)
+    magentic = set_flow_type(cross, "magentic")
+    assert magentic["flow"]["type"] == "magentic" and "teams" not in magentic["flow"]
+    assert "judge" not in magentic["flow"] and magentic["flow"]["max_parallel"] == 4  # numbers are kept
+    assert flow_type(magentic) == "magentic" and flow_type({"name": "t"}) == "sequential"
+    assert sub_team_of(magentic) == {} and judge_of(magentic) is None
+    parse_spec(magentic)
+
+
+def test_a_rename_or_removal_follows_into_sub_teams_and_judge(cross):
+    renamed = rename_role(rename_role(cross, 2, "builder"), 5, "referee")
+    assert sub_teams(renamed)[0]["roles"] == ["planner", "builder", "critic"]
+    assert renamed["flow"]["judge"] == "referee"
+    assert parse_spec(renamed).judge().name == "referee"
+    removed = remove_role(remove_role(renamed, 5), 1)  # the judge, then the planner
+    assert "judge" not in removed["flow"] and sub_teams(removed)[0]["roles"] == ["builder", "critic"]
+
+
+def test_the_canvas_shows_each_roles_sub_team_and_the_judge(cross):
+    nodes = _nodes(canvas.to_flow(cross, {}))
+    assert "👥 team1" in nodes["role-1"].data["content"] and "👥 team2" in nodes["role-4"].data["content"]
+    assert "⚖️ judge" in nodes["role-5"].data["content"]
+    assert "👥" not in nodes["role-0"].data["content"] and "⚖️" not in nodes["role-0"].data["content"]
+    before = canvas.signature(cross)
+    assert canvas.signature(set_sub_team_roles(cross, 1, ["coder2", "critic"])) != before  # redrawn
+    assert "👥" not in canvas.to_flow(set_flow_type(cross, "sequential"), {}).nodes[2].data["content"]
+
+
+def test_the_flow_type_shows_its_caption_and_only_the_fields_it_uses(at, downloads):
+    assert _w(at.selectbox, "flow.type").value == "sequential"
+    assert not [w for w in at.number_input if w.key.endswith((":flow.max_stalls", ":flow.candidates"))]
+    _w(at.selectbox, "flow.type").set_value("magentic").run()
+    assert any(c.value == FLOW_CAPTIONS["magentic"] for c in at.caption)
+    shown = {w.key.rsplit(":", 1)[1] for w in at.number_input if w.key.startswith("bld")}
+    assert {"flow.max_stalls", "flow.max_replans"} <= shown and "flow.candidates" not in shown
+    assert _w(at.number_input, "flow.max_stalls").value == 3  # the spec's default until set
+    _w(at.number_input, "flow.max_stalls").set_value(5).run()
+    _w(at.number_input, "flow.max_replans").set_value(0).run()
+    spec = parse_spec(_downloaded(at, downloads))
+    assert (spec.flow.type, spec.flow.max_stalls, spec.flow.max_replans) == ("magentic", 5, 0)
+
+    _w(at.selectbox, "flow.type").set_value("best_of_n").run()
+    shown = {w.key.rsplit(":", 1)[1] for w in at.number_input if w.key.startswith("bld")}
+    assert {"flow.candidates", "flow.max_parallel"} <= shown and "flow.max_stalls" not in shown
+    _w(at.number_input, "flow.candidates").set_value(4).run()
+    _w(at.number_input, "flow.max_parallel").set_value(2).run()
+    assert not at.error
+    spec = parse_spec(_downloaded(at, downloads))
+    assert (spec.flow.type, spec.flow.candidates, spec.flow.max_parallel) == ("best_of_n", 4, 2)
+    assert spec.flow.max_stalls == 5  # kept, though best_of_n does not use it
+
+    _w(at.number_input, "flow.candidates").set_value(40).run()
+    assert _field_errors(at) == ["`flow.candidates`: input should be less than or equal to 16 (got 40)"]
+    assert "flow.candidates" in _summary(at) and _download(at).proto.disabled
+
+
+def test_what_a_flow_needs_of_the_roles_shows_under_the_flow_type(at):
+    _w(at.selectbox, "flow.type").set_value("magentic").run()
+    _picker(at).set_value(0).run()
+    at.button(key="build_remove_0").click().run()  # the orchestrator
+    assert _field_errors(at) == ["`roles`: flow magentic needs an orchestrator (it keeps the task and progress "
+                                 "ledgers)"]  # once: under the flow type, not again by the palette
+    assert "flow magentic needs an orchestrator" in _summary(at)
+    _w(at.selectbox, "flow.type").set_value("sequential").run()
+    assert not at.error
+
+
+def test_build_a_cross_team_flow_in_the_form(at, downloads):
+    at.button(key="build_add_coder").click().run()
+    at.button(key="build_add_critic").click().run()
+    _w(at.selectbox, "flow.type").set_value("cross_team").run()
+    assert any(e.startswith("`flow.teams`: cross\\_team needs two or more sub-teams") for e in _field_errors(at))
+    at.button(key="build_team_add").click().run()
+    at.button(key="build_team_add").click().run()
+    assert _w(at.text_input, "flow.teams.1.name").value == "team2"
+    assert "`flow.teams[0].roles`: list should have at least 1 item after validation, not 0" in _field_errors(at)
+    _w(at.text_input, "flow.teams.0.name").set_value("red").run()
+    _w(at.multiselect, "flow.teams.0.roles").set_value(["planner", "coder", "critic"]).run()
+    _w(at.multiselect, "flow.teams.1.roles").set_value(["coder2"]).run()
+    assert not at.error  # critic2, the one critic outside the sub-teams, judges
+    assert _w(at.selectbox, "flow.judge").options == ["(the one critic outside the sub-teams)", "critic", "critic2"]
+    _w(at.selectbox, "flow.judge").set_value("critic").run()
+    assert _field_errors(at) == ["`flow.judge`: 'critic' must act as a critic and belong to no sub-team"]
+    _w(at.selectbox, "flow.judge").set_value("critic2").run()
+    assert not at.error
+    spec = parse_spec(_downloaded(at, downloads))
+    assert [(t.name, t.roles) for t in spec.flow.teams] == [("red", ["planner", "coder", "critic"]),
+                                                            ("team2", ["coder2"])]
+    assert spec.flow.judge == "critic2" and spec.flow.type == "cross_team"
+
+    _w(at.multiselect, "flow.teams.1.roles").set_value(["coder2", "coder"]).run()  # moves coder out of red
+    assert _w(at.multiselect, "flow.teams.0.roles").value == ["planner", "critic"]
+    assert _field_errors(at) == ["`flow.teams[0].roles`: sub-team 'red' has no coder"]
+    at.button(key="build_team_rm_1").click().run()
+    assert [t["name"] for t in sub_teams(at.session_state["huddle_team"])] == ["red"]
+
+
+def test_the_approval_points_are_picked_team_wide(at, downloads):
+    _w(at.multiselect, "approval").set_value(["after_plan", "before_final"]).run()
+    assert not at.error
+    assert parse_spec(_downloaded(at, downloads)).approval == ["after_plan", "before_final"]
+    _w(at.toggle, "sandbox.enabled").set_value(False).run()
+    _w(at.multiselect, "approval").set_value(["before_execution"]).run()
+    assert _field_errors(at) == ["`approval`: before\\_execution needs a coder and the sandbox on (sandbox.enabled)"]
+    _w(at.multiselect, "approval").set_value([]).run()
+    assert not at.error and "approval" not in at.session_state["huddle_team"]
+    assert parse_spec(_downloaded(at, downloads)).approval == []

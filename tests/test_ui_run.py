@@ -11,10 +11,12 @@ import yaml
 from conftest import DEV_SCRIPT
 from streamlit.testing.v1 import AppTest
 
-from studio.messages import Decision, Task
+from pipelines.approval import ApprovalDecision
+from studio.messages import Approval, Decision, Final, Plan, Task, new_id
 from studio.runner import open_log
 from studio.spec import dump_spec
 from studio.ui import transcript, worker
+from studio.ui.approval_form import APPROVE, EDIT, REJECT, edit_key, feedback_key
 
 TIMEOUT_S = 90
 
@@ -225,3 +227,145 @@ def test_the_page_shows_a_run_chosen_from_outside(how, dev_team):
     app.run()
     assert not app.exception, app.exception
     assert _numbers(app) == [1, 2, 3] and f"run `{run_id}`" in _progress(app)
+
+
+# --- approvals: a waiting run asks, and each answer resumes it ------------------------------------------------------
+
+PLAN_TEXT = "1. Write fizzbuzz(n)\n2. Test it on 3, 5, 15 and 7"
+
+
+def _write_waiting_run() -> str:
+    run_id = new_id()  # handles outlive a test (they live in the worker module): one id per test
+    log = open_log()
+    log.create_run(run_id, team="dev-team", task="Write fizzbuzz", spec={"flow": {"max_rounds": 6}})
+    log.append([Task(run_id=run_id, sender="user", content="Write fizzbuzz"),
+                Plan(run_id=run_id, sender="planner", content=PLAN_TEXT, branch="s1"),
+                Approval(run_id=run_id, sender="system", point="after_plan", content=PLAN_TEXT)])
+    log.set_status(run_id, "waiting")
+    return run_id
+
+
+@pytest.fixture
+def decisions(monkeypatch) -> list:
+    """Stands in for the runner's resume_run: records each decision, answers the request and ends the run."""
+    import studio.runner
+
+    seen = []
+
+    def resume_run(run_id, *, home=None, on_message=None, on_turn=None, decision=None):
+        seen.append((run_id, decision))
+        log = open_log(home)
+        status = {"approve": "approved", "edit": "edited", "reject": "rejected"}[decision.action]
+        log.append([Approval(run_id=run_id, sender="user", point="after_plan", status=status,
+                             feedback=decision.feedback),
+                    Final(run_id=run_id, sender="system", stop_reason="rejected" if status == "rejected" else
+                          "approved", approved=status != "rejected")])
+        log.set_status(run_id, "done")
+        return studio.runner.RunResult(run_id, "done", log.messages(run_id))
+
+    monkeypatch.setattr(studio.runner, "resume_run", resume_run)
+    return seen
+
+
+def _opened(app: AppTest, run_id: str) -> AppTest:
+    app.query_params["run"] = run_id
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _prompt(app: AppTest) -> str:
+    return next((w.value for w in app.warning if w.icon == "✋"), "")
+
+
+def test_a_waiting_run_shows_what_it_asks_and_three_answers(dev_team):
+    run_id = _write_waiting_run()
+    app = _opened(_app(dev_team), run_id)
+    assert "**waiting**" in _progress(app)
+    assert _prompt(app).startswith("**Waiting for your approval: after plan**")
+    assert PLAN_TEXT in [c.value for c in app.code]
+    assert [app.button(key=k).label for k in (APPROVE, EDIT, REJECT)] == ["Approve", "Approve with edit", "Reject"]
+    request = open_log().messages(run_id)[-1]
+    assert app.text_area(key=edit_key(request)).value == PLAN_TEXT  # the edit starts from the plan
+    assert "**after plan** · :yellow[**requested**]" in _bubbles(app)["system"]
+    assert ":blue-badge[s1]" in _bubbles(app)["planner"]  # the plan's branch, next to its sender
+    assert not [i for i in app.info if i.value == "No final result (yet)."]  # not finished: it waits
+
+
+@pytest.mark.parametrize("action", ["approve", "edit", "reject"])
+def test_each_answer_resumes_the_run_with_its_decision(action, dev_team, decisions):
+    run_id = _write_waiting_run()
+    app = _opened(_app(dev_team), run_id)
+    request = open_log().messages(run_id)[-1]
+    if action == "approve":
+        app.button(key=APPROVE).click()
+        expected = ApprovalDecision.approve()
+    elif action == "edit":
+        app.text_area(key=edit_key(request)).set_value("1. Write fizzbuzz with a loop")
+        app.button(key=EDIT).click()
+        expected = ApprovalDecision.edit("1. Write fizzbuzz with a loop")
+    else:
+        app.button(key=REJECT).click().run()  # no feedback: refused, nothing resumed
+        assert [e.value for e in app.error] == ["Say why you reject it, and what the team should do instead: the "
+                                                "team reads it."]
+        assert decisions == [] and worker.get(run_id) is None
+        app.text_area(key=feedback_key(request)).set_value("Plan a test for 0 too.")
+        app.button(key=REJECT).click()
+        expected = ApprovalDecision.reject("Plan a test for 0 too.")
+    _poll(app, lambda a: "**done**" in _progress(a), timeout_s=30)
+    assert decisions == [(run_id, expected)]
+    assert not _prompt(app)
+    assert worker.get(run_id).status == "done"
+    shown = {"approve": ":green[**approved**]", "edit": ":cyan[**edited**]", "reject": ":red[**rejected**]"}
+    assert shown[action] in _bubbles(app)["user"]
+
+
+def test_an_unchanged_edit_is_a_plain_approval(dev_team, decisions):
+    run_id = _write_waiting_run()
+    app = _opened(_app(dev_team), run_id)
+    app.button(key=EDIT).click()
+    _poll(app, lambda a: "**done**" in _progress(a), timeout_s=30)
+    assert decisions == [(run_id, ApprovalDecision.approve())]
+
+
+def test_an_answer_given_elsewhere_is_not_given_twice(dev_team, decisions):
+    run_id = _write_waiting_run()
+    app = _opened(_app(dev_team), run_id)
+    log = open_log()  # meanwhile, someone answers on the CLI
+    log.append([Approval(run_id=run_id, sender="user", point="after_plan", status="approved")])
+    log.set_status(run_id, "running")
+    app.button(key=APPROVE).click().run()
+    assert not app.exception and decisions == [] and worker.get(run_id) is None
+    assert [t.value for t in app.toast] == ["That request was answered already; the run is shown as it is now."]
+
+
+@pytest.mark.parametrize("started", ["studio", "cli"])
+def test_a_run_waiting_before_final_is_approved_here_and_finishes(started, dev_team):
+    from studio.runner import run_team
+
+    team = dev_team.model_copy(update={"approval": ["before_final"]})
+    app = _app(team)
+    if started == "studio":
+        run_id = _start(app, f"scripted:{DEV_SCRIPT}").run_id
+    else:  # what `huddle run` does: the run waits in the log, and this server never saw it start
+        result = run_team(team, "Write fizzbuzz", model=f"scripted:{DEV_SCRIPT}")
+        assert result.status == "waiting"
+        run_id = result.run_id
+        app.query_params["run"] = run_id
+    _poll(app, lambda a: bool(_prompt(a)))
+    assert "**waiting**" in _progress(app)
+    assert "Waiting for your approval: before final" in _prompt(app)
+    final_code = [m for m in open_log().messages(run_id) if m.kind == "code"][-1].code
+    assert final_code.strip() in [c.value.strip() for c in app.code]
+
+    app.button(key=APPROVE).click()
+    lines = _poll(app, lambda a: "**done**" in _progress(a))
+    assert not _prompt(app)
+    assert worker.get(run_id).status == "done"
+    messages = open_log().messages(run_id)
+    answers = [m for m in messages if isinstance(m, Approval)]
+    assert [(a.point, a.status) for a in answers] == [("before_final", "requested"), ("before_final", "approved")]
+    assert messages[-1].kind == "final" and messages[-1].approved
+    assert "**before final** · :green[**approved**]" in _bubbles(app)["user"]
+    result = next(m.value for m in app.markdown if m.value.startswith("🏁 Final result"))
+    assert "approved" in result and lines

@@ -1,4 +1,4 @@
-"""The Build page: lay a team out on a canvas, edit its roles and flow in forms, load and save its YAML.
+"""The Build page: lay a team out on a canvas, edit its roles, flow and approvals in forms, load and save its YAML.
 
 The team is the plain dict in the session (``state.team_data()``): every edit
 lands there at once, valid or not, and the page validates it on each run,
@@ -23,6 +23,7 @@ from studio.spec import ROLE_KINDS, TeamSpec
 from studio.ui import build_io, canvas_view, state
 from studio.ui.build_fields import problem_md, replace_team
 from studio.ui.canvas import KIND_LOOK
+from studio.ui.flow_form import FLOW_PROBLEM, approval_select, flow_form
 from studio.ui.role_form import role_form, select_role
 from studio.ui.team_edit import add_role, names
 from studio.ui.team_form import routes_editor, team_form
@@ -53,7 +54,9 @@ def _palette(problems: list[str]) -> None:
         column.button(f"{KIND_LOOK[kind][0]} {kind}", key=f"build_add_{kind}", on_click=_add, args=(kind,),
                       width="stretch", help=f"Add a {kind} role")
     for line in problems:
-        if line.startswith("roles:"):  # about the set of roles as a whole (one orchestrator, at least one worker)
+        # About the set of roles as a whole (one orchestrator, at least one worker); what a flow type needs
+        # of the roles is shown under the flow type instead.
+        if line.startswith("roles:") and not line.startswith(FLOW_PROBLEM):
             st.error(problem_md(line), icon="⚠️")
 
 
@@ -83,5 +86,8 @@ def page() -> None:
     with team_col:
         st.subheader("Team")
         team_form(data, problems)
+        st.markdown("**Flow**")
+        flow_form(data, problems)
+        approval_select(data, problems)
         st.markdown("**Routes** (after *from* speaks, *to* speaks next)")
         routes_editor(data, problems)

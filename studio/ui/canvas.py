@@ -4,7 +4,8 @@ Each role is a node ``role-<index>`` (indices, not names, because a name being
 edited may be empty or duplicated); each ``flow.edges`` route is an edge
 ``edge-<index>``; a fixed ``start`` node points at the entry. Node positions
 are not part of the spec: the page keeps them by role name and
-:func:`layout` places the roles that have none.
+:func:`layout` places the roles that have none. In a ``cross_team`` flow a
+node also names its role's sub-team (``👥 red``) or marks the judge (``⚖️ judge``).
 
 Example:
     >>> team = {"name": "t", "roles": [{"name": "p", "kind": "planner"}, {"name": "c", "kind": "coder"}],
@@ -26,6 +27,7 @@ from typing import Any
 from streamlit_flow.elements import StreamlitFlowEdge, StreamlitFlowNode
 from streamlit_flow.state import StreamlitFlowState
 
+from studio.ui.flow_edit import judge_of, sub_team_of
 from studio.ui.team_edit import edge_ends, edges, names, problems_under, role_kind, role_name, roles
 
 __all__ = ["KIND_LOOK", "START", "from_flow", "layout", "positions_from", "role_index", "signature", "to_flow"]
@@ -92,12 +94,22 @@ def _entry(data: dict[str, Any]) -> tuple[str | None, bool]:
     return (workers[0] if workers else None), False
 
 
-def _node(index: int, role: Any, pos: Position, bad: bool) -> StreamlitFlowNode:
+def _part(data: dict[str, Any], name: str) -> str:
+    """A role's part in a ``cross_team`` flow: ``👥 red`` (its sub-team), ``⚖️ judge`` or ``""``."""
+    team = sub_team_of(data).get(name)
+    if team is not None:
+        return f"👥 {team}"
+    return "⚖️ judge" if name and name == judge_of(data) else ""
+
+
+def _node(index: int, role: Any, pos: Position, bad: bool, part: str = "") -> StreamlitFlowNode:
     kind = role_kind(role)
     icon, background, border = KIND_LOOK.get(kind, _UNKNOWN_LOOK)
     model = role.get("model") if isinstance(role, dict) else None
     name = role_name(role) or "(no name)"
     lines = [f"{icon} **{_escape(name)}**", f"{_escape(kind or '?')}" + (f" · {_escape(str(model))}" if model else "")]
+    if part:
+        lines.append(_escape(part))
     if bad:
         lines.append("⚠️ has problems")
     style = {"background": background, "border": f"2px {'dashed #d93025' if bad else 'solid ' + border}",
@@ -141,7 +153,7 @@ def to_flow(data: dict[str, Any], positions: dict[str, Position], problems: Sequ
         while pos in used:  # two roles of one name share a spot: move the second off it
             pos = (pos[0] + 30.0, pos[1] + 30.0)
         used.add(pos)
-        nodes.append(_node(i, role, pos, bool(problems_under(problems, f"roles[{i}]"))))
+        nodes.append(_node(i, role, pos, bool(problems_under(problems, f"roles[{i}]")), _part(data, role_name(role))))
     arrow = {"type": "arrowclosed"}
     flow_edges = []
     seen_sources: set[int] = set()
@@ -222,5 +234,6 @@ def from_flow(data: dict[str, Any], state: StreamlitFlowState) -> dict[str, Any]
 def signature(data: dict[str, Any], problems: Sequence[str] = ()) -> str:
     """What the canvas shows of ``data``: when it changes, the canvas must be redrawn from the spec."""
     shown = [(role_name(r), role_kind(r), r.get("model") if isinstance(r, dict) else None,
-              bool(problems_under(problems, f"roles[{i}]"))) for i, r in enumerate(roles(data))]
+              bool(problems_under(problems, f"roles[{i}]")), _part(data, role_name(r)))
+             for i, r in enumerate(roles(data))]
     return json.dumps([shown, [edge_ends(e) for e in edges(data)], _entry(data)], default=str)

@@ -8,6 +8,10 @@ half second, parsing only the rows published since the last time.
 Which run is shown: ``?run=ID`` in the address, else the last one started or
 opened in this session (``open_run`` sets both, so the Runs page can send a
 run here).
+
+A run waiting at an approval point (started here or with ``huddle run``)
+shows the request under its progress line, with Approve, Edit and Reject;
+an answer resumes it in the background and the page follows it live again.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from studio.runlog import RunInfo
 from studio.runner import open_log
 from studio.spec import TeamSpec
 from studio.ui import state, transcript, worker
+from studio.ui.approval_form import approval_prompt, waiting_request
 
 __all__ = ["DEFAULT_TASK", "MODEL_KEY", "POLL_S", "RUN_KEY", "TASK_KEY", "open_run", "page", "shown_run"]
 
@@ -32,6 +37,7 @@ DEFAULT_TASK = "Write a Python function fizzbuzz(n) that returns Fizz, Buzz, Fiz
 POLL_S = 0.5
 """How often an active run is re-read from the run log, in seconds."""
 _LIVE = "huddle_run_live"
+_ACTIVE = ("starting", "running")
 _OPEN_KEY = "run_open_id"
 
 
@@ -60,11 +66,21 @@ def page() -> None:
     info = log.run(run_id)
     if info is not None and handle is None:  # an id prefix, or a run another process started
         handle = worker.get(info.run_id)
-    if (handle.active if handle else info is not None and info.status == "running"):
+    if _status(handle, info) in _ACTIVE:
         st.session_state[_LIVE] = run_id
         _live(run_id, spec)
     else:
         _show(run_id, spec)
+
+
+def _status(handle: worker.RunHandle | None, info: RunInfo | None) -> str:
+    """The run's status: the handle's while this server runs it (or before the log knows the run), else the
+    run log's, since another process (the CLI answering an approval) may have moved the run on since."""
+    if handle is not None and (handle.active or info is None):
+        return handle.status
+    if handle is not None and handle.status == "stopped" and info.status == "failed":
+        return "stopped"
+    return info.status if info is not None else "?"
 
 
 def _controls(spec: TeamSpec | None, problems: list[str], handle: worker.RunHandle | None) -> None:
@@ -126,14 +142,14 @@ def _show(run_id: str, spec: TeamSpec | None) -> None:
         st.warning(f"No run {run_id!r} in the run log ({log.path}).")
         return
     messages = transcript.tail(log, info.run_id) if info else []
-    active = handle.active if handle else info.status == "running"
+    status = _status(handle, info)
+    active = status in _ACTIVE
     _progress(run_id, handle, info, messages, spec)
-    status = handle.status if handle else info.status
     error = (handle.error if handle else None) or (info.error if info else None)
     if error:
         (st.warning if status == "stopped" else st.error)(f"{'Stopped' if status == 'stopped' else 'Failed'}: "
                                                           f"{error}")
-    _approval_prompts(run_id, messages)
+    _approval_prompts(run_id, status, messages)
     with st.expander("Tokens and cost per agent", expanded=True):
         transcript.usage_chart(messages)
     st.subheader("Transcript")
@@ -143,7 +159,7 @@ def _show(run_id: str, spec: TeamSpec | None) -> None:
     transcript.render_transcript(messages[start:end], transcript.role_kinds(info.spec if info else None),
                                  offset=start)
     final = transcript.final_of(messages)
-    if final is not None or not active:
+    if final is not None or not (active or status == "waiting"):
         st.subheader("Result")
         transcript.render_result(final, key=f"run-{run_id}")
     if not active and st.session_state.get(_LIVE) == run_id:
@@ -154,8 +170,8 @@ def _show(run_id: str, spec: TeamSpec | None) -> None:
 def _progress(run_id: str, handle: worker.RunHandle | None, info: RunInfo | None, messages: Sequence[Message],
               spec: TeamSpec | None) -> None:
     """One line: status, round (worker turns so far / flow.max_rounds), who is speaking, elapsed seconds."""
-    status = handle.status if handle else info.status
-    active = handle.active if handle else status == "running"
+    status = _status(handle, info)
+    active = status in _ACTIVE
     if info is not None:
         max_rounds = info.spec.get("flow", {}).get("max_rounds", "?")
     else:
@@ -169,8 +185,8 @@ def _progress(run_id: str, handle: worker.RunHandle | None, info: RunInfo | None
                 f"team {team} · run `{run_id}`")
 
 
-def _approval_prompts(run_id: str, messages: Sequence[Message]) -> None:
-    """Where human approval prompts will go (a later issue): under the progress line, above the transcript.
-
-    Nothing in a run asks a person yet, so this renders nothing.
-    """
+def _approval_prompts(run_id: str, status: str, messages: Sequence[Message]) -> None:
+    """The request a waiting run makes of a person, under the progress line and above the transcript."""
+    request = waiting_request(status, messages)
+    if request is not None:
+        approval_prompt(run_id, request)

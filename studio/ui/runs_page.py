@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from studio.messages import Message
+from studio.render import sender_text
 from studio.runlog import RunInfo, RunLog
 from studio.runner import open_log
 from studio.ui import run_page, state, transcript
@@ -70,7 +71,7 @@ def _replay(log: RunLog, runs: Sequence[RunInfo]) -> None:
         upto = st.slider("Timeline: messages up to", 1, len(messages), value=len(messages),
                          key=f"runs-replay-at-{chosen}")
     at = messages[upto - 1]
-    st.caption(f"at #{upto} of {len(messages)}: {at.sender} · {at.kind} · {at.created_at:%H:%M:%S}")
+    st.caption(f"at #{upto} of {len(messages)}: {sender_text(at)} · {at.kind} · {at.created_at:%H:%M:%S}")
     start = max(0, upto - transcript.WINDOW)
     if start:
         st.caption(f"showing messages {start + 1}–{upto}, the {transcript.WINDOW} up to this point")

@@ -141,8 +141,16 @@ def _is_unique(data: dict[str, Any], index: int, name: str) -> bool:
     return [i for i, other in enumerate(names(data)) if other == name] == [index]
 
 
+def _teams(flow: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sub-teams of ``flow`` whose ``roles`` is a list (those a role can be renamed in or removed from)."""
+    found = flow.get("teams")
+    teams = found if isinstance(found, list) else []
+    return [t for t in teams if isinstance(t, dict) and isinstance(t.get("roles"), list)]
+
+
 def remove_role(data: dict[str, Any], index: int) -> dict[str, Any]:
-    """A copy of ``data`` without role ``index``, its routes, and ``flow.entry`` when it named the role."""
+    """A copy of ``data`` without role ``index``: gone too are its routes, its place in a sub-team, and
+    ``flow.entry`` and ``flow.judge`` when they named it."""
     name = role_name(roles(data)[index])
     unique = _is_unique(data, index, name)
     out = copy.deepcopy(data)
@@ -151,13 +159,16 @@ def remove_role(data: dict[str, Any], index: int) -> dict[str, Any]:
         flow = out["flow"]
         if isinstance(flow.get("edges"), list):
             flow["edges"] = [e for e in flow["edges"] if name not in edge_ends(e)]
-        if flow.get("entry") == name:
-            del flow["entry"]
+        for team in _teams(flow):
+            team["roles"] = [r for r in team["roles"] if r != name]
+        for key in ("entry", "judge"):
+            if flow.get(key) == name:
+                del flow[key]
     return out
 
 
 def rename_role(data: dict[str, Any], index: int, new: str) -> dict[str, Any]:
-    """A copy of ``data`` with role ``index`` called ``new``, and the routes and entry that named it following.
+    """A copy of ``data`` with role ``index`` called ``new``; the routes, entry, sub-teams and judge follow.
 
     References follow only when the old name was the role's alone: with two
     roles of one name, nobody can tell which one a route meant.
@@ -174,8 +185,11 @@ def rename_role(data: dict[str, Any], index: int, new: str) -> dict[str, Any]:
             for key in ("from", "to", "source", "target"):
                 if key in edge and edge[key] == old:
                     edge[key] = new
-    if flow.get("entry") == old:
-        flow["entry"] = new
+    for team in _teams(flow):
+        team["roles"] = [new if r == old else r for r in team["roles"]]
+    for key in ("entry", "judge"):
+        if flow.get(key) == old:
+            flow[key] = new
     return out
 
 

@@ -24,13 +24,16 @@ import pandas as pd
 import streamlit as st
 
 from studio.messages import (
+    Approval,
     Code,
     Decision,
     Error,
     Execution,
     Final,
+    Ledger,
     Message,
     Plan,
+    Ranking,
     Reflection,
     Review,
     ToolCall,
@@ -39,6 +42,7 @@ from studio.messages import (
 )
 from studio.render import usage_text
 from studio.runlog import RunInfo, RunLog
+from studio.ui.flow_messages import approval, badge, ledger, plain, ranking
 
 __all__ = ["AVATARS", "KIND_ICONS", "STATUS_ICONS", "WINDOW", "duration_s", "final_of", "render_result",
            "render_transcript", "role_kinds", "rounds", "tail", "usage_by_agent", "usage_chart", "window"]
@@ -46,16 +50,16 @@ __all__ = ["AVATARS", "KIND_ICONS", "STATUS_ICONS", "WINDOW", "duration_s", "fin
 AVATARS = {"orchestrator": "🧭", "planner": "🗺️", "coder": "💻", "critic": "🔍", "user": "🧑", "system": "⚙️"}
 """Avatar of an agent, by its role kind (or ``user`` / ``system``)."""
 KIND_ICONS = {"task": "📝", "plan": "🗺️", "code": "💻", "execution": "🧪", "review": "🔍", "decision": "🧭",
-              "final": "🏁", "tool_call": "🔧", "tool_result": "📎", "reflection": "💡", "error": "⛔"}
+              "final": "🏁", "tool_call": "🔧", "tool_result": "📎", "reflection": "💡", "error": "⛔",
+              "ledger": "📒", "ranking": "🏆", "approval": "✋"}
 """Icon in front of each message, by its kind."""
-STATUS_ICONS = {"starting": "⏳", "running": "🔄", "done": "✅", "failed": "❌", "stopped": "⏹️"}
+STATUS_ICONS = {"starting": "⏳", "running": "🔄", "waiting": "⏸️", "done": "✅", "failed": "❌", "stopped": "⏹️"}
 """Icon in front of a run's status."""
 WINDOW = 50
 """Messages shown at once; older ones are a page away, so a long run renders as fast as a short one."""
 _CACHE = "huddle_transcripts"
 _CACHED_RUNS = 8
 _FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.S)
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
 _TAIL_LINES = 20
 
 
@@ -100,11 +104,6 @@ def final_of(messages: Sequence[Message]) -> Final | None:
     return next((m for m in reversed(messages) if isinstance(m, Final)), None)
 
 
-def _plain(text: str) -> str:
-    """``text`` with markdown syntax escaped, for lines that must read exactly as written."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
-
-
 def _prose(content: str) -> str:
     """A reply without its fenced code blocks (they are shown with ``st.code``)."""
     return _FENCE.sub("", content).strip()
@@ -127,7 +126,10 @@ def window(total: int, key: str, size: int = WINDOW) -> tuple[int, int]:
 
 
 def render_transcript(messages: Sequence[Message], kinds: dict[str, str], *, offset: int = 0) -> None:
-    """Messages as chat bubbles, consecutive messages of one agent in one bubble.
+    """Messages as chat bubbles, consecutive messages of one agent on one branch in one bubble.
+
+    A bubble of a parallel branch (a plan step, a candidate, a sub-team) shows
+    the branch as a badge next to the agent's name.
 
     Args:
         messages: the messages to show, in order.
@@ -136,7 +138,7 @@ def render_transcript(messages: Sequence[Message], kinds: dict[str, str], *, off
     """
     group: list[tuple[int, Message]] = []
     for index, message in enumerate(messages, start=offset):
-        if group and group[-1][1].sender != message.sender:
+        if group and (group[-1][1].sender, group[-1][1].branch) != (message.sender, message.branch):
             _bubble(group, kinds)
             group = []
         group.append((index, message))
@@ -147,8 +149,9 @@ def render_transcript(messages: Sequence[Message], kinds: dict[str, str], *, off
 def _bubble(group: list[tuple[int, Message]], kinds: dict[str, str]) -> None:
     sender = group[0][1].sender
     avatar = AVATARS.get(kinds.get(sender, sender), "🤖")
+    branch = group[0][1].branch
     with st.chat_message(sender, avatar=avatar):
-        st.markdown(f"**{_plain(sender)}**")
+        st.markdown(f"**{plain(sender)}**" + (f" {badge(branch)}" if branch else ""))
         for index, message in group:
             _message(index, message)
 
@@ -168,26 +171,32 @@ def _message(index: int, message: Message) -> None:
         if message.code:
             st.code(message.code, language=getattr(message, "language", "python"))
     elif isinstance(message, Plan):
-        st.markdown("\n".join(f"1. **{_plain(s.id)}** {_plain(s.description)}"
+        st.markdown("\n".join(f"1. **{plain(s.id)}** {plain(s.description)}"
                               + (f" (after {', '.join(s.depends_on)})" if s.depends_on else "")
                               for s in message.steps) or "(no steps)")
     elif isinstance(message, Review):
         colour = "green" if message.verdict == "approve" else "orange"
-        st.markdown(f":{colour}[**{message.verdict}**] {_plain(message.feedback)}")
+        st.markdown(f":{colour}[**{message.verdict}**] {plain(message.feedback)}")
         for lesson in message.lessons:
-            st.markdown(f"- lesson: {_plain(lesson)}")
+            st.markdown(f"- lesson: {plain(lesson)}")
     elif isinstance(message, Decision):
         flags = [f for f, on in (("request satisfied", message.is_request_satisfied),
                                  ("in a loop", message.is_in_loop),
                                  ("no progress", not message.is_progress_being_made)) if on]
-        st.markdown(f"→ **{_plain(message.next_speaker or 'end')}** — {_plain(message.instruction)}"
+        st.markdown(f"→ **{plain(message.next_speaker or 'end')}** — {plain(message.instruction)}"
                     + (f"  :orange[({', '.join(flags)})]" if flags else ""))
     elif isinstance(message, Error):
         text = f"{message.error_type or 'error'}{' (fatal)' if message.fatal else ''}: {message.content}"
         (st.error if message.fatal else st.warning)(text)
     elif isinstance(message, Reflection):
-        st.markdown(f"*{message.note} → {message.collection}* {_plain(', '.join(message.memory_ids))}")
+        st.markdown(f"*{message.note} → {message.collection}* {plain(', '.join(message.memory_ids))}")
         st.text(message.content)
+    elif isinstance(message, Ledger):
+        ledger(message)
+    elif isinstance(message, Ranking):
+        ranking(message)
+    elif isinstance(message, Approval):
+        approval(message)
     elif isinstance(message, ToolCall):
         args = ", ".join(f"{k}={v!r}" for k, v in message.arguments.items())
         st.code(f"{message.tool}({args})", language="python")
@@ -205,7 +214,7 @@ def _message(index: int, message: Message) -> None:
 def _execution(message: Execution) -> None:
     """The outcome on one line; failures, output and the sandbox's facts folded away under it."""
     colour, mark = ("green", "✓") if message.ok else ("red", "✗")  # the content already says OK or FAILED
-    st.markdown(f":{colour}[**{mark}** {_plain(message.content)}]")
+    st.markdown(f":{colour}[**{mark}** {plain(message.content)}]")
     label = f"execution details: {message.failed} failure(s)" if message.failures else "execution details"
     with st.expander(label, expanded=not message.ok and bool(message.failures)):
         for failure in message.failures:

@@ -1,8 +1,13 @@
-"""Runs started from the studio: each on a thread of its own, off the UI's script thread.
+"""Runs started (or resumed) from the studio: each on a thread of its own, off the UI's script thread.
 
 The UI never waits for a run: it starts one, then reads the run log (where the
 bus writes every message before anyone sees it) on each rerun. Handles live in
 this module, so they outlive reruns and browser reloads of the same server.
+
+A run that reaches an approval point ends its thread with status ``waiting``;
+:func:`resume` continues it with a person's :class:`ApprovalDecision`, whoever
+started it (this server, another one, or ``huddle run`` on the CLI): the
+checkpoint and the run log are all a run needs.
 
 Example:
     >>> from studio.spec import TeamSpec, RoleSpec
@@ -16,13 +21,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from pipelines.approval import ApprovalDecision
 from studio.messages import new_id
 from studio.spec import TeamSpec
 
-__all__ = ["RunHandle", "get", "start"]
+__all__ = ["RunBusy", "RunHandle", "get", "resume", "start"]
 
 _HANDLES: dict[str, RunHandle] = {}
 _LOCK = threading.Lock()
@@ -37,7 +45,7 @@ class RunHandle:
     task: str
     started_at: float = field(default_factory=time.monotonic)
     status: str = "starting"
-    """``starting``, ``running``, ``done``, ``failed`` or ``stopped``."""
+    """``starting``, ``running``, ``waiting`` (for a person's approval), ``done``, ``failed`` or ``stopped``."""
     error: str | None = None
     speaking: str = ""
     """The role whose model call is in flight."""
@@ -63,15 +71,53 @@ class RunHandle:
         return self
 
 
-def start(spec: TeamSpec, task: str, *, model: str | None = None, home: str | Path | None = None) -> RunHandle:
-    """Start ``spec`` on ``task`` in the background; returns at once."""
-    handle = RunHandle(run_id=new_id(), team=spec.name, task=task)
-    handle._thread = threading.Thread(target=_work, args=(handle, spec, task, model, home),
-                                      name=f"huddle-run-{handle.run_id[:8]}", daemon=True)
-    with _LOCK:
-        _HANDLES[handle.run_id] = handle
+class RunBusy(RuntimeError):
+    """The run is already going on in this server: it cannot be resumed twice at once."""
+
+
+def _launch(handle: RunHandle, call: Callable[[Callable[[str], None]], Any]) -> RunHandle:
+    handle._thread = threading.Thread(target=_work, args=(handle, call), name=f"huddle-run-{handle.run_id[:8]}",
+                                      daemon=True)
     handle._thread.start()
     return handle
+
+
+def start(spec: TeamSpec, task: str, *, model: str | None = None, home: str | Path | None = None) -> RunHandle:
+    """Start ``spec`` on ``task`` in the background; returns at once."""
+    from studio.runner import run_team
+
+    handle = RunHandle(run_id=new_id(), team=spec.name, task=task)
+    with _LOCK:
+        _HANDLES[handle.run_id] = handle
+    return _launch(handle, lambda on_turn: run_team(spec, task, model=model, home=home, run_id=handle.run_id,
+                                                    on_turn=on_turn))
+
+
+def resume(run_id: str, decision: ApprovalDecision | None = None, *, home: str | Path | None = None) -> RunHandle:
+    """Continue run ``run_id`` in the background; returns at once with its (new) handle.
+
+    Args:
+        run_id: the run, as the run log knows it (started here or anywhere else).
+        decision: for a run ``waiting`` at an approval point, what the person said; ``None`` continues a
+            stopped or failed run from its last checkpoint.
+        home: the state folder of the run log and checkpoints.
+
+    Raises:
+        RunBusy: this server is running it already (a second click, two browser tabs).
+    """
+    from studio.runner import open_log, resume_run
+
+    log = open_log(home)
+    info = log.run(run_id)
+    calls = sum(log.call_counts(info.run_id).values()) if info else 0  # the count goes on where it stopped
+    with _LOCK:
+        old = _HANDLES.get(run_id)
+        if old is not None and old.active:
+            raise RunBusy(f"run {run_id} is already running")
+        handle = RunHandle(run_id=run_id, team=info.team if info else (old.team if old else "?"),
+                           task=info.task if info else (old.task if old else ""), turns=calls)
+        _HANDLES[run_id] = handle
+    return _launch(handle, lambda on_turn: resume_run(run_id, home=home, on_turn=on_turn, decision=decision))
 
 
 def get(run_id: str) -> RunHandle | None:
@@ -80,8 +126,9 @@ def get(run_id: str) -> RunHandle | None:
         return _HANDLES.get(run_id)
 
 
-def _work(handle: RunHandle, spec: TeamSpec, task: str, model: str | None, home: str | Path | None) -> None:
-    from studio.runner import RunStopped, run_team
+def _work(handle: RunHandle, call: Callable[[Callable[[str], None]], Any]) -> None:
+    """Run ``call`` (``run_team`` or ``resume_run``, given the ``on_turn`` hook) and keep its outcome."""
+    from studio.runner import RunStopped
 
     def on_turn(role: str) -> None:
         if handle._stop.is_set():
@@ -90,7 +137,7 @@ def _work(handle: RunHandle, spec: TeamSpec, task: str, model: str | None, home:
 
     handle.status = "running"
     try:
-        result = run_team(spec, task, model=model, home=home, run_id=handle.run_id, on_turn=on_turn)
+        result = call(on_turn)
     except Exception as exc:  # a user error before the run started (model, key, memory): show it
         handle.status, handle.error = "failed", f"{type(exc).__name__}: {exc}"
         return

@@ -1,0 +1,113 @@
+"""What every flow shares: the per-run wiring, node names, state updates and the final message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from roles import RoleContext, TeamState
+from roles.base import last, main_line
+from roles.executor import execution_of
+from studio.messages import Approval, Code, Decision, Final, Message, Ranking, Review
+from studio.spec import TeamSpec
+
+__all__ = ["BRANCH_NODES", "COUNTED_NODES", "EXECUTE_NODE", "FINAL_NODE", "LEDGER_NODE", "Publish", "Reflect",
+           "RunWiring", "final_message", "node_update", "stamped"]
+
+FINAL_NODE = "_final"
+EXECUTE_NODE = "_execute"
+LEDGER_NODE = "_ledger"
+BRANCH_NODES = frozenset({"_step", "_candidate", "_subteam"})
+"""Nodes that run as parallel branches: they add to the transcript and nothing else."""
+COUNTED_NODES = frozenset({"_join", "_rank", "_judge"})
+"""Nodes besides the workers whose turn counts as a round."""
+Publish = Callable[[list[Message]], None]
+Reflect = Callable[[list[Message], str, "str | None"], list[Message]]
+
+
+@dataclass(frozen=True)
+class RunWiring:
+    """The per-run part of a graph: given to ``invoke(..., context=...)``."""
+
+    run_id: str
+    contexts: dict[str, RoleContext]
+    """A :class:`RoleContext` per role name (the model is injected there)."""
+    publish: Publish
+    """Persists and delivers a node's messages (the bus)."""
+    reflect: Reflect | None = None
+    """Writes what the run taught to memory, given the transcript, status and error; returns the messages to
+    publish (``None`` when the team has no memory or reflection is off)."""
+
+    def in_branch(self, branch: str, roles: list[str] | None = None) -> RunWiring:
+        """The wiring of a parallel branch: its roles' model calls and messages are marked with ``branch``."""
+        names = roles if roles is not None else list(self.contexts)
+        contexts = {name: self.contexts[name].for_branch(branch) for name in names}
+        return RunWiring(self.run_id, contexts, lambda messages: self.publish(stamped(messages, branch)))
+
+
+def stamped(messages: list[Message], branch: str) -> list[Message]:
+    """``messages`` marked as made in ``branch`` (kept as they are when already marked)."""
+    return [m if m.branch else m.model_copy(update={"branch": branch}) for m in messages]
+
+
+def node_update(spec: TeamSpec, node: str, messages: list[Message], state: TeamState) -> dict[str, Any]:
+    """The state update a node makes after producing ``messages``."""
+    update: dict[str, Any] = {"transcript": messages}
+    if node in BRANCH_NODES:
+        return update
+    names = {r.name for r in spec.roles}
+    if node in COUNTED_NODES or (node in names and spec.role(node).behaviour != "orchestrator"):
+        update["turns"] = state.get("turns", 0) + 1
+    elif node in names and spec.flow.type == "magentic":  # the progress ledger moves the stall counter
+        decision = last(messages, Decision)
+        stalls = state.get("stalls", 0)
+        if decision is not None:
+            stuck = decision.is_in_loop or not decision.is_progress_being_made
+            update["stalls"] = stalls + 1 if stuck else max(0, stalls - 1)
+    elif node == LEDGER_NODE:
+        update["stalls"] = 0
+    return update
+
+
+def _reviewer(spec: TeamSpec, review: Review | None) -> str:
+    """``critic`` for the critic; ``tester (tester)`` for a custom kind that reviews."""
+    if review is None or review.sender not in {r.name for r in spec.roles}:
+        return "critic"
+    role = spec.role(review.sender)
+    return role.kind if role.builtin or role.name == role.kind else f"{role.kind} {role.name}"
+
+
+def _reason(spec: TeamSpec, state: TeamState, transcript: list[Message]) -> tuple[str, str]:
+    review, decision, verdict = last(transcript, Review), last(transcript, Decision), last(transcript, Approval)
+    ranking = last(transcript, Ranking)
+    if verdict is not None and verdict.status == "rejected" and transcript[-1] is verdict:
+        return "rejected", f"A person rejected the result: {verdict.feedback}"
+    if review is not None and review.verdict == "approve":
+        return "approved", f"The {_reviewer(spec, review)} approved the code."
+    if ranking is not None and spec.flow.type == "cross_team":
+        chosen = "a merge of the sub-teams' code" if ranking.chosen == "merged" else f"sub-team {ranking.chosen}"
+        return "chosen", f"The judge ({ranking.sender}) chose {chosen}."
+    if decision is not None and decision.is_request_satisfied:
+        return "satisfied", "The orchestrator judged the request satisfied."
+    if spec.flow.type == "magentic" and state.get("stalls", 0) >= spec.flow.max_stalls:
+        return "stalled", f"Stalled {spec.flow.max_stalls} times after {spec.flow.max_replans} replans."
+    if state.get("turns", 0) >= spec.flow.max_rounds:
+        return "max_rounds", f"Stopped after {spec.flow.max_rounds} rounds without approval."
+    return "no_route", "No role was left to speak."
+
+
+def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
+    """The run's result: the main line's last code, whether it was approved, and why the run stopped."""
+    transcript = main_line(state["transcript"])
+    code = next((m for m in reversed(transcript) if isinstance(m, Code) and m.code), None)
+    reason, summary = _reason(spec, state, transcript)
+    ran = execution_of(transcript, code)
+    if ran is not None:
+        tests = f"{ran.passed} passed, {ran.failed} failed" if ran.tests_run else "no tests"
+        summary += f" Last run: {'ok' if ran.ok else 'failed'} ({tests}, exit {ran.exit_code})."
+    body = f"{summary}\n\n```python\n{code.code}\n```" if code else f"{summary} No code was written."
+    return Final(run_id=run_id, sender="system", content=body, code=code.code if code else "",
+                 approved=reason == "approved", stop_reason=reason, parent_id=code.id if code else None,
+                 executed=ran is not None, exit_code=ran.exit_code if ran else None,
+                 passed=ran.passed if ran else 0, failed=ran.failed if ran else 0)

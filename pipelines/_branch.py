@@ -1,0 +1,45 @@
+"""A coder working alone in a parallel branch: it writes, runs its code, and fixes it from the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines._base import RunWiring, stamped
+from roles import TeamState, write_code
+from roles.base import last, main_line
+from roles.executor import execute
+from studio.messages import Code, Message
+
+__all__ = ["branch_messages", "run_coder_branch"]
+
+
+def branch_messages(transcript: list[Message], branch: str, since: Message | None = None) -> list[Message]:
+    """What ``branch`` produced, after ``since`` (the plan or task it worked from) when given."""
+    start = next((i for i, m in enumerate(transcript) if m is since or (since and m.id == since.id)), -1) \
+        if since is not None else -1
+    return [m for m in transcript[start + 1:] if m.branch == branch]
+
+
+def run_coder_branch(state: TeamState, wiring: RunWiring, coder: str, branch: str, head: list[Message], *,
+                     task_tests: bool = True, prelude: str = "", **call_options: Any) -> list[Message]:
+    """``coder`` in ``branch`` works from the main line plus ``head`` (its instruction), up to
+    ``sandbox.max_attempts`` tries when its code runs; every message is published as it is made."""
+    ctx = wiring.contexts[coder].for_branch(branch, **call_options)
+    made = stamped(head, branch)
+    wiring.publish(made)
+    local = [*main_line(state["transcript"]), *made]
+    box = ctx.team.sandbox
+    running = box.enabled and ctx.sandbox is not None
+    for _ in range(box.max_attempts if running else 1):
+        written = stamped(write_code({**state, "transcript": local}, ctx), branch)
+        wiring.publish(written)
+        made, local = made + written, local + written
+        code = last(written, Code)
+        if not running or code is None or not code.code:
+            continue
+        ran = stamped(execute({**state, "transcript": local}, ctx, task_tests=task_tests, prelude=prelude), branch)
+        wiring.publish(ran)
+        made, local = made + ran, local + ran
+        if ran and ran[0].ok:
+            break
+    return made

@@ -1,0 +1,119 @@
+"""Human approval as LangGraph interrupts: a gate node per approval point.
+
+A gate pauses the run with :func:`langgraph.types.interrupt`; the checkpoint
+holds the pause, so the run can be approved from another process, days later.
+The runner answers with an :class:`ApprovalDecision` (``Command(resume=...)``).
+A gate does nothing before the interrupt but read the state: LangGraph runs the
+node again from the top on resume.
+
+Example:
+    >>> ApprovalDecision.reject("Use a loop, not recursion").as_resume()
+    {'action': 'reject', 'text': '', 'feedback': 'Use a loop, not recursion'}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from langgraph.types import interrupt
+
+from roles.base import TeamState, last
+from studio.messages import Approval, Code, Ledger, Message, Plan, PlanStep
+
+__all__ = ["ApprovalDecision", "approval_subject", "gate_messages", "pending_approval", "plan_steps"]
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """What a person said at an approval point."""
+
+    action: Literal["approve", "edit", "reject"]
+    text: str = ""
+    """``edit``: the replacement (plan lines or code)."""
+    feedback: str = ""
+    """``reject``: why, and what to do instead (the team reads it)."""
+
+    @classmethod
+    def approve(cls) -> ApprovalDecision:
+        return cls("approve")
+
+    @classmethod
+    def edit(cls, text: str, feedback: str = "") -> ApprovalDecision:
+        return cls("edit", text, feedback)
+
+    @classmethod
+    def reject(cls, feedback: str) -> ApprovalDecision:
+        return cls("reject", "", feedback)
+
+    def as_resume(self) -> dict[str, Any]:
+        """The value given to ``Command(resume=...)`` (plain data, so it checkpoints)."""
+        return asdict(self)
+
+    @classmethod
+    def from_resume(cls, value: Any) -> ApprovalDecision:
+        if isinstance(value, ApprovalDecision):
+            return value
+        if isinstance(value, dict) and value.get("action") in ("approve", "edit", "reject"):
+            return cls(value["action"], str(value.get("text") or ""), str(value.get("feedback") or ""))
+        raise ValueError(f"an approval decision is approve, edit or reject, got {value!r}")
+
+
+def approval_subject(point: str, transcript: list[Message]) -> Message | None:
+    """The message a person approves at ``point``: the plan (or task ledger), or the latest code."""
+    if point == "after_plan":
+        return last(transcript, (Plan, Ledger))
+    return last(transcript, Code)
+
+
+def pending_approval(messages: list[Message]) -> Approval | None:
+    """The approval a run is waiting for: its last ``requested`` approval with no answer after it."""
+    for message in reversed(messages):
+        if isinstance(message, Approval):
+            return message if message.status == "requested" else None
+    return None
+
+
+_STEP_LINE = re.compile(r"^(?:(?P<id>[A-Za-z0-9_-]{1,8})[.):]\s+)?(?P<text>.*?)(?:\s+\(after (?P<deps>[^)]*)\))?$")
+
+
+def plan_steps(text: str) -> list[PlanStep]:
+    """Steps from a plan as people edit it: one per line, as ``s2. what (after s1)`` or plain text.
+
+    Example:
+        >>> [(s.id, s.description, s.depends_on) for s in plan_steps("s1. Parse\\ns2. Sum (after s1)")]
+        [('s1', 'Parse', []), ('s2', 'Sum', ['s1'])]
+    """
+    steps = []
+    for i, line in enumerate((ln.strip() for ln in text.splitlines() if ln.strip()), 1):
+        found = _STEP_LINE.match(line)
+        deps = [d.strip() for d in (found["deps"] or "").split(",") if d.strip()]
+        steps.append(PlanStep(id=found["id"] or f"s{i}", description=found["text"] or line, depends_on=deps))
+    return steps
+
+
+def _edited(point: str, subject: Message, decision: ApprovalDecision, run_id: str) -> Message:
+    if point == "after_plan":
+        steps = plan_steps(decision.text)
+        return Plan(run_id=run_id, sender="user", content=decision.text.strip(), steps=steps, parent_id=subject.id)
+    return Code(run_id=run_id, sender="user", content="Edited by a person.", code=decision.text.strip("\n"),
+                parent_id=subject.id)
+
+
+def gate_messages(point: str, state: TeamState, run_id: str) -> list[Message]:
+    """Pause for a person at ``point``, then record what they said (and their edit) as messages."""
+    subject = approval_subject(point, state["transcript"])
+    shown = (subject.code if isinstance(subject, Code) else subject.content) if subject is not None else ""
+    decision = ApprovalDecision.from_resume(interrupt({"point": point, "text": shown,
+                                                       "subject_id": subject.id if subject else None}))
+    status = {"approve": "approved", "edit": "edited", "reject": "rejected"}[decision.action]
+    if decision.action == "edit" and (subject is None or not decision.text.strip()):
+        status = "approved"  # nothing to edit, or an empty edit: treat as a plain approval
+    record = Approval(run_id=run_id, sender="user", point=point, status=status, feedback=decision.feedback,
+                      content=f"{point.replace('_', ' ')}: {status}" + (f" — {decision.feedback}"
+                                                                         if decision.feedback else ""),
+                      parent_id=subject.id if subject else None)
+    if status == "edited":
+        return [record, _edited(point, subject, decision, run_id)]
+    return [record]

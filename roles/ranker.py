@@ -1,0 +1,166 @@
+"""Compare parallel results with the execution evidence: the critic ranks best_of_n's candidates, the judge
+compares cross_team's sub-teams (and may merge them).
+
+The evidence comes first: a pick whose run failed, while another passed, is
+overruled, as the critic's approval of failing code is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, create_model
+
+from roles._parse import ParseError, extract_code, extract_json, parse_model
+from roles.base import RoleContext, TeamState, ask, feedback_of, task_of
+from roles.critic import ReviewReply
+from roles.executor import execute, execution_report
+from studio.messages import Code, Execution, Message, Ranking, Review, new_id
+
+__all__ = ["Candidate", "JudgeReply", "RankReply", "by_evidence", "judge_results", "promote", "rank_candidates"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One parallel result: a branch's last code and the run of it."""
+
+    name: str
+    """The branch (``c2``, or a sub-team's name)."""
+    code: Code | None
+    execution: Execution | None = None
+    note: str = ""
+    """What else is known (``approved by its critic``)."""
+
+    def score(self) -> tuple[int, int, int, int]:
+        """Higher is better: runs clean, tests passed, fewer failed, has code."""
+        ran = self.execution
+        if ran is None:
+            return (0, 0, 0, int(bool(self.code and self.code.code)))
+        return (int(ran.ok), ran.passed, -ran.failed, 1)
+
+    def report(self) -> str:
+        if self.code is None or not self.code.code:
+            return "no code was written"
+        return execution_report(self.execution, limit=400) if self.execution is not None else "not run"
+
+
+def by_evidence(candidates: list[Candidate]) -> list[Candidate]:
+    """Best first by the evidence alone (stable: ties keep their order)."""
+    return sorted(candidates, key=lambda c: c.score(), reverse=True)
+
+
+class RankReply(ReviewReply):
+    """The JSON contract of the critic's ranking: the best candidate, and its review."""
+
+    best: str
+
+
+class JudgeReply(BaseModel):
+    """The JSON part of the judge's reply (merged code, if any, follows in a fenced block)."""
+
+    best: str
+    reason: str = ""
+
+
+@lru_cache(maxsize=64)
+def _rank_schema(names: tuple[str, ...]) -> type[BaseModel]:
+    return create_model("Rank", best=(Literal[names], ...), verdict=(Literal["approve", "revise"], ...),
+                        feedback=(str, Field(max_length=300)), lessons=(list[str], Field(max_length=3)))
+
+
+def _pick(candidates: list[Candidate], name: str | None) -> tuple[Candidate, str]:
+    """The named candidate, unless the evidence overrules it; and why it was overruled."""
+    ranked = by_evidence(candidates)
+    chosen = next((c for c in candidates if c.name == name), ranked[0])
+    if chosen.score()[0] < ranked[0].score()[0]:
+        return ranked[0], f" {chosen.name} was picked, but its run failed while {ranked[0].name}'s passed."
+    return chosen, "" if name in {c.name for c in candidates} else " No usable pick: the evidence decided."
+
+
+def promote(candidate: Candidate, ctx: RoleContext, note: str) -> list[Message]:
+    """Copies of a branch's code and its run on the main line, where the team goes on with them."""
+    code = candidate.code
+    if code is None:
+        return []
+    copy = Code(run_id=ctx.run_id, sender=code.sender, content=note, code=code.code, parent_id=code.id)
+    if candidate.execution is None:
+        return [copy]
+    ran = candidate.execution.model_copy(update={"id": new_id(),
+                                                 "parent_id": copy.id, "branch": ""})
+    return [copy, ran]
+
+
+def _ranking(ctx: RoleContext, candidates: list[Candidate], chosen: Candidate, reason: str, usage=None,
+             memory_ids=()) -> Ranking:
+    order = [chosen.name] + [c.name for c in by_evidence(candidates) if c.name != chosen.name]
+    shown = ", ".join(f"{c.name} ({'ok' if c.score()[0] else 'failed' if c.execution else 'not run'})"
+                      for c in candidates)
+    extra = {"usage": usage} if usage is not None else {}
+    return Ranking(run_id=ctx.run_id, sender=ctx.role.name, order=order, chosen=chosen.name, reason=reason.strip(),
+                   content=f"Chose {chosen.name} of {shown}. {reason}".strip(), memory_ids=list(memory_ids), **extra)
+
+
+def rank_candidates(state: TeamState, ctx: RoleContext, candidates: list[Candidate]) -> list[Message]:
+    """The critic ranks the candidates by their runs and reviews the best, which continues on the main line."""
+    transcript, task = state["transcript"], task_of(state["transcript"])
+    names = tuple(c.name for c in candidates)
+    answer = ask(ctx, {"task": task, "names": ", ".join(names), "feedback": feedback_of(transcript),
+                       "candidates": [{"name": c.name, "code": c.code.code if c.code else "", "report": c.report()}
+                                      for c in candidates]},
+                 lambda t: parse_model(t, RankReply), schema=_rank_schema(names), query=task, prompt="rank")
+    reply = answer.parsed
+    chosen, overruled = _pick(candidates, reply.best if reply else None)
+    review = ReviewReply(verdict=reply.verdict, feedback=reply.feedback, lessons=reply.lessons) if reply else \
+        ReviewReply(verdict="revise", feedback="The ranking could not be read; please check the code again.")
+    ran = chosen.execution
+    if review.verdict == "approve" and (not (chosen.code and chosen.code.code) or (ran is not None and not ran.ok)):
+        review = ReviewReply(verdict="revise", lessons=review.lessons,
+                             feedback=f"The best candidate fails when it runs ({ran.content if ran else 'no code'}) "
+                                      "Fix that first.")
+    promoted = promote(chosen, ctx, f"Candidate {chosen.name} was chosen and continues.")
+    verdict = Review(run_id=ctx.run_id, sender=ctx.role.name, verdict=review.verdict, feedback=review.feedback,
+                     lessons=review.lessons, content=f"{review.verdict.upper()}: {review.feedback}".strip(),
+                     parent_id=promoted[0].id if promoted else None)
+    ranking = _ranking(ctx, candidates, chosen, (reply.feedback if reply else "") + overruled, answer.usage,
+                       answer.memory_ids)
+    return [*answer.notes, ranking, *promoted, verdict]
+
+
+def _judge_parse(text: str) -> tuple[JudgeReply, str]:
+    try:
+        reply = JudgeReply.model_validate(extract_json(text))
+    except ValueError as exc:
+        raise ParseError(f"the JSON does not match the expected shape ({exc})") from None
+    try:
+        merged = extract_code(text)
+    except ParseError:
+        merged = ""
+    return reply, merged
+
+
+def judge_results(state: TeamState, ctx: RoleContext, candidates: list[Candidate]) -> list[Message]:
+    """The judge compares every sub-team's result and names the best; merged code must run at least as well."""
+    transcript, task = state["transcript"], task_of(state["transcript"])
+    names = tuple(c.name for c in candidates)
+    answer = ask(ctx, {"task": task, "names": ", ".join(names), "feedback": feedback_of(transcript),
+                       "candidates": [{"name": c.name, "code": c.code.code if c.code else "", "report": c.report(),
+                                       "note": c.note} for c in candidates]},
+                 _judge_parse, query=task, prompt="judge")
+    reply, merged = answer.parsed or (None, "")
+    chosen, reason = _pick(candidates, reply.best if reply else None)
+    reason = (reply.reason if reply else "") + reason
+    notes: list[Message] = list(answer.notes)
+    if merged and ctx.sandbox is not None:
+        code = Code(run_id=ctx.run_id, sender=ctx.role.name, content=answer.text, code=merged, branch="merge")
+        ran = [m.model_copy(update={"branch": "merge"}) for m in execute({**state, "transcript": [
+            *transcript, code]}, ctx)]
+        trial = Candidate("merged", code, ran[0] if ran else None)
+        notes += [code, *ran]
+        if trial.score() >= chosen.score():
+            chosen, reason = trial, f"{reason} The merged code runs at least as well as {chosen.name}'s."
+        else:
+            reason = f"{reason} The merged code ran worse than {chosen.name}'s, so {chosen.name}'s result stands."
+    ranking = _ranking(ctx, candidates, chosen, reason, answer.usage, answer.memory_ids)
+    return [*notes, ranking, *promote(chosen, ctx, f"The judge chose {chosen.name}.")]

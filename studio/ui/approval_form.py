@@ -1,0 +1,106 @@
+"""The approval prompt on the Run page: what a waiting run asks a person, and the three ways to answer.
+
+A run waits at an approval point with an ``Approval(status="requested")`` as
+its last approval message and ``waiting`` as its status in the run log. That
+is all the prompt needs, so a run started anywhere (another server, the CLI)
+can be answered here. An answer resumes the run in the background
+(``worker.resume``) and the page follows it live again.
+
+Example:
+    >>> decision_for("edit", original="1. a", edited="1. a")  # nothing changed: a plain approval
+    ApprovalDecision(action='approve', text='', feedback='')
+    >>> decision_for("reject", original="x", feedback=" Use a loop. ").feedback
+    'Use a loop.'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+from pipelines.approval import ApprovalDecision, pending_approval
+from studio.messages import Approval, Message
+from studio.runner import open_log
+from studio.ui import state, worker
+from studio.ui.flow_edit import APPROVAL_HELP
+
+__all__ = ["APPROVE", "EDIT", "NOTE", "REJECT", "approval_prompt", "decision_for", "edit_key", "feedback_key",
+           "waiting_request"]
+
+APPROVE, EDIT, REJECT = "run_approve", "run_approve_edit", "run_reject"
+"""Keys of the three answer buttons."""
+NOTE = "run_approval_note"
+"""Session key of why the last answer was refused, as (request id, text); shown under that request's prompt."""
+
+
+def edit_key(request: Approval) -> str:
+    """Key of the edit box: one per request, so a later request starts from its own text."""
+    return f"run_approval_edit_{request.id}"
+
+
+def feedback_key(request: Approval) -> str:
+    return f"run_approval_feedback_{request.id}"
+
+
+def waiting_request(status: str, messages: Sequence[Message]) -> Approval | None:
+    """The approval a run is waiting for, if its status says it waits and a request is unanswered."""
+    return pending_approval(list(messages)) if status == "waiting" else None
+
+
+def decision_for(action: str, *, original: str, edited: str = "", feedback: str = "") -> ApprovalDecision:
+    """The decision a click means: ``approve``, ``edit`` (an unchanged text approves) or ``reject``.
+
+    Raises:
+        ValueError: a rejection without feedback (the team needs to know what to do instead).
+    """
+    if action == "approve" or (action == "edit" and edited.strip() in ("", original.strip())):
+        return ApprovalDecision.approve()
+    if action == "edit":
+        return ApprovalDecision.edit(edited)
+    if not feedback.strip():
+        raise ValueError("Say why you reject it, and what the team should do instead: the team reads it.")
+    return ApprovalDecision.reject(feedback.strip())
+
+
+def _answer(run_id: str, request_id: str, action: str) -> None:
+    log = open_log(state.home())
+    info = log.run(run_id)
+    request = waiting_request(info.status, log.messages(info.run_id)) if info else None
+    if request is None or request.id != request_id:  # a second click, or answered in another tab or the CLI
+        st.toast("That request was answered already; the run is shown as it is now.", icon="ℹ️")
+        return
+    try:
+        decision = decision_for(action, original=request.content,
+                                edited=st.session_state.get(edit_key(request), ""),
+                                feedback=st.session_state.get(feedback_key(request), ""))
+        worker.resume(info.run_id, decision, home=state.home())
+    except (ValueError, worker.RunBusy) as exc:
+        st.session_state[NOTE] = (request_id, str(exc))
+        return
+    st.session_state.pop(NOTE, None)
+
+
+def approval_prompt(run_id: str, request: Approval) -> None:
+    """The request (its point and the plan or code in question) and Approve, Edit and Reject."""
+    point = request.point.replace("_", " ")
+    st.warning(f"**Waiting for your approval: {point}** — {APPROVAL_HELP.get(request.point, '')}. "
+               "The run goes on once you answer.", icon="✋")
+    plan = request.point == "after_plan"
+    st.code(request.content or "(nothing to show)", language="text" if plan else "python")
+    approve, edit, reject = st.tabs(["✅ Approve", "✏️ Edit", "⛔ Reject"])
+    args = (run_id, request.id)
+    with approve:
+        st.button("Approve", key=APPROVE, type="primary", on_click=_answer, args=(*args, "approve"),
+                  help="Go on as it is.")
+    with edit:
+        st.text_area("Your version" + (" (one step a line)" if plan else ""), value=request.content,
+                     key=edit_key(request), height=220)
+        st.button("Approve with edit", key=EDIT, on_click=_answer, args=(*args, "edit"),
+                  help="Go on with your version instead (unchanged: a plain approval).")
+    with reject:
+        st.text_area("Why, and what to do instead (required: the team reads it)", key=feedback_key(request))
+        st.button("Reject", key=REJECT, on_click=_answer, args=(*args, "reject"))
+    note = st.session_state.get(NOTE)
+    if note and note[0] == request.id:
+        st.error(note[1], icon="⚠️")
