@@ -8,7 +8,7 @@ TASK ?= Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.huddle-installed
 
-.PHONY: install demo ui test lint bench bench-memory bench-sandbox bench-ui clean
+.PHONY: install demo ui test lint bench bench-memory bench-sandbox bench-parallel bench-ui clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-memory: $(STAMP)
 
 bench-sandbox: $(STAMP)
 	$(BIN)/python benchmarks/bench_sandbox.py
+
+bench-parallel: $(STAMP)
+	$(BIN)/python benchmarks/bench_parallel.py
 
 bench-ui: $(STAMP)
 	$(BIN)/python benchmarks/bench_ui.py

@@ -146,7 +146,10 @@ class MainLine:
 
     def after_worker_plan(self, state: TeamState) -> str:
         """Where an approved plan goes in a flow without a start of its own: on, as from the planner."""
-        plan = last(main_line(state["transcript"]), (Plan, Ledger))
+        transcript = main_line(state["transcript"])
+        plan = last(transcript, (Plan, Ledger))
+        if plan.sender == "user":  # a person's edit: go on as from the plan they edited
+            plan = next((m for m in transcript if m.id == plan.parent_id), plan)
         return self.next_speaker(state, plan)
 
     def after_execute(self, state: TeamState) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import marshal
 import os
 import select
 import signal
@@ -166,7 +167,7 @@ class Sandbox:
         out, err = workspace / ".huddle" / "stdout.txt", workspace / ".huddle" / "stderr.txt"
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         argv = [sys.executable, "-I", "-B", "-u", "-X", "utf8", *([] if self.spec.site_packages else ["-S"]),
-                str(_BOOT), json.dumps(cfg)]
+                str(_BOOT), marshal.dumps(cfg).hex()]
         read_end, write_end = os.pipe()
         actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_OPEN, 1, str(out), flags, 0o600),

@@ -105,7 +105,7 @@ class Team:
         roles: its roles (from :class:`Role`, or dicts in the spec's shape).
         flow: the routes as ``[(from, to), ...]``, or the spec's ``flow`` mapping
             (``entry``, ``edges``, ``max_rounds``).
-        description, defaults, memory, sandbox: the spec's fields of those names.
+        description, defaults, memory, sandbox, approval: the spec's fields of those names.
         home: state folder for runs and memory (``$HUDDLE_HOME`` by default).
 
     Raises:
@@ -114,12 +114,14 @@ class Team:
 
     def __init__(self, name: str, roles: Iterable[RoleSpec | dict[str, Any]], flow: Any = None, *,
                  description: str = "", defaults: dict[str, Any] | None = None, memory: dict[str, Any] | None = None,
-                 sandbox: dict[str, Any] | None = None, home: str | Path | None = None):
+                 sandbox: dict[str, Any] | None = None, approval: list[str] | None = None,
+                 home: str | Path | None = None):
         data: dict[str, Any] = {
             "name": name, "description": description,
             "roles": [r.model_dump(by_alias=True, exclude_defaults=True) if isinstance(r, RoleSpec) else r
                       for r in roles],
             "flow": _flow(flow), "defaults": defaults or {}, "memory": memory or {}, "sandbox": sandbox or {},
+            "approval": list(approval or []),
         }
         self.spec = parse_spec(data, f"team {name!r}")
         self.home = home

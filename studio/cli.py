@@ -211,6 +211,15 @@ def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSO
         _fail(str(exc))
     roles = ", ".join(f"{r.name} ({r.kind})" for r in spec.roles)
     typer.echo(f"ok: {file} defines team {spec.name!r} with {len(spec.roles)} roles: {roles}")
+    flow = spec.flow
+    details = {"magentic": f", up to {flow.max_stalls} stalls before a replan, {flow.max_replans} replans",
+               "parallel_plan": f", {flow.max_parallel} steps at once, {flow.max_replans} replans",
+               "best_of_n": f", {flow.candidates} candidates, {flow.max_parallel} at once",
+               "cross_team": ", sub-teams " + ", ".join(f"{t.name} ({' + '.join(t.roles)})" for t in flow.teams)
+                             + f", judged by {spec.judge().name if spec.judge() else '?'}"}.get(flow.type, "")
+    typer.echo(f"flow: {flow.type}, up to {flow.max_rounds} rounds{details}")
+    typer.echo(f"approval: {', '.join(spec.approval)}" if spec.approval else "approval: none (the run never stops "
+                                                                           "for a person)")
     box = spec.sandbox
     typer.echo(f"sandbox: on, {box.timeout_s:g} s wall, {box.cpu_s} s CPU, {box.memory_mb} MB, {box.processes} "
                f"processes, network {'allowed' if box.network else 'cut'}, up to {box.max_attempts} attempts per step"

@@ -144,6 +144,7 @@ def team_source(spec: TeamSpec, indent: int = 0) -> str:
     keywords = {"flow": _flow(spec)}
     for part in ("defaults", "memory", "sandbox"):
         keywords[part] = getattr(spec, part).model_dump(exclude_defaults=True, mode="json") or None
+    keywords["approval"] = list(spec.approval) or None
     for key, value in keywords.items():
         if value is not None:
             lines.append(f"{inner}{key}={_expr(value, indent + 4, indent + len(key) + 6)},")
@@ -177,7 +178,9 @@ Huddle's Python API, so no YAML file is needed. Run it with
 
 Each role uses its own model unless --model names one for all of them. The script
 prints each message as `[sender · kind] first line` and exits with 0 when the run
-is done, 1 when it failed and 2 when it could not start (say, a missing API key).
+is done, 1 when it failed, 2 when it could not start (say, a missing API key) and 3
+when it waits for a person's approval (answer with `huddle run --resume RUN_ID
+--approve`, or run with --auto-approve).
 """
 
 import argparse
@@ -196,13 +199,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", help="what the team should do")
     parser.add_argument("--model", help="model for every role: a litellm string, local/smollm2 or scripted:PATH")
+    parser.add_argument("--auto-approve", action="store_true", help="approve every approval point without asking")
     args = parser.parse_args(argv)
     try:
-        run = build_team().run(args.task, model=args.model, display=False)
+        run = build_team().run(args.task, model=args.model, display=False, auto_approve=args.auto_approve)
     except ValueError as exc:  # the team cannot run: a model, key or script file is missing
         print(f"error: {{exc}}", file=sys.stderr)
         return 2
 {loop}
+    if run.status == "waiting":
+        print(f"run {{run.run_id}} waits for approval ({{run.pending.point}}): huddle run --resume {{run.run_id}} "
+              "--approve (or --reject WHY)", file=sys.stderr)
+        return 3
     if run.status != "done":
         print(f"error: run {{run.run_id}} {{run.status}}: {{run.error}}", file=sys.stderr)
         return 1
@@ -241,14 +249,22 @@ def to_notebook(spec: TeamSpec) -> dict[str, Any]:
         "cell, then run the cells from top to bottom.")
     parameters = (f"TASK = {_string(EXAMPLE_TASK)}\n"
                   "MODEL = None  # None: each role's own model; or a litellm string, local/smollm2, scripted:PATH")
+    run_code = "run = team.run(TASK, model=MODEL)\nrun"
+    run_text = "The messages appear below as the roles publish them."
+    if spec.approval:
+        parameters += "\nAUTO_APPROVE = False  # True: approve every approval point without stopping"
+        run_code = "run = team.run(TASK, model=MODEL, auto_approve=AUTO_APPROVE)\nrun"
+        run_text += (f" The team stops for your approval ({', '.join(spec.approval)}): when `run.status` is "
+                     "`waiting`, look at `run.pending` and go on with `run = run.approve()`, "
+                     "`run.approve(edit=...)` or `run.reject(\"why\")`.")
     cells = [
         v4.new_markdown_cell(intro),
         v4.new_code_cell("from studio import Role, Team"),
         v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
         v4.new_markdown_cell("## The team\n\nOnly the settings that differ from the defaults are written out."),
         v4.new_code_cell(f"team = {team_source(spec)}\nteam"),
-        v4.new_markdown_cell("## Run it\n\nThe messages appear below as the roles publish them."),
-        v4.new_code_cell("run = team.run(TASK, model=MODEL)\nrun"),
+        v4.new_markdown_cell(f"## Run it\n\n{run_text}"),
+        v4.new_code_cell(run_code),
         v4.new_markdown_cell("## What it published"),
         v4.new_code_cell(f'{_PRINT_LOOP}\nprint(f"run {{run.run_id}}: {{run.status}}")'),
     ]

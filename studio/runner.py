@@ -281,10 +281,10 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
     info = log.run(run_id)
     if info is None:
         raise RunNotFound(f"no run {run_id!r} in {home / 'runs.db'}; see `huddle runs list`")
-    if info.status == "done":
-        return RunResult(info.run_id, "done", log.messages(info.run_id))
     if decision is not None and info.status != "waiting":
         raise RunNotWaiting(f"run {info.run_id} is {info.status}, not waiting for approval; nothing to approve")
+    if info.status == "done":
+        return RunResult(info.run_id, "done", log.messages(info.run_id))
     spec = parse_spec(info.spec, f"run {info.run_id}")
     _check_models(spec, info.model)
     logged = log.messages(info.run_id)

@@ -64,12 +64,13 @@ def _steps(home: Path) -> list[tuple]:
         [info] = log.runs()
         assert info.status == "done", info.error
         steps = []
-        for m in log.messages(info.run_id):
+        # Parallel branches interleave differently from run to run: compare the main line, then each branch, in order.
+        for _, m in sorted(enumerate(log.messages(info.run_id)), key=lambda pair: (pair[1].branch, pair[0])):
             if m.kind == "execution":  # the only thing that differs between two runs is how long the code took
-                steps.append((m.sender, m.kind, re.sub(r", \d+ ms\b", ", … ms", m.content),
+                steps.append((m.branch, m.sender, m.kind, re.sub(r", \d+ ms\b", ", … ms", m.content),
                               (m.exit_code, m.passed, m.failed, m.tests_run, tuple(m.failures), m.limit)))
             else:
-                steps.append((m.sender, m.kind, m.content))
+                steps.append((m.branch, m.sender, m.kind, m.content))
         return steps
     finally:
         log.close()
@@ -103,13 +104,15 @@ def reference(tmp_path_factory):
             folder = tmp_path_factory.mktemp(team.stem)
             team_file = folder / team.name
             team_file.write_text(dump_spec(hashed(load_spec(team))))
-            out = subprocess.run([HUDDLE, "run", str(team_file), TASK, "--model", _model(team), "--json"],
+            out = subprocess.run([HUDDLE, "run", str(team_file), TASK, "--model", _model(team), "--json",
+                                  "--auto-approve"],
                                  capture_output=True, text=True, env=_env(folder / "home"), timeout=300)
             assert out.returncode == 0, out.stderr
             steps = _steps(folder / "home")
             printed = [json.loads(line) for line in out.stdout.splitlines()]
-            assert [(d["sender"], d["kind"]) for d in printed] == [s[:2] for s in steps]
-            assert steps[0] == ("user", "task", TASK) and steps[-1][1] == "final"
+            assert sorted((d["branch"], d["sender"], d["kind"]) for d in printed) == sorted(s[:3] for s in steps)
+            main_line = [s for s in steps if not s[0]]
+            assert main_line[0] == ("", "user", "task", TASK) and main_line[-1][2] == "final"
             done[team] = team_file, steps
         return done[team]
 
@@ -201,13 +204,16 @@ def test_exported_script_runs_like_huddle_run(tmp_path, reference, team):
     team_file, expected = reference(team)
     script = tmp_path / "team_script.py"
     script.write_text(to_script(load_spec(team_file)))
-    out = subprocess.run([sys.executable, str(script), TASK, "--model", _model(team)], capture_output=True,
+    out = subprocess.run([sys.executable, str(script), TASK, "--model", _model(team), "--auto-approve"],
+                         capture_output=True,
                          text=True, env=_env(tmp_path / "home"), cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
     assert _steps(tmp_path / "home") == expected
     assert out.stdout.splitlines() == _printed(tmp_path / "home")
-    reviewer = next(r.kind for r in load_spec(team_file).roles if r.behaviour == "critic")  # it names who approved
-    assert out.stdout.splitlines()[-1].startswith(f"[system · final] The {reviewer} approved the code.")
+    spec = load_spec(team_file)
+    reviewer = next(r.kind for r in spec.roles if r.behaviour == "critic")  # it names who approved
+    ending = "The judge (judge) chose" if spec.flow.type == "cross_team" else f"The {reviewer} approved the code."
+    assert out.stdout.splitlines()[-1].startswith(f"[system · final] {ending}")
 
 
 @each_team
@@ -216,7 +222,9 @@ def test_exported_notebook_runs_like_huddle_run(tmp_path, monkeypatch, reference
     notebook = nbformat.from_dict(to_notebook(load_spec(team_file)))
     [parameters] = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert parameters.source.startswith("TASK = ") and "MODEL = None" in parameters.source
-    parameters.source = f"TASK = {TASK!r}\nMODEL = {_model(team)!r}"
+    approving = "AUTO_APPROVE" in parameters.source
+    parameters.source = f"TASK = {TASK!r}\nMODEL = {_model(team)!r}" + ("\nAUTO_APPROVE = True" if approving else "")
+    assert approving == bool(load_spec(team_file).approval)
     monkeypatch.setenv("HUDDLE_HOME", str(tmp_path / "home"))  # the kernel inherits this process's environment
     NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     assert _steps(tmp_path / "home") == expected
