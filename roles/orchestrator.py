@@ -41,11 +41,16 @@ def _can_finish(transcript: list[Message], ctx: RoleContext) -> bool:
 
 
 def default_next(state: TeamState, ctx: RoleContext) -> str:
-    """The fixed order: the flow's successor of the last worker, or the entry role."""
-    workers = {r.name for r in ctx.team.workers()}
+    """The fixed order: the flow's successor of the last worker, or the entry role.
+
+    A team without edges takes turns in the order its roles are listed (the last one ends the round).
+    """
+    workers = [r.name for r in ctx.team.workers()]
     speaker = next((m.sender for m in reversed(state["transcript"]) if m.sender in workers), None)
     if speaker is None:
         return ctx.team.entry()
+    if not ctx.team.flow.edges:
+        return workers[(workers.index(speaker) + 1) % len(workers)]
     return ctx.team.successor(speaker) or ""
 
 

@@ -282,3 +282,35 @@ def test_example_teams_validate(name):
                               "best_of_n_team": "best_of_n", "cross_team": "cross_team",
                               "approval_team": "sequential"}[name]
     assert Path(EXAMPLES / "scripts" / f"{name}.yaml").is_file()
+
+
+def test_magentic_without_edges_falls_back_to_the_next_role_in_order(script, home):
+    """Done too early (nothing reviewed yet): the orchestrator's fallback is the role listed after the coder."""
+    satisfied = json.dumps({"is_request_satisfied": True, "is_in_loop": False, "is_progress_being_made": True,
+                            "next_speaker": "coder", "instruction_or_question": "Done."})
+    model = script({
+        "orchestrator": [ledger("coder: write it"), progress("coder"), satisfied],
+        "coder": [code("def is_palindrome(s):\n    t = s.lower().replace(' ', '')\n    return t == t[::-1]")],
+        "critic": [approve()],
+    })
+    result = run_team(example("magentic_team"), PALINDROME, model=model)
+    decisions = [m for m in result.messages if isinstance(m, Decision)]
+    assert decisions[-1].next_speaker == "critic" and not decisions[-1].is_request_satisfied
+    assert result.final.approved
+
+
+def test_branches_share_the_provider_limit_and_record_their_queue_time(home):
+    """One scripted call at a time for the whole process: the steps' calls queue, and say so on their messages."""
+    from studio.schedule import Scheduler
+    from studio.spec import ProviderLimits
+
+    spec = example("parallel_team")
+    gateway = Gateway(8, limits={"scripted": ProviderLimits(max_concurrency=1)}, scheduler=Scheduler(environ={}))
+    result = run_team(spec, SUMMARY, model=scripted("parallel_team"), gateway=gateway)
+    assert result.final.approved, result.error
+    first_wave = [m for m in result.messages if isinstance(m, Code) and m.branch in ("s1", "s2")]
+    # Each of s1 and s2 takes 0.3 s: whichever went second waited for the first.
+    assert max(m.usage.queue_ms for m in first_wave) >= 250
+    assert min(m.usage.queue_ms for m in first_wave) < 250
+    times = spans(result)
+    assert times["s2"][1] - times["s1"][1] >= 0.25 or times["s1"][1] - times["s2"][1] >= 0.25  # one after the other

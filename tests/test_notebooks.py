@@ -20,7 +20,7 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-from studio.runlog import RunLog
+from studio.runlog import RunLog, calls_per_sender
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -61,7 +61,7 @@ def runs_of(home: Path) -> list:
         for info in runs:
             assert info.status == "done", (info.run_id, info.error)
             assert info.model and info.model.startswith("scripted:"), info.model
-            calls = {sender: n for sender, n in log.call_counts(info.run_id).items() if n}
+            calls = {key: n for key, n in calls_per_sender(log.messages(info.run_id)).items() if n}
             assert calls == script_replies(info.model), \
                 f"run {info.run_id} on {info.model} did not use its script exactly"
         return runs
@@ -137,7 +137,25 @@ def check_export(cells: Cells, home: Path) -> None:
     assert by_script.messages == by_notebook.messages == 11
 
 
+def check_flows(cells: Cells, home: Path) -> None:
+    assert text(cells["bon-team"]).strip() == "'done'"
+    lines = text(cells["candidates"]).splitlines()
+    assert [line[:11] for line in lines[:3]] == ["c1: FAILED:", "c2: OK: tes", "c3: FAILED:"]
+    assert lines[3:] == ["chosen: c2, order ['c2', 'c1', 'c3']",
+                         "The critic approved the code. Last run: ok (2 passed, 0 failed, exit 0)."]
+    assert text(cells["approval-team"]).startswith("waiting after_plan\ns1. Write add(a, b) returning the sum")
+    assert text(cells["approve-plan"]).startswith("waiting before_final\ndef add(a, b):\n    return a + b")
+    assert '"""The sum of a and b."""' in text(cells["reject"]) and text(cells["reject"]).startswith("waiting")
+    final = text(cells["approve-final"]).splitlines()
+    assert final[0] == "done · The critic approved the code. Last run: ok (1 passed, 0 failed, exit 0)."
+    assert [line.strip() for line in final[1:]] == [
+        "after_plan: requested", "after_plan: approved", "before_final: requested",
+        "before_final: rejected (Add a docstring)", "before_final: requested", "before_final: approved"]
+    assert [r.team for r in runs_of(home)] == ["fizz-search", "careful-team"]
+
+
 CHECKS: dict[str, Callable[[Cells, Path], None]] = {
+    "flows_and_approval.ipynb": check_flows,
     "quickstart.ipynb": check_quickstart,
     "memory_and_reflection.ipynb": check_memory,
     "custom_role.ipynb": check_custom_role,
