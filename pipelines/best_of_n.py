@@ -18,13 +18,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from pipelines._base import FINAL_NODE, RunWiring, node_update
-from pipelines._branch import branch_messages, run_coder_branch
+from pipelines._branch import branch_result, run_coder_branch
 from pipelines._main import MainLine, gate_node
 from roles import TeamState
 from roles.base import last, main_line
-from roles.executor import execution_of
 from roles.ranker import Candidate, rank_candidates
-from studio.messages import Code, Plan, Task
+from studio.messages import Plan, Task
 from studio.spec import TeamSpec
 
 __all__ = ["CANDIDATE_TEMPERATURE", "build_best_of_n"]
@@ -63,11 +62,7 @@ def build_best_of_n(spec: TeamSpec, graph: StateGraph) -> None:
 
     def rank_node(state: TeamState, runtime: Runtime[RunWiring]) -> dict[str, Any]:
         transcript, since = state["transcript"], origin(state)
-        candidates = []
-        for name in names:
-            made = branch_messages(transcript, name, since=since)
-            code = next((m for m in reversed(made) if isinstance(m, Code) and m.code), last(made, Code))
-            candidates.append(Candidate(name, code, execution_of(made, code)))
+        candidates = [Candidate(name, *branch_result(transcript, name, since)[1:]) for name in names]
         messages = rank_candidates({**state, "transcript": main_line(transcript)}, runtime.context.contexts[critic],
                                    candidates)
         runtime.context.publish(messages)

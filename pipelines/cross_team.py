@@ -17,12 +17,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from pipelines._base import FINAL_NODE, RunWiring, node_update, stamped
+from pipelines._branch import branch_result
 from pipelines._main import MainLine
 from roles import TeamState
 from roles.base import last, main_line
-from roles.executor import execution_of
 from roles.ranker import Candidate, judge_results
-from studio.messages import Code, Final, Task
+from studio.messages import Final, Task
 from studio.spec import Flow, SubTeam, TeamSpec
 
 __all__ = ["build_cross_team", "sub_team_spec"]
@@ -66,12 +66,11 @@ def build_cross_team(spec: TeamSpec, graph: StateGraph) -> None:
     def judge_node(state: TeamState, runtime: Runtime[RunWiring]) -> dict[str, Any]:
         transcript, candidates = state["transcript"], []
         for name in teams:
-            made = [m for m in transcript if m.branch == name]
-            code = next((m for m in reversed(made) if isinstance(m, Code) and m.code), None)
+            made, code, ran = branch_result(transcript, name)
             final = last(made, Final)
             note = "" if final is None else "approved by its reviewer" if final.approved else \
                 f"ended without approval: {final.stop_reason}"
-            candidates.append(Candidate(name, code, execution_of(made, code), note))
+            candidates.append(Candidate(name, code, ran, note))
         messages = judge_results({**state, "transcript": main_line(transcript)}, runtime.context.contexts[judge],
                                  candidates)
         runtime.context.publish(messages)

@@ -78,7 +78,7 @@ def provider_of(model: str) -> str:
     """The provider name litellm would use for ``model`` (``local`` and ``scripted`` for the in-process ones)."""
     if model.startswith("scripted:"):
         return "scripted"
-    if model.startswith("local/"):  # not left to litellm: the scheduler's one-at-a-time default hangs on it
+    if model.startswith("local/"):  # our in-process provider: its one-call-at-a-time limit is keyed "local"
         return "local"
     try:
         return litellm.get_llm_provider(model)[1]
