@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from studio.cli_eval import eval_command
 from studio.cli_export import export
 from studio.cli_memory import app as memory_app
 from studio.cli_sandbox import app as sandbox_app
@@ -29,6 +30,7 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(sandbox_app, name="sandbox")
 app.command("ui")(ui)
 app.command("export")(export)
+app.command("eval")(eval_command)
 
 EXIT_USER = 2
 
