@@ -8,7 +8,7 @@ TASK ?= Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.huddle-installed
 
-.PHONY: install demo ui test lint bench bench-memory bench-sandbox bench-parallel bench-ui clean
+.PHONY: install demo ui test lint bench bench-memory bench-sandbox bench-parallel bench-ui eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-memory: $(STAMP)
 
 bench-sandbox: $(STAMP)
 	$(BIN)/python benchmarks/bench_sandbox.py
+
+eval: $(STAMP)
+	$(BIN)/huddle eval examples/teams/solver_team.yaml benchmarks/data/eval_tasks.jsonl --baseline single-call --out eval-out
 
 bench-parallel: $(STAMP)
 	$(BIN)/python benchmarks/bench_parallel.py
