@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from roles import RoleContext, TeamState
-from roles.base import last, main_line
+from roles.base import last, last_code, main_line
 from roles.executor import execution_of
-from studio.messages import Approval, Code, Decision, Final, Message, Ranking, Review
+from studio.messages import Approval, Decision, Final, Message, Ranking, Review
 from studio.spec import TeamSpec
 
 __all__ = ["BRANCH_NODES", "COUNTED_NODES", "EXECUTE_NODE", "FINAL_NODE", "LEDGER_NODE", "Publish", "Reflect",
@@ -100,7 +100,7 @@ def _reason(spec: TeamSpec, state: TeamState, transcript: list[Message]) -> tupl
 def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
     """The run's result: the main line's last code, whether it was approved, and why the run stopped."""
     transcript = main_line(state["transcript"])
-    code = next((m for m in reversed(transcript) if isinstance(m, Code) and m.code), None)
+    code = last_code(transcript)
     reason, summary = _reason(spec, state, transcript)
     ran = execution_of(transcript, code)
     if ran is not None:

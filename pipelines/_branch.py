@@ -6,7 +6,7 @@ from typing import Any
 
 from pipelines._base import RunWiring, stamped
 from roles import TeamState, write_code
-from roles.base import last, main_line
+from roles.base import last, last_code, main_line
 from roles.executor import execute, execution_of
 from studio.messages import Code, Execution, Message
 
@@ -15,8 +15,7 @@ __all__ = ["branch_messages", "branch_result", "run_coder_branch"]
 
 def branch_messages(transcript: list[Message], branch: str, since: Message | None = None) -> list[Message]:
     """What ``branch`` produced, after ``since`` (the plan or task it worked from) when given."""
-    start = next((i for i, m in enumerate(transcript) if m is since or (since and m.id == since.id)), -1) \
-        if since is not None else -1
+    start = next((i for i, m in enumerate(transcript) if m.id == since.id), -1) if since is not None else -1
     return [m for m in transcript[start + 1:] if m.branch == branch]
 
 
@@ -24,7 +23,7 @@ def branch_result(transcript: list[Message], branch: str,
                   since: Message | None = None) -> tuple[list[Message], Code | None, Execution | None]:
     """What ``branch`` made (after ``since``), its last code (the last with a code block, if any) and the run of it."""
     made = branch_messages(transcript, branch, since=since)
-    code = next((m for m in reversed(made) if isinstance(m, Code) and m.code), last(made, Code))
+    code = last_code(made) or last(made, Code)
     return made, code, execution_of(made, code)
 
 

@@ -54,10 +54,10 @@ class MainLine:
         self.after_plan = after_plan or self.after_worker_plan
 
     # -- nodes ------------------------------------------------------------------------------------------------
-    def add_roles(self, names: list[str] | None = None) -> None:
+    def add_roles(self) -> None:
         """A node per role: it sees the main line only (parallel branches keep their work to themselves)."""
-        for name in names if names is not None else [r.name for r in self.spec.roles]:
-            self.graph.add_node(name, self._role_node(name))
+        for role in self.spec.roles:
+            self.graph.add_node(role.name, self._role_node(role.name))
 
     def _role_node(self, name: str):
         spec, role_fn = self.spec, ROLE_FUNCTIONS[self.spec.role(name).behaviour]

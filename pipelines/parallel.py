@@ -22,7 +22,7 @@ from pipelines._base import FINAL_NODE, RunWiring, node_update
 from pipelines._branch import branch_messages, run_coder_branch
 from pipelines._main import MainLine, gate_node
 from roles import TeamState
-from roles.base import last, main_line
+from roles.base import last, last_code, main_line
 from roles.executor import execution_of
 from studio.messages import Code, Decision, Message, Plan, PlanStep
 from studio.spec import TeamSpec
@@ -32,16 +32,12 @@ __all__ = ["build_parallel_plan", "step_results"]
 STEP, WAVES, JOIN = "_step", "_waves", "_join"
 
 
-def _step_code(messages: list[Message]) -> Code | None:
-    return next((m for m in reversed(messages) if isinstance(m, Code) and m.code), None)
-
-
 def step_results(transcript: list[Message], plan: Plan, running: bool) -> dict[str, str]:
     """Each step of ``plan``: ``pending``, ``done`` or ``failed`` (its code failed, or none was written)."""
     status = {}
     for step in plan.steps:
         made = branch_messages(transcript, step.id, since=plan)
-        code = _step_code(made)
+        code = last_code(made)
         if not made:
             status[step.id] = "pending"
         elif code is None:
@@ -98,7 +94,7 @@ def build_parallel_plan(spec: TeamSpec, graph: StateGraph) -> None:
     def step_node(state: TeamState, runtime: Runtime[RunWiring]) -> dict[str, Any]:
         transcript, plan = state["transcript"], current_plan(state)
         index, step = next((i, s) for i, s in enumerate(plan.steps) if s.id == state["branch"])
-        deps = [(d, _step_code(branch_messages(transcript, d, since=plan))) for d in step.depends_on]
+        deps = [(d, last_code(branch_messages(transcript, d, since=plan))) for d in step.depends_on]
         deps = [(d, code) for d, code in deps if code is not None]
         coder = coders[index % len(coders)]
         shown = "".join(f"\nStep {d} gave:\n```python\n{code.code}\n```" for d, code in deps)
@@ -129,7 +125,7 @@ def build_parallel_plan(spec: TeamSpec, graph: StateGraph) -> None:
         status = step_results(state["transcript"], plan, running)
         parts, done = [], []
         for step in _in_order(plan):
-            code = _step_code(branch_messages(state["transcript"], step.id, since=plan))
+            code = last_code(branch_messages(state["transcript"], step.id, since=plan))
             if status[step.id] == "done" and code is not None:
                 done.append(step.id)
                 if code.code.strip() not in parts:

@@ -39,8 +39,8 @@ from studio.messages import (
 )
 from studio.spec import RoleSpec, TeamSpec
 
-__all__ = ["Answer", "Completion", "ModelFn", "RoleContext", "TeamState", "ask", "feedback_of", "main_line",
-           "render_prompt", "transcript_text"]
+__all__ = ["Answer", "Completion", "ModelFn", "RoleContext", "TeamState", "ask", "feedback_of", "last_code",
+           "main_line", "render_prompt", "transcript_text"]
 
 MAX_TOOL_CALLS = 2
 """Tool calls a role may make before it must answer."""
@@ -127,6 +127,11 @@ def task_of(transcript: list[Message]) -> str:
 def last(transcript: list[Message], cls: type[T]) -> T | None:
     """The most recent message of class ``cls``."""
     return next((m for m in reversed(transcript) if isinstance(m, cls)), None)
+
+
+def last_code(transcript: list[Message]) -> Code | None:
+    """The most recent code message that holds code (a reply without a code block is skipped)."""
+    return next((m for m in reversed(transcript) if isinstance(m, Code) and m.code), None)
 
 
 def main_line(transcript: list[Message]) -> list[Message]:

@@ -17,7 +17,7 @@ from roles._parse import ParseError, extract_code, extract_json, parse_model
 from roles.base import RoleContext, TeamState, ask, feedback_of, task_of
 from roles.critic import ReviewReply
 from roles.executor import execute, execution_report
-from studio.messages import Code, Execution, Message, Ranking, Review, new_id
+from studio.messages import Code, Execution, Message, Ranking, Review, Usage, new_id
 
 __all__ = ["Candidate", "JudgeReply", "RankReply", "by_evidence", "judge_results", "promote", "rank_candidates"]
 
@@ -92,14 +92,14 @@ def promote(candidate: Candidate, ctx: RoleContext, note: str) -> list[Message]:
     return [copy, ran]
 
 
-def _ranking(ctx: RoleContext, candidates: list[Candidate], chosen: Candidate, reason: str, usage=None,
-             memory_ids=()) -> Ranking:
+def _ranking(ctx: RoleContext, candidates: list[Candidate], chosen: Candidate, reason: str, usage: Usage,
+             memory_ids: list[str]) -> Ranking:
     order = [chosen.name] + [c.name for c in by_evidence(candidates) if c.name != chosen.name]
     shown = ", ".join(f"{c.name} ({'ok' if c.score()[0] else 'failed' if c.execution else 'not run'})"
                       for c in candidates)
-    extra = {"usage": usage} if usage is not None else {}
     return Ranking(run_id=ctx.run_id, sender=ctx.role.name, order=order, chosen=chosen.name, reason=reason.strip(),
-                   content=f"Chose {chosen.name} of {shown}. {reason}".strip(), memory_ids=list(memory_ids), **extra)
+                   content=f"Chose {chosen.name} of {shown}. {reason}".strip(), memory_ids=list(memory_ids),
+                   usage=usage)
 
 
 def rank_candidates(state: TeamState, ctx: RoleContext, candidates: list[Candidate]) -> list[Message]:

@@ -146,7 +146,8 @@ def flow_problems(spec: Any) -> list[str]:
     if "before_execution" in spec.approval and kind == "cross_team":
         problems.append("approval: before_execution: in flow cross_team code runs inside the sub-teams and the "
                         "judge; use before_final")
-    elif "before_execution" in spec.approval and not (spec.sandbox.enabled and _needs(spec, "coder", "") == []):
+    elif "before_execution" in spec.approval and not (spec.sandbox.enabled and
+                                                      any(r.behaviour == "coder" for r in spec.roles)):
         problems.append("approval: before_execution needs a coder and the sandbox on (sandbox.enabled)")
     if len(set(spec.approval)) < len(spec.approval):
         problems.append("approval: each point may be listed once")
