@@ -199,6 +199,7 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
     if _tools_allowed(ctx):
         system += "\n\n" + render_prompt("tools", "memory_search")
     messages = [{"role": "system", "content": system},
+                *(_shown_examples(ctx, kind, values) if kind == ctx.role.behaviour else []),
                 {"role": "user", "content": render_prompt(kind, "user", **values)}]
     answer: Answer[T] = Answer(None, "", Usage(), memory_ids=[h.id for h in hits])
     tools_left = MAX_TOOL_CALLS if _tools_allowed(ctx) else 0
@@ -228,6 +229,16 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
             repairs += 1
             messages = [*messages, {"role": "assistant", "content": reply.text},
                         {"role": "user", "content": render_prompt(kind, "repair", **values, error=str(exc))}]
+
+
+def _shown_examples(ctx: RoleContext, kind: str, values: dict[str, Any]) -> list[dict[str, str]]:
+    """The role's worked examples as earlier turns: each task in the role's own user prompt, then its reply."""
+    blank = {k: type(v)() if isinstance(v, (str, list, dict)) else v for k, v in values.items()}
+    turns: list[dict[str, str]] = []
+    for example in ctx.role.examples:
+        turns += [{"role": "user", "content": render_prompt(kind, "user", **{**blank, "task": example.task})},
+                  {"role": "assistant", "content": example.reply}]
+    return turns
 
 
 def _use_tool(ctx: RoleContext, call: MemorySearchCall, answer: Answer) -> str:

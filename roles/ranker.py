@@ -2,12 +2,15 @@
 compares cross_team's sub-teams (and may merge them).
 
 The evidence comes first: a pick whose run failed, while another passed, is
-overruled, as the critic's approval of failing code is.
+overruled, as the critic's approval of failing code is. Among candidates whose
+runs did equally well, the one that behaves like most of the others on probe
+inputs derived from the task's examples wins (:mod:`roles.probe`); the critic's
+pick breaks what is still tied.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
@@ -17,9 +20,11 @@ from roles._parse import ParseError, extract_code, extract_json, parse_model
 from roles.base import RoleContext, TeamState, ask, feedback_of, task_of
 from roles.critic import ReviewReply
 from roles.executor import execute, execution_report
+from roles.probe import agreement, behaviour, probe_calls, shared_results
 from studio.messages import Code, Execution, Message, Ranking, Review, Usage, new_id
 
-__all__ = ["Candidate", "JudgeReply", "RankReply", "by_evidence", "judge_results", "promote", "rank_candidates"]
+__all__ = ["Candidate", "JudgeReply", "RankReply", "by_evidence", "judge_results", "promote", "rank_candidates",
+           "with_agreement"]
 
 
 @dataclass(frozen=True)
@@ -32,23 +37,45 @@ class Candidate:
     execution: Execution | None = None
     note: str = ""
     """What else is known (``approved by its critic``)."""
+    agreement: int = 0
+    """How many other candidates gave the same results on every probe call."""
+    shared: int = 0
+    """Results on single probe calls it shares with other candidates (summed over them)."""
 
-    def score(self) -> tuple[int, int, int, int]:
-        """Higher is better: runs clean, tests passed, fewer failed, has code."""
+    def score(self) -> tuple[int, int, int, int, int, int]:
+        """Higher is better: runs clean, tests passed, fewer failed, agrees with more others (wholly, then call
+        by call), has code."""
         ran = self.execution
         if ran is None:
-            return (0, 0, 0, int(bool(self.code and self.code.code)))
-        return (int(ran.ok), ran.passed, -ran.failed, 1)
+            return (0, 0, 0, self.agreement, self.shared, int(bool(self.code and self.code.code)))
+        return (int(ran.ok), ran.passed, -ran.failed, self.agreement, self.shared, 1)
 
     def report(self) -> str:
         if self.code is None or not self.code.code:
             return "no code was written"
-        return execution_report(self.execution, limit=400) if self.execution is not None else "not run"
+        ran = execution_report(self.execution, limit=400) if self.execution is not None else "not run"
+        return f"{ran}\nsame results as {self.agreement} other candidate(s) on probe inputs" if self.agreement \
+            else ran
 
 
 def by_evidence(candidates: list[Candidate]) -> list[Candidate]:
     """Best first by the evidence alone (stable: ties keep their order)."""
     return sorted(candidates, key=lambda c: c.score(), reverse=True)
+
+
+def with_agreement(candidates: list[Candidate], task: str, sandbox) -> list[Candidate]:
+    """The candidates, each with how many others behave the same on probe calls derived from ``task``.
+
+    Unchanged without a sandbox, without example calls in the task, or with fewer than three candidates
+    (two that differ say nothing about which is right).
+    """
+    calls = probe_calls(task)
+    if sandbox is None or not calls or len(candidates) < 3:
+        return candidates
+    seen = [behaviour(c.code.code, calls, sandbox, name=f"probe-{c.name}") if c.code and c.code.code else None
+            for c in candidates]
+    return [replace(c, agreement=n, shared=k)
+            for c, n, k in zip(candidates, agreement(seen), shared_results(seen), strict=True)]
 
 
 class RankReply(ReviewReply):
@@ -70,12 +97,33 @@ def _rank_schema(names: tuple[str, ...]) -> type[BaseModel]:
                         feedback=(str, Field(max_length=300)), lessons=(list[str], Field(max_length=3)))
 
 
-def _pick(candidates: list[Candidate], name: str | None) -> tuple[Candidate, str]:
-    """The named candidate, unless the evidence overrules it; and why it was overruled."""
+def _length(candidate: Candidate) -> int:
+    return len(candidate.code.code.strip()) if candidate.code and candidate.code.code.strip() else 1 << 30
+
+
+def _pick(candidates: list[Candidate], name: str | None, tie_break: str = "critic") -> tuple[Candidate, str]:
+    """The named candidate, unless the evidence overrules it; and why it was overruled.
+
+    With ``tie_break="shortest"``, the shortest code among those the evidence cannot tell apart is chosen
+    instead of the named one.
+    """
     ranked = by_evidence(candidates)
-    chosen = next((c for c in candidates if c.name == name), ranked[0])
-    if chosen.score()[0] < ranked[0].score()[0]:
-        return ranked[0], f" {chosen.name} was picked, but its run failed while {ranked[0].name}'s passed."
+    best = ranked[0]
+    tied = [c for c in ranked if c.score()[:5] == best.score()[:5]]
+    if tie_break == "shortest" and len(tied) > 1:
+        shortest = min(tied, key=_length)
+        return shortest, f" The evidence ties {', '.join(c.name for c in tied)}: the shortest code, {shortest.name}'s."
+    chosen = next((c for c in candidates if c.name == name), best)
+    if chosen.score()[0] < best.score()[0]:
+        return best, f" {chosen.name} was picked, but its run failed while {best.name}'s passed."
+    if chosen.score()[:3] < best.score()[:3]:
+        return best, f" {chosen.name} was picked, but {best.name} passed more tests."
+    if chosen.score()[:4] < best.score()[:4]:
+        return best, (f" {chosen.name} was picked, but {best.name} gives the same results as {best.agreement} "
+                      f"other candidate(s) on probe inputs, {chosen.name} as {chosen.agreement}.")
+    if chosen.score()[:5] < best.score()[:5]:
+        return best, (f" {chosen.name} was picked, but {best.name} shares {best.shared} results on probe inputs "
+                      f"with the others, {chosen.name} {chosen.shared}.")
     return chosen, "" if name in {c.name for c in candidates} else " No usable pick: the evidence decided."
 
 
@@ -105,13 +153,15 @@ def _ranking(ctx: RoleContext, candidates: list[Candidate], chosen: Candidate, r
 def rank_candidates(state: TeamState, ctx: RoleContext, candidates: list[Candidate]) -> list[Message]:
     """The critic ranks the candidates by their runs and reviews the best, which continues on the main line."""
     transcript, task = state["transcript"], task_of(state["transcript"])
+    if ctx.team.sandbox.enabled:
+        candidates = with_agreement(candidates, task, ctx.sandbox)
     names = tuple(c.name for c in candidates)
     answer = ask(ctx, {"task": task, "names": ", ".join(names), "feedback": feedback_of(transcript),
                        "candidates": [{"name": c.name, "code": c.code.code if c.code else "", "report": c.report()}
                                       for c in candidates]},
                  lambda t: parse_model(t, RankReply), schema=_rank_schema(names), query=task, prompt="rank")
     reply = answer.parsed
-    chosen, overruled = _pick(candidates, reply.best if reply else None)
+    chosen, overruled = _pick(candidates, reply.best if reply else None, ctx.team.flow.tie_break)
     review = ReviewReply(verdict=reply.verdict, feedback=reply.feedback, lessons=reply.lessons) if reply else \
         ReviewReply(verdict="revise", feedback="The ranking could not be read; please check the code again.")
     ran = chosen.execution

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +50,7 @@ __all__ = [
     "TOOLS",
     "Defaults",
     "Edge",
+    "Example",
     "EmbedderSpec",
     "Flow",
     "MemorySpec",
@@ -68,6 +70,7 @@ SPEC_VERSION = 1
 ROLE_KINDS = ("planner", "coder", "critic", "orchestrator")
 RoleKind = Literal["planner", "coder", "critic", "orchestrator"]
 DEFAULT_MODEL = "local/smollm2"
+_BUS_URL = re.compile(r"rediss?://[^:@/?]*(:\d+)?(/\d*)?(\?namespace=[\w.-]+)?")
 
 
 class SpecError(ValueError):
@@ -102,9 +105,21 @@ class Defaults(_Model):
     """Model calls in flight at once across the team."""
     api_base: str | None = None
     """Endpoint for self-hosted providers (an Ollama or vLLM server URL)."""
+    bus_url: str | None = None
+    """The bus of this team's runs: ``redis://HOST:PORT/DB`` (Redis Streams) instead of the SQLite run log in
+    ``$HUDDLE_HOME``; ``$HUDDLE_BUS_URL`` wins when set. No password here (the spec is stored with every run):
+    set ``$HUDDLE_BUS_PASSWORD``."""
     providers: dict[str, ProviderLimits] = Field(default_factory=dict)
     """Per-provider limits (``openai: {max_concurrency: 8, requests_per_minute: 500}``), shared by every run in
     the process; the provider is litellm's name for it (``openai``, ``anthropic``, ``ollama``, ``local``, …)."""
+
+    @model_validator(mode="after")
+    def _check_bus_url(self) -> Defaults:
+        if self.bus_url is not None and not _BUS_URL.fullmatch(self.bus_url):  # the URL is never echoed: a password?
+            raise ValueError("bus_url: expected redis://HOST:PORT/DB or rediss://HOST:PORT/DB (and optionally "
+                             "?namespace=NAME), without a password: the spec is stored with every run, so set "
+                             "$HUDDLE_BUS_PASSWORD")
+        return self
 
 
 class RoleLimits(_Model):
@@ -113,6 +128,15 @@ class RoleLimits(_Model):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=32768)
     timeout_s: float | None = Field(None, gt=0)
+
+
+class Example(_Model):
+    """A worked example the role's model sees before the task (few-shot): small models follow one closely."""
+
+    task: str = Field(min_length=1)
+    """A task like the ones the role gets."""
+    reply: str = Field(min_length=1)
+    """The reply the role should give to it (for a coder: a fenced code block)."""
 
 
 class RoleSpec(_Model):
@@ -134,6 +158,8 @@ class RoleSpec(_Model):
     """Model for this role; the team default when unset."""
     instructions: str = ""
     """Extra persona or instructions appended to the role's prompt."""
+    examples: list[Example] = Field(default_factory=list, max_length=8)
+    """Worked examples, shown to the model as earlier turns of the conversation before the real task."""
     tools: list[Tool] = Field(default_factory=list)
     """Names of tools the role may call: ``memory_search`` (search the memory with its own query)."""
     limits: RoleLimits = Field(default_factory=RoleLimits)

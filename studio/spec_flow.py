@@ -73,6 +73,9 @@ class Flow(_Model):
     """magentic and parallel_plan: how often the plan may be rewritten before the run gives up."""
     candidates: int = Field(3, ge=1, le=16)
     """best_of_n: candidate solutions written in parallel."""
+    tie_break: Literal["critic", "shortest"] = "critic"
+    """best_of_n: who decides between candidates the evidence cannot tell apart (same tests passed, same
+    agreement on probe inputs): the critic's pick, or the shortest code (for small models, whose pick is noise)."""
     max_parallel: int = Field(8, ge=1, le=64)
     """parallel flows: branches (steps, candidates, sub-teams) that run at once."""
     teams: list[SubTeam] = Field(default_factory=list)

@@ -374,6 +374,16 @@ def test_load_a_gallery_team(at, downloads):
     assert parse_spec(_downloaded(at, downloads)) == load_spec(DEV_TEAM)
 
 
+def test_editing_a_role_keeps_its_worked_examples(at, downloads):
+    at.selectbox(key="build_gallery").set_value("solver_team").run()
+    at.button(key="build_gallery_load").click().run()
+    _w(at.text_area, "roles.0.instructions").set_value("Keep it short.").run()
+    coder = parse_spec(_downloaded(at, downloads)).roles[0]
+    assert coder.instructions == "Keep it short."
+    assert coder.examples == load_spec(ROOT / "examples" / "teams" / "solver_team.yaml").roles[0].examples
+    assert len(coder.examples) == 2
+
+
 def test_the_download_parses_back_to_the_same_team(at, downloads):
     _w(at.text_area, "description").set_value("A team: with *odd* words_and $signs").run()
     data = _downloaded(at, downloads)

@@ -1,0 +1,160 @@
+"""Probe inputs from a task's examples, and how candidates behave on them (agreement, as in MBR-exec).
+
+Candidates that pass the same visible tests are not yet told apart. Each one
+is run on probe inputs: the example calls of the task with their literal
+arguments varied (an ``int`` becomes 0, ``n + 1``, ``-n``...; a string
+reversed or empty; a list reversed, cut or doubled). Wrong programs tend to be
+wrong in different ways and right ones alike, so a candidate whose results
+match more of the others' is the better bet (Shi et al., 2022). Only the
+task's own text is used: nothing of a hidden test is seen.
+
+Example:
+    >>> probe_calls("assert add(2, 3) == 5", limit=4)
+    ['add(2, 3)', 'add(3, 2)', 'add(0, 0)', 'add(0, 3)']
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+from collections.abc import Iterator, Sequence
+from itertools import zip_longest
+from typing import Any
+
+from roles.executor import extract_tests
+
+__all__ = ["agreement", "behaviour", "probe_calls", "shared_results"]
+
+PROBES = 16
+"""Probe calls per task, at most."""
+_MARK = "@@huddle-probe@@"
+_RUNNER = """
+import json as _json
+_calls = _json.loads({calls!r})
+_ns = {{"__name__": "solution"}}
+try:
+    exec(compile(open("solution.py", encoding="utf-8").read(), "solution.py", "exec"), _ns)
+except BaseException:
+    print({mark!r} + "null")
+    raise SystemExit(0)
+_out = []
+for _src in _calls:
+    try:
+        _out.append(repr(eval(_src, _ns))[:200])
+    except BaseException as _exc:
+        _out.append("!" + type(_exc).__name__)
+print({mark!r} + _json.dumps(_out))
+"""
+
+
+def _variants(value: Any) -> Iterator[Any]:
+    """Values like ``value``: edge cases first, then neighbours."""
+    if isinstance(value, bool):
+        yield not value
+    elif isinstance(value, int):
+        yield from (0, 1, value + 1, value - 1, -value, value * 2, 7, 12)
+    elif isinstance(value, float):
+        yield from (0.0, value + 1.5, -value, value * 2)
+    elif isinstance(value, str):
+        yield from ("", value[::-1], value[:1], value * 2, value.upper(), value + " xy z")
+    elif isinstance(value, (list, tuple)):
+        kind = type(value)
+        yield from (kind(), kind(value[::-1]), kind(value[:1]), kind(value[1:]), kind(list(value) * 2))
+        for i, item in enumerate(value[:2]):
+            for other in list(_variants(item))[:2]:
+                yield kind([*value[:i], other, *value[i + 1:]])
+    elif isinstance(value, dict):
+        yield {}
+        keys = list(value)
+        if keys:
+            yield {k: value[k] for k in keys[1:]}
+
+
+def _example_calls(tests: str) -> Iterator[tuple[str, list[Any]]]:
+    """``(function, literal arguments)`` of each call in ``tests`` to a function that is not a builtin."""
+    try:
+        tree = ast.parse(tests)
+    except SyntaxError:
+        return
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)) or node.keywords:
+            continue
+        if hasattr(builtins, node.func.id):
+            continue
+        try:
+            args = [ast.literal_eval(arg) for arg in node.args]
+        except (ValueError, TypeError, SyntaxError, RecursionError):
+            continue
+        yield node.func.id, args
+
+
+def probe_calls(task: str, limit: int = PROBES) -> list[str]:
+    """Calls to try every candidate on: the task's example calls, then one argument at a time varied."""
+    calls: list[str] = []
+    examples = list(_example_calls(extract_tests(task) or task))
+
+    def add(name: str, args: Sequence[Any]) -> None:
+        call = f"{name}({', '.join(repr(a) for a in args)})"
+        if call not in calls and len(call) <= 300:
+            calls.append(call)
+
+    for name, args in examples:
+        add(name, args)
+    for name, args in examples:  # the same values in another order, and all of them varied at once
+        if len(args) > 1:
+            add(name, args[::-1])
+            add(name, [*args[1:], args[0]])
+        firsts = [next(iter(_variants(a)), a) for a in args]
+        add(name, firsts)
+    for name, args in examples:  # one argument varied at a time, taking turns, so every argument is varied
+        varied = [[[*args[:i], other, *args[i + 1:]] for other in _variants(value)] for i, value in enumerate(args)]
+        for round_ in zip_longest(*varied):
+            for call_args in round_:
+                if call_args is not None:
+                    add(name, call_args)
+    return calls[:limit]
+
+
+def behaviour(code: str, calls: Sequence[str], sandbox: Any, name: str = "probe") -> tuple[str, ...] | None:
+    """What ``code`` returns (``repr``, or ``!Error``) for each call; ``None`` when it could not be run."""
+    if not calls or not code.strip():
+        return None
+    runner = _RUNNER.format(calls=json.dumps(list(calls)), mark=_MARK)
+    result = sandbox.run({"solution.py": code, "probe.py": runner}, entry="probe.py", name=name)
+    line = next((ln for ln in reversed(result.stdout.splitlines()) if ln.startswith(_MARK)), None)
+    if line is None:
+        return None
+    try:
+        out = json.loads(line[len(_MARK):])
+    except ValueError:
+        return None
+    return tuple(out) if isinstance(out, list) and len(out) == len(calls) else None
+
+
+def agreement(behaviours: Sequence[tuple[str, ...] | None]) -> list[int]:
+    """For each behaviour, how many of the others are the same (0 for one that could not be run).
+
+    Example:
+        >>> agreement([("1",), ("1",), ("2",), None])
+        [1, 1, 0, 0]
+    """
+    return [0 if b is None else sum(1 for j, other in enumerate(behaviours) if j != i and other == b)
+            for i, b in enumerate(behaviours)]
+
+
+def shared_results(behaviours: Sequence[tuple[str, ...] | None]) -> list[int]:
+    """For each behaviour, the results it shares with the others: over every other candidate and every probe
+    call, the calls where both returned the same value (a shared error counts nothing; 0 for one not run).
+
+    Partly right candidates share results with the right ones, so this separates groups of equal size.
+
+    Example:
+        >>> shared_results([("1", "2"), ("1", "3"), ("1", "2"), ("!TypeError", "2"), None])
+        [4, 2, 4, 2, 0]
+    """
+    def shared(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+        return sum(1 for x, y in zip(a, b, strict=False) if x == y and not x.startswith("!"))
+
+    return [0 if b is None else sum(shared(b, other) for j, other in enumerate(behaviours) if j != i and other)
+            for i, b in enumerate(behaviours)]
