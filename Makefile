@@ -8,7 +8,7 @@ TASK ?= Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.huddle-installed
 
-.PHONY: install demo ui test lint bench bench-memory bench-sandbox bench-parallel bench-ui eval clean
+.PHONY: install demo ui test lint bench bench-memory bench-sandbox bench-parallel bench-ui bench-bus bench-batch eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ bench-parallel: $(STAMP)
 
 bench-ui: $(STAMP)
 	$(BIN)/python benchmarks/bench_ui.py
+
+bench-bus: $(STAMP)
+	$(BIN)/python benchmarks/bench_bus.py
+
+bench-batch: $(STAMP)
+	$(BIN)/python benchmarks/bench_batch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

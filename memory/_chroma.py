@@ -57,7 +57,7 @@ def open_client(*, path: str | Path | None = None, url: str | None = None, ephem
                 client = chromadb.EphemeralClient(settings=_settings())
         except Exception as exc:
             where = f"the Chroma server at {url}" if url else f"the memory folder {path}" if path else "memory"
-            hint = " (is `chroma run` up?)" if url else ""
+            hint = " (is `chroma run` or `huddle memory serve` up there?)" if url else ""
             raise MemoryStoreError(f"cannot open {where}{hint}: {str(exc).splitlines()[0] if str(exc) else exc}") \
                 from None
         if not ephemeral:

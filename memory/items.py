@@ -25,6 +25,7 @@ __all__ = [
     "PoisonError",
     "ScopeError",
     "Trust",
+    "WRITE_ID",
     "collection_of",
     "content_hash",
     "item_id",
@@ -33,6 +34,10 @@ __all__ = [
 
 Trust = Literal["user", "agent", "external"]
 """Who vouches for an item: a person, a role of the team, or nobody (ingested files, tool output)."""
+WRITE_ID = "write_id"
+"""Metadata key of the token naming the ``add`` call that stored a record (how concurrent writers tell whose
+record was kept); internal, left out of :meth:`Hit.as_dict`."""
+_HIDDEN = ("content_hash", WRITE_ID)
 _PREFIX = {"knowledge": "k-", "episodes": "e-", "reflections": "r-"}
 _SPACE = re.compile(r"\s+")
 
@@ -136,6 +141,6 @@ class Hit:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: id, collection, score, source, text and the provenance fields."""
-        meta = {k: v for k, v in self.metadata.items() if k != "content_hash"}
+        meta = {k: v for k, v in self.metadata.items() if k not in _HIDDEN}
         return {"id": self.id, "collection": self.collection, "score": round(self.score, 4), "source": self.source,
                 "text": self.text, **{k: v for k, v in meta.items() if k != "source"}}

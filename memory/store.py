@@ -3,7 +3,9 @@
 Embedded ``PersistentClient`` under ``$HUDDLE_HOME/memory`` by default, a Chroma
 server when given a URL, or in memory. Vectors come from our embedder (passed
 to every collection explicitly); ids are content hashes, so adding the same
-text twice stores it once, also when several processes add at once.
+text twice stores it once, also when several processes add at once: each new
+text is reported as added by exactly one of the writers, and as a duplicate by
+the others (see :class:`AddResult`).
 
 Example:
     >>> mem = VectorMemory("demo", embedder=get_embedder("hash"), ephemeral=True)
@@ -16,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from memory._chroma import chroma_embedding_function, collection_name, open_client
+from memory._claim import write_batch
 from memory.embedder import Embedder, get_embedder
 from memory.guard import check_lesson
 from memory.items import COLLECTIONS, Hit, MemoryItem, MemoryStoreError, PoisonError, collection_of
@@ -40,12 +44,19 @@ _POOL = ThreadPoolExecutor(max_workers=len(COLLECTIONS), thread_name_prefix="hud
 
 @dataclass
 class AddResult:
-    """What :meth:`VectorMemory.add` did with each item."""
+    """What :meth:`VectorMemory.add` did with each item.
+
+    Concurrent writers (threads, processes, machines sharing one Chroma server) agree: the record
+    chroma keeps under an id is the first one written, and exactly one ``add`` reports that id in
+    ``added``: the one whose record it is (its provenance is the one stored). Every other writer of
+    the same text reports it in ``duplicates``. So the ``added`` of all writers together are the new
+    records, each once. (A concurrent :meth:`VectorMemory.forget` of the same ids voids this count.)
+    """
 
     added: list[str] = field(default_factory=list)
-    """Ids stored now."""
+    """Ids stored now, by this call: the stored record is this call's."""
     duplicates: list[str] = field(default_factory=list)
-    """Ids that were already stored (same text in the same collection)."""
+    """Ids stored already (same text in the same collection), before this call or by a concurrent writer."""
     refused: list[tuple[str, str]] = field(default_factory=list)
     """``(id, reason)`` of reflections the poisoning guard refused."""
 
@@ -156,11 +167,13 @@ class VectorMemory:
                 on_progress: Callable[[int], None] | None) -> None:
         ids = list(fresh)
         batch = max(1, min(self._client.get_max_batch_size(), 8 * getattr(self.embedder, "batch_size", 64)))
+        token = uuid.uuid4().hex  # marks this call's records, to tell which writer's record the store kept
         pending: threading.Thread | None = None
+        written: list[tuple[list[str], list[str]]] = []
         failure: list[BaseException] = []
         for start in range(0, len(ids), batch):
             chunk = ids[start:start + batch]
-            known = set(col.get(ids=chunk, include=[])["ids"])
+            known = set(col.get(ids=chunk, include=[])["ids"])  # stored already: not embedded again
             new = [i for i in chunk if i not in known]
             result.duplicates += [i for i in chunk if i in known]
             vectors = self.embedder.encode([fresh[i].text for i in new]) if new else None
@@ -169,24 +182,18 @@ class VectorMemory:
             if failure:
                 break
             if new:
-                pending = threading.Thread(target=self._write, args=(col, new, vectors, fresh, failure), daemon=True)
+                pending = threading.Thread(target=write_batch, args=(col, new, vectors, fresh, token, written, failure),
+                                           daemon=True)
                 pending.start()
-            result.added += new
             if on_progress is not None:
                 on_progress(len(chunk))
         if pending is not None:
             pending.join()
+        for added, lost in written:
+            result.added += added
+            result.duplicates += lost
         if failure:
             raise MemoryStoreError(f"memory {self.namespace!r}: storing failed: {failure[0]}") from failure[0]
-
-    @staticmethod
-    def _write(col, ids: list[str], vectors: np.ndarray, items: dict[str, MemoryItem],
-               failure: list[BaseException]) -> None:
-        try:
-            col.add(ids=ids, embeddings=vectors, documents=[items[i].text for i in ids],
-                    metadatas=[items[i].metadata() for i in ids])
-        except BaseException as exc:  # reported by the caller's thread
-            failure.append(exc)
 
     def _guard(self, item: MemoryItem, seen: Sequence[tuple[str, str]]) -> None:
         probe = item.authored or item.text
@@ -280,3 +287,4 @@ class VectorMemory:
                     for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
             out += sorted(rows, key=lambda h: str(h.metadata.get("created_at", "")), reverse=True)
         return out[offset:offset + limit]
+

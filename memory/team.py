@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from memory._chroma import open_client
 from memory.embedder import get_embedder
 from memory.scoped import ScopedMemory
 from memory.store import VectorMemory
@@ -19,6 +20,8 @@ def open_memory(settings: MemorySpec, namespace: str, home: str | Path) -> Vecto
         EmbedderError: the embedder cannot be loaded.
         MemoryStoreError: the store cannot be opened, or was built with another embedder.
     """
+    if settings.url:
+        open_client(url=settings.url)  # a server that is down is reported before a model loads (seconds)
     emb = settings.embedder
     embedder = get_embedder(emb.model, emb.device, emb.batch_size)
     path = None if settings.url else Path(settings.path).expanduser() if settings.path else Path(home) / "memory"

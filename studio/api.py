@@ -205,6 +205,31 @@ class Team:
         """:meth:`run`, awaitable: the run works on a thread so the event loop stays free."""
         return await asyncio.to_thread(self.run, task, model, **options)
 
+    def run_many(self, tasks: Iterable[str], model: str | None = None, *, ray_address: str | None = None,
+                 progress: bool = True, **options: Any) -> list[Run]:
+        """Run the team once per task, the runs at once as Ray tasks; returns the :class:`Run` of each, in order.
+
+        Every run lands in this team's run log (under the same run id it had on its worker) before this
+        returns, so ``Run.load(run_id)`` finds it. A batch has nobody to approve: approval points are off.
+        See :mod:`studio.batch` for limits, scripted models and memory.
+
+        Args:
+            tasks: one run each.
+            model: a model for every role, as for :meth:`run`.
+            ray_address: a Ray cluster (``auto``, ``ray://head:10001``); a local Ray instance when ``None``
+                (a process already connected to Ray keeps its connection).
+            progress: show a progress bar on stderr.
+            options: ``workers`` (processes) and ``runs_per_worker`` (runs each works on at once).
+
+        Raises:
+            RayUnavailable: Ray cannot be reached at ``ray_address``.
+            ModelConfigError: a model cannot be used (unknown, missing key or file), before anything runs.
+        """
+        from studio.batch import run_many
+
+        ids = run_many(self.spec, tasks, model, home=self.home, address=ray_address, progress=progress, **options)
+        return [Run.load(run_id, home=self.home) for run_id in ids]
+
     @property
     def memory(self) -> TeamMemory:
         """The team's shared memory (opened on first use).

@@ -3,6 +3,9 @@
 Every message is appended to the run log first; only then do subscribers see
 it, so whatever a subscriber saw can be found in the log after a crash. The
 CLI printer, the notebook display and the Streamlit page are all subscribers.
+The log is SQLite (``studio.runlog``) or Redis Streams (``studio.runlog_redis``,
+shared by several machines); ``Bus.consumer`` gives durable subscribers that
+acknowledge what they handled and resume where they stopped (``studio.consumer``).
 
 Example:
     >>> from studio.messages import Task
@@ -21,8 +24,9 @@ import fnmatch
 import threading
 from collections.abc import Callable, Iterable
 
+from studio.consumer import Consumer
+from studio.logs import RunStore
 from studio.messages import Message
-from studio.runlog import RunLog
 
 __all__ = ["Bus", "Subscriber"]
 
@@ -30,14 +34,14 @@ Subscriber = Callable[[Message], None]
 
 
 class Bus:
-    """Topic-based publish/subscribe over a :class:`RunLog`.
+    """Topic-based publish/subscribe over a run log.
 
     Args:
-        log: where messages are appended before delivery; ``None`` for an
+        log: where messages are appended before delivery (``RunLog`` or ``RedisRunLog``); ``None`` for an
             in-memory bus that keeps nothing (tests of subscribers only).
     """
 
-    def __init__(self, log: RunLog | None):
+    def __init__(self, log: RunStore | None):
         self.log = log
         self._subs: list[tuple[str, Subscriber]] = []
         self._lock = threading.RLock()
@@ -58,6 +62,17 @@ class Bus:
                     self._subs.remove(entry)
 
         return unsubscribe
+
+    def consumer(self, group: str, run_id: str, name: str = "consumer", *,
+                 claim_idle_ms: int | None = None) -> Consumer:
+        """A durable subscriber to run ``run_id``: consumer ``name`` of ``group`` (see ``studio.consumer``).
+
+        Raises:
+            ValueError: the bus keeps no log.
+        """
+        if self.log is None:
+            raise ValueError("a bus without a run log has no consumer groups: give Bus a RunLog or RedisRunLog")
+        return Consumer(self.log, group, run_id, name, claim_idle_ms=claim_idle_ms)
 
     def publish(self, message: Message) -> None:
         """Persist one message, then deliver it."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from studio.cli_eval import eval_command
+from studio.cli_eval import EvalCommand, eval_command
 from studio.cli_export import export
 from studio.cli_memory import app as memory_app
 from studio.cli_sandbox import app as sandbox_app
@@ -30,7 +30,7 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(sandbox_app, name="sandbox")
 app.command("ui")(ui)
 app.command("export")(export)
-app.command("eval")(eval_command)
+app.command("eval", cls=EvalCommand)(eval_command)
 
 EXIT_USER = 2
 
@@ -45,12 +45,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from memory.items import MemoryStoreError
     from sandbox import SandboxError
     from studio.llm import ModelConfigError
+    from studio.logs import BusUnavailable
     from studio.runner import RunNotFound, RunNotWaiting
     from studio.scripted import ScriptError
     from studio.spec import SpecError
 
     return (SpecError, ModelConfigError, RunNotFound, RunNotWaiting, ScriptError, EmbedderError, MemoryStoreError,
-            SandboxError)
+            SandboxError, BusUnavailable)
 
 
 @app.command()
@@ -153,10 +154,14 @@ def run(
 
 
 def _log():
+    """The run log `huddle runs` reads: the bus $HUDDLE_BUS_URL names (Redis Streams), else runs.db in HUDDLE_HOME."""
     from studio.home import huddle_home
-    from studio.runlog import RunLog
+    from studio.logs import BusUnavailable, bus_url, open_run_log
 
-    return RunLog(huddle_home() / "runs.db")
+    try:
+        return open_run_log(huddle_home(), bus_url())
+    except BusUnavailable as exc:
+        _fail(str(exc))
 
 
 @runs_app.command("list")

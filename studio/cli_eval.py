@@ -2,20 +2,51 @@
 
 Exit codes: 0 when the evaluation ran (whatever the pass rate), 2 for a user
 error found before it starts (team file, task file, model, ``--limit``,
-``--baseline``), 1 when something crashed mid-way, 130 on Ctrl-C. Each stop
-says how far it got.
+``--baseline``, ``--ray``), 1 when something crashed mid-way, 130 on Ctrl-C.
+Each stop says how far it got.
+
+``--ray`` alone runs the tasks at once on a local Ray instance; ``--ray ADDRESS``
+(``auto``, ``ray://head:10001``, ``head:6379``) on that cluster. Click options
+cannot take an optional value, so :class:`EvalCommand` gives a bare ``--ray``
+the value ``local`` before parsing.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
+from typer.core import TyperCommand
 
-__all__ = ["eval_command"]
+from studio.ray_cluster import LOCAL, is_address
+
+__all__ = ["EvalCommand", "eval_command", "with_ray_value"]
 
 BASELINES = ("single-call",)
+
+
+def with_ray_value(args: list[str]) -> list[str]:
+    """``args`` with ``local`` after each ``--ray`` that is not followed by a Ray address.
+
+    Example:
+        >>> with_ray_value(["--ray", "team.yaml", "tasks.jsonl", "--ray", "auto", "--json", "--ray"])
+        ['--ray', 'local', 'team.yaml', 'tasks.jsonl', '--ray', 'auto', '--json', '--ray', 'local']
+    """
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--ray" and (i + 1 == len(args) or not is_address(args[i + 1])):
+            out.append(LOCAL)
+    return out
+
+
+class EvalCommand(TyperCommand):
+    """``huddle eval``, where ``--ray`` may stand alone (a local Ray instance) or take an address."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, with_ray_value(args))
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -29,14 +60,20 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from sandbox import SandboxError
     from studio.eval import EvalError
     from studio.llm import ModelConfigError
+    from studio.ray_cluster import RayUnavailable
     from studio.scripted import ScriptError
     from studio.spec import SpecError
 
-    return SpecError, EvalError, ModelConfigError, ScriptError, EmbedderError, MemoryStoreError, SandboxError
+    return (SpecError, EvalError, ModelConfigError, ScriptError, EmbedderError, MemoryStoreError, SandboxError,
+            RayUnavailable)
 
 
-def _prepare(team_file: Path, tasks_file: Path, model: str | None, baseline: str | None, limit: int | None):
-    """Everything checked before the first run: (spec, tasks, gateway, baseline model or None)."""
+def _prepare(team_file: Path, tasks_file: Path, model: str | None, baseline: str | None, limit: int | None,
+             ray: str | None = None):
+    """Everything checked before the first run: (spec, tasks, gateway, baseline model or None).
+
+    With ``ray``, Ray is reached here too (started, for ``local``), so a wrong address is a user error.
+    """
     from studio.eval import baseline_model, load_tasks
     from studio.llm import Gateway, check_model
     from studio.spec import load_spec
@@ -53,6 +90,12 @@ def _prepare(team_file: Path, tasks_file: Path, model: str | None, baseline: str
         check_model(name)
         if name.startswith("scripted:"):
             gateway.script(name)  # a broken script file is the user's to fix, before anything runs
+    if ray is not None:
+        from studio.ray_cluster import connect
+
+        to = os.environ.get("RAY_ADDRESS") if ray == LOCAL else ray
+        typer.echo(f"connecting to Ray at {to}…" if to else "starting a local Ray instance…", err=True)
+        connect(None if ray == LOCAL else ray)
     return spec, tasks, gateway, base
 
 
@@ -114,10 +157,14 @@ def eval_command(
     limit: int | None = typer.Option(None, "--limit", "-n", help="Only the first N tasks."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per task, then the summary."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write results.jsonl and chart.png to this folder."),
+    ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                                   help="Run the tasks at once on Ray: alone, a local instance ($RAY_ADDRESS when "
+                                        "set); with an address (auto, ray://HOST:10001, HOST:6379), that cluster."),
 ) -> None:
     """Run TEAM_FILE on every task of TASKS.jsonl and grade its code on the task's hidden tests.
 
-    The team sees only each prompt. Exit 0 when the evaluation ran, whatever the pass rate.
+    The team sees only each prompt. Exit 0 when the evaluation ran, whatever the pass rate. With --ray
+    the tasks run at once on Ray workers; every run still lands in this machine's run log.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -125,15 +172,20 @@ def eval_command(
     from studio.eval import EvalReport, evaluate, write_outputs
 
     try:
-        spec, tasks, gateway, base = _prepare(team_file, tasks_file, model, baseline, limit)
+        spec, tasks, gateway, base = _prepare(team_file, tasks_file, model, baseline, limit, ray)
     except _user_errors() as exc:
         _fail(str(exc))
+    where = ""
+    if ray is not None:
+        from studio.ray_cluster import describe
+
+        where = f"on Ray ({describe()})"
     report = EvalReport(spec.name, model, base)
     console = Console(stderr=json_out)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[score]}"), TimeElapsedColumn(),
                         console=Console(stderr=True), transient=True)
-    bar = progress.add_task("starting…", total=len(tasks), score="")
+    bar = progress.add_task(where if ray is not None else "starting…", total=len(tasks), score="")
 
     def started(task, system) -> None:
         done = len(report.pairs())
@@ -152,8 +204,12 @@ def eval_command(
     code = 0
     try:
         with progress:
-            evaluate(spec, tasks, model, baseline=base is not None, on_result=finished, on_start=started,
-                     gateway=gateway)
+            if ray is None:
+                evaluate(spec, tasks, model, baseline=base is not None, on_result=finished, on_start=started,
+                         gateway=gateway)
+            else:
+                report.workers = evaluate(spec, tasks, model, baseline=base is not None, on_result=finished,
+                                          ray=True if ray == LOCAL else ray).workers
     except KeyboardInterrupt:
         code = 130
     except _user_errors() as exc:
@@ -162,11 +218,16 @@ def eval_command(
     except Exception as exc:  # a bug: say where, keep what was done
         typer.echo(f"error: the evaluation crashed: {type(exc).__name__}: {exc}", err=True)
         code = 1
+    order = {task.id: i for i, task in enumerate(tasks)}  # on Ray, tasks finish in any order
+    report.results.sort(key=lambda r: (order[r.task_id], r.system != "team"))
     finished_tasks = len(report.pairs())
     if json_out:
         typer.echo(json.dumps({**report.summary(), "complete": not code}))
     elif finished_tasks or not code:
         _print_report(console, report)
+        if report.workers:
+            count = len(report.workers)
+            console.print(f"ran {where}: {count} worker process{'es' * (count != 1)}", highlight=False)
     if code:
         typer.echo(f"{'interrupted' if code == 130 else 'stopped'} after {finished_tasks} of {len(tasks)} tasks",
                    err=True)

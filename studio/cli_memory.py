@@ -1,20 +1,27 @@
-"""``huddle memory``: ingest files, search, list and forget items of a team's shared memory.
+"""``huddle memory``: ingest files, search, list and forget items of a team's shared memory; serve it.
 
 ``--team`` takes a team file (its memory settings are used) or a memory
-namespace; without it the namespace is ``default``. Heavy modules load inside
+namespace; without it the namespace is ``default``. ``--url`` points any command
+at a Chroma server (``huddle memory serve`` runs one). Heavy modules load inside
 the commands.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import typer
 
-app = typer.Typer(help="The team's shared memory: ingest files, search, list, forget.", no_args_is_help=True)
+app = typer.Typer(help="The team's shared memory: ingest files, search, list, forget; serve it to other machines.",
+                  no_args_is_help=True)
 
 TEAM_HELP = "Team file (YAML/JSON) or memory namespace; 'default' when omitted."
+URL_HELP = "A Chroma server (http://host:8000) to use instead of the team's store (overrides memory.url)."
 COLLECTION_CHOICES = ("knowledge", "episodes", "reflections")
 
 
@@ -23,14 +30,16 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _open(team: str | None):
-    """(memory, namespace) for ``--team``; user mistakes exit 2 with the reason."""
+def _open(team: str | None, url: str | None = None):
+    """(memory, namespace) for ``--team`` (and ``--url``); user mistakes exit 2 with the reason."""
     from memory.embedder import EmbedderError
     from memory.items import MemoryStoreError
     from memory.team import open_memory
     from studio.home import huddle_home
     from studio.spec import MemorySpec, SpecError, load_spec
 
+    if url is not None and not (urlparse(url).scheme in ("http", "https") and urlparse(url).hostname):
+        _fail(f"--url {url!r}: expected a Chroma server's address such as http://127.0.0.1:8000")
     settings, namespace = MemorySpec(), team or "default"
     try:
         if team and (Path(team).is_file() or team.endswith((".yaml", ".yml", ".json"))):
@@ -38,9 +47,39 @@ def _open(team: str | None):
             if not spec.memory.enabled:
                 _fail(f"team {spec.name!r} ({team}) has memory.enabled: false")
             settings, namespace = spec.memory, spec.memory_namespace()
+        if url:
+            settings = settings.model_copy(update={"url": url.rstrip("/")})
         return open_memory(settings, namespace, huddle_home()), namespace
     except (SpecError, EmbedderError, MemoryStoreError) as exc:
         _fail(str(exc))
+
+
+def _store_errors(command):
+    """Report what the store raises while a command runs (a server gone away, a store built with another
+    embedder) as an error that exits 2, not a traceback."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        import httpx
+
+        from memory.items import MemoryStoreError
+
+        try:
+            return command(*args, **kwargs)
+        except MemoryStoreError as exc:
+            _fail(str(exc))
+        except httpx.TransportError as exc:  # chromadb's HTTP client: the server stopped answering
+            _fail(f"lost {_server_of(exc)} (is `chroma run` up?): {exc}")
+
+    return run
+
+
+def _server_of(exc) -> str:
+    try:
+        url = exc.request.url
+    except RuntimeError:  # httpx raises it when the error carries no request
+        return "the Chroma server"
+    return f"the Chroma server at {url.scheme}://{url.netloc.decode()}"
 
 
 def _check_collection(collection: str | None) -> None:
@@ -49,9 +88,11 @@ def _check_collection(collection: str | None) -> None:
 
 
 @app.command()
+@_store_errors
 def ingest(
     paths: list[Path] = typer.Argument(..., help="Files and folders (.md .txt .rst .py .ipynb .pdf)."),
     team: str | None = typer.Option(None, "--team", "-t", help=TEAM_HELP),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
     chunk_size: int = typer.Option(1000, "--chunk-size", min=100, help="Characters per chunk."),
     overlap: int = typer.Option(150, "--overlap", min=0, help="Characters repeated between chunks of one section."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
@@ -71,7 +112,7 @@ def ingest(
         _fail("nothing to ingest: " + ("; ".join(f"{p}: {r}" for p, r in skipped[:5]) or "no files given"))
     console = Console(stderr=True)
     with console.status("loading the memory…"):
-        memory, label = _open(team)
+        memory, label = _open(team, url)
     columns = (TextColumn("[bold]ingesting[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                TimeElapsedColumn(), TextColumn("[dim]{task.description}[/]"))
     with Progress(*columns, console=console, transient=True, disable=json_out) as progress:
@@ -90,16 +131,18 @@ def ingest(
 
 
 @app.command()
+@_store_errors
 def search(
     query: str = typer.Argument(..., help="What to look for."),
     k: int = typer.Option(5, "-k", min=1, max=100, help="How many hits."),
     collection: str | None = typer.Option(None, "--collection", "-c", help="knowledge, episodes or reflections."),
     team: str | None = typer.Option(None, "--team", "-t", help=TEAM_HELP),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per hit."),
 ) -> None:
     """Search the memory; each hit shows its id, collection, score, source and text."""
     _check_collection(collection)
-    memory, label = _open(team)
+    memory, label = _open(team, url)
     hits = memory.search(query, k, collections=(collection,) if collection else COLLECTION_CHOICES)
     if json_out:
         for hit in hits:
@@ -113,15 +156,17 @@ def search(
 
 
 @app.command("list")
+@_store_errors
 def list_items(
     collection: str | None = typer.Option(None, "--collection", "-c", help="knowledge, episodes or reflections."),
     team: str | None = typer.Option(None, "--team", "-t", help=TEAM_HELP),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many items."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per item."),
 ) -> None:
     """List stored items, newest first, with their provenance."""
     _check_collection(collection)
-    memory, label = _open(team)
+    memory, label = _open(team, url)
     items = memory.list(collection, limit=limit)
     if json_out:
         for item in items:
@@ -138,18 +183,20 @@ def list_items(
 
 
 @app.command()
+@_store_errors
 def forget(
     ids: list[str] = typer.Argument(None, help="Item ids (a unique prefix is enough)."),
     source: str | None = typer.Option(None, "--source", "-s", help="Forget every item from this source file."),
     run: str | None = typer.Option(None, "--run", "-r", help="Forget every item a run wrote."),
     team: str | None = typer.Option(None, "--team", "-t", help=TEAM_HELP),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
 ) -> None:
     """Delete items by id, by source or by run."""
     chosen = [name for name, given in (("ID", ids), ("--source", source), ("--run", run)) if given]
     if len(chosen) != 1:
         _fail("give exactly one of: ID..., --source PATH, --run RUN_ID" +
               (f" (got {', '.join(chosen)})" if chosen else ""))
-    memory, label = _open(team)
+    memory, label = _open(team, url)
     if source:
         gone = memory.forget(source=source) or memory.forget(source=str(Path(source).resolve()))
     else:
@@ -157,3 +204,45 @@ def forget(
     if not gone:
         _fail(f"nothing in {label}'s memory matched", code=1)
     typer.echo(f"forgot {gone} item(s) from {label}'s memory")
+
+
+@app.command()
+def serve(
+    path: Path | None = typer.Option(None, "--path", help="Where the server keeps its data; "
+                                                          "$HUDDLE_HOME/chroma-server when omitted."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on: 0.0.0.0 lets other machines in "
+                                                         "(Chroma asks for no password: trusted networks only)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Run a Chroma server (`chroma run`) that teams in other processes and on other machines share.
+
+    Point a team at it with `memory: {url: http://HOST:PORT}` in its file, or any `huddle memory`
+    command with `--url http://HOST:PORT`. Ctrl-C stops it; its data stays in --path.
+    """
+    import shutil
+    import socket
+
+    from studio.home import huddle_home
+
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    if not exe:
+        _fail("the `chroma` command (from the chromadb package) is not installed here: pip install chromadb")
+    folder = (path or huddle_home() / "chroma-server").expanduser()
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family):  # chroma's own message for a taken port is a Rust panic
+            pass
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is a server already running there? "
+              "pick another --port)")
+    folder.mkdir(parents=True, exist_ok=True)
+    shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
+    typer.echo(f"Huddle memory server: http://{shown}:{port} (data in {folder}); teams use it with "
+               f"memory.url or --url http://{shown}:{port}", err=True)
+    argv = [exe, "run", "--path", str(folder), "--host", host, "--port", str(port)]
+    sys.stderr.flush()
+    if os.name == "nt":  # no exec there: wait for the server instead
+        import subprocess
+
+        raise typer.Exit(subprocess.call(argv))
+    os.execv(exe, argv)  # the server gets the signals (Ctrl-C, SIGTERM) directly

@@ -4,6 +4,7 @@ The team sees only each task's prompt. Its final code then runs against the
 task's hidden tests in the sandbox (the team's limits, always enabled); the
 task passes when every hidden assert ran and passed. ``run_baseline`` asks the
 same model once, with a plain prompt, and grades its code the same way.
+``evaluate(..., ray=True)`` runs the tasks at once on Ray (:mod:`studio.ray_eval`).
 
 Example:
     >>> from studio.spec import load_spec
@@ -85,6 +86,8 @@ class EvalReport:
     baseline_model: str | None = None
     """The baseline's model; ``None`` when no baseline ran."""
     results: list[TaskResult] = field(default_factory=list)
+    workers: list[str] = field(default_factory=list)
+    """The Ray worker processes (``host:pid``) the tasks ran in; empty when they ran here."""
 
     def pairs(self) -> list[tuple[TaskResult, TaskResult | None]]:
         """(team, baseline) for each finished task, in order."""
@@ -283,7 +286,7 @@ def baseline_model(spec: TeamSpec, model: str | None = None) -> str:
 def evaluate(spec: TeamSpec, tasks: Iterable[EvalTask], model: str | None = None, baseline: bool = False,
              home: str | Path | None = None, on_result: Callable[[TaskResult], None] | None = None, *,
              on_start: Callable[[EvalTask, System], None] | None = None,
-             gateway: Gateway | None = None) -> EvalReport:
+             gateway: Gateway | None = None, ray: bool | str = False) -> EvalReport:
     """Run the team on each task in order, and the baseline on it right after when ``baseline`` is set.
 
     One gateway serves the whole evaluation, so a scripted model's queues run on from task to
@@ -291,14 +294,22 @@ def evaluate(spec: TeamSpec, tasks: Iterable[EvalTask], model: str | None = None
 
     Args:
         on_result: called with each result as it is made (team, then baseline, per task).
-        on_start: called with the task and the system about to run.
-        gateway: the gateway to use (tests pass one to inspect the scripted calls).
+        on_start: called with the task and the system about to run (not on Ray).
+        gateway: the gateway to use (tests pass one to inspect the scripted calls; not on Ray).
+        ray: ``True`` runs the tasks at once on a local Ray instance, an address (``auto``,
+            ``ray://head:10001``) on that cluster (see :mod:`studio.ray_eval`); the report is the same,
+            in task order.
     """
     d = spec.defaults
-    gateway = gateway or Gateway(d.max_concurrency, limits=d.providers)
     settings = CallSettings(temperature=d.temperature, max_tokens=d.max_tokens, timeout_s=d.timeout_s,
                             retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base)
     base = baseline_model(spec, model) if baseline else None
+    if ray is not False:
+        from studio.ray_eval import evaluate_on_ray
+
+        return evaluate_on_ray(spec, list(tasks), model, base, settings, home, on_result,
+                               address=None if ray is True else ray)
+    gateway = gateway or Gateway(d.max_concurrency, limits=d.providers)
     report = EvalReport(spec.name, model, base)
     for task in tasks:
         for system in ("team", "baseline") if base else ("team",):

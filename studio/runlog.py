@@ -2,6 +2,9 @@
 
 WAL mode with ``synchronous=NORMAL``: a committed message survives the process
 being killed (the OS still holds it), and readers never block the writer.
+Its ``groups`` (``studio.runlog_groups``) keep the state of consumer groups
+(``studio.consumer``) in two more tables. ``studio.runlog_redis`` is the same
+interface on Redis Streams.
 
 Example:
     >>> log = RunLog(":memory:")
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.messages import Message, message_from_json, message_to_json
+from studio.runlog_groups import SqliteGroups
 
 __all__ = ["RunInfo", "RunLog", "calls_per_sender"]
 
@@ -102,6 +106,8 @@ class RunLog:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA wal_autocheckpoint=8000")  # fewer checkpoint fsyncs under a burst of messages
         self._db.executescript(_SCHEMA)
+        self.groups = SqliteGroups(self._db, self._lock, self.path)
+        """Consumer groups over this log (``studio.consumer``)."""
 
     def close(self) -> None:
         """Close the connection."""
@@ -141,16 +147,18 @@ class RunLog:
             if len(rows) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
                 if self._db.execute(_INSERT, rows[0]).rowcount:
                     fresh.append(messages[0])
-                return fresh
-            self._db.execute("BEGIN")
-            try:
-                for row, msg in zip(rows, messages, strict=True):
-                    if self._db.execute(_INSERT, row).rowcount:
-                        fresh.append(msg)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            else:
+                self._db.execute("BEGIN")
+                try:
+                    for row, msg in zip(rows, messages, strict=True):
+                        if self._db.execute(_INSERT, row).rowcount:
+                            fresh.append(msg)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        if fresh:
+            self.groups.appended()
         return fresh
 
     def messages(self, run_id: str, after_seq: int = 0) -> list[Message]:

@@ -30,9 +30,10 @@ from studio._role_model import RoleModel
 from studio.bus import Bus
 from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
+from studio.logs import RunStore, bus_url, open_run_log
 from studio.messages import MESSAGE_TYPES, Approval, Error, Final, Message, PlanStep, Task, Usage, new_id
 from studio.redact import redact
-from studio.runlog import RunLog, calls_per_sender
+from studio.runlog import calls_per_sender
 from studio.scripted import ScriptExhausted
 from studio.spec import RoleSpec, TeamSpec, parse_spec
 
@@ -89,10 +90,16 @@ def _cached(kind: str, home: Path, make: Callable[[], object]):
         return _OPEN[key]
 
 
-def open_log(home: str | Path | None = None) -> RunLog:
-    """The run log of ``home`` (``$HUDDLE_HOME`` by default), shared within this process."""
+def open_log(home: str | Path | None = None, url: str | None = None) -> RunStore:
+    """The run log, shared within this process: the bus ``$HUDDLE_BUS_URL`` names, else ``url`` (a team's
+    ``defaults.bus_url``), else SQLite in ``home`` (``$HUDDLE_HOME`` by default).
+
+    Raises:
+        BusUnavailable: the bus cannot be used (a Redis server down, a bad URL).
+    """
     home = huddle_home(home)
-    return _cached("log", home, lambda: RunLog(home / "runs.db"))
+    url = bus_url(url)
+    return _cached(f"log:{url or ''}", home, lambda: open_run_log(home, url))
 
 
 def _checkpointer(home: Path) -> SqliteSaver:
@@ -150,7 +157,7 @@ class _Session:
         self.spec, self.run_id, self.model = spec, run_id, model
         self.memory = memory if memory is not None or not spec.memory.enabled else open_team_memory(spec, home)
         self.scopes = role_scopes(spec, self.memory, run_id) if self.memory is not None else {}
-        self.log = open_log(home)
+        self.log = open_log(home, spec.defaults.bus_url)
         self.bus = Bus(self.log)
         if on_message is not None:
             self.bus.subscribe("*", on_message)
@@ -158,7 +165,8 @@ class _Session:
                                           limits=spec.defaults.providers)
         sandbox = Sandbox(spec.sandbox, home / "workspaces" / run_id) if spec.sandbox.enabled else None
         judge = spec.judge() if spec.flow.type == "cross_team" else None
-        runs_code = {r.name for r in spec.roles if r.behaviour == "coder"} | ({judge.name} if judge else set())
+        ranker = {r.name for r in spec.roles if r.behaviour == "critic"} if spec.flow.type == "best_of_n" else set()
+        runs_code = {r.name for r in spec.roles if r.behaviour == "coder"} | ({judge.name} if judge else ranker)
         contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn), self.scopes.get(r.name),
                                         sandbox if r.name in runs_code else None)
                     for r in spec.roles}
@@ -280,7 +288,7 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
     log = open_log(home)
     info = log.run(run_id)
     if info is None:
-        raise RunNotFound(f"no run {run_id!r} in {home / 'runs.db'}; see `huddle runs list`")
+        raise RunNotFound(f"no run {run_id!r} in {log.path}; see `huddle runs list`")
     if decision is not None and info.status != "waiting":
         raise RunNotWaiting(f"run {info.run_id} is {info.status}, not waiting for approval; nothing to approve")
     if info.status == "done":

@@ -25,6 +25,10 @@ use. :meth:`Scheduler.configure` (which a gateway calls with the spec's
 ``defaults.providers``) replaces a provider's limits again: the last
 configuration wins, for the whole process.
 
+Several processes can share limits too: :meth:`Scheduler.share` makes every
+slot also wait for one of a :class:`SharedLimits` (a batch's workers on Ray
+share one, :mod:`studio.ray_limits`).
+
 Example:
     >>> scheduler = Scheduler(environ={})
     >>> scheduler.configure("openai", ProviderLimits(max_concurrency=2))
@@ -43,14 +47,15 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from studio.spec_flow import ProviderLimits
 
-__all__ = ["ENV_VAR", "SCHEDULER", "ProviderStats", "Scheduler", "Slot", "parse_limits"]
+__all__ = ["ENV_VAR", "SCHEDULER", "ProviderStats", "Scheduler", "SharedLimits", "Slot", "parse_limits"]
 
 ENV_VAR = "HUDDLE_PROVIDER_LIMITS"
 """Environment variable with process-wide provider limits, e.g. ``openai=8:500,anthropic=4``."""
@@ -117,6 +122,13 @@ class ProviderStats:
     """Total time those calls waited."""
 
 
+class SharedLimits(Protocol):
+    """Limits kept outside this process, for several processes at once."""
+
+    def slot(self, provider: str) -> AbstractContextManager[object]:
+        """Wait for room at ``provider`` and hold it for the block."""
+
+
 class _Lane:
     """One provider's counters; every field is guarded by the scheduler's lock."""
 
@@ -150,6 +162,11 @@ class Scheduler:
         self._lock = threading.Lock()
         self._lanes: dict[str, _Lane] = {}
         self._defaults: dict[str, ProviderLimits] | None = None  # built-ins + env, read at first use
+        self._shared: SharedLimits | None = None
+
+    def share(self, shared: SharedLimits | None) -> None:
+        """Make every slot also wait for one of ``shared`` (after this process's own); ``None`` stops."""
+        self._shared = shared
 
     def _lane(self, provider: str) -> _Lane:
         """The provider's lane, created on first use; call with the lock held."""
@@ -235,10 +252,12 @@ class Scheduler:
             delay = start_at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)  # no lock held: other providers and other calls go on
-            slot = Slot(provider, time.monotonic() - started)
-            with self._lock:
-                lane.wait_s += slot.waited_s
-            yield slot
+            shared = self._shared
+            with shared.slot(provider) if shared is not None else nullcontext():
+                slot = Slot(provider, time.monotonic() - started)
+                with self._lock:
+                    lane.wait_s += slot.waited_s
+                yield slot
         finally:
             with self._lock:
                 lane.in_flight -= 1

@@ -69,7 +69,8 @@ class MemorySpec(_Model):
     path: str | None = None
     """Folder of the embedded store; ``$HUDDLE_HOME/memory`` when unset."""
     url: str | None = Field(None, pattern=r"^https?://")
-    """A Chroma server (``http://host:8000``) instead of the embedded store."""
+    """A Chroma server (``http://host:8000``; ``huddle memory serve`` or ``chroma run`` starts one) instead of the
+    embedded store: processes and machines pointed at one server share one memory."""
     embedder: EmbedderSpec = Field(default_factory=EmbedderSpec)
     top_k: int = Field(3, ge=0, le=20)
     """Items retrieved into each prompt (0 turns automatic retrieval off)."""

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from studio.logs import BusUnavailable
 from studio.messages import Message
 from studio.runlog import RunInfo
 from studio.runner import open_log
@@ -62,7 +63,11 @@ def page() -> None:
     if not run_id:
         st.info("Start a run above, or open a past one by id (the Runs page lists them).")
         return
-    log = open_log(state.home())
+    try:
+        log = open_log(state.home())  # $HUDDLE_BUS_URL's bus (Redis Streams), else runs.db in the home
+    except BusUnavailable as exc:
+        st.error(str(exc))
+        return
     info = log.run(run_id)
     if info is not None and handle is None:  # an id prefix, or a run another process started
         handle = worker.get(info.run_id)

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from studio.logs import BusUnavailable
 from studio.messages import Message
 from studio.render import sender_text
 from studio.runlog import RunInfo, RunLog
@@ -27,7 +28,11 @@ HISTORY_LIMIT = 200
 def page() -> None:
     """Render the Runs page."""
     st.title("🗂️ Runs")
-    log = open_log(state.home())
+    try:
+        log = open_log(state.home())  # $HUDDLE_BUS_URL's bus (Redis Streams), else runs.db in the home
+    except BusUnavailable as exc:
+        st.error(str(exc))
+        return
     runs = log.runs(limit=HISTORY_LIMIT)
     if not runs:
         st.info("No runs yet: start one on the Run page.")

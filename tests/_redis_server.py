@@ -1,0 +1,71 @@
+"""A real ``redis-server`` (the Debian package) on a free loopback port, for the tests of the Redis bus.
+
+Never a fake: the tests exercise the server's own streams, groups and Lua.
+Without redis-server the tests fail, saying how to install it (CI installs it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+INSTALL = "redis-server is not installed: apt-get install redis-server (the Redis bus tests start a real one)"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis_server(folder: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """Start redis-server on a free loopback port, in memory only; (process, URL) once it answers PING.
+
+    ``args`` are more options (``--requirepass``, …).
+    """
+    exe = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    if exe is None:
+        pytest.fail(INSTALL)
+    port = _free_port()
+    log = open(folder / "redis.log", "w")  # noqa: SIM115 - the server writes to it until it stops
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(folder), *args], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                reply = conn.recv(64)
+            if reply.startswith((b"+PONG", b"-NOAUTH")):
+                return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"redis-server exited with {proc.returncode}: {(folder / 'redis.log').read_text()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("redis-server did not answer PING within 20 s")
+        time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server started here."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """The URL of a real redis-server on loopback, for the whole session."""
+    proc, url = start_redis_server(tmp_path_factory.mktemp("redis-server"))
+    yield url
+    stop(proc)

@@ -1,0 +1,308 @@
+"""Shared memory on a real Chroma server (`chroma run`): separate processes write and read one memory at once.
+
+What is guaranteed, and checked here: however many processes add the same texts at
+once, the memory holds each text once (ids are content hashes), exactly one writer
+reports each new text as added (the one whose record was kept, with its provenance),
+the others report it as a duplicate, and every process reads what the others wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from _chroma_server import add_texts, run_together, search
+from conftest import DEV_SCRIPT, _free_port, start_chroma_server
+from typer.testing import CliRunner
+
+from memory import MemoryItem, VectorMemory, get_embedder
+from memory.items import item_id
+
+HUDDLE = str(Path(sys.executable).parent / "huddle")
+SERVICES = ["billing", "search", "auth", "upload", "mailer", "thumbnail", "export", "report", "audit", "gateway",
+            "ledger", "catalog"]
+FACTS = [f"The {s} service retries {n} times, then writes a {kind} alert to the on-call channel."
+         for s in SERVICES for n, kind in ((2, "warning"), (3, "paging"), (5, "summary"), (8, "critical"))]
+
+
+def huddle(*args: str, home: Path, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+    """``huddle ARGS`` in its own process with its own HUDDLE_HOME (another machine, as far as Huddle can tell)."""
+    env = {**os.environ, "HUDDLE_HOME": str(home), "COLUMNS": "200"}
+    if popen:
+        return subprocess.Popen([HUDDLE, *args], text=True, env=env, **popen)
+    return subprocess.run([HUDDLE, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def _lines(out: subprocess.CompletedProcess) -> list[dict]:
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def _team_file(tmp_path: Path, dev_team, namespace: str, url: str | None = None, **embedder) -> Path:
+    data = dev_team.model_dump(mode="json", by_alias=True)
+    data["memory"]["namespace"] = namespace
+    data["memory"]["embedder"].update(embedder)
+    if url:
+        data["memory"]["url"] = url
+    path = tmp_path / f"{namespace}-{len(list(tmp_path.glob('*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _wait_for(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
+            return
+        except OSError:
+            assert proc.poll() is None, f"the server exited with {proc.returncode}"
+            assert time.monotonic() < deadline, f"nothing answered at {url} within {seconds} s"
+            time.sleep(0.2)
+
+
+# -- many writers, one memory -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("round_", range(3))
+def test_writers_in_separate_processes_store_each_text_once_and_agree_who_added_it(chroma_server, namespace,
+                                                                                    round_):
+    rng = random.Random(round_)
+    jobs, asked = [], {}
+    for w in range(5):
+        texts = rng.sample(FACTS, 36)
+        # the same text, spaced differently: the same content hash, so the same record
+        texts += ["  " + t.replace(" ", "   ") + "\n" for t in rng.sample(texts, 6)]
+        rng.shuffle(texts)
+        asked[f"w{w}"] = {item_id("knowledge", t) for t in texts}
+        jobs.append((chroma_server, namespace, texts, f"w{w}", "small-batches"))
+    expected = set().union(*asked.values())
+
+    reports = run_together(add_texts, jobs)
+
+    for report in reports:  # each writer accounts for each of its ids once: added or duplicate
+        mine = report["added"] + report["duplicates"]
+        assert len(mine) == len(set(mine)) and set(mine) == asked[report["writer"]]
+    added = [i for r in reports for i in r["added"]]
+    assert len(added) == len(set(added)) == len(expected)  # every new text added by exactly one writer
+    assert sum(len(r["added"]) for r in reports) == len(expected)
+
+    mem = VectorMemory(namespace, embedder=get_embedder("hash"), url=chroma_server)
+    assert mem.count()["knowledge"] == len(expected)
+    stored = mem.get(sorted(expected))
+    assert len(stored) == len(expected) and len({h.metadata["content_hash"] for h in stored}) == len(expected)
+    adder = {i: r["writer"] for r in reports for i in r["added"]}
+    assert all(h.source == f"{adder[h.id]}.md" and h.writer == adder[h.id] for h in stored)  # the adder's record
+    assert "write_id" not in stored[0].as_dict()
+
+    target = next(h for h in stored if "ledger service retries 8 times" in h.text)
+    [found] = run_together(search, [(chroma_server, namespace, "ledger retries critical alert", "hash")])
+    assert found["hits"][0] == {**found["hits"][0], "id": target.id, "source": target.source, "text": target.text}
+
+
+def test_writes_interleaved_with_reads_across_processes(chroma_server, namespace):
+    """Writers in two processes, then a third process reads each one's texts; adding again is all duplicates."""
+    alice = [f for f in FACTS if "billing" in f or "auth" in f]
+    bob = [f for f in FACTS if "auth" in f or "mailer" in f]
+    jobs = [(chroma_server, namespace, alice, "alice", "hash"), (chroma_server, namespace, bob, "bob", "hash")]
+    first = run_together(add_texts, jobs)
+    assert sum(len(r["added"]) for r in first) == len(set(alice) | set(bob))
+    hits = run_together(search, [(chroma_server, namespace, "mailer paging alert", "hash"),
+                                 (chroma_server, namespace, "billing summary alert", "hash")])
+    sources = sorted(r["hits"][0]["source"] for r in hits)
+    assert sources == ["alice.md", "bob.md"]
+    again = run_together(add_texts, jobs)
+    assert [r["added"] for r in again] == [[], []]
+    assert sorted(len(r["duplicates"]) for r in again) == sorted([len(alice), len(bob)])
+
+
+@pytest.mark.slow
+def test_the_bundled_minilm_model_across_processes_and_the_embedder_guard(chroma_server, namespace, tmp_path,
+                                                                          dev_team, home):
+    """Real sentence embeddings written by two processes, found by meaning from a third; a team with another
+    embedder is refused with a message naming both."""
+    docs = ["Store every timestamp in UTC and convert to local time only when showing it.",
+            "Retry HTTP requests that fail with 503, with exponential back-off.",
+            "Use pytest fixtures with tmp_path for tests that write files."]
+    jobs = [(chroma_server, namespace, docs[:2], "alice", "all-MiniLM-L6-v2"),
+            (chroma_server, namespace, docs[1:], "bob", "all-MiniLM-L6-v2")]
+    reports = run_together(add_texts, jobs)
+    assert sorted(i for r in reports for i in r["added"]) == sorted(item_id("knowledge", d) for d in docs)
+    [found] = run_together(search, [(chroma_server, namespace, "what time zone should I save dates in",
+                                     "all-MiniLM-L6-v2")])
+    assert found["hits"][0]["text"] == docs[0]  # no word shared with the query: meaning, not spelling
+
+    hashed_team = _team_file(tmp_path, dev_team, namespace, url=chroma_server)
+    out = huddle("memory", "search", "dates", "--team", str(hashed_team), home=home)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "was built with embedder 'all-MiniLM-L6-v2', but this team uses 'hash'" in out.stderr
+    assert chroma_server in out.stderr
+
+
+# -- the CLI and team runs against the server ---------------------------------------------------------------------
+
+def test_concurrent_cli_ingests_report_consistent_counts(chroma_server, namespace, tmp_path, dev_team):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n, service in enumerate(SERVICES):
+        body = "\n\n".join(f for f in FACTS if f" {service} " in f)
+        owner = f"## Owner\n\nTeam {n} owns the {service} service."
+        (docs / f"{service}.md").write_text(f"# {service}\n\n{body}\n\n{owner}\n")
+    team = _team_file(tmp_path, dev_team, namespace)  # no url in the file: --url points it at the server
+    args = ["memory", "ingest", str(docs), "--team", str(team), "--url", chroma_server, "--chunk-size", "200",
+            "--overlap", "0", "--json"]
+    procs = [huddle(*args, home=tmp_path / f"machine{i}", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
+    reports = [json.loads(out) for out, _ in outs]
+    assert {r["location"] for r in reports} == {chroma_server}
+    chunks = reports[0]["chunks"]
+    assert chunks > len(SERVICES) and all(r["chunks"] == chunks and r["added"] + r["duplicates"] == chunks
+                                          for r in reports)
+    assert sum(r["added"] for r in reports) == chunks  # each chunk added by one process only
+
+    listed = _lines(huddle("memory", "list", "-c", "knowledge", "-n", "1000", "--team", str(team), "--url",
+                           chroma_server, "--json", home=tmp_path / "machine4"))
+    assert len(listed) == chunks
+
+
+def test_team_runs_in_two_processes_share_one_memory(chroma_server, namespace, tmp_path, dev_team):
+    team = _team_file(tmp_path, dev_team, namespace, url=chroma_server)
+    run = ["run", str(team), "Write fizzbuzz", "--model", f"scripted:{DEV_SCRIPT}", "--json"]
+    procs = [huddle(*run, home=tmp_path / f"machine{i}", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    notes = [{m["note"]: m["memory_ids"] for m in map(json.loads, out.splitlines()) if m["kind"] == "reflection"}
+             for out, _ in outs]
+    assert notes[0] == notes[1] and set(notes[0]) == {"lesson", "episode"}  # the same texts: the same records
+    lesson = notes[0]["lesson"][0]
+
+    mem = VectorMemory(namespace, embedder=get_embedder("hash"), url=chroma_server)
+    assert mem.count() == {"knowledge": 0, "episodes": 1, "reflections": 1}
+    assert mem.get([lesson])[0].metadata["run_id"] in {json.loads(out.splitlines()[0])["run_id"] for out, _ in outs}
+
+    third = _lines(huddle(*run, home=tmp_path / "machine3"))
+    plan = next(m for m in third if m["kind"] == "plan")
+    assert lesson in plan["memory_ids"]  # a third machine's planner retrieved the lesson the others wrote
+
+
+# -- a server that is not there -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [["search", "x"], ["list"], ["forget", "k-1"], ["ingest", "DOCS"]])
+def test_cli_commands_against_a_server_that_is_down_exit_2_naming_it(args, home, tmp_path):
+    url = f"http://127.0.0.1:{_free_port()}"
+    (tmp_path / "a.md").write_text("a note\n")
+    args = [str(tmp_path) if a == "DOCS" else a for a in args]
+    out = huddle("memory", *args, "--url", url, home=home)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert f"cannot open the Chroma server at {url}" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_server_that_stopped_fails_cli_and_runs_with_exit_2(home, tmp_path, dev_team):
+    proc, url = start_chroma_server(tmp_path)
+    team = _team_file(tmp_path, dev_team, "stopped", url=url)
+    try:
+        assert huddle("memory", "list", "--team", str(team), home=home).returncode == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    out = huddle("memory", "list", "--team", str(team), home=home)
+    assert out.returncode == 2 and f"cannot open the Chroma server at {url}" in out.stderr
+    out = huddle("run", str(team), "Write fizzbuzz", "--model", f"scripted:{DEV_SCRIPT}", home=home)
+    assert out.returncode == 2 and f"cannot open the Chroma server at {url}" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_server_lost_during_a_command_is_an_error_naming_it(chroma_server, monkeypatch, tmp_path, dev_team):
+    import httpx
+
+    from studio.cli_memory import app
+
+    team = _team_file(tmp_path, dev_team, "lost")
+
+    def gone(self, *args, **kwargs):
+        raise httpx.ConnectError("[Errno 111] Connection refused",
+                                 request=httpx.Request("POST", f"{chroma_server}/api/v2/collections/x/query"))
+
+    monkeypatch.setattr(VectorMemory, "search", gone)
+    out = CliRunner().invoke(app, ["search", "x", "--url", chroma_server, "--team", str(team)])
+    assert out.exit_code == 2, out.output
+    assert f"lost the Chroma server at {chroma_server}" in out.output and "Connection refused" in out.output
+
+
+@pytest.mark.parametrize("bad", ["127.0.0.1:8000", "localhost", "ftp://host:21"])
+def test_a_malformed_url_exits_2(bad, home):
+    out = huddle("memory", "list", "--url", bad, home=home)
+    assert out.returncode == 2 and f"--url {bad!r}: expected a Chroma server's address" in out.stderr
+
+
+# -- huddle memory serve ------------------------------------------------------------------------------------------
+
+@pytest.mark.timeout(300)
+def test_memory_serve_runs_a_server_teams_share_and_keeps_its_data(home, tmp_path, namespace, dev_team):
+    team = str(_team_file(tmp_path, dev_team, namespace))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    (tmp_path / "notes.md").write_text("# Releases\n\nTag every release with its version and date.\n")
+    server = huddle("memory", "serve", "--port", str(port), home=home, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE)
+    try:
+        _wait_for(url, server)
+        assert (home / "chroma-server").is_dir()  # the default place for its data
+        busy = huddle("memory", "serve", "--port", str(port), home=home)
+        assert busy.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+        ingest = huddle("memory", "ingest", str(tmp_path / "notes.md"), "--team", team, "--url", url, "--json",
+                        home=tmp_path / "machine1")
+        assert _lines(ingest)[0]["added"] == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert f"Huddle memory server: {url}" in server.stderr.read()
+
+    again = huddle("memory", "serve", "--port", str(port), home=home, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(url, again)
+        hits = _lines(huddle("memory", "search", "how to tag a release", "--team", team, "--url", url,
+                             "--json", home=tmp_path / "machine2"))
+        assert hits[0]["source"].endswith("notes.md")  # still there after a restart
+    finally:
+        again.terminate()
+        again.wait(timeout=30)
+
+
+def test_memory_serve_without_chroma_exits_2(home, monkeypatch):
+    import shutil
+
+    from studio.cli_memory import app
+
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
+    out = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])
+    assert out.exit_code == 2 and "the `chroma` command (from the chromadb package) is not installed" in out.output
+
+
+def test_add_reports_each_id_once_with_threads_on_every_store(tmp_path, namespace, chroma_server):
+    """The same accounting between threads of one process, on each kind of store."""
+    import threading
+
+    items = [MemoryItem(f, "knowledge") for f in FACTS]
+    for mem in (VectorMemory(namespace, embedder=get_embedder("hash"), ephemeral=True),
+                VectorMemory(namespace, embedder=get_embedder("hash"), path=tmp_path / "mem"),
+                VectorMemory(namespace + "-threads", embedder=get_embedder("hash"), url=chroma_server)):
+        results: list = []
+        threads = [threading.Thread(target=lambda m=mem, out=results: out.append(m.add(items))) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(i for r in results for i in r.added) == sorted({i.id for i in items}), mem.location
+        assert all(len(r.added) + len(r.duplicates) == len(items) for r in results)
