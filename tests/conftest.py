@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from studio.spec import dump_spec, load_spec
+from studio.spec import TeamSpec, dump_spec, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_TEAM = ROOT / "examples" / "teams" / "dev_team.yaml"
@@ -61,6 +61,18 @@ def hashed(spec):
     """``spec`` with the deterministic hash embedder (no torch): what scripted runs use."""
     memory = spec.memory.model_copy(update={"embedder": spec.memory.embedder.model_copy(update={"model": "hash"})})
     return spec.model_copy(update={"memory": memory})
+
+
+def duo_team(timeout_s: float) -> TeamSpec:
+    """A coder and a critic routed by edges, instant retries, no memory, the sandbox on with ``timeout_s``."""
+    return parse_spec({
+        "name": "duo",
+        "roles": [{"name": "coder", "kind": "coder"}, {"name": "critic", "kind": "critic"}],
+        "flow": {"edges": [{"from": "coder", "to": "critic"}, {"from": "critic", "to": "coder"}], "max_rounds": 6},
+        "defaults": {"retry_backoff_s": 0},
+        "memory": {"enabled": False},
+        "sandbox": {"timeout_s": timeout_s},
+    })
 
 
 @pytest.fixture

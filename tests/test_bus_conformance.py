@@ -366,9 +366,10 @@ def test_call_counts_sum_calls_per_sender(log):
         _task(0),
         Code(run_id="r1", sender="coder", usage=Usage(calls=2)),
         Review(run_id="r1", sender="critic", verdict="revise", usage=Usage(calls=1)),
+        Code(run_id="r1", sender="coder", usage=Usage(calls=3)),
         Code(run_id="r2", sender="coder", usage=Usage(calls=7)),
     ])
-    assert log.call_counts("r1") == {"user": 0, "coder": 2, "critic": 1}
+    assert log.call_counts("r1") == {"user": 0, "coder": 5, "critic": 1}
     assert log.call_counts("nope") == {}
 
 

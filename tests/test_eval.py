@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 from _replies import approve, code
+from conftest import duo_team
 
 from studio.eval import EvalError, EvalTask, evaluate, load_tasks, run_baseline, run_task, write_outputs
 from studio.llm import Gateway
 from studio.messages import Task
 from studio.runner import open_log
-from studio.spec import dump_spec, parse_spec
+from studio.spec import dump_spec
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's isolation is Linux-only")
 
@@ -38,14 +39,7 @@ HANGING_SPIN = "def spin(n):\n    while True:\n        pass"
 @pytest.fixture
 def duo():
     """Coder and critic routed by edges; no memory; a 2 s sandbox so a hang is caught quickly."""
-    return parse_spec({
-        "name": "duo",
-        "roles": [{"name": "coder", "kind": "coder"}, {"name": "critic", "kind": "critic"}],
-        "flow": {"edges": [{"from": "coder", "to": "critic"}, {"from": "critic", "to": "coder"}], "max_rounds": 6},
-        "defaults": {"retry_backoff_s": 0},
-        "memory": {"enabled": False},
-        "sandbox": {"timeout_s": 2},
-    })
+    return duo_team(timeout_s=2)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from _replies import approve, code
+from conftest import duo_team
 from typer.testing import CliRunner
 
 from studio.api import Team
@@ -48,14 +49,7 @@ def local_ray():
 @pytest.fixture
 def duo():
     """Coder and critic, no memory, the sandbox on."""
-    return parse_spec({
-        "name": "duo",
-        "roles": [{"name": "coder", "kind": "coder"}, {"name": "critic", "kind": "critic"}],
-        "flow": {"edges": [{"from": "coder", "to": "critic"}, {"from": "critic", "to": "coder"}], "max_rounds": 6},
-        "defaults": {"retry_backoff_s": 0},
-        "memory": {"enabled": False},
-        "sandbox": {"timeout_s": 5},
-    })
+    return duo_team(timeout_s=5)
 
 
 def slow(reply: str, delay_s: float) -> dict:
