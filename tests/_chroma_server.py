@@ -10,6 +10,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue as queues
+import sys
+import time
+import types
 from collections.abc import Callable, Sequence
 
 from memory import MemoryItem, VectorMemory, get_embedder
@@ -61,15 +64,27 @@ def run_together(target: Callable, jobs: Sequence[tuple], timeout: float = 240) 
     """
     results, start = _SPAWN.Queue(), _SPAWN.Barrier(len(jobs))
     procs = [_SPAWN.Process(target=target, args=(results, start, *job), daemon=True) for job in jobs]
-    for proc in procs:
-        proc.start()
-    reports = []
+    # A spawned child first re-runs the parent's __main__; after a Streamlit AppTest in this process that is
+    # the page script it left behind, which fails outside AppTest. The workers need none of it.
+    main, sys.modules["__main__"] = sys.modules["__main__"], types.ModuleType("__main__")
     try:
-        for _ in jobs:
-            reports.append(results.get(timeout=timeout))
-    except queues.Empty:
-        codes = [p.exitcode for p in procs]
-        raise AssertionError(f"only {len(reports)} of {len(jobs)} processes reported; exit codes {codes}") from None
+        for proc in procs:
+            proc.start()
+    finally:
+        sys.modules["__main__"] = main
+    reports: list[dict] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(reports) < len(jobs):
+            try:
+                reports.append(results.get(timeout=1))
+                continue
+            except queues.Empty:
+                pass
+            codes = [p.exitcode for p in procs]
+            if time.monotonic() > deadline or any(code not in (None, 0) for code in codes):
+                # a child that died before reporting left its traceback on stderr
+                raise AssertionError(f"only {len(reports)} of {len(jobs)} processes reported; exit codes {codes}")
     finally:
         for proc in procs:
             proc.join(timeout=30)
