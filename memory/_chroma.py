@@ -9,18 +9,23 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from memory.embedder import Embedder, get_embedder
 from memory.items import MemoryStoreError
 
-__all__ = ["chroma_embedding_function", "collection_name", "open_client"]
+__all__ = ["chroma_embedding_function", "collection_name", "open_client", "retry_transient"]
 
+T = TypeVar("T")
 _LOCK = threading.Lock()
 _CLIENTS: dict[str, Any] = {}
 _BAD = re.compile(r"[^A-Za-z0-9_-]+")
+_RETRY_DELAYS_S = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+"""Waits between tries of a read that hit a Chroma server's transient error (about 3 s in all)."""
 
 
 def _settings():
@@ -63,6 +68,30 @@ def open_client(*, path: str | Path | None = None, url: str | None = None, ephem
         if not ephemeral:
             _CLIENTS[key] = client
         return client
+
+
+def _transient(exc: Exception) -> bool:
+    """A Chroma server error that goes away by itself: a query reached a collection whose vector index another
+    client was writing for the first time ("Error creating hnsw segment reader: Nothing found on disk")."""
+    return type(exc).__name__ == "InternalError" and "hnsw segment reader" in str(exc)
+
+
+def retry_transient(call: Callable[[], T], where: str) -> T:
+    """``call()``, tried again after a short wait while it fails with a transient server error.
+
+    Raises:
+        MemoryStoreError: the error was still there after the last try (it names ``where``).
+    """
+    for delay in (*_RETRY_DELAYS_S, None):
+        try:
+            return call()
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            if delay is None:
+                raise MemoryStoreError(f"{where} kept failing a search: {str(exc).splitlines()[0]}") from None
+        time.sleep(delay)
+    raise AssertionError("not reached: the last try returns or raises")
 
 
 def collection_name(namespace: str, collection: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from memory._chroma import chroma_embedding_function, collection_name, open_client
+from memory._chroma import chroma_embedding_function, collection_name, open_client, retry_transient
 from memory._claim import write_batch
 from memory.embedder import Embedder, get_embedder
 from memory.guard import check_lesson
@@ -238,8 +238,10 @@ class VectorMemory:
         vector = self._query_vector(query)
 
         def query_one(name: str) -> list[Hit]:
-            found = self.collection(name).query(query_embeddings=vector, n_results=k, where=where,
-                                                include=["documents", "metadatas", "distances"])
+            col = self.collection(name)
+            found = retry_transient(lambda: col.query(query_embeddings=vector, n_results=k, where=where,
+                                                      include=["documents", "metadatas", "distances"]),
+                                    f"memory {self.namespace!r} at {self.location}")
             return [Hit(i, name, doc or "", 1.0 - float(dist), dict(meta or {}))
                     for i, doc, meta, dist in zip(found["ids"][0], found["documents"][0], found["metadatas"][0],
                                                   found["distances"][0], strict=True)]

@@ -57,6 +57,28 @@ def search(results, start, url: str, namespace: str, query: str, model: str) -> 
         results.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
+def race_first_write(results, start, url: str, prefix: str, rounds: int, role: str) -> None:
+    """``writer`` or ``searcher`` on a fresh namespace each round, both released together: the searcher queries
+    for 150 ms while the writer stores the collection's first vectors; report how many searches it made."""
+    try:
+        searches = 0
+        for round_ in range(rounds):
+            mem = VectorMemory(f"{prefix}-{round_}", embedder=get_embedder("hash"), url=url)
+            mem.collection("knowledge")
+            start.wait(timeout=120)
+            if role == "writer":
+                mem.add(MemoryItem(f"fact {round_}.{i}", "knowledge", source="w.md") for i in range(3))
+                continue
+            until = time.monotonic() + 0.15
+            while time.monotonic() < until:
+                mem.search(f"fact {round_}", k=1, collections=["knowledge"])
+                searches += 1
+        results.put({"pid": os.getpid(), "role": role, "searches": searches})
+    except BaseException as exc:
+        start.abort()
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
 def run_together(target: Callable, jobs: Sequence[tuple], timeout: float = 240) -> list[dict]:
     """Run ``target(results, start, *job)`` for each job in its own process, all released at once; their reports.
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _chroma_server import add_texts, run_together, search
+from _chroma_server import add_texts, race_first_write, run_together, search
 from conftest import DEV_SCRIPT, _free_port, start_chroma_server
 from typer.testing import CliRunner
 
@@ -121,6 +121,15 @@ def test_writes_interleaved_with_reads_across_processes(chroma_server, namespace
     again = run_together(add_texts, jobs)
     assert [r["added"] for r in again] == [[], []]
     assert sorted(len(r["duplicates"]) for r in again) == sorted([len(alice), len(bob)])
+
+
+def test_a_search_racing_another_process_first_write_still_answers(chroma_server, namespace):
+    """A Chroma server fails a query that reaches a collection while another client writes its first vectors
+    ("Error creating hnsw segment reader: Nothing found on disk"); a search waits that out instead of failing
+    the run (it happened in two team runs started at once on one memory)."""
+    jobs = [(chroma_server, namespace, 30, role) for role in ("writer", "searcher")]
+    reports = {r["role"]: r for r in run_together(race_first_write, jobs)}
+    assert reports["searcher"]["searches"] >= 30
 
 
 @pytest.mark.slow
