@@ -8,6 +8,7 @@ becomes a non-fatal ``error`` message (``error_type: memory``) saying why.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from memory.items import MemoryStoreError
@@ -15,7 +16,7 @@ from memory.scoped import ScopedMemory
 from memory.store import VectorMemory
 from studio.messages import Code, Error, Final, Message, Reflection, Review, Task
 
-__all__ = ["episode_text", "post_mortem_text", "reflect"]
+__all__ = ["episode_text", "is_lesson", "post_mortem_text", "reflect"]
 
 _REASONS = {
     "approved": "the critic approved the code",
@@ -26,6 +27,19 @@ _REASONS = {
     "rejected": "a person rejected the result",
     "chosen": "the judge chose the best sub-team's result",
 }
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def is_lesson(text: str) -> bool:
+    """Whether a critic's lesson says something: at least two words (a small model also writes ``"1.0"``).
+
+    Example:
+        >>> [is_lesson(t) for t in ("test the empty list", "1.0", "ok")]
+        [True, False, False]
+    """
+    return len(_WORD.findall(text)) >= 2
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -87,7 +101,7 @@ def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
     task = _short(_task(transcript), 300)
     for review in (m for m in transcript if isinstance(m, Review)):
         scoped = scopes.get(review.sender)
-        for lesson in dict.fromkeys(x.strip() for x in review.lessons if x.strip()):
+        for lesson in dict.fromkeys(x.strip() for x in review.lessons if is_lesson(x)):
             text = f"{lesson}\n(learned on the task: {_short(task)})"
             try:
                 if scoped is None:

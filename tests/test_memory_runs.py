@@ -92,6 +92,20 @@ def test_a_critic_without_write_scope_cannot_store_lessons(dev_team, script, hom
     assert open_team_memory(dev_team, home).count()["reflections"] == 0
 
 
+def test_a_lesson_must_say_something_to_be_kept(dev_team, script, home):
+    """A small model's "lessons" such as "1.0" are not stored; the review keeps them in the run log."""
+    model = script({
+        "orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+        "planner": [plan("write fizzbuzz")],
+        "coder": [code("def fizzbuzz(n): ...")],
+        "critic": [json.dumps({"verdict": "approve", "feedback": "ok", "lessons": ["1.0", " ", "x 2", LESSON]})],
+    })
+    result = run_team(dev_team, TASK, model=model)
+    lessons = [m.content for m in result.messages if isinstance(m, Reflection) and m.note == "lesson"]
+    assert len(lessons) == 1 and lessons[0].startswith(LESSON)
+    assert open_team_memory(dev_team, home).count()["reflections"] == 1
+
+
 def test_a_failed_run_leaves_a_post_mortem_for_the_next(dev_team, script):
     failing = script({"orchestrator": [decide("coder")], "coder": [{"error": "down"}] * 3})
     first = run_team(dev_team, TASK, model=failing)
