@@ -23,8 +23,8 @@ from roles.executor import execute, execution_report
 from roles.probe import agreement, behaviour, probe_calls, shared_results
 from studio.messages import Code, Execution, Message, Ranking, Review, Usage, new_id
 
-__all__ = ["Candidate", "JudgeReply", "RankReply", "by_evidence", "judge_results", "promote", "rank_candidates",
-           "with_agreement"]
+__all__ = ["SHOWN", "Candidate", "JudgeReply", "RankReply", "by_evidence", "judge_results", "promote",
+           "rank_candidates", "shown_to_critic", "with_agreement"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,20 @@ class Candidate:
         ran = execution_report(self.execution, limit=400) if self.execution is not None else "not run"
         return f"{ran}\nsame results as {self.agreement} other candidate(s) on probe inputs" if self.agreement \
             else ran
+
+
+SHOWN = 8
+"""Candidates the critic's ranking prompt shows at most (16 of a small model's fill its 4k context)."""
+
+
+def shown_to_critic(candidates: list[Candidate], most: int = SHOWN) -> list[Candidate]:
+    """The candidates the critic compares: one of each distinct code (a copy says nothing new), the best by
+    the evidence first, at most ``most``, in their own order."""
+    distinct: dict[str, Candidate] = {}
+    for c in by_evidence(candidates):
+        distinct.setdefault(" ".join(c.code.code.split()) if c.code else "", c)
+    keep = {c.name for c in list(distinct.values())[:most]}
+    return [c for c in candidates if c.name in keep]
 
 
 def by_evidence(candidates: list[Candidate]) -> list[Candidate]:
@@ -155,10 +169,11 @@ def rank_candidates(state: TeamState, ctx: RoleContext, candidates: list[Candida
     transcript, task = state["transcript"], task_of(state["transcript"])
     if ctx.team.sandbox.enabled:
         candidates = with_agreement(candidates, task, ctx.sandbox)
-    names = tuple(c.name for c in candidates)
+    shown = shown_to_critic(candidates)
+    names = tuple(c.name for c in shown)
     answer = ask(ctx, {"task": task, "names": ", ".join(names), "feedback": feedback_of(transcript),
                        "candidates": [{"name": c.name, "code": c.code.code if c.code else "", "report": c.report()}
-                                      for c in candidates]},
+                                      for c in shown], "not_shown": len(candidates) - len(shown)},
                  lambda t: parse_model(t, RankReply), schema=_rank_schema(names), query=task, prompt="rank")
     reply = answer.parsed
     chosen, overruled = _pick(candidates, reply.best if reply else None, ctx.team.flow.tie_break)

@@ -217,6 +217,23 @@ def test_best_of_n_evidence_overrules_a_pick_that_fails(script, home):
     assert result.final.approved and "or str(n)" in result.final.code
 
 
+def test_the_critic_compares_distinct_candidates_at_most_eight_and_always_the_best(script, home):
+    """Ten candidates: three copies of one wrong code, six other wrong ones, the right one last. The ranking
+    prompt shows each code once and at most eight (a small model's context holds no more), the best among them."""
+    wrong = ["def fizzbuzz(n):\n    return ''"] * 3 + [f"def fizzbuzz(n):\n    return '{i}'" for i in range(6)]
+    right = "def fizzbuzz(n):\n    return 'Fizz' * (n % 3 == 0) + 'Buzz' * (n % 5 == 0) or str(n)"
+    replies = {f"coder.c{i}": [code(text)] for i, text in enumerate([*wrong, right], start=1)}
+    gateway, model = Gateway(), script({**replies, "critic": [
+        json.dumps({"best": "c10", "verdict": "approve", "feedback": "c10 passes.", "lessons": []})]})
+    result = run_team(example("best_of_n_team", candidates=10), FIZZ, model=model, gateway=gateway)
+    (prompt,) = prompts(gateway, model, "critic")
+    shown = [i for i in range(1, 11) if f"Candidate c{i}:" in prompt]
+    assert len(shown) == 8 and 10 in shown and len({1, 2, 3} & set(shown)) == 1
+    assert "(2 more candidates are not shown: copies of these, or worse runs.)" in prompt
+    ranking = next(m for m in result.messages if isinstance(m, Ranking))
+    assert ranking.chosen == "c10" and len(ranking.order) == 10 and result.final.approved
+
+
 def test_best_of_n_revises_the_best_candidate_on_the_main_line(script, home):
     model = script({
         "coder.c1": [code("def fizzbuzz(n):\n    return str(n)")],
