@@ -39,6 +39,11 @@ def extract_tests(text: str) -> str:
     return "\n\n".join(parts)
 
 
+def _own(test: str) -> bool:
+    """Whether a test outcome is one of the code's own ``test_`` functions (not the task's file, not the import)."""
+    return not (test == TESTS or test.startswith(TESTS + ":") or test == "import solution")
+
+
 def attempts_in_step(transcript: list[Message], coder: str) -> int:
     """Executions of ``coder``'s code since anyone else last spoke (its tries at the current step)."""
     count = 0
@@ -101,11 +106,13 @@ def execute(state: TeamState, ctx: RoleContext, *, task_tests: bool = True, prel
     files = {SOLUTION: source, **({TESTS: given} if given else {})}
     name = f"{ctx.role.name}-{ctx.branch}" if ctx.branch else ctx.role.name
     result = ctx.sandbox.run(files, entry=SOLUTION, tests=[TESTS] if given else [], name=name)
+    own = [t for t in result.tests or [] if _own(t.name)]
     return [Execution(
         run_id=ctx.run_id, sender=ctx.role.name, parent_id=code.id, content=_content(result, bool(given)),
         exit_code=result.exit_code, stdout=redact(result.stdout), stderr=redact(result.stderr),
         passed=result.passed, failed=result.failed, tests_run=result.tests is not None,
         failures=[redact(f"{t.name}: {t.message}") for t in result.tests or [] if not t.ok],
+        own_passed=sum(t.ok for t in own), own_failed=sum(not t.ok for t in own),
         limit=result.limit, duration_ms=round(result.duration_s * 1000, 1), peak_memory_mb=result.peak_memory_mb,
         network=result.network, filesystem=result.filesystem, workspace=str(result.workspace or ""),
     )]

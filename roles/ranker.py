@@ -42,13 +42,20 @@ class Candidate:
     shared: int = 0
     """Results on single probe calls it shares with other candidates (summed over them)."""
 
-    def score(self) -> tuple[int, int, int, int, int, int]:
-        """Higher is better: runs clean, tests passed, fewer failed, agrees with more others (wholly, then call
-        by call), has code."""
+    def score(self) -> tuple[int, int, int, int, int, int, int]:
+        """Higher is better: runs clean on the task's tests, passes more of them, fails fewer, agrees with more
+        others (wholly, then call by call), passes more of its own tests, has code.
+
+        The code's own tests (its ``test_`` functions) count after the agreement: a small model's tests are
+        often wrong, and a wrong test must not sink right code below code that agrees with the others.
+        """
         ran = self.execution
         if ran is None:
-            return (0, 0, 0, self.agreement, self.shared, int(bool(self.code and self.code.code)))
-        return (int(ran.ok), ran.passed, -ran.failed, self.agreement, self.shared, 1)
+            return (0, 0, 0, self.agreement, self.shared, 0, int(bool(self.code and self.code.code)))
+        failed = ran.failed - ran.own_failed
+        clean = ran.limit is None and failed == 0 and (ran.exit_code == 0 or ran.own_failed > 0)
+        return (int(clean), ran.passed - ran.own_passed, -failed, self.agreement, self.shared,
+                ran.own_passed - ran.own_failed, 1)
 
     def report(self) -> str:
         if self.code is None or not self.code.code:
@@ -123,22 +130,28 @@ def _pick(candidates: list[Candidate], name: str | None, tie_break: str = "criti
     """
     ranked = by_evidence(candidates)
     best = ranked[0]
-    tied = [c for c in ranked if c.score()[:5] == best.score()[:5]]
+    tied = [c for c in ranked if c.score()[:6] == best.score()[:6]]
     if tie_break == "shortest" and len(tied) > 1:
         shortest = min(tied, key=_length)
         return shortest, f" The evidence ties {', '.join(c.name for c in tied)}: the shortest code, {shortest.name}'s."
     chosen = next((c for c in candidates if c.name == name), best)
-    if chosen.score()[0] < best.score()[0]:
-        return best, f" {chosen.name} was picked, but its run failed while {best.name}'s passed."
-    if chosen.score()[:3] < best.score()[:3]:
-        return best, f" {chosen.name} was picked, but {best.name} passed more tests."
-    if chosen.score()[:4] < best.score()[:4]:
-        return best, (f" {chosen.name} was picked, but {best.name} gives the same results as {best.agreement} "
-                      f"other candidate(s) on probe inputs, {chosen.name} as {chosen.agreement}.")
-    if chosen.score()[:5] < best.score()[:5]:
-        return best, (f" {chosen.name} was picked, but {best.name} shares {best.shared} results on probe inputs "
-                      f"with the others, {chosen.name} {chosen.shared}.")
+    for depth, why in _OVERRULED:
+        if chosen.score()[:depth] < best.score()[:depth]:
+            return best, " " + why(chosen, best)
     return chosen, "" if name in {c.name for c in candidates} else " No usable pick: the evidence decided."
+
+
+_OVERRULED = (
+    (1, lambda c, b: f"{c.name} was picked, but its run failed while {b.name}'s passed."),
+    (3, lambda c, b: f"{c.name} was picked, but {b.name} passed more tests."),
+    (4, lambda c, b: f"{c.name} was picked, but {b.name} gives the same results as {b.agreement} other "
+                     f"candidate(s) on probe inputs, {c.name} as {c.agreement}."),
+    (5, lambda c, b: f"{c.name} was picked, but {b.name} shares {b.shared} results on probe inputs with the "
+                     f"others, {c.name} {c.shared}."),
+    (6, lambda c, b: f"{c.name} was picked, but {b.name} passes more of its own tests."),
+)
+"""How far the evidence must agree with a pick, and what it says when it does not (the first level that
+tells them apart)."""
 
 
 def promote(candidate: Candidate, ctx: RoleContext, note: str) -> list[Message]:

@@ -169,6 +169,10 @@ class Execution(_Base):
     """Whether tests ran (from the task, the plan or the code), or the code only ran as a script."""
     failures: list[str] = Field(default_factory=list)
     """``name: why`` for each failed test."""
+    own_passed: int = 0
+    """Of ``passed``, the tests the code brought itself (its ``test_`` functions)."""
+    own_failed: int = 0
+    """Of ``failed``, the tests the code brought itself."""
     limit: str | None = None
     """The sandbox limit that stopped the code (``timeout``, ``cpu``, ``memory``, ``output``, …), if any."""
     duration_ms: float = 0.0

@@ -160,6 +160,9 @@ class RoleSpec(_Model):
     """Extra persona or instructions appended to the role's prompt."""
     examples: list[Example] = Field(default_factory=list, max_length=8)
     """Worked examples, shown to the model as earlier turns of the conversation before the real task."""
+    writes_tests: bool = True
+    """For a coder: write a ``test_`` function from the task's text (its examples, the cases it names) with
+    the code; it runs with the code in the sandbox, and counts as evidence after the task's own tests."""
     tools: list[Tool] = Field(default_factory=list)
     """Names of tools the role may call: ``memory_search`` (search the memory with its own query)."""
     limits: RoleLimits = Field(default_factory=RoleLimits)

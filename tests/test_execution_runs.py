@@ -46,6 +46,27 @@ def test_tests_given_in_the_task_run_against_the_code(dev_team, script):
     gateway.script(model).assert_complete()
 
 
+@pytest.mark.parametrize("writes_tests", [True, False])
+def test_the_coder_writes_its_own_tests_unless_its_role_says_not_to(dev_team, script, writes_tests):
+    """Asked for, the coder's test_ function runs with its code, and the execution counts it apart from the
+    task's tests; a wrong test of its own fails the run (the coder then fixes the code or the test)."""
+    team = _team(dev_team)
+    team = team.model_copy(update={"roles": [r.model_copy(update={"writes_tests": writes_tests})
+                                             if r.kind == "coder" else r for r in team.roles]})
+    own = "def add(a, b):\n    return a + b\n\ndef test_add():\n    assert add(2, 2) == 4\n    assert add(1, 1) == 3"
+    model = script({"planner": [plan("write add")], "critic": [approve()],
+                    "coder": [code(own), code(own.replace("add(1, 1) == 3", "add(1, 1) == 2"))]})
+    gateway = Gateway()
+    result = run_team(team, "Write add(a, b).\nassert add(2, 3) == 5", model=model, gateway=gateway)
+    first, second = _executions(result)
+    assert (first.passed, first.failed, first.own_passed, first.own_failed) == (1, 1, 0, 1) and not first.ok
+    assert second.ok and (second.passed, second.own_passed) == (2, 1)
+    system = gateway.script(model).calls[1].messages[0]["content"]
+    assert gateway.script(model).calls[1].role == "coder"
+    assert ("add a test_ function with asserts taken from the task's" in system) is writes_tests
+    assert ("The code is run, with any test_ functions it defines." in system) is not writes_tests
+
+
 def test_an_infinite_loop_is_stopped_and_the_run_goes_on(dev_team, script):
     model = script({"planner": [plan("loop")], "coder": [code("while True:\n    pass"), code("print('done')")],
                     "critic": [approve()]})

@@ -12,7 +12,7 @@ from test_flows import example, prompts
 from roles.probe import agreement, behaviour, probe_calls
 from sandbox import Sandbox
 from studio.llm import Gateway
-from studio.messages import Ranking
+from studio.messages import Execution, Ranking
 from studio.runner import run_team
 from studio.spec import Example, SpecError, parse_spec
 from studio.spec_sandbox import SandboxSpec
@@ -72,6 +72,25 @@ def test_best_of_n_agreement_overrules_a_pick_that_only_passes_the_example(scrip
     assert result.final.approved and result.final.code == right
     (critic_prompt,) = prompts(gateway, model, "critic")
     assert critic_prompt.count("same results as 1 other candidate(s)") == 2  # c2 and c3, shown to the critic
+
+
+def test_the_codes_own_tests_count_after_the_tasks_tests_and_the_agreement(script, home):
+    """A wrong test of its own does not make right code fail the task (c1 still ranks above c2, which only
+    passes the example); among equals, passing its own tests wins."""
+    model = script({
+        "coder.c1": [code("def inc(n):\n    return n + 1\n\ndef test_inc():\n    assert inc(1) == 3")],
+        "coder.c2": [code("def inc(n):\n    return 2")],
+        "coder.c3": [code("def inc(x):\n    return x + 1\n\ndef test_inc():\n    assert inc(0) == 1")],
+        "coder.c4": [code("def inc(n):\n    return 1 + n")],
+        "critic": [json.dumps({"best": "c1", "verdict": "approve", "feedback": "c1 tests.", "lessons": []})],
+    })
+    result = run_team(example("best_of_n_team", candidates=4), INC, model=model)
+    runs = {m.branch: m for m in result.messages if isinstance(m, Execution) and m.branch}
+    assert [(runs[b].passed, runs[b].failed, runs[b].own_passed, runs[b].own_failed) for b in ("c1", "c3", "c4")] \
+        == [(1, 1, 0, 1), (2, 0, 1, 0), (1, 0, 0, 0)]
+    ranking = next(m for m in result.messages if isinstance(m, Ranking))
+    assert ranking.order == ["c3", "c4", "c1", "c2"]
+    assert ranking.chosen == "c3" and "c1 was picked, but c3 passes more of its own tests." in ranking.reason
 
 
 def test_best_of_n_critic_breaks_a_tie_in_the_evidence(script, home):

@@ -10,7 +10,17 @@ import streamlit as st
 from studio.spec import COLLECTIONS, ROLE_KINDS, TOOLS
 from studio.spec_memory import DEFAULT_READ, DEFAULT_WRITE
 from studio.ui import canvas_view, state
-from studio.ui.build_fields import key, model_picker, number, problem_md, replace_team, show_problems, text, writer
+from studio.ui.build_fields import (
+    key,
+    model_picker,
+    number,
+    problem_md,
+    replace_team,
+    show_problems,
+    text,
+    toggle,
+    writer,
+)
 from studio.ui.canvas import KIND_LOOK
 from studio.ui.team_edit import get_path, names, problems_under, remove_role, rename_role, role_kind, role_name, roles
 
@@ -19,8 +29,8 @@ __all__ = ["SELECTED", "role_form", "select_role"]
 SELECTED = "build_selected"
 """Session key of the selected role's index; the picker widget only shows it."""
 _PICKS = "build_pick_revision"
-_FIELDS = ("name", "kind", "model", "instructions", "tools", "memory.read", "memory.write", "limits.temperature",
-           "limits.max_tokens", "limits.timeout_s")
+_FIELDS = ("name", "kind", "model", "instructions", "tools", "writes_tests", "memory.read", "memory.write",
+           "limits.temperature", "limits.max_tokens", "limits.timeout_s")
 
 
 def select_role(index: int) -> None:
@@ -125,6 +135,9 @@ def _fields(data: dict[str, Any], problems: list[str], index: int, role: dict[st
                        help="memory_search: the role searches the shared memory with its own query.",
                        on_change=writer(("roles", index, "tools"), widget, lambda chosen: list(chosen) or None))
         show_problems(problems, f"roles[{index}].tools")
+        if role.get("kind") == "coder" or role.get("acts_as") == "coder":
+            toggle(data, problems, "Writes its own tests", ("roles", index, "writes_tests"), default=True,
+                   help="Asks the coder for a test_ function from the task's text with its code; it runs with it.")
     st.markdown("**Memory**")
     read, write = st.columns(2)
     with read:
