@@ -384,6 +384,16 @@ def test_editing_a_role_keeps_its_worked_examples(at, downloads):
     assert len(coder.examples) == 2
 
 
+def test_a_coder_can_be_told_not_to_write_its_own_tests(at, downloads):
+    _picker(at).set_value(2).run()  # the coder
+    switch = _w(at.toggle, "roles.2.writes_tests")
+    assert switch.value is True
+    switch.set_value(False).run()
+    assert [r.writes_tests for r in parse_spec(_downloaded(at, downloads)).roles] == [True, True, False, True]
+    _picker(at).set_value(3).run()  # the critic has no such switch
+    assert not [t for t in at.toggle if t.key and t.key.endswith(":roles.3.writes_tests")]
+
+
 def test_the_download_parses_back_to_the_same_team(at, downloads):
     _w(at.text_area, "description").set_value("A team: with *odd* words_and $signs").run()
     data = _downloaded(at, downloads)
