@@ -8,7 +8,7 @@ TASK ?= Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.huddle-installed
 
-.PHONY: install demo ui test lint bench bench-memory bench-sandbox bench-parallel bench-ui bench-bus bench-batch eval clean
+.PHONY: install demo ui test lint bench bench-memory bench-sandbox bench-parallel bench-ui bench-bus bench-batch eval eval-oracle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-sandbox: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/huddle eval examples/teams/solver_team.yaml benchmarks/data/eval_tasks.jsonl --baseline single-call --out eval-out
+
+eval-oracle: $(STAMP)
+	$(BIN)/python benchmarks/eval_oracle.py
 
 bench-parallel: $(STAMP)
 	$(BIN)/python benchmarks/bench_parallel.py

@@ -36,7 +36,7 @@ from studio.scripted import ScriptExhausted
 from studio.spec import RoleSpec, SandboxSpec, TeamSpec
 
 __all__ = ["BASELINE_TEAM", "EvalError", "EvalReport", "EvalTask", "TaskResult", "baseline_model", "evaluate",
-           "load_tasks", "run_baseline", "run_task", "write_outputs"]
+           "grade", "load_tasks", "run_baseline", "run_task", "write_outputs"]
 
 BASELINE_TEAM = "single-call baseline"
 """The team name the baseline's runs carry in the run log."""
@@ -144,7 +144,7 @@ def _short(text: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _grade(task: EvalTask, code: str, result: ExecResult, timeout_s: float) -> tuple[int, int, str]:
+def _verdict(task: EvalTask, code: str, result: ExecResult, timeout_s: float) -> tuple[int, int, str]:
     """(hidden tests passed, hidden tests in all, why it failed or "").
 
     Only the hidden asserts count: ``test_*`` functions in the code itself run too (the harness
@@ -171,12 +171,13 @@ def _grade(task: EvalTask, code: str, result: ExecResult, timeout_s: float) -> t
     return ok, total, reason
 
 
-def _hidden_tests(box: SandboxSpec, home: Path, run_id: str, task: EvalTask, code: str) -> tuple[int, int, str]:
-    """Run ``task``'s hidden tests against ``code`` in a workspace of the run's own."""
+def grade(task: EvalTask, code: str, box: SandboxSpec, home: Path, run_id: str) -> tuple[int, int, str]:
+    """Run ``task``'s hidden tests against ``code`` in the sandbox (``box``'s limits), in the workspace
+    ``home/workspaces/eval-<run_id>``: (hidden tests passed, hidden tests in all, why it failed or "")."""
     sandbox = Sandbox(box.model_copy(update={"enabled": True}), home / "workspaces" / f"eval-{run_id}")
     result = sandbox.run({"solution.py": code, HIDDEN: "\n".join(task.tests) + "\n"}, entry="solution.py",
                          tests=[HIDDEN], name="hidden-tests")
-    return _grade(task, code, result, box.timeout_s)
+    return _verdict(task, code, result, box.timeout_s)
 
 
 def run_task(spec: TeamSpec, task: EvalTask, model: str | None = None, home: str | Path | None = None, *,
@@ -201,7 +202,7 @@ def run_task(spec: TeamSpec, task: EvalTask, model: str | None = None, home: str
     elif not code.strip():
         graded = (0, task.hidden_tests(), "no code")
     else:
-        graded = _hidden_tests(spec.sandbox, home, result.run_id, task, code)
+        graded = grade(task, code, spec.sandbox, home, result.run_id)
     return TaskResult(task.id, "team", passed=not graded[2], tests_passed=graded[0], tests_total=graded[1],
                       attempts=sum(_written(m) for m in messages),
                       tokens=sum(m.usage.prompt_tokens + m.usage.completion_tokens for m in messages),
@@ -268,7 +269,7 @@ def run_baseline(task: EvalTask, model: str, home: str | Path | None = None, *, 
     bus.publish(Code(run_id=run_id, sender="baseline", content=redact(reply.text), code=code, parent_id=first.id,
                      usage=reply.usage))
     log.set_status(run_id, "done")
-    passed, total, reason = _hidden_tests(box, home, run_id, task, code)
+    passed, total, reason = grade(task, code, box, home, run_id)
     return _replace(failed, passed=not reason, tests_passed=passed, tests_total=total, reason=reason,
                     seconds=time.monotonic() - started, **usage)
 

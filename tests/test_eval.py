@@ -286,3 +286,25 @@ def test_cli_ctrl_c_says_how_far_it_got(duo_file, script, home, tmp_path):
     summary = json.loads(rest)
     assert summary["complete"] is False and summary["total"] == 1
     assert "interrupted after 1 of 2 tasks" in err
+
+
+# --- the oracle: every best_of_n candidate graded afterwards ------------------------------------------------------
+
+def test_the_oracle_grades_every_candidate_and_the_choice(duo, script, home, tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import eval_oracle
+
+    team = duo.model_copy(update={"flow": duo.flow.model_copy(update={"type": "best_of_n", "candidates": 3,
+                                                                       "max_rounds": 1})})
+    # No example in the task: every candidate runs clean and the evidence ties, so the critic's pick stands
+    # (c1, wrong on the hidden tests); the oracle finds the right candidate the choice missed.
+    model = script({"coder.c1": [code(APART_SUB)], "coder.c2": [code("def sub(a, b):\n    return a - b")],
+                    "coder.c3": [code("def sub(a, b):\n    return 0")],
+                    "critic": [json.dumps({"best": "c1", "verdict": "approve", "feedback": "ok", "lessons": []})]})
+    report = evaluate(team, [SUB], model=model, home=home)
+    assert not report.results[0].passed
+    assert eval_oracle.main(["--home", str(home), str(tasks_file(tmp_path, SUB))]) == 0
+    out = capsys.readouterr().out
+    assert "| sub | 3 | 1 | c1 | no |" in out
+    assert "1 tasks; a right candidate on 1, chosen on 0 (the selection missed 1)" in out
+    assert eval_oracle.main(["--home", str(tmp_path / "empty"), str(tasks_file(tmp_path, SUB))]) == 2

@@ -329,5 +329,7 @@ def test_branches_share_the_provider_limit_and_record_their_queue_time(home):
     # Each of s1 and s2 takes 0.3 s: whichever went second waited for the first.
     assert max(m.usage.queue_ms for m in first_wave) >= 250
     assert min(m.usage.queue_ms for m in first_wave) < 250
-    times = spans(result)
-    assert times["s2"][1] - times["s1"][1] >= 0.25 or times["s1"][1] - times["s2"][1] >= 0.25  # one after the other
+    # one after the other: the second reply came a whole call after the first (the code messages are made
+    # when the replies arrive; a branch's later messages also wait on its sandbox run, slower on a busy machine)
+    first, second = sorted(m.created_at.timestamp() for m in first_wave)
+    assert second - first >= 0.25
