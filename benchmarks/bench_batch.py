@@ -84,6 +84,12 @@ def checked(report: EvalReport, tasks: int, label: str) -> EvalReport:
     return report
 
 
+def _speedup(baseline: float, seconds: float) -> str:
+    if seconds <= baseline:
+        return f"{baseline / seconds:.2f}x faster"
+    return f"{seconds / baseline:.2f}x slower"
+
+
 def at_once(report: EvalReport, home: Path) -> int:
     """The most runs at work at one moment: each spans its first to its last message in the driver's run log."""
     log = open_log(home)
@@ -155,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| row | tasks passed | wall time | vs sequential | Ray workers | most runs at once |")
     print("|---|---|---|---|---|---|")
     for label, seconds, passed, workers, most in rows:
-        ratio = "baseline" if label.startswith("1.") else f"{seq / seconds:.2f}x faster"
+        ratio = "baseline" if label.startswith("1.") else _speedup(seq, seconds)
         print(f"| {label} | {passed}/{n} | {seconds:.1f} s | {ratio} | {workers} | {most if most else 'n/a'} |")
     print(f"\n{n} tasks, 3 model calls each at {args.latency * 1000:.0f} ms, sandbox on; Ray: {where}, "
           f"{args.runs_per_worker} runs per worker; {os.cpu_count()} CPUs, {platform.platform()}, "
