@@ -9,6 +9,7 @@ process; calls to one model are serialised (llama.cpp is not re-entrant).
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import threading
@@ -113,6 +114,17 @@ class LocalModel:
         new = out[0][ids.shape[1]:]
         return self._tokenizer.decode(new, skip_special_tokens=True), int(ids.shape[1]), int(new.shape[0])
 
+    def close(self) -> None:
+        """Free the llama.cpp model now (its finaliser fails when it runs during interpreter shutdown).
+
+        A model still generating in another thread is left alone: closing waits for no one.
+        """
+        if self.backend == "llama.cpp" and self._lock.acquire(blocking=False):
+            try:
+                self._llama.close()
+            finally:
+                self._lock.release()
+
 
 _CACHE: dict[str, LocalModel] = {}
 _CACHE_LOCK = threading.Lock()
@@ -125,3 +137,10 @@ def get_local_model(name: str) -> LocalModel:
         if str(path) not in _CACHE:
             _CACHE[str(path)] = LocalModel(path)
         return _CACHE[str(path)]
+
+
+@atexit.register
+def _close_all() -> None:
+    with _CACHE_LOCK:
+        while _CACHE:
+            _CACHE.popitem()[1].close()
