@@ -39,11 +39,6 @@ def extract_tests(text: str) -> str:
     return "\n\n".join(parts)
 
 
-def _own(test: str) -> bool:
-    """Whether a test outcome is one of the code's own ``test_`` functions (not the task's file, not the import)."""
-    return not (test == TESTS or test.startswith(TESTS + ":") or test == "import solution")
-
-
 def attempts_in_step(transcript: list[Message], coder: str) -> int:
     """Executions of ``coder``'s code since anyone else last spoke (its tries at the current step)."""
     count = 0
@@ -106,7 +101,7 @@ def execute(state: TeamState, ctx: RoleContext, *, task_tests: bool = True, prel
     files = {SOLUTION: source, **({TESTS: given} if given else {})}
     name = f"{ctx.role.name}-{ctx.branch}" if ctx.branch else ctx.role.name
     result = ctx.sandbox.run(files, entry=SOLUTION, tests=[TESTS] if given else [], name=name)
-    own = [t for t in result.tests or [] if _own(t.name)]
+    own = [t for t in result.tests or [] if t.from_code]
     return [Execution(
         run_id=ctx.run_id, sender=ctx.role.name, parent_id=code.id, content=_content(result, bool(given)),
         exit_code=result.exit_code, stdout=redact(result.stdout), stderr=redact(result.stderr),

@@ -4,6 +4,10 @@ Tests are written pytest style: ``test_*`` functions without arguments, in the
 solution itself or in the test files, and top-level ``assert`` lines in the
 test files, each counted as one test. Test files run in a namespace that
 already holds the solution's names, so ``assert add(1, 2) == 3`` works as is.
+Names say where a test came from: ``test_add`` is the solution's own function,
+``test_task.py:4`` and ``test_task.py:test_add`` an assert line and a function
+of a test file, ``test_task.py`` the file itself failing, ``import solution``
+the solution failing to import.
 The report goes to ``.huddle/tests.json`` in the workspace; a failing
 ``assert a == b`` reports both sides.
 """
@@ -116,7 +120,7 @@ def _run_file(results, path, base):
         else:
             exec(code, namespace)
     for fn in _functions(namespace, path):
-        _check(results, fn.__name__, fn, path)
+        _check(results, f"{os.path.basename(path)}:{fn.__name__}", fn, path)
 
 
 def main(cfg):

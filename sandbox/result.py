@@ -35,8 +35,25 @@ class TestOutcome:
     __test__ = False  # not a pytest test class
 
     name: str
+    """Where it came from (the sandbox harness names them): ``test_add``, a function of the code itself;
+    ``test_task.py:4`` or ``test_task.py:test_add``, an assert line or a function of that test file;
+    ``test_task.py``, the file failing as a whole; ``import solution``, the code failing to import."""
     ok: bool
     message: str = ""
+
+    @property
+    def from_code(self) -> bool:
+        """Whether it is one of the code's own ``test_`` functions (not a test file's, not the import)."""
+        return self.name.isidentifier()
+
+    @property
+    def import_failed(self) -> bool:
+        """Whether it is the code failing to import (every test then fails with it)."""
+        return self.name == "import solution"
+
+    def of_file(self, file: str) -> bool:
+        """Whether it came from test file ``file``: one of its asserts or functions, or the file as a whole."""
+        return self.name == file or self.name.startswith(file + ":")
 
 
 @dataclass(frozen=True)

@@ -151,9 +151,9 @@ def _verdict(task: EvalTask, code: str, result: ExecResult, timeout_s: float) ->
     runs them) but neither pass nor fail the task.
     """
     total = task.hidden_tests()
-    hidden = [t for t in result.tests or [] if t.name == HIDDEN or t.name.startswith(HIDDEN + ":")]
+    hidden = [t for t in result.tests or [] if t.of_file(HIDDEN)]
     ok = sum(t.ok for t in hidden if t.name != HIDDEN)
-    broken = next((t for t in result.tests or [] if t.name == "import solution"), None)
+    broken = next((t for t in result.tests or [] if t.import_failed), None)
     if result.limit == "timeout":
         reason = f"timeout: the hidden tests ran past {timeout_s:g} s"
     elif result.limit:

@@ -67,6 +67,17 @@ def test_the_coder_writes_its_own_tests_unless_its_role_says_not_to(dev_team, sc
     assert ("The code is run, with any test_ functions it defines." in system) is not writes_tests
 
 
+def test_test_functions_given_in_the_task_are_the_tasks_tests_not_the_codes_own(dev_team, script):
+    """A task's fenced ``def test_`` runs from the task's test file: it counts as the task's test, so a coder's
+    own test of the same name is still told apart."""
+    own = "def add(a, b):\n    return a + b\n\ndef test_add():\n    assert add(1, 1) == 2"
+    model = script({"planner": [plan("write add")], "coder": [code(own)], "critic": [approve()]})
+    task = "Write add(a, b).\n```python\ndef test_add():\n    assert add(2, 3) == 5\n```"
+    result = run_team(_team(dev_team), task, model=model)
+    (run,) = _executions(result)
+    assert run.ok and (run.passed, run.failed, run.own_passed, run.own_failed) == (2, 0, 1, 0)
+
+
 def test_an_infinite_loop_is_stopped_and_the_run_goes_on(dev_team, script):
     model = script({"planner": [plan("loop")], "coder": [code("while True:\n    pass"), code("print('done')")],
                     "critic": [approve()]})

@@ -39,6 +39,10 @@ def test_tests_from_a_file_and_from_the_code_are_counted_with_reasons(box):
     assert (result.passed, result.failed, result.exit_code) == (2, 2, 1)
     failures = {t.name: t.message for t in result.tests if not t.ok}
     assert set(failures) == {"test_own", "test_task.py:2"}
+    assert [t.name for t in result.tests if t.ok] == ["test_task.py:1", "test_task.py:test_more"]
+    assert [t.name for t in result.tests if t.from_code] == ["test_own"]
+    assert [t.name for t in result.tests if t.of_file("test_task.py")] == ["test_task.py:1", "test_task.py:2",
+                                                                            "test_task.py:test_more"]
     assert "add(1, 1) = 2" in failures["test_own"]  # both sides of a failed comparison
     assert "add(1, 2) = 3" in failures["test_task.py:2"]
 
@@ -52,6 +56,7 @@ def test_a_solution_that_does_not_import_fails_every_test(box):
     result = box.run({"solution.py": "def broken(:\n", "t.py": "assert broken() == 1\n"}, tests=["t.py"])
     assert result.failed == 1 and result.passed == 0
     assert result.tests[0].name == "import solution" and "SyntaxError" in result.tests[0].message
+    assert result.tests[0].import_failed and not result.tests[0].from_code and not result.tests[0].of_file("t.py")
 
 
 def test_system_exit_inside_a_test_is_a_failure_not_an_escape(box):
