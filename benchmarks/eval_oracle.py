@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from studio.eval import BASELINE_TEAM, grade, load_tasks  # noqa: E402
+from studio.eval import BASELINE_TEAM, EvalError, grade, load_tasks  # noqa: E402
 from studio.home import huddle_home  # noqa: E402
 from studio.messages import Code, Ranking  # noqa: E402
 from studio.runner import open_log  # noqa: E402
@@ -44,13 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tasks", nargs="?", default=str(ROOT / "benchmarks" / "data" / "eval_tasks.jsonl"))
     parser.add_argument("--home", help="the HUDDLE_HOME the evaluation used ($HUDDLE_HOME by default)")
     args = parser.parse_args(argv)
-    tasks = {t.prompt: t for t in load_tasks(args.tasks)}
+    try:
+        tasks = {t.prompt: t for t in load_tasks(args.tasks)}
+    except EvalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     home = huddle_home(args.home)
-    log = open_log(home)
     newest: dict[str, list] = {}
-    for info in log.runs(100_000):  # newest first: the first run seen of a task is its newest
-        if info.team != BASELINE_TEAM and info.task in tasks and info.task not in newest:
-            newest[info.task] = log.messages(info.run_id)
+    if home.is_dir():  # a home that is not there has no runs (and is not made here)
+        log = open_log(home)
+        for info in log.runs(100_000):  # newest first: the first run seen of a task is its newest
+            if info.team != BASELINE_TEAM and info.task in tasks and info.task not in newest:
+                newest[info.task] = log.messages(info.run_id)
     if not newest:
         print(f"error: no team runs of the tasks in {args.tasks} in the run log of {home}; run huddle eval "
               "with this HUDDLE_HOME first (or pass --home)", file=sys.stderr)

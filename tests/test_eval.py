@@ -308,3 +308,7 @@ def test_the_oracle_grades_every_candidate_and_the_choice(duo, script, home, tmp
     assert "| sub | 3 | 1 | c1 | no |" in out
     assert "1 tasks; a right candidate on 1, chosen on 0 (the selection missed 1)" in out
     assert eval_oracle.main(["--home", str(tmp_path / "empty"), str(tasks_file(tmp_path, SUB))]) == 2
+    assert not (tmp_path / "empty").exists()
+    assert eval_oracle.main(["--home", str(home), str(tmp_path / "missing.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "no team runs of the tasks" in err and "missing.jsonl: cannot read it" in err
