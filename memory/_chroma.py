@@ -7,6 +7,7 @@ opened with ours, explicitly; telemetry is off.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import time
@@ -18,7 +19,10 @@ from urllib.parse import urlparse
 from memory.embedder import Embedder, get_embedder
 from memory.items import MemoryStoreError
 
-__all__ = ["chroma_embedding_function", "collection_name", "open_client", "retry_transient"]
+__all__ = ["TOKEN_ENV", "chroma_embedding_function", "collection_name", "open_client", "retry_transient"]
+
+TOKEN_ENV = "HUDDLE_MEMORY_TOKEN"
+"""The token a client sends to a Chroma server that asks for one (``huddle memory serve --token-env``)."""
 
 T = TypeVar("T")
 _LOCK = threading.Lock()
@@ -34,17 +38,25 @@ def _settings():
     return Settings(anonymized_telemetry=False, allow_reset=False)
 
 
-def open_client(*, path: str | Path | None = None, url: str | None = None, ephemeral: bool = False):
+def open_client(*, path: str | Path | None = None, url: str | None = None, ephemeral: bool = False,
+                token: str | None = None):
     """A chromadb client: ``HttpClient`` for ``url``, ``PersistentClient`` for ``path``, or an in-memory one.
 
-    Clients are shared per location within the process.
+    Clients are shared per location (and token) within the process.
+
+    Args:
+        token: sent to the server at ``url`` as ``Authorization: Bearer``; ``$HUDDLE_MEMORY_TOKEN`` when
+            omitted, nothing when neither is set.
 
     Raises:
-        MemoryStoreError: the server cannot be reached or the folder cannot be used.
+        MemoryStoreError: the server cannot be reached or refuses the token, or the folder cannot be used.
     """
     import chromadb
 
+    token = (token or os.environ.get(TOKEN_ENV, "")).strip() if url else ""
     key = f"url:{url}" if url else (f"path:{Path(path).resolve()}" if path else "ephemeral")
+    if token:  # a client per token, keyed by a digest: the token itself is kept only inside the client
+        key += "#" + hashlib.sha256(token.encode()).hexdigest()[:16]
     with _LOCK:
         if key in _CLIENTS and not ephemeral:
             return _CLIENTS[key]
@@ -53,7 +65,8 @@ def open_client(*, path: str | Path | None = None, url: str | None = None, ephem
                 parts = urlparse(url)
                 client = chromadb.HttpClient(host=parts.hostname or "localhost",
                                              port=parts.port or (443 if parts.scheme == "https" else 8000),
-                                             ssl=parts.scheme == "https", settings=_settings())
+                                             ssl=parts.scheme == "https", settings=_settings(),
+                                             headers={"Authorization": f"Bearer {token}"} if token else None)
                 client.heartbeat()
             elif path:
                 Path(path).mkdir(parents=True, exist_ok=True)
@@ -61,13 +74,22 @@ def open_client(*, path: str | Path | None = None, url: str | None = None, ephem
             else:
                 client = chromadb.EphemeralClient(settings=_settings())
         except Exception as exc:
-            where = f"the Chroma server at {url}" if url else f"the memory folder {path}" if path else "memory"
-            hint = " (is `chroma run` or `huddle memory serve` up there?)" if url else ""
-            raise MemoryStoreError(f"cannot open {where}{hint}: {str(exc).splitlines()[0] if str(exc) else exc}") \
-                from None
+            raise MemoryStoreError(_open_failure(exc, path, url, token)) from None
         if not ephemeral:
             _CLIENTS[key] = client
         return client
+
+
+def _open_failure(exc: Exception, path: str | Path | None, url: str | None, token: str) -> str:
+    """What to tell a person whose client could not be opened."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if url and ("401" in first or "403" in first or "Unauthorized" in first or "AuthError" in type(exc).__name__):
+        told = "refused the token this client sent" if token else "asks for a token and this client sent none"
+        return (f"the Chroma server at {url} {told}: set ${TOKEN_ENV} (or memory.token_env in the team file) to "
+                "the token `huddle memory serve` printed or was given")
+    where = f"the Chroma server at {url}" if url else f"the memory folder {path}" if path else "memory"
+    hint = " (is `chroma run` or `huddle memory serve` up there?)" if url else ""
+    return f"cannot open {where}{hint}: {first}"
 
 
 def _transient(exc: Exception) -> bool:

@@ -4,6 +4,12 @@ Lessons are written through each critic's scoped memory (so its write scope
 and the poisoning guard apply); the post-mortem and the episode are written by
 ``system``. Each stored note becomes a ``reflection`` message; a refused one
 becomes a non-fatal ``error`` message (``error_type: memory``) saying why.
+
+Taint follows the transcript: a lesson whose review, or any message before it,
+had untrusted items in its prompt (ingested documents, tool results, anything
+with trust ``external``, as recorded in ``memory_ids``) is stored with trust
+``external`` and shown fenced as data in later prompts, until a person approves
+it with :func:`approve`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from memory.scoped import ScopedMemory
 from memory.store import VectorMemory
 from studio.messages import Code, Error, Final, Message, Reflection, Review, Task
 
-__all__ = ["episode_text", "is_lesson", "post_mortem_text", "reflect"]
+__all__ = ["approve", "episode_text", "is_lesson", "post_mortem_text", "reflect"]
 
 _REASONS = {
     "approved": "the critic approved the code",
@@ -85,6 +91,38 @@ def episode_text(transcript: list[Message], status: str, error: str | None = Non
                       f"Notes: {notes}"])
 
 
+def _untrusted_shown(memory: VectorMemory, transcript: list[Message]) -> dict[int, list[tuple[str, str]]]:
+    """For each message index: ``(id, text)`` of the untrusted items in the prompts up to and including it.
+
+    An id no longer stored counts as untrusted: nobody can say what it was.
+    """
+    ids = list(dict.fromkeys(i for m in transcript for i in m.memory_ids))
+    found = {h.id: h for h in memory.get(ids)} if ids else {}
+    bad = {i: found[i].text if i in found else "" for i in ids if i not in found or found[i].untrusted}
+    out, acc = {}, {}
+    for index, message in enumerate(transcript):
+        acc.update({i: bad[i] for i in message.memory_ids if i in bad})
+        out[index] = list(acc.items())
+    return out
+
+
+def approve(memory: VectorMemory, ids: list[str], *, by: str = "user") -> list[str]:
+    """A person vouches for tainted lessons: they are shown as trusted lessons from now on; returns their ids.
+
+    Raises:
+        MemoryStoreError: an id is not a stored lesson that was tainted.
+    """
+    hits = {h.id: h for h in memory.get(ids)}
+    wrong = [i for i in ids if i not in hits or hits[i].collection != "reflections" or not hits[i].tainted_by]
+    if wrong:
+        raise MemoryStoreError(f"cannot approve {', '.join(wrong)}: only stored lessons that were written after "
+                               "seeing untrusted data (tainted_by set) can be approved; `huddle memory list "
+                               "--collection reflections` shows them")
+    metadatas = [{**hits[i].metadata, "trust": "user", "approved_by": by} for i in ids]
+    memory.collection("reflections").update(ids=list(ids), metadatas=metadatas)
+    return list(ids)
+
+
 def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
             scopes: Mapping[str, ScopedMemory], status: str = "done", error: str | None = None) -> list[Message]:
     """Write what the run taught to memory; return the ``reflection`` and ``error`` messages to publish.
@@ -99,31 +137,36 @@ def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
     """
     out: list[Message] = []
     task = _short(_task(transcript), 300)
-    for review in (m for m in transcript if isinstance(m, Review)):
+    shown = _untrusted_shown(memory, transcript)
+    for index, review in enumerate(transcript):
+        if not isinstance(review, Review):
+            continue
         scoped = scopes.get(review.sender)
         for lesson in dict.fromkeys(x.strip() for x in review.lessons if is_lesson(x)):
             text = f"{lesson}\n(learned on the task: {_short(task)})"
             try:
                 if scoped is None:
                     raise MemoryStoreError(f"role {review.sender!r} has no memory access")
-                stored = scoped.write(text, "reflections", extra={"task": task, "note": "lesson"}, authored=lesson)
+                stored = scoped.write(text, "reflections", extra={"task": task, "note": "lesson"}, authored=lesson,
+                                      shown=shown[index])
             except MemoryStoreError as exc:
                 out.append(Error(run_id=run_id, sender=review.sender, error_type="memory", parent_id=review.id,
                                  content=f"lesson not stored: {exc}"))
                 continue
             out.append(Reflection(run_id=run_id, sender=review.sender, content=text, collection="reflections",
                                   note="lesson", parent_id=review.id, memory_ids=[stored]))
-    seen = [pair for s in scopes.values() for pair in s.seen()]
-    notes = [("post_mortem", "reflections", post_mortem_text(transcript, status, error)),
-             ("episode", "episodes", episode_text(transcript, status, error))]
-    for note, collection, text in notes:
+    run_shown = shown.get(len(transcript) - 1, [])  # everything untrusted the run's prompts held
+    seen = list(dict([*(pair for s in scopes.values() for pair in s.seen()), *run_shown]).items())
+    notes = [("post_mortem", "reflections", post_mortem_text(transcript, status, error), tuple(i for i, _ in seen)),
+             ("episode", "episodes", episode_text(transcript, status, error), ())]  # counts and the task only
+    for note, collection, text, tainted_by in notes:
         if not text:
             continue
         authored = "\n".join(text.splitlines()[1:])  # the first line quotes the user's task
         try:
             stored = memory.remember(text, collection, seen=seen, source=f"run:{run_id}", writer="system",
                                      trust="agent", run_id=run_id, extra={"task": task, "note": note},
-                                     authored=authored)
+                                     authored=authored, tainted_by=tainted_by)
         except MemoryStoreError as exc:  # a refused post-mortem (PoisonError) included
             out.append(Error(run_id=run_id, sender="system", error_type="memory", content=f"{note} not stored: {exc}"))
             continue

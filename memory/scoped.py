@@ -69,11 +69,15 @@ class ScopedMemory:
             return list(self._seen.items())
 
     def write(self, text: str, collection: str, *, trust: str = "agent", source: str = "",
-              extra: dict[str, Any] | None = None, authored: str | None = None) -> str:
+              extra: dict[str, Any] | None = None, authored: str | None = None,
+              shown: Sequence[tuple[str, str]] = ()) -> str:
         """Store ``text`` as written by this role and return its id.
 
         ``authored`` is the part the role wrote itself when ``text`` also quotes trusted context (the task);
-        the poisoning guard checks that part.
+        the poisoning guard checks that part. ``shown`` is ``(id, text)`` of the untrusted items in the turn
+        that wrote it: the guard checks against them too, and they taint it (see
+        :attr:`~memory.items.MemoryItem.tainted_by`), as does anything untrusted this view showed the role in
+        this run.
 
         Raises:
             ScopeError: the role may not write ``collection``.
@@ -82,6 +86,7 @@ class ScopedMemory:
         if collection not in self.write_scopes:
             raise ScopeError(f"role {self.role!r} may not write to {collection} (it may write to: "
                              f"{', '.join(self.write_scopes) or 'nothing'}); grant it in the role's memory.write")
-        return self.memory.remember(text, collection, seen=self.seen(), source=source or f"run:{self.run_id}",
+        seen = list(dict([*self.seen(), *shown]).items())
+        return self.memory.remember(text, collection, seen=seen, source=source or f"run:{self.run_id}",
                                     writer=self.role, trust=trust, run_id=self.run_id, extra=dict(extra or {}),
-                                    authored=authored)
+                                    authored=authored, tainted_by=tuple(i for i, _ in seen))

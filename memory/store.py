@@ -33,7 +33,7 @@ from memory._claim import write_batch
 from memory.embedder import Embedder, get_embedder
 from memory.guard import check_lesson
 from memory.items import COLLECTIONS, Hit, MemoryItem, MemoryStoreError, PoisonError, collection_of
-from studio.redact import redact
+from studio.redact import redact_data
 
 __all__ = ["AddResult", "VectorMemory"]
 
@@ -61,6 +61,16 @@ class AddResult:
     """``(id, reason)`` of reflections the poisoning guard refused."""
 
 
+def _redacted(item: MemoryItem) -> MemoryItem:
+    """``item`` with secrets redacted from its text and from its metadata (source, task and the other extras)."""
+    parts = (item.text, item.authored, item.source, item.extra)
+    clean = redact_data(parts)
+    if clean is parts:
+        return item
+    text, authored, source, extra = clean
+    return replace(item, text=text, authored=authored, source=source, extra=extra)
+
+
 class VectorMemory:
     """One team's memory: three chromadb collections sharing one embedder.
 
@@ -71,17 +81,18 @@ class VectorMemory:
         url: a Chroma server (``http://127.0.0.1:8000``); wins over ``path``.
         ephemeral: keep everything in this process only (tests, notebooks).
         device, batch_size: recorded with the collections' embedding function.
+        token: the server's token (``$HUDDLE_MEMORY_TOKEN`` when omitted).
     """
 
     def __init__(self, namespace: str = "default", *, embedder: Embedder | None = None,
                  path: str | Path | None = None, url: str | None = None, ephemeral: bool = False,
-                 device: str = "auto", batch_size: int = 64):
+                 device: str = "auto", batch_size: int = 64, token: str | None = None):
         if not (path or url or ephemeral):
             raise MemoryStoreError("VectorMemory needs a path, a url or ephemeral=True")
         self.namespace = namespace
         self.embedder = embedder or get_embedder()
         self.location = url or (str(path) if path else "in memory")
-        self._client = open_client(path=path, url=url, ephemeral=ephemeral and not (path or url))
+        self._client = open_client(path=path, url=url, ephemeral=ephemeral and not (path or url), token=token)
         self._ef = chroma_embedding_function(self.embedder, device, batch_size)
         self._collections: dict[str, Any] = {}
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -119,10 +130,13 @@ class VectorMemory:
             on_progress: Callable[[int], None] | None = None) -> AddResult:
         """Store items; texts already stored in their collection are skipped (no-op).
 
-        Secrets (API keys, secret environment values) are redacted first.
+        Secrets (API keys, passwords, secret environment values) are redacted first, from the text and the
+        metadata.
         Reflections pass the poisoning guard: untrusted text, instruction
-        injections and text copied from untrusted items (``seen`` and the nearest
-        ingested items) are refused and reported in ``refused``.
+        injections and text copied or paraphrased from untrusted items (``seen``
+        and the nearest ingested items) are refused and reported in ``refused``.
+        An item with ``tainted_by`` written with trust ``agent`` is stored with
+        trust ``external``.
 
         Args:
             items: what to store.
@@ -134,15 +148,15 @@ class VectorMemory:
         for item in items:
             if not item.text.strip():
                 continue
-            clean = redact(item.text)  # secrets never reach the store, and so never a prompt
-            if clean != item.text:
-                item = replace(item, text=clean, authored=redact(item.authored) if item.authored else None)
+            item = _redacted(item)  # secrets never reach the store (text or metadata), and so never a prompt
             if item.collection == "reflections":
                 try:
                     self._guard(item, seen)
                 except PoisonError as exc:
                     result.refused.append((item.id, str(exc)))
                     continue
+            if item.tainted_by and item.trust == "agent":  # written after seeing untrusted data: nobody vouches
+                item = replace(item, trust="external")
             by_collection.setdefault(item.collection, {}).setdefault(item.id, item)
         for name, fresh in by_collection.items():
             self._add_to(self.collection(name), fresh, result, on_progress)
@@ -199,9 +213,12 @@ class VectorMemory:
         probe = item.authored or item.text
         nearest = [(h.id, h.text) for h in self.search(probe, k=3, collections=("knowledge",))]
         external = [(h.id, h.text) for h in self.search(probe, k=3, where={"trust": "external"},
-                                                        collections=("episodes", "reflections"))]
-        check_lesson(probe, trust=item.trust, source=item.source or item.writer,
-                     untrusted=[*seen, *nearest, *external])
+                                                        collections=("episodes",))]
+        # An untrusted reflection is a tainted lesson: it taints what is written after it is shown (see
+        # memory.reflection), but is not itself a source to refuse; the texts that tainted it are.
+        sources = [(i, text) for i, text in [*seen, *nearest, *external] if collection_of(i) != "reflections"]
+        check_lesson(probe, trust=item.trust, source=item.source or item.writer, untrusted=sources,
+                     embedder=self.embedder)
 
     def forget(self, ids: Sequence[str] = (), *, source: str | None = None, run_id: str | None = None) -> int:
         """Delete items by id (or unique id prefix), by source, or by run; return how many went."""

@@ -20,7 +20,7 @@ from pydantic import RootModel
 
 from memory.scoped import ScopedMemory
 from roles._parse import ParseError
-from roles._recall import MemorySearchCall, memory_block, parse_tool_call, recall, run_memory_search
+from roles._recall import MemorySearchCall, fence_tag, memory_block, parse_tool_call, recall, run_memory_search
 from sandbox import Sandbox
 from studio.messages import (
     Approval,
@@ -194,7 +194,8 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
     """
     kind = prompt or ctx.role.behaviour  # a custom kind uses its behaviour's prompt, with its own instructions
     hits = recall(ctx, query)
-    values = {"role": ctx.role, "memory": memory_block(hits, ctx.team.memory.max_chars), **values}
+    values = {"role": ctx.role, "memory": memory_block(hits, ctx.team.memory.max_chars, tag=fence_tag(ctx.run_id)),
+              **values}
     system = render_prompt(kind, "system", **values)
     if _tools_allowed(ctx):
         system += "\n\n" + render_prompt("tools", "memory_search")

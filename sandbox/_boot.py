@@ -1,9 +1,14 @@
 """The sandbox's first process: isolate, limit, then run the untrusted code in a child.
 
-Run as ``python -I -S -B -u _boot.py CONFIG_JSON`` by :mod:`sandbox.run`, with
-stdout and stderr already pointing at files in the workspace and fd 3 a pipe
-back to the parent. Standard library only (ctypes for the Linux calls), and
-it reads everything it needs *before* it locks itself in.
+Run as ``python -I -S -B -u _boot.py CONFIG`` by :mod:`sandbox.run`, with
+stdout and stderr already pointing at unlinked files the parent holds (outside
+the workspace), fd 3 a pipe back to the parent and, when tests run, fd 4 the
+verdict pipe that only the test runner keeps and fd 5 the runner's modules as
+compiled by the parent (read, then closed, before the lockdown). Standard
+library only (ctypes for the Linux calls), and it reads everything it needs
+*before* it locks itself in. It dies with its parent (``PR_SET_PDEATHSIG``,
+checked against a parent that was already gone), and so does the code's first
+process.
 
 Steps, each best effort, with what was achieved reported back on fd 3 (one
 JSON object per line: the isolation, the child's pid, how the code ended):
@@ -11,15 +16,18 @@ JSON object per line: the isolation, the child's pid, how the code ended):
 1. new user, mount, network and PID namespaces (``unshare``): no network, and
    every process the code starts dies with it (root skips the user namespace
    and later runs the code as ``nobody``);
-2. a private root: a tmpfs holding bind mounts of only the interpreter, the
-   system folders (read-only) and the workspace, made the root with
-   ``pivot_root``, so nothing else on the machine (home folders, ``/tmp``,
-   sockets such as an ssh-agent's or Docker's) even has a path;
+2. a private root: a tmpfs holding bind mounts of only the interpreter and the
+   system folders (read-only), plus the workspace as a tmpfs of its own capped
+   at ``disk_mb`` (the files copied in: what the code writes never reaches the
+   disk and is gone with the namespace), made the root with ``pivot_root``, so
+   nothing else on the machine (home folders, ``/tmp``, sockets such as an
+   ssh-agent's or Docker's) even has a path;
 3. resource limits (CPU, address space, file size, open files, processes);
 4. Landlock: reads only from the interpreter and system folders, writes only
    in the workspace, no TCP, no signals to processes outside the sandbox;
-5. a child (PID 1 of the new namespace, niced) runs the code; this process
-   reports its pid, waits for it and reports how it ended.
+5. a child (PID 1 of the new namespace, niced) runs the code, or the test
+   runner (:mod:`sandbox._harness`, which runs the code in a process of its
+   own); this process reports its pid, waits for it and reports how it ended.
 """
 
 import _signal as signal  # the C module: the signal package imports enum, ~6 ms of every run
@@ -29,17 +37,17 @@ import os
 import resource
 import sys
 
+sys.path.insert(0, os.path.dirname(__file__))
+from _mounts import private_root  # noqa: E402  (a module of its own, next to this file)
+
+del sys.path[0]
 CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS = 0x10000000, 0x40000000, 0x20000000, 0x00020000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
-LOCKED_FLAGS = 2 | 4 | 8 | 1024 | 2048 | 4096  # nosuid, nodev, noexec, atime flags: a remount must keep them
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self: the same on x86_64 and arm64
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}.get(os.uname().machine)
-MNT_DETACH = 2
 NOBODY = 65534
 FS_READ = 1 | 4 | 8  # execute, read file, read dir
 FILE_RIGHTS = 1 | 2 | 4 | (1 << 14) | (1 << 15)  # rights that apply to a single file
-STATUS_FD = 3
+STATUS_FD, VERDICT_FD, HARNESS_FD = 3, 4, 5
 
 def report(fields):
     """One status line for the parent, as JSON (the json package costs ~10 ms to import; the values here are
@@ -56,6 +64,15 @@ _libc.syscall.restype = ctypes.c_long
 
 def _syscall(number, *args):
     return _libc.syscall(ctypes.c_long(number), *args)
+
+
+def die_with_parent(parent):
+    """Be killed when ``parent`` ends; exit now if it already has (the race the prctl alone leaves open)."""
+    if sys.platform.startswith("linux"):
+        _libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0),
+                    ctypes.c_ulong(0), ctypes.c_ulong(0))
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _write(path, text):
@@ -83,62 +100,6 @@ def unshare(cut_network):
             pass
         return ("cut" if cut_network else "open"), True
     return "open", False
-
-
-def _mount(source, target, fstype, flags, data=None):
-    def enc(value):
-        return value.encode() if isinstance(value, str) else value
-
-    if _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), target)
-
-
-def private_root(read_paths, write_paths, new_root):
-    """Bind only these paths into a fresh tmpfs at ``new_root`` and make it the root; False if it cannot.
-
-    ``pivot_root`` (not ``chroot``): the old tree is detached, so Landlock, which checks a path by
-    walking up through mount points, never reaches the workspace above ``new_root``.
-    """
-    if SYS_PIVOT_ROOT is None:
-        return False
-    try:
-        _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates back to the machine
-        _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
-        bound = []
-        for path, writable in sorted([(p, False) for p in read_paths] + [(p, True) for p in write_paths]):
-            if path == "/" or any(path.startswith(b + "/") for b in bound) or not os.path.lexists(path):
-                continue
-            inside = new_root + path
-            os.makedirs(os.path.dirname(inside), exist_ok=True)
-            if os.path.islink(path):  # /bin -> usr/bin and the like: the same link, resolved in the new root
-                os.symlink(os.readlink(path), inside)
-                continue
-            if os.path.isdir(path):
-                os.makedirs(inside, exist_ok=True)
-            else:
-                open(inside, "a").close()
-            _mount(path, inside, None, MS_BIND | (0 if writable else MS_REC))
-            if not writable:
-                try:
-                    locked = os.statvfs(path).f_flag & LOCKED_FLAGS
-                    _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked)
-                except OSError:
-                    pass  # Landlock still refuses writes there
-            bound.append(path)
-        os.mkdir(new_root + "/.old")
-        if _syscall(SYS_PIVOT_ROOT, new_root.encode(), (new_root + "/.old").encode()) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), new_root)
-        os.chdir("/")
-        if _libc.umount2(b"/.old", ctypes.c_int(MNT_DETACH)) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), "/.old")
-        os.rmdir("/.old")
-        _mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        return True
-    except OSError:
-        return False
 
 
 def set_limits(limits):
@@ -210,17 +171,42 @@ def drop_privileges():
     _libc.capset(header, data)
 
 
+def read_harness(index):
+    """The test runner's modules as code, before the lockdown: compiled by the parent (in the memory file
+    on fd 5), or else compiled here from their files."""
+    found = []
+    for name, path, offset, size in index:
+        if offset >= 0:
+            found.append((name, path, marshal.loads(os.pread(HARNESS_FD, size, offset))))
+        else:
+            with open(path, encoding="utf-8") as f:
+                found.append((name, path, compile(f.read(), path, "exec")))
+    return found
+
+
+def load_harness(modules):
+    """The test runner's modules, as the package ``sandbox`` (read before the lockdown, run after it)."""
+    package = type(sys)("sandbox")
+    package.__path__ = []
+    sys.modules["sandbox"] = package
+    for name, path, code in modules:
+        module = type(sys)(name)
+        module.__file__ = path
+        sys.modules[name] = module
+        exec(code, vars(module))
+        setattr(package, name.rpartition(".")[2], module)
+    return sys.modules["sandbox._harness"]
+
+
 def run_code(cfg, harness):
     """In the child: run the entry file as ``__main__``, or the tests through the harness; never returns."""
     status = 0
     try:
         os.chdir(cfg["workspace"])
-        sys.path[:0] = [cfg["workspace"]]
-        if harness is not None:
-            namespace = {"__name__": "_huddle_harness"}
-            exec(compile(harness, "<huddle test harness>", "exec"), namespace)
-            status = namespace["main"](cfg)
+        if harness is not None:  # the test runner keeps the workspace off its path: S could plant modules there
+            status = load_harness(harness).main(cfg, _libc)
         else:
+            sys.path[:0] = [cfg["workspace"]]
             path = os.path.join(cfg["workspace"], cfg["entry"])
             sys.argv = [cfg["entry"]]
             with open(path, encoding="utf-8") as f:
@@ -246,17 +232,16 @@ def run_code(cfg, harness):
 
 def main():
     cfg = marshal.loads(bytes.fromhex(sys.argv[1]))  # written by the parent (sandbox/run.py)
-    os.closerange(STATUS_FD + 1, 65536)  # nothing the parent had open reaches the code
-    harness = None
-    if cfg.get("harness"):
-        with open(cfg["harness"], encoding="utf-8") as f:
-            harness = f.read()
-    found = {"pid_namespace": False, "network": "open", "filesystem": "open"}
+    die_with_parent(cfg["parent"])
+    harness = read_harness(cfg["harness"]) if cfg.get("harness") else None
+    os.closerange((VERDICT_FD if harness else STATUS_FD) + 1, 65536)  # nothing else reaches the code
+    found, quota = {"pid_namespace": False, "network": "open", "filesystem": "open"}, False
     if sys.platform.startswith("linux"):
         found["network"], found["pid_namespace"] = unshare(cfg["cut_network"])
         if os.geteuid() == 0 and found["pid_namespace"]:
             hand_to_nobody(cfg["workspace"], cfg["new_root"])
-        chrooted = found["pid_namespace"] and private_root(cfg["read"], cfg["write"], cfg["new_root"])
+        chrooted, quota = private_root(cfg["read"], cfg["write"], cfg["new_root"], cfg["workspace"],
+                                       cfg["disk_mb"]) if found["pid_namespace"] else (False, False)
     set_limits(cfg["limits"])
     if sys.platform.startswith("linux"):
         locked, tcp_blocked = landlock(cfg["read"], cfg["write"], cfg["cut_network"])
@@ -266,16 +251,30 @@ def main():
             found["network"] = "tcp-blocked"
         if chrooted or os.geteuid() != 0:  # nobody could not reach an interpreter kept under /root
             drop_privileges()
+            die_with_parent(cfg["parent"])  # a change of user clears the parent-death signal
+    found["disk"] = "quota" if quota and found["filesystem"] in ("isolated", "private-root") else "host"
     report(found)
+    alive, held = os.pipe()  # the child sees EOF on `alive` once this process is gone
     child = os.fork()
     if child == 0:
         os.close(STATUS_FD)
+        os.close(held)
         signal.signal(signal.SIGXCPU, signal.SIG_DFL)  # the CPU limit ends the code (the parent may ignore it)
         os.nice(10)  # runaway code must not starve this process (it stops the code) or the user's machine
         if sys.platform.startswith("linux"):
             _libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0),
                         ctypes.c_ulong(0), ctypes.c_ulong(0))
+        os.set_blocking(alive, False)
+        try:
+            if os.read(alive, 1) == b"":  # this process died before the prctl: nobody would kill the child
+                os._exit(1)
+        except BlockingIOError:
+            pass
+        os.close(alive)
         run_code(cfg, harness)
+    os.close(alive)
+    if harness is not None:
+        os.close(VERDICT_FD)  # the test runner alone holds it
     # At the deadline the parent kills the child and waits for this process to report: as PID 1 of
     # the namespace, the child is reaped only once every process in the namespace is gone.
     report({"child": child})

@@ -1,4 +1,4 @@
-"""The test runner that runs inside the sandbox (standard library only; executed by ``_boot.py``).
+"""The test runner T that runs inside the sandbox (standard library only; started by ``_boot.py``).
 
 Tests are written pytest style: ``test_*`` functions without arguments, in the
 solution itself or in the test files, and top-level ``assert`` lines in the
@@ -7,150 +7,186 @@ already holds the solution's names, so ``assert add(1, 2) == 3`` works as is.
 Names say where a test came from: ``test_add`` is the solution's own function,
 ``test_task.py:4`` and ``test_task.py:test_add`` an assert line and a function
 of a test file, ``test_task.py`` the file itself failing, ``import solution``
-the solution failing to import.
-The report goes to ``.huddle/tests.json`` in the workspace; a failing
-``assert a == b`` reports both sides.
+the solution failing to import. A failing ``assert a == b`` reports both sides.
+
+Threat model: the solution is hostile and may try to forge its verdicts. So T
+never imports it. T reads the solution and the test files (and keeps them: S
+can rewrite them on disk), keeps the workspace off its import path (only the
+read-only standard library is there), makes itself undumpable (``PR_SET_DUMPABLE`` 0: the solution, running as
+the same user, cannot ptrace it or write its memory) and only then forks the
+solution's process S (:mod:`sandbox._server`), which gets two pipes and
+nothing else: not the verdict pipe (fd 4), which T alone holds. In T the
+solution's names are handles (:mod:`sandbox._proxy`): values come back as
+plain data built by T, so a custom ``__eq__`` never decides a comparison, and a
+solution that exits, hangs or dies fails the tests still waiting on it. T is
+PID 1 of the sandbox's PID namespace, so S cannot kill it either. Each verdict
+is one JSON line on fd 4; a last ``{"done": n}`` line says that T finished.
+The solution's own ``test_*`` functions run in S (they are the solution's own
+claims) and are reported under their bare names, as before.
 """
 
+import ast
+import ctypes
+import json
+import linecache
 import os
+import signal
 import sys
 
-# ast, traceback, json and importlib.util cost ~30 ms to import, half of a short test run: the first two load
-# only when needed (test files, and explaining a failure); the report is written and the solution imported
-# without the others.
+from sandbox._explain import explain
+from sandbox._proxy import Link
+from sandbox._server import serve
 
-SOLUTION_MODULE = "solution"
-
-
-def _string(text):
-    """``text`` as a JSON string, every character outside printable ASCII escaped (as ``json.dumps`` does)."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif 0x20 <= code < 0x7F:
-            out.append(ch)
-        elif code > 0xFFFF:
-            code -= 0x10000
-            out.append(f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}")
-        else:
-            out.append(f"\\u{code:04x}")
-    return "".join(out) + '"'
+VERDICT_FD = 4
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+MAX_MESSAGE = 2000
 
 
-def _report(results):
-    """The results as a JSON list of ``{"name", "ok", "message"}`` objects."""
-    rows = [f'{{"name": {_string(r["name"])}, "ok": {"true" if r["ok"] else "false"}, '
-            f'"message": {_string(r["message"])}}}' for r in results]
-    return "[" + ", ".join(rows) + "]"
+class _Verdicts:
+    """Writes each verdict as one JSON line on the verdict pipe as soon as it is known."""
 
+    def __init__(self, fd):
+        self.fd, self.count, self.all_ok = fd, 0, True
 
-def _explain(exc, filename):
-    """A short reason for a failed test: the failing line and, for a comparison, both sides."""
-    import traceback
+    def add(self, name, ok, message=""):
+        self.count += 1
+        self.all_ok = self.all_ok and ok
+        line = json.dumps({"test": name, "ok": bool(ok), "message": str(message)[:MAX_MESSAGE]}) + "\n"
+        self._write(line.encode())
 
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename] or \
-        traceback.extract_tb(exc.__traceback__)[-1:]
-    where = frames[-1] if frames else None
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if where is None:
-        return text
-    line = (where.line or "").strip()
-    text = f"line {where.lineno}: {line}\n  {text}"
-    if isinstance(exc, AssertionError) and not str(exc):
-        text += _sides(line, exc)
-    return text
+    def done(self):
+        self._write((json.dumps({"done": self.count}) + "\n").encode())
 
+    def _write(self, data):
+        while data:
+            data = data[os.write(self.fd, data):]
 
-def _sides(line, exc):
-    import ast
-
-    try:
-        node = ast.parse(line).body[0]
-    except (SyntaxError, IndexError):
-        return ""
-    if not (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.comparators) == 1):
-        return ""
-    tb = exc.__traceback__
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    frame = tb.tb_frame
-    shown = []
-    for side in (node.test.left, node.test.comparators[0]):
-        if isinstance(side, ast.Constant):
-            continue
+    def check(self, name, call, filename):
         try:
-            value = eval(compile(ast.Expression(side), "<assert>", "eval"), frame.f_globals, frame.f_locals)
-            shown.append(f"{ast.unparse(side)} = {value!r}"[:300])
-        except Exception:
-            return ""
-    return "\n  where " + "\n  and ".join(shown) if shown else ""
+            call()
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt count as failures too
+            self.add(name, False, explain(exc, filename))
+        else:
+            self.add(name, True)
 
 
-def _check(results, name, call, filename):
+def _own_tests(source):
+    """The solution's top-level ``test*`` functions, by where they are last defined (what an import would keep)."""
     try:
-        call()
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt from the code count as failures too
-        results.append({"name": name, "ok": False, "message": _explain(exc, filename)})
-    else:
-        results.append({"name": name, "ok": True, "message": ""})
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = {n.name: n.lineno for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")}
+    return sorted(found, key=found.get)
 
 
-def _functions(namespace, filename):
-    """The ``test_*`` functions defined in ``filename``, in order."""
-    found = [v for k, v in namespace.items() if k.startswith("test") and callable(v)
-             and getattr(getattr(v, "__code__", None), "co_filename", None) == filename]
-    return sorted(found, key=lambda f: f.__code__.co_firstlineno)
-
-
-def _run_file(results, path, base):
+def _run_file(verdicts, path, source, base):
     """Run one test file: its statements in order, each top-level assert as a test, then its test functions."""
-    import ast
-
-    with open(path, encoding="utf-8") as f:
-        source = f.read()
     namespace = dict(base)
     namespace.update({"__name__": os.path.splitext(os.path.basename(path))[0], "__file__": path})
     tree = ast.parse(source, path)
     for node in tree.body:
         code = compile(ast.Module(body=[node], type_ignores=[]), path, "exec")
         if isinstance(node, ast.Assert):
-            _check(results, f"{os.path.basename(path)}:{node.lineno}", lambda c=code: exec(c, namespace), path)
+            verdicts.check(f"{os.path.basename(path)}:{node.lineno}", lambda c=code: exec(c, namespace), path)
         else:
             exec(code, namespace)
-    for fn in _functions(namespace, path):
-        _check(results, f"{os.path.basename(path)}:{fn.__name__}", fn, path)
+    functions = [v for k, v in namespace.items() if k.startswith("test") and callable(v)
+                 and getattr(getattr(v, "__code__", None), "co_filename", None) == path]
+    for fn in sorted(functions, key=lambda f: f.__code__.co_firstlineno):
+        verdicts.check(f"{os.path.basename(path)}:{fn.__name__}", fn, path)
 
 
-def main(cfg):
-    """Import the solution, run every test, write the report; the exit status is 1 when any test failed."""
+def _prctl(libc, option, value):
+    if libc is not None:
+        libc.prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                   ctypes.c_ulong(0))
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _start_solution(path, source, libc):
+    """Fork S with its two pipes; returns T's :class:`Link` to it."""
+    to_s, requests = os.pipe()
+    replies, from_s = os.pipe()
+    me = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.close(VERDICT_FD)
+        os.close(requests)
+        os.close(replies)
+        _prctl(libc, PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if os.getppid() != me:
+            os._exit(1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        serve(path, source, to_s, from_s, os.getcwd())
+    os.close(to_s)
+    os.close(from_s)
+    return Link(pid, requests, replies)
+
+
+def main(cfg, libc=None):
+    """Run every test and report each verdict on fd 4; the exit status is 1 when any test failed."""
+    _prctl(libc, PR_SET_DUMPABLE, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a signal from S must not interrupt a verdict
+    verdicts = _Verdicts(VERDICT_FD)
     workspace = cfg["workspace"]
-    results = []
     solution = os.path.join(workspace, cfg["entry"])
-    module = type(sys)(SOLUTION_MODULE)
-    module.__file__ = solution
-    sys.modules[SOLUTION_MODULE] = module
-    base = {}
+    tests = []
+    source = ""
     try:
-        with open(solution, encoding="utf-8") as f:
-            source = f.read()
-        exec(compile(source, solution, "exec"), vars(module))
-    except BaseException as exc:
-        results.append({"name": "import solution", "ok": False, "message": _explain(exc, solution)})
-    else:
-        base = {k: v for k, v in vars(module).items() if not k.startswith("__")}
-        for fn in _functions(vars(module), solution):
-            _check(results, fn.__name__, fn, solution)
+        source = _read(solution)
         for test_file in cfg["tests"]:
             path = os.path.join(workspace, test_file)
             try:
-                _run_file(results, path, base)
-            except BaseException as exc:  # the test file itself broke (syntax, a failing setup line)
-                results.append({"name": test_file, "ok": False, "message": _explain(exc, path)})
+                text = _read(path)
+                # Failure messages quote the line from this copy: S can rewrite the file on disk, and the
+                # quoted comparison is evaluated again here to show both sides.
+                linecache.cache[path] = (len(text), None, text.splitlines(True), path)
+                tests.append((test_file, path, text))
+            except (OSError, UnicodeDecodeError) as exc:
+                tests.append((test_file, path, exc))
+    except (OSError, UnicodeDecodeError) as exc:
+        verdicts.add("import solution", False, f"{type(exc).__name__}: {exc}")
+    if source:
+        _run(verdicts, solution, source, tests, libc)
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    os.makedirs(os.path.join(workspace, ".huddle"), exist_ok=True)
-    with open(os.path.join(workspace, ".huddle", "tests.json"), "w", encoding="ascii") as f:
-        f.write(_report(results))
-    return 0 if results and all(r["ok"] for r in results) else 1
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    verdicts.done()
+    return 0 if verdicts.count and verdicts.all_ok else 1
+
+
+def _run(verdicts, solution, source, tests, libc):
+    link = _start_solution(solution, source, libc)
+    try:
+        kind, found = link.first()
+    except RuntimeError as exc:
+        kind, found = "import", str(exc)
+    if kind == "import":
+        verdicts.add("import solution", False, found)
+        link.close()
+        return
+    module = type(sys)("solution")
+    module.__file__ = solution
+    vars(module).update(found)
+    sys.modules["solution"] = module
+    for name in _own_tests(source):
+        try:
+            failure = link.ask(["test", name])
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+        verdicts.add(name, failure is None, failure if type(failure) is str else "")
+    for test_file, path, text in tests:
+        try:
+            if isinstance(text, Exception):
+                raise text
+            _run_file(verdicts, path, text, found)
+        except BaseException as exc:  # the test file itself broke (syntax, a failing setup line)
+            verdicts.add(test_file, False, explain(exc, path))
+    link.close()

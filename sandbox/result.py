@@ -14,7 +14,7 @@ from typing import Literal
 
 __all__ = ["LIMIT_TEXT", "ExecResult", "Limit", "TestOutcome"]
 
-Limit = Literal["timeout", "cpu", "memory", "file_size", "output", "processes", "open_files"]
+Limit = Literal["timeout", "cpu", "memory", "file_size", "output", "processes", "open_files", "disk"]
 
 LIMIT_TEXT: dict[str, str] = {
     "timeout": "the wall-clock limit was reached and every process it started was killed",
@@ -24,6 +24,7 @@ LIMIT_TEXT: dict[str, str] = {
     "output": "the output limit was reached",
     "processes": "the process limit was reached",
     "open_files": "the open-files limit was reached",
+    "disk": "the workspace's disk quota was reached",
 }
 """Why a run was stopped, as a sentence for people and prompts."""
 

@@ -5,6 +5,12 @@ folder, starts ``_boot.py`` with ``posix_spawn`` (cheap even from a large
 process) in a session of its own, waits for its report or the deadline, and
 reads back at most ``max_output_kb`` of each stream.
 
+The parent never opens a path inside the workspace once the code has run: the
+code could have replaced any file there with a link (to ``/etc/shadow``, to
+``/dev/zero``), a FIFO, or nothing. Stdout and stderr are unlinked files the
+parent opened before the spawn, read back through its own descriptors; the
+status and the test verdicts come on pipes it created (:mod:`sandbox._channels`).
+
 Example:
     >>> import tempfile
     >>> box = Sandbox(SandboxSpec(timeout_s=5), tempfile.mkdtemp())
@@ -14,11 +20,10 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import itertools
-import json
 import marshal
 import os
-import select
 import signal
 import sys
 import sysconfig
@@ -28,19 +33,24 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path, PurePosixPath
 
-from sandbox.result import ExecResult, Limit, TestOutcome
+from sandbox._channels import collect, kill_group, lines, output_file, read_capped
+from sandbox._verdicts import expected_tests, has_tests, outcomes
+from sandbox.result import ExecResult, Limit
 from studio.spec_sandbox import SandboxSpec
 
 __all__ = ["Sandbox", "SandboxError", "isolation_report"]
 
 _HERE = Path(__file__).parent
-_BOOT, _HARNESS = _HERE / "_boot.py", _HERE / "_harness.py"
-_TEARDOWN_S = 10.0
-"""After the deadline, how long to wait for the kernel to remove every process the code started
-(a fork bomb takes it a second or two)."""
+_BOOT = _HERE / "_boot.py"
+_HARNESS = tuple((f"sandbox.{name}", str(_HERE / f"{name}.py"))
+                 for name in ("_wire", "_explain", "_proxy", "_server", "_harness"))
+"""The test runner's modules, in the order they load inside the sandbox."""
+_HARNESS_FD = 5
+"""Where the sandbox finds the test runner's compiled modules (see :func:`_compiled_harness`)."""
 _SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/localtime",
                 "/dev/urandom", "/dev/zero")
 _STDERR_SIGNS: tuple[tuple[str, Limit], ...] = (
+    ("[Errno 28] No space left on device", "disk"),
     ("MemoryError", "memory"),
     ("Cannot allocate memory", "memory"),
     ("[Errno 27] File too large", "file_size"),
@@ -48,6 +58,10 @@ _STDERR_SIGNS: tuple[tuple[str, Limit], ...] = (
     ("BlockingIOError: [Errno 11]", "processes"),
     ("can't start new thread", "processes"),
 )
+
+
+_NO_QUOTA = ("no disk quota: the workspace could not be a size-limited tmpfs here (it needs the private root), "
+             "so only sandbox.file_size_mb bounds each file the code writes")
 
 
 class SandboxError(RuntimeError):
@@ -79,22 +93,6 @@ def _inside(workspace: Path, name: str) -> Path:
     if not name or rel.is_absolute() or ".." in rel.parts or rel.parts[0] in (".huddle", ".home", ".tmp"):
         raise SandboxError(f"file name {name!r}: expected a relative path inside the workspace")
     return workspace.joinpath(*rel.parts)
-
-
-def _read_capped(path: Path, cap: int) -> tuple[str, bool]:
-    """The file's text, its middle cut to ``cap`` bytes with a marker; and whether it was cut."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            if size <= cap:
-                return f.read().decode("utf-8", "replace"), False
-            head = f.read(cap // 2)
-            f.seek(size - cap // 2)
-            tail = f.read()
-    except OSError:
-        return "", False
-    marker = f"\n[... {size - len(head) - len(tail):,} bytes cut by Huddle's sandbox ...]\n"
-    return head.decode("utf-8", "replace") + marker + tail.decode("utf-8", "replace"), True
 
 
 class Sandbox:
@@ -141,6 +139,10 @@ class Sandbox:
         """
         if entry not in files or any(t not in files for t in tests):
             raise SandboxError(f"entry {entry!r} and tests {list(tests)} must be among the files {sorted(files)}")
+        size = sum(len(text.encode("utf-8", "surrogatepass")) for text in files.values())
+        if size >= self.spec.disk_mb << 20:
+            raise SandboxError(f"the files ({size:,} bytes) do not fit in the workspace: raise sandbox.disk_mb "
+                               f"(now {self.spec.disk_mb} MiB)")
         if self.spec.require_isolation:
             _require_isolation(self.spec)
         workspace = self._workspace(name)
@@ -148,13 +150,15 @@ class Sandbox:
             path = _inside(workspace, rel)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        return self._spawn(workspace, entry, list(tests), harness=bool(tests) or _has_tests(files[entry]))
+        harness = bool(tests) or has_tests(files[entry])
+        expected = expected_tests(files, entry, tests) if harness else None
+        return self._spawn(workspace, entry, list(tests), expected)
 
     def _config(self, workspace: Path, entry: str, tests: list[str], harness: bool) -> dict:
         s = self.spec
         return {
-            "workspace": str(workspace), "entry": entry, "tests": tests,
-            "harness": str(_HARNESS) if harness else None,
+            "workspace": str(workspace), "entry": entry, "tests": tests, "parent": os.getpid(),
+            "harness": _harness_config() if harness else None, "disk_mb": s.disk_mb,
             "cut_network": not s.network,
             "read": list(_read_paths(s.site_packages)), "write": [str(workspace), "/dev/null"],
             "new_root": str(workspace / ".huddle" / "root"),
@@ -162,125 +166,88 @@ class Sandbox:
                        "RLIMIT_NOFILE": s.open_files, "RLIMIT_NPROC": s.processes, "RLIMIT_CORE": 0},
         }
 
-    def _spawn(self, workspace: Path, entry: str, tests: list[str], harness: bool) -> ExecResult:
-        cfg = self._config(workspace, entry, tests, harness)
-        out, err = workspace / ".huddle" / "stdout.txt", workspace / ".huddle" / "stderr.txt"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    def _spawn(self, workspace: Path, entry: str, tests: list[str], expected: list[str] | None) -> ExecResult:
+        cfg = self._config(workspace, entry, tests, expected is not None)
         argv = [sys.executable, "-I", "-B", "-u", "-X", "utf8", *([] if self.spec.site_packages else ["-S"]),
                 str(_BOOT), marshal.dumps(cfg).hex()]
-        read_end, write_end = os.pipe()
+        outputs = (_high(output_file()), _high(output_file()))
+        pipes = [_high_pipe() for _ in range(1 if expected is None else 2)]  # status; verdicts
         actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                   (os.POSIX_SPAWN_OPEN, 1, str(out), flags, 0o600),
-                   (os.POSIX_SPAWN_OPEN, 2, str(err), flags, 0o600),
-                   (os.POSIX_SPAWN_DUP2, write_end, 3)]
+                   (os.POSIX_SPAWN_DUP2, outputs[0], 1), (os.POSIX_SPAWN_DUP2, outputs[1], 2),
+                   *((os.POSIX_SPAWN_DUP2, write_end, fd) for fd, (_, write_end) in enumerate(pipes, 3))]
+        if expected is not None and _compiled_harness() is not None:
+            actions.append((os.POSIX_SPAWN_DUP2, _compiled_harness()[0], _HARNESS_FD))
         start = time.perf_counter()
         try:
-            pid = os.posix_spawn(sys.executable, argv, _env(workspace), file_actions=actions, setsid=True)
+            try:
+                pid = os.posix_spawn(sys.executable, argv, _env(workspace), file_actions=actions, setsid=True)
+            finally:
+                for _, write_end in pipes:
+                    os.close(write_end)
+            status, verdicts, timed_out, killed_peak = collect(
+                pipes[0][0], pipes[1][0] if expected is not None else None, pid, start + self.spec.timeout_s)
+            kill_group(pid)  # anything left in its process group (only possible without a PID namespace)
+            os.waitpid(pid, 0)
+            duration = time.perf_counter() - start
+            return self._result(workspace, cfg, pid, (lines(status), lines(verdicts), expected), outputs,
+                                timed_out, duration, killed_peak)
         finally:
-            os.close(write_end)
-        try:
-            lines, timed_out, killed_peak = _collect(read_end, pid, start + self.spec.timeout_s)
-        finally:
-            os.close(read_end)
-        _kill_group(pid)  # anything left in its process group (only possible without a PID namespace)
-        os.waitpid(pid, 0)
-        duration = time.perf_counter() - start
-        return self._result(workspace, cfg, pid, lines, timed_out, duration, killed_peak)
+            for fd in (*outputs, *(read_end for read_end, _ in pipes)):
+                os.close(fd)
 
-    def _result(self, workspace: Path, cfg: dict, pid: int, lines: list[dict], timed_out: bool,
-                duration: float, killed_peak: float | None) -> ExecResult:
+    def _result(self, workspace: Path, cfg: dict, pid: int, reports: tuple, outputs: tuple[int, int],
+                timed_out: bool, duration: float, killed_peak: float | None) -> ExecResult:
+        status, verdicts, expected = reports
         cap = self.spec.max_output_kb << 10
-        stdout, cut_out = _read_capped(workspace / ".huddle" / "stdout.txt", cap)
-        stderr, cut_err = _read_capped(workspace / ".huddle" / "stderr.txt", cap)
-        setup = lines[0] if lines else {}
-        exit_code = next((line["exit_code"] for line in lines if "exit_code" in line), None)
-        output_full = any((workspace / ".huddle" / f).stat().st_size >= cfg["limits"]["RLIMIT_FSIZE"]
-                          for f in ("stdout.txt", "stderr.txt"))
+        stdout, cut_out, out_size = read_capped(outputs[0], cap)
+        stderr, cut_err, err_size = read_capped(outputs[1], cap)
+        setup = status[0] if status else {}
+        exit_code = next((line["exit_code"] for line in status if "exit_code" in line), None)
+        output_full = max(out_size, err_size) >= cfg["limits"]["RLIMIT_FSIZE"]
         limit = _limit(exit_code, timed_out, output_full, stderr)
-        tests = _tests(workspace, limit) if cfg["harness"] else None
-        peak = next((line["peak_rss"] for line in lines if "peak_rss" in line), killed_peak or 0)
+        tests = outcomes(verdicts, expected, limit) if expected is not None else None
+        peak = next((line["peak_rss"] for line in status if "peak_rss" in line), killed_peak or 0)
         rss_mb = peak / (1 << 20 if sys.platform == "darwin" else 1 << 10)
         return ExecResult(exit_code=exit_code, stdout=stdout, stderr=stderr, duration_s=duration,
                           peak_memory_mb=round(rss_mb, 1), limit=limit, tests=tests, truncated=cut_out or cut_err,
                           network=setup.get("network", "open") if not self.spec.network else "open",
                           filesystem=setup.get("filesystem", "open"),
-                          processes_contained=bool(setup.get("pid_namespace")), workspace=workspace, pid=pid)
+                          processes_contained=bool(setup.get("pid_namespace")), workspace=workspace, pid=pid,
+                          notes=[] if setup.get("disk") == "quota" else [_NO_QUOTA])
 
 
-def _has_tests(source: str) -> bool:
-    """Whether the code defines pytest-style ``test_*`` functions (then they run through the harness)."""
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
-    return any(isinstance(n, ast.FunctionDef) and n.name.startswith("test") for n in tree.body)
-
-
-def _collect(fd: int, pid: int, deadline: float) -> tuple[list[dict], bool, float | None]:
-    """Read the sandbox's report lines until it exits; at ``deadline``, kill the code and everything it started.
-
-    The code's first process is killed, not the sandbox's: the sandbox reaps it, which (as PID 1 of its
-    namespace) happens only once every process it started is gone, then exits. Only if that takes
-    longer than :data:`_TEARDOWN_S` is the whole process group killed.
-
-    Returns (lines, timed_out, peak memory in KiB of the killed code).
-    """
-    data, ended = _read_until(fd, deadline, b"")
-    if ended:
-        return _lines(data), False, None
-    child = next((line["child"] for line in _lines(data) if "child" in line), None)
-    peak = _peak_kib(child) if child else None
-    if child:
-        _signal(child, signal.SIGKILL)
-        data, ended = _read_until(fd, time.perf_counter() + _TEARDOWN_S, data)
-    if not ended:
-        _kill_group(pid)
-    return _lines(data), True, peak
-
-
-def _read_until(fd: int, deadline: float, data: bytes) -> tuple[bytes, bool]:
-    """Append what arrives on ``fd`` to ``data`` until it closes (True) or ``deadline`` passes (False).
-
-    ``poll``, not ``select``: a long-lived parent (the studio, a test session) may hold more than 1024 files.
-    """
-    waiting = select.poll()
-    waiting.register(fd, select.POLLIN)
-    while True:
-        left = deadline - time.perf_counter()
-        if left <= 0 or not waiting.poll(max(1, int(left * 1000))):
-            return data, False
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return data, True
-        data += chunk
-
-
-def _lines(data: bytes) -> list[dict]:
-    return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
-
-
-def _peak_kib(pid: int) -> float | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
+@cache
+def _compiled_harness() -> tuple[int, list[list]] | None:
+    """The test runner's modules compiled once per process, in a memory file the sandbox reads before its
+    lockdown (compiling them in every run cost ~5 ms): (descriptor, [[name, path, offset, size], ...])."""
+    if not hasattr(os, "memfd_create"):
         return None
-    return next((float(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    blobs, index, offset = [], [], 0
+    for name, path in _HARNESS:
+        blob = marshal.dumps(compile(Path(path).read_text(encoding="utf-8"), path, "exec"))
+        index.append([name, path, offset, len(blob)])
+        blobs.append(blob)
+        offset += len(blob)
+    fd = _high(os.memfd_create("huddle-harness", os.MFD_CLOEXEC))
+    os.write(fd, b"".join(blobs))
+    return fd, index
 
 
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
+def _harness_config() -> list[list]:
+    compiled = _compiled_harness()
+    return [[name, path, -1, 0] for name, path in _HARNESS] if compiled is None else compiled[1]
 
 
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _high(fd: int) -> int:
+    """``fd`` moved to 10 or above, so that no file action of the spawn overwrites it before using it."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return moved
+
+
+def _high_pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe()
+    return read_end, _high(write_end)
 
 
 def _limit(exit_code: int | None, timed_out: bool, output_full: bool, stderr: str) -> Limit | None:
@@ -294,15 +261,6 @@ def _limit(exit_code: int | None, timed_out: bool, output_full: bool, stderr: st
         tail = stderr[-4000:]
         return next((limit for sign, limit in _STDERR_SIGNS if sign in tail), None)
     return None
-
-
-def _tests(workspace: Path, limit: Limit | None) -> list[TestOutcome]:
-    try:
-        raw = json.loads((workspace / ".huddle" / "tests.json").read_text(encoding="utf-8"))
-        return [TestOutcome(str(r["name"]), bool(r["ok"]), str(r.get("message", ""))) for r in raw]
-    except (OSError, ValueError, KeyError, TypeError):
-        reason = f"stopped: {limit}" if limit else "the test run ended before it reported"
-        return [TestOutcome("tests", False, reason)]
 
 
 @cache

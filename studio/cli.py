@@ -16,6 +16,7 @@ import typer
 
 from studio.cli_eval import EvalCommand, eval_command
 from studio.cli_export import export
+from studio.cli_gc import gc
 from studio.cli_memory import app as memory_app
 from studio.cli_sandbox import app as sandbox_app
 from studio.cli_ui import ui
@@ -30,6 +31,7 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(sandbox_app, name="sandbox")
 app.command("ui")(ui)
 app.command("export")(export)
+app.command("gc")(gc)
 app.command("eval", cls=EvalCommand)(eval_command)
 
 EXIT_USER = 2
@@ -113,9 +115,10 @@ def run(
         else:
             if team_file is None or not task:
                 _fail("give a TEAM_FILE and a TASK, e.g. huddle run examples/teams/dev_team.yaml \"Write fizzbuzz\"")
+            spec = load_spec(team_file)
+            _check_scripts(spec, model)
             run_id = new_id()
-            result = run_team(load_spec(team_file), task, model=model, on_message=show, on_turn=thinking,
-                              run_id=run_id)
+            result = run_team(spec, task, model=model, on_message=show, on_turn=thinking, run_id=run_id)
         while result.status == "waiting":
             from pipelines import ApprovalDecision
 
@@ -153,6 +156,18 @@ def run(
         raise typer.Exit(1)
 
 
+def _check_scripts(spec, model: str | None) -> None:
+    """Read each ``scripted:PATH`` file the run would use, so that one that cannot be read stops it before it
+    starts (a run that starts records itself and writes a post-mortem to memory)."""
+    from studio.llm import check_model
+    from studio.scripted import ScriptedModel
+
+    for name in sorted({spec.model_for(role.name, model) for role in spec.roles}):
+        if name.startswith("scripted:"):
+            check_model(name)
+            ScriptedModel.load(name.removeprefix("scripted:"))
+
+
 def _log():
     """The run log `huddle runs` reads: the bus $HUDDLE_BUS_URL names (Redis Streams), else runs.db in HUDDLE_HOME."""
     from studio.home import huddle_home
@@ -170,7 +185,9 @@ def runs_list(
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many runs, newest first."),
 ) -> None:
     """List runs, newest first."""
-    rows = [r.summary() for r in _log().runs(limit)]
+    from studio.redact import redact_data
+
+    rows = [redact_data(r.summary()) for r in _log().runs(limit)]  # redacted, also runs stored before the redactor
     if json_out:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -244,10 +261,40 @@ def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSO
                    + (f"; tools {', '.join(role.tools)}" if role.tools else ""))
 
 
+def bad_argument(args: list[str]) -> str | None:
+    """What is wrong with the first argument that is not valid UTF-8, or ``None`` when all are.
+
+    Python hands such bytes over as lone surrogates (``\\udcff``), which every later step (SQLite, the terminal,
+    a JSON line) refuses with a traceback; the command line refuses them first.
+
+    Example:
+        >>> print(bad_argument(["runs", "show", "ab\\udcffcd"]))
+        argument 3 'ab\\xffcd' is not valid UTF-8; retype it, or rename a file whose name has such bytes
+    """
+    for number, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "backslashreplace").decode("utf-8")
+            return f"argument {number} '{shown}' is not valid UTF-8; retype it, or rename a file whose name " \
+                   "has such bytes"
+    return None
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: arguments that are not UTF-8 and input that cannot be decoded exit 2."""
+    problem = bad_argument(sys.argv[1:])
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        sys.exit(EXIT_USER)
     try:
         app()
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except UnicodeError as exc:  # a file read somewhere no check names it: still the user's input, not a bug
+        typer.echo(f"error: some input is not UTF-8 text ({exc}); save files as UTF-8 and try again", err=True)
+        sys.exit(EXIT_USER)

@@ -39,10 +39,14 @@ def decision_from_flags(approve: bool, reject: str | None, edit: Path | None):
             raise typer.BadParameter("--reject needs the reason, e.g. --reject \"use a loop\"")
         return ApprovalDecision.reject(reject)
     if edit is not None:
+        from studio.safe_input import TEXT_BYTES, InputError, read_text
+
         try:
-            return ApprovalDecision.edit(edit.read_text(encoding="utf-8"))
+            return ApprovalDecision.edit(read_text(edit, TEXT_BYTES))
         except OSError as exc:
             raise typer.BadParameter(f"--edit {edit}: cannot read it ({exc.strerror or exc})") from None
+        except InputError as exc:
+            raise typer.BadParameter(f"--edit {edit}: {exc}") from None
     return None
 
 

@@ -87,7 +87,7 @@ def _prepare(team_file: Path, tasks_file: Path, model: str | None, baseline: str
     base = baseline_model(spec, model) if baseline else None
     gateway = Gateway(spec.defaults.max_concurrency, limits=spec.defaults.providers)
     for name in sorted({spec.model_for(r.name, model) for r in spec.roles} | ({base} if base else set())):
-        check_model(name)
+        check_model(name, api_base=spec.defaults.api_base)
         if name.startswith("scripted:"):
             gateway.script(name)  # a broken script file is the user's to fix, before anything runs
     if ray is not None:

@@ -207,23 +207,51 @@ def forget(
 
 
 @app.command()
+@_store_errors
+def approve(
+    ids: list[str] = typer.Argument(..., help="Ids of lessons stored as untrusted (tainted); `huddle memory list "
+                                              "--collection reflections` shows them."),
+    team: str | None = typer.Option(None, "--team", "-t", help=TEAM_HELP),
+    url: str | None = typer.Option(None, "--url", help=URL_HELP),
+) -> None:
+    """Vouch for lessons written after the team saw untrusted data: later runs show them as trusted lessons."""
+    from memory.reflection import approve as approve_lessons
+
+    memory, label = _open(team, url)
+    done = approve_lessons(memory, ids)
+    typer.echo(f"approved {len(done)} lesson(s) in {label}'s memory: {', '.join(done)}")
+
+
+@app.command()
 def serve(
     path: Path | None = typer.Option(None, "--path", help="Where the server keeps its data; "
                                                           "$HUDDLE_HOME/chroma-server when omitted."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on: 0.0.0.0 lets other machines in "
-                                                         "(Chroma asks for no password: trusted networks only)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on: another than loopback (0.0.0.0 "
+                                                         "lets other machines in) needs a token or --insecure."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+    token_env: str | None = typer.Option(None, "--token-env", metavar="NAME",
+                                         help="Ask every client for the token this environment variable holds."),
+    new_token: bool = typer.Option(False, "--new-token", help="Make a token, print it once, and ask clients for it."),
+    insecure: bool = typer.Option(False, "--insecure", help="Serve a non-loopback address without a token: "
+                                                            "anyone who reaches it reads every document."),
 ) -> None:
     """Run a Chroma server (`chroma run`) that teams in other processes and on other machines share.
 
     Point a team at it with `memory: {url: http://HOST:PORT}` in its file, or any `huddle memory`
-    command with `--url http://HOST:PORT`. Ctrl-C stops it; its data stays in --path.
+    command with `--url http://HOST:PORT`. With a token, clients send it from $HUDDLE_MEMORY_TOKEN
+    (or the variable the team's memory.token_env names). Ctrl-C stops it; its data stays in --path.
     """
     import shutil
     import socket
 
+    from studio.exposure import AccessError, server_token
     from studio.home import huddle_home
 
+    try:
+        token = server_token(host, "every document stored in the memory", token_env=token_env, new_token=new_token,
+                             insecure=insecure)
+    except AccessError as exc:
+        _fail(str(exc))
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
     if not exe:
         _fail("the `chroma` command (from the chromadb package) is not installed here: pip install chromadb")
@@ -237,10 +265,30 @@ def serve(
               "pick another --port)")
     folder.mkdir(parents=True, exist_ok=True)
     shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
-    typer.echo(f"Huddle memory server: http://{shown}:{port} (data in {folder}); teams use it with "
-               f"memory.url or --url http://{shown}:{port}", err=True)
+
+    def announce() -> None:
+        typer.echo(f"Huddle memory server: http://{shown}:{port} (data in {folder}); teams use it with "
+                   f"memory.url or --url http://{shown}:{port}", err=True)
+        if token is None and insecure:
+            typer.echo(f"warning: --insecure: no token; every document stored here is readable (and writable) by "
+                       f"anyone who can reach {host}:{port}", err=True)
+        elif token is not None:
+            typer.echo("every client must send the token: set HUDDLE_MEMORY_TOKEN (or the variable memory.token_env "
+                       "names) to it", err=True)
+        if new_token:
+            typer.echo(f"token (shown once, stored nowhere): {token}", err=True)
+        sys.stderr.flush()
+
+    if token is not None:
+        from studio.memory_serve import ServeError, serve_with_token
+
+        try:
+            serve_with_token(exe, folder, host, port, token, announce)
+        except (OSError, ServeError) as exc:
+            _fail(f"cannot serve on {host}:{port}: {exc}")
+        return
+    announce()
     argv = [exe, "run", "--path", str(folder), "--host", host, "--port", str(port)]
-    sys.stderr.flush()
     if os.name == "nt":  # no exec there: wait for the server instead
         import subprocess
 

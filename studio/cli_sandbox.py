@@ -101,13 +101,14 @@ def run(
 
     from sandbox import LIMIT_TEXT, Sandbox, SandboxError
     from studio.home import huddle_home
+    from studio.safe_input import TEXT_BYTES, InputError, read_text
 
     spec = _settings(team)
     files = {}
     for path, name in [(file, "solution.py"), *((t, f"test_{i}_{t.name}") for i, t in enumerate(tests, 1))]:
         try:
-            files[name] = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            files[name] = read_text(path, TEXT_BYTES)
+        except (OSError, InputError) as exc:
             _fail(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
     try:
         result = Sandbox(spec, huddle_home() / "workspaces" / "cli").run(

@@ -39,13 +39,28 @@ def streamlit_command(host: str, port: int) -> list[str]:
 def ui(
     team: Path | None = typer.Option(None, "--team", "-t", help="Team file to open on the Build page."),
     port: int = typer.Option(8501, "--port", "-p", min=1, max=65535, help="Port to serve on."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback unless you say otherwise."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback unless you say otherwise "
+                                                         "(another address needs a token or --insecure)."),
+    token_env: str | None = typer.Option(None, "--token-env", metavar="NAME",
+                                         help="Ask for the token this environment variable holds before the "
+                                              "studio shows anything."),
+    new_token: bool = typer.Option(False, "--new-token", help="Make a login token, print it once, and ask for it."),
+    insecure: bool = typer.Option(False, "--insecure", help="Serve a non-loopback address without a login: "
+                                                            "anyone who reaches it can run your teams."),
 ) -> None:
     """Open the studio in the browser: build a team, run it live, browse memory and past runs."""
+    from studio.exposure import UI_TOKEN_ENV, AccessError, server_token
     from studio.spec import SpecError, load_spec
     from studio.ui.state import TEAM_ENV
 
-    env = dict(os.environ)
+    try:
+        token = server_token(host, "your teams, runs, memory and provider keys", token_env=token_env,
+                             new_token=new_token, insecure=insecure)
+    except AccessError as exc:
+        _fail(str(exc))
+    env = {k: v for k, v in os.environ.items() if k != UI_TOKEN_ENV}  # a login only when this command asks
+    if token is not None:
+        env[UI_TOKEN_ENV] = token  # the environment, not argv: ps shows a command line to every user
     if team is not None:
         try:
             load_spec(team)
@@ -57,9 +72,14 @@ def ui(
               "pick another with --port or --host")
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"Huddle studio: http://{shown}:{port}  (Ctrl-C to stop)")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        typer.echo(f"warning: the studio has no login; anyone who can reach {host}:{port} can run your teams",
-                   err=True)
+    if token is None and insecure:
+        typer.echo(f"warning: --insecure: the studio has no login; anyone who can reach {host}:{port} can run your "
+                   "teams and read your runs and memory", err=True)
+    elif token is not None:
+        typer.echo("the studio asks for its token before it shows anything", err=True)
+    if new_token:
+        typer.echo(f"token (shown once, stored nowhere): {token}", err=True)
+    sys.stderr.flush()
     try:
         code = subprocess.run(streamlit_command(host, port), env=env, stdout=subprocess.DEVNULL).returncode
     except KeyboardInterrupt:

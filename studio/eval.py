@@ -240,7 +240,7 @@ def run_baseline(task: EvalTask, model: str, home: str | Path | None = None, *, 
     Raises:
         ModelConfigError: the model cannot be used (unknown, missing key or file).
     """
-    check_model(model)
+    check_model(model, api_base=settings.api_base if settings else None)
     home, box = huddle_home(home), sandbox or SandboxSpec()
     started = time.monotonic()
     log = open_log(home)
@@ -303,7 +303,8 @@ def evaluate(spec: TeamSpec, tasks: Iterable[EvalTask], model: str | None = None
     """
     d = spec.defaults
     settings = CallSettings(temperature=d.temperature, max_tokens=d.max_tokens, timeout_s=d.timeout_s,
-                            retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base)
+                            retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base,
+                            api_key_env=d.api_key_env)
     base = baseline_model(spec, model) if baseline else None
     if ray is not False:
         from studio.ray_eval import evaluate_on_ray

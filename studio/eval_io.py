@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from studio.safe_input import TEXT_BYTES, InputError, load_json, read_text
+
 if TYPE_CHECKING:
     from studio.eval import EvalReport
 
@@ -93,6 +95,8 @@ def _test_problems(tests: list[str]) -> list[str]:
             asserts += sum(isinstance(node, ast.Assert) for node in ast.parse(test).body)
         except SyntaxError as exc:
             found.append(f"tests[{i}]: not valid Python ({exc.msg}): {test!r:.80}")
+        except (ValueError, RecursionError, MemoryError) as exc:  # a NUL character; nesting the parser refuses
+            found.append(f"tests[{i}]: not valid Python ({type(exc).__name__}: {exc}): {test!r:.80}")
     if not found and not asserts:
         found.append("tests: no assert line; each top-level assert is one hidden test")
     return found
@@ -107,9 +111,11 @@ def load_tasks(path: str | Path) -> list[EvalTask]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalError(f"task file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+        text = read_text(path, TEXT_BYTES)
+    except OSError as exc:
+        raise EvalError(f"task file {path}: cannot read it ({exc.strerror or exc})") from None
+    except InputError as exc:
+        raise EvalError(f"task file {path}: {exc}") from None
     tasks: list[EvalTask] = []
     seen: dict[str, int] = {}
     problems: list[str] = []
@@ -117,9 +123,10 @@ def load_tasks(path: str | Path) -> list[EvalTask]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {number}: not JSON ({exc.msg} at column {exc.colno})")
+            data = load_json(line)
+        except InputError as exc:  # the line number is the file's; the JSON's own "line 1" says nothing
+            problem = str(exc).replace("not valid JSON: line 1, column", "not JSON at column")
+            problems.append(f"line {number}: {problem}")
             continue
         found = _problems(data, seen)
         if found:

@@ -36,11 +36,15 @@ from studio.schedule import SCHEDULER, Scheduler  # noqa: E402
 from studio.scripted import ScriptedModel, ScriptedProviderError, ScriptExhausted  # noqa: E402
 from studio.spec_flow import ProviderLimits  # noqa: E402
 
-__all__ = ["CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "check_model"]
+__all__ = ["NO_KEY", "CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "check_model"]
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
 register_providers()
+
+NO_KEY = "huddle-no-key"
+"""The API key sent to a team's own ``api_base`` when the team names no ``api_key_env``: a placeholder, so that
+litellm never fills in the provider's key from the environment (keys go only to their own provider's hosts)."""
 
 _RETRYABLE = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
               litellm.InternalServerError, litellm.ServiceUnavailableError)
@@ -64,6 +68,10 @@ class CallSettings:
     retries: int = 2
     retry_backoff_s: float = 1.0
     api_base: str | None = None
+    """Where calls go instead of the provider's own host; it gets no key from the environment unless
+    ``api_key_env`` names one."""
+    api_key_env: str | None = None
+    """The environment variable holding the key for ``api_base`` (or for the provider)."""
 
 
 @dataclass(frozen=True)
@@ -86,11 +94,12 @@ def provider_of(model: str) -> str:
         return model.split("/", 1)[0] if "/" in model else "unknown"
 
 
-def check_model(model: str) -> None:
+def check_model(model: str, *, api_base: str | None = None) -> None:
     """Raise :class:`ModelConfigError` when ``model`` cannot be called as configured.
 
     Checks that a scripted file exists, a local model is installed, the
-    provider is known and its API key variables are set.
+    provider is known and its API key variables are set (not with an ``api_base``
+    of the team's own, which never gets the provider's key).
     """
     if model.startswith("scripted:"):
         path = Path(model.removeprefix("scripted:"))
@@ -112,7 +121,7 @@ def check_model(model: str) -> None:
         ) from None
     env = litellm.validate_environment(model)
     missing = env.get("missing_keys") or []
-    if missing and provider not in ("ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio"):
+    if missing and not api_base and provider not in ("ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio"):
         raise ModelConfigError(
             f"model {model} (provider {provider}) needs {', '.join(missing)}: set it in the environment"
         )
@@ -194,6 +203,8 @@ class Gateway:
         }
         if settings.api_base:
             kwargs["api_base"] = settings.api_base
+        if (settings.api_base or settings.api_key_env) and script is None:
+            kwargs["api_key"] = _api_key(model, settings)
         if schema is not None:
             kwargs.update(self._schema_args(model, schema))
         provider = provider_of(model)
@@ -222,7 +233,7 @@ class Gateway:
                 if isinstance(exc, _RETRYABLE) and attempts <= settings.retries:
                     time.sleep(settings.retry_backoff_s * 2 ** (attempts - 1))
                     continue
-                raise ModelCallError(_describe(model, exc, attempts)) from None
+                raise ModelCallError(_describe(model, exc, attempts, settings)) from None
         usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost,
                       latency_ms=(time.perf_counter() - started) * 1000, model=model, calls=attempts,
                       queue_ms=queued_s * 1000)
@@ -263,6 +274,23 @@ class Gateway:
         return text, prompt, completion, _cost(kwargs["model"], response)
 
 
+def _api_key(model: str, settings: CallSettings) -> str:
+    """The key for a call with its own endpoint or key variable: the variable the team names, else
+    :data:`NO_KEY`; never the provider's key that litellm would take from the environment.
+
+    Raises:
+        ModelCallError: ``api_key_env`` names a variable that is not set.
+    """
+    if not settings.api_key_env:
+        return NO_KEY
+    key = os.environ.get(settings.api_key_env, "").strip()
+    if not key:
+        where = settings.api_base or f"provider {provider_of(model)}"
+        raise ModelCallError(f"model {model}: the team's api_key_env names ${settings.api_key_env}, which is not "
+                             f"set: export {settings.api_key_env}=<the key for {where}>")
+    return key
+
+
 def _scripted_reply(script: ScriptedModel, role: str, messages: list[dict[str, Any]]) -> str:
     try:
         return script.reply(role, messages)
@@ -290,13 +318,18 @@ def _our_cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _describe(model: str, exc: Exception, attempts: int) -> str:
+def _describe(model: str, exc: Exception, attempts: int, settings: CallSettings = CallSettings()) -> str:
     provider = provider_of(model)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     hint = ""
     if isinstance(exc, litellm.AuthenticationError):
         keys = (litellm.validate_environment(model).get("missing_keys") or []) if provider != "scripted" else []
         hint = f"; check {' or '.join(keys) or 'the API key for ' + provider}"
+        if settings.api_base and not settings.api_key_env:
+            hint = (f"; {settings.api_base} gets no key from the environment: name the variable that holds its key "
+                    "in the team's defaults.api_key_env")
+        elif settings.api_key_env:
+            hint = f"; check ${settings.api_key_env}"
     elif isinstance(exc, litellm.NotFoundError):
         hint = "; check the model name"
     return redact(f"model {model} (provider {provider}) failed after {attempts} attempt(s): {first}{hint}")

@@ -35,6 +35,7 @@ from studio.messages import (
     ToolResult,
     message_to_json,
 )
+from studio.redact import redact_data
 
 __all__ = ["APPROVAL_COLOURS", "LEDGER_FACTS", "hits_table", "ingest_summary", "print_json_line", "print_message",
            "runs_table", "sender_text", "usage_text"]
@@ -50,8 +51,9 @@ APPROVAL_COLOURS = {"requested": "yellow", "approved": "green", "edited": "cyan"
 
 
 def print_json_line(message: Message) -> None:
-    """One message as one JSON object on stdout, flushed at once."""
-    sys.stdout.write(message_to_json(message) + "\n")
+    """One message as one JSON object on stdout, flushed at once (redacted: a log written before the redactor knew
+    a secret's shape still prints none)."""
+    sys.stdout.write(message_to_json(redact_data(message)) + "\n")
     sys.stdout.flush()
 
 
@@ -72,7 +74,8 @@ def sender_text(message: Message) -> str:
 
 
 def print_message(console: Console, message: Message) -> None:
-    """A readable block for one message, then the memory ids behind it (if any)."""
+    """A readable block for one message (redacted), then the memory ids behind it (if any)."""
+    message = redact_data(message)
     _print_body(console, message)
     if message.memory_ids and not isinstance(message, Reflection):
         console.print(f"[dim]  memory used: {', '.join(message.memory_ids)}[/]")

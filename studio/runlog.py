@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.messages import Message, message_from_json, message_to_json
+from studio.redact import redact, redact_data
 from studio.runlog_groups import SqliteGroups
 
 __all__ = ["RunInfo", "RunLog", "calls_per_sender"]
@@ -114,29 +115,30 @@ class RunLog:
         self._db.close()
 
     def create_run(self, run_id: str, *, team: str, task: str, spec: dict[str, Any], model: str | None = None) -> None:
-        """Add a run to the index with status ``running``."""
+        """Add a run to the index with status ``running`` (its task and spec redacted)."""
         now = _now()
         with self._lock:
             self._db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, ?, NULL, ?, ?)",
-                (run_id, team, task, model, json.dumps(spec), now, now),
+                (run_id, team, redact(task), model, json.dumps(redact_data(spec)), now, now),
             )
 
     def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
-        """Mark a run ``running``, ``done`` or ``failed`` (with its error)."""
+        """Mark a run ``running``, ``done`` or ``failed`` (with its error, redacted)."""
         with self._lock:
             self._db.execute(
                 "UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ?",
-                (status, error, _now(), run_id),
+                (status, redact(error) if error else error, _now(), run_id),
             )
 
     def append(self, messages: Iterable[Message]) -> list[Message]:
         """Store messages in one transaction; return those not stored before.
 
         A message whose id is already in the log is ignored, so publishing the
-        same message twice (e.g. after a resume) never duplicates it.
+        same message twice (e.g. after a resume) never duplicates it. Messages are
+        stored, and returned, redacted (``studio.redact``): no secret reaches the log.
         """
-        messages = list(messages)
+        messages = [redact_data(m) for m in messages]
         rows = [
             (m.id, m.run_id, m.kind, m.sender, m.topic, m.usage.prompt_tokens,
              m.usage.completion_tokens, m.usage.cost_usd, message_to_json(m))

@@ -40,7 +40,7 @@ import redis
 
 from studio.logs import BUS_URL_ENV, BusUnavailable, safe_url
 from studio.messages import Message, message_from_json, message_to_json
-from studio.redact import redact
+from studio.redact import redact, redact_data
 from studio.runlog import RunInfo, calls_per_sender
 from studio.runlog_redis_groups import RedisGroups, RunKeys, guarded
 
@@ -139,8 +139,8 @@ class RedisRunLog:
             ValueError: a run with this id exists.
         """
         now = _now()
-        fields = {"team": team, "task": task, "status": "running", "spec": json.dumps(spec), "created_at": now,
-                  "updated_at": now, **({"model": model} if model is not None else {})}
+        fields = {"team": team, "task": redact(task), "status": "running", "spec": json.dumps(redact_data(spec)),
+                  "created_at": now, "updated_at": now, **({"model": model} if model is not None else {})}
         flat = [item for pair in fields.items() for item in pair]
         keys = [self.keys.run(run_id, "info"), self.keys.runs, self.keys.names]
         if not self._create(keys=keys, args=[repr(time.time()), run_id, *flat]):
@@ -150,12 +150,12 @@ class RedisRunLog:
     def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
         """Mark a run ``running``, ``waiting``, ``done`` or ``failed`` (with its error)."""
         self._status(keys=[self.keys.run(run_id, "info")],
-                     args=[status, _now(), "0" if error is None else "1", error or ""])
+                     args=[status, _now(), "0" if error is None else "1", redact(error or "")])
 
     @guarded
     def append(self, messages: Iterable[Message]) -> list[Message]:
-        """Store messages atomically; return those not stored before (same id, same run: stored once)."""
-        messages = list(messages)
+        """Store messages atomically, redacted; return those not stored before (same id, same run: stored once)."""
+        messages = [redact_data(m) for m in messages]
         if not messages:
             return []
         keys: list[str] = []

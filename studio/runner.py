@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
@@ -26,13 +25,14 @@ from memory.team import open_memory, role_scopes
 from pipelines import BRANCH_NODES, ApprovalDecision, RunWiring, build_graph, node_update, pending_approval
 from roles import RoleContext
 from sandbox import Sandbox, SandboxError
+from studio._checkpoint_serde import RedactingSerializer
 from studio._role_model import RoleModel
 from studio.bus import Bus
 from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
 from studio.logs import RunStore, bus_url, open_run_log
 from studio.messages import MESSAGE_TYPES, Approval, Error, Final, Message, PlanStep, Task, Usage, new_id
-from studio.redact import redact
+from studio.redact import redact, redact_data
 from studio.runlog import calls_per_sender
 from studio.scripted import ScriptExhausted
 from studio.spec import RoleSpec, TeamSpec, parse_spec
@@ -109,7 +109,7 @@ def _checkpointer(home: Path) -> SqliteSaver:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process, no fsync per step
         # Allow exactly our message types back out of checkpoints (LangGraph blocks unlisted types).
-        serde = JsonPlusSerializer(allowed_msgpack_modules=[*MESSAGE_TYPES, PlanStep, Usage])
+        serde = RedactingSerializer(allowed_msgpack_modules=[*MESSAGE_TYPES, PlanStep, Usage])
         return SqliteSaver(conn, serde=serde)
 
     return _cached("checkpoints", home, make)
@@ -143,7 +143,7 @@ def _settings(spec: TeamSpec, role: RoleSpec) -> CallSettings:
     return CallSettings(
         temperature=d.temperature if lim.temperature is None else lim.temperature,
         max_tokens=lim.max_tokens or d.max_tokens, timeout_s=lim.timeout_s or d.timeout_s,
-        retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base,
+        retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base, api_key_env=d.api_key_env,
     )
 
 
@@ -182,8 +182,9 @@ class _Session:
                          _settings(self.spec, role), on_turn)
 
     def _reflect(self, transcript: list[Message], status: str, error: str | None) -> list[Message]:
-        return reflect(transcript, run_id=self.run_id, memory=self.memory, scopes=self.scopes, status=status,
-                       error=error)
+        # Episodes and post-mortems quote the task and the reviews: what memory stores is redacted like the log.
+        return reflect(redact_data(transcript), run_id=self.run_id, memory=self.memory, scopes=self.scopes,
+                       status=status, error=redact(error) if error else error)
 
     def execute(self, graph_input: dict | Command | None) -> RunResult:
         """Run the graph to the end or to an approval point; a failure is published as a fatal error, never lost."""
@@ -234,7 +235,7 @@ class _Session:
 
 def _check_models(spec: TeamSpec, model: str | None) -> None:
     for name in sorted({spec.model_for(r.name, model) for r in spec.roles}):
-        check_model(name)
+        check_model(name, api_base=spec.defaults.api_base)
 
 
 def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str | Path | None = None,
@@ -261,6 +262,7 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
     _check_models(spec, model)
     home = huddle_home(home)
     run_id = run_id or new_id()
+    task = redact(task)  # from here on (run log, checkpoints, memory, prompts) the task holds no secret
     session = _Session(spec, run_id, home, model, on_message, on_turn, gateway, memory=memory)
     session.log.create_run(run_id, team=spec.name, task=task, model=model,
                            spec=spec.model_dump(mode="json", by_alias=True))

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from studio.safe_input import TEXT_BYTES, InputError, load_yaml, read_text
 
 __all__ = ["ScriptError", "ScriptExhausted", "ScriptedCall", "ScriptedModel", "ScriptedProviderError"]
 
@@ -94,11 +94,17 @@ _PARSED: dict[tuple[str, int, int], Any] = {}
 
 
 def _read_yaml(path: Path) -> Any:
-    """Parse a script file, reusing the last parse while the file is unchanged (runs reload scripts often)."""
+    """Parse a script file, reusing the last parse while the file is unchanged (runs reload scripts often).
+
+    Raises:
+        OSError: the file cannot be read.
+        InputError: the file is not UTF-8 text, is over 20 MB or is not valid YAML (duplicate keys, alias bombs
+            and deep nesting included: see :mod:`studio.safe_input`).
+    """
     stat = path.stat()
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     if key not in _PARSED:
-        _PARSED[key] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        _PARSED[key] = load_yaml(read_text(path, TEXT_BYTES))
     return copy.deepcopy(_PARSED[key])
 
 
@@ -146,8 +152,8 @@ class ScriptedModel:
             data = _read_yaml(path)
         except OSError as exc:
             raise ScriptError(f"scripted model file {path}: cannot read it ({exc.strerror or exc})") from None
-        except yaml.YAMLError as exc:
-            raise ScriptError(f"scripted model file {path}: not valid YAML ({exc})") from None
+        except InputError as exc:
+            raise ScriptError(f"scripted model file {path}: {exc}") from None
         return cls(replies=data or {}, source=str(path), start_at=dict(start_at or {}))
 
     def _queue_key(self, key: str) -> str | None:

@@ -19,6 +19,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from studio.redact import is_provider_key_name, redact, secret_fields
+from studio.safe_input import TEAM_BYTES, InputError, load_json, load_yaml, read_text
 from studio.spec_flow import (
     APPROVAL_POINTS,
     FLOW_TYPES,
@@ -104,7 +106,10 @@ class Defaults(_Model):
     max_concurrency: int = Field(4, ge=1)
     """Model calls in flight at once across the team."""
     api_base: str | None = None
-    """Endpoint for self-hosted providers (an Ollama or vLLM server URL)."""
+    """Endpoint for self-hosted providers (an Ollama or vLLM server URL). It gets no key from the environment
+    (not the provider's, e.g. ``$OPENAI_API_KEY``) unless ``api_key_env`` names one."""
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    """Name of the environment variable holding the key for ``api_base`` (``MY_GATEWAY_KEY``); never the key."""
     bus_url: str | None = None
     """The bus of this team's runs: ``redis://HOST:PORT/DB`` (Redis Streams) instead of the SQLite run log in
     ``$HUDDLE_HOME``; ``$HUDDLE_BUS_URL`` wins when set. No password here (the spec is stored with every run):
@@ -119,6 +124,10 @@ class Defaults(_Model):
             raise ValueError("bus_url: expected redis://HOST:PORT/DB or rediss://HOST:PORT/DB (and optionally "
                              "?namespace=NAME), without a password: the spec is stored with every run, so set "
                              "$HUDDLE_BUS_PASSWORD")
+        if self.api_base and self.api_key_env and is_provider_key_name(self.api_key_env):
+            raise ValueError(f"api_key_env: {self.api_key_env} is a provider's own key, and api_base would send it "
+                             f"to {redact(self.api_base)}; put the key for that host in a variable of its own "
+                             "(export MY_GATEWAY_KEY=...) and name that one")
         return self
 
 
@@ -245,6 +254,10 @@ class TeamSpec(_Model):
             problems.append(f"flow.entry: no role named {self.flow.entry!r}; expected one of: {names}")
         if not problems:
             problems += flow_problems(self)
+        problems += [f"{path}: looks like a secret (an API key, a token or a URL with a password); a team file is "
+                     "shared and stored with every run, so keep the secret in an environment variable (for a "
+                     "key: name it in defaults.api_key_env)" for path in secret_fields(self.model_dump(
+                         mode="json", by_alias=True, exclude_defaults=True))]
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -337,28 +350,21 @@ def parse_spec(data: Any, source: str = "<spec>") -> TeamSpec:
 def load_spec(path: str | Path) -> TeamSpec:
     """Load a team spec from a ``.yaml``/``.yml`` or ``.json`` file.
 
+    The file is read within :mod:`studio.safe_input`'s limits: at most 1 MB of UTF-8 text, no duplicate keys,
+    nesting and YAML aliases bounded, so a hostile file fails at once instead of hanging or exhausting memory.
+
     Raises:
-        SpecError: the file is missing, not valid YAML/JSON, or not a valid spec.
+        SpecError: the file is missing, not UTF-8 text, over a limit, not valid YAML/JSON, or not a valid spec.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, TEAM_BYTES)
+        data = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
     except OSError as exc:
         raise SpecError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        fmt = "JSON" if path.suffix == ".json" else "YAML"
-        raise SpecError(str(path), [f"not valid {fmt}: {_syntax(exc)}"]) from None
+    except InputError as exc:
+        raise SpecError(str(path), [str(exc)]) from None
     return parse_spec(data, str(path))
-
-
-def _syntax(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
 
 
 def dump_spec(spec: TeamSpec, fmt: Literal["yaml", "json"] = "yaml") -> str:

@@ -71,6 +71,10 @@ class MemorySpec(_Model):
     url: str | None = Field(None, pattern=r"^https?://")
     """A Chroma server (``http://host:8000``; ``huddle memory serve`` or ``chroma run`` starts one) instead of the
     embedded store: processes and machines pointed at one server share one memory."""
+    token_env: str | None = Field(None, pattern=r"^HUDDLE_MEMORY_TOKEN[A-Z0-9_]{0,64}$")
+    """Environment variable that holds the server's token (``huddle memory serve --token-env``), named
+    ``HUDDLE_MEMORY_TOKEN…`` so a team file can never send another secret (a provider key) to its ``url``;
+    ``HUDDLE_MEMORY_TOKEN`` itself when unset. The file names the variable, never the token."""
     embedder: EmbedderSpec = Field(default_factory=EmbedderSpec)
     top_k: int = Field(3, ge=0, le=20)
     """Items retrieved into each prompt (0 turns automatic retrieval off)."""

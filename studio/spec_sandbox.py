@@ -40,6 +40,9 @@ class SandboxSpec(BaseModel):
     """Open file descriptors per process."""
     processes: int = Field(32, ge=1, le=4096)
     """Processes and threads the code may have at once."""
+    disk_mb: int = Field(64, ge=1, le=65536)
+    """Disk space for the workspace, in MiB: the code writes into a size-limited tmpfs (memory, not the
+    host disk) holding a copy of its files, and everything it wrote there is gone when the run ends."""
     max_output_kb: int = Field(16, ge=1, le=4096)
     """Stdout and stderr kept per stream, in KiB; the middle of longer output is cut with a marker."""
     network: bool = False

@@ -25,3 +25,16 @@ def approve(lesson: str = "keep it simple") -> str:
 
 def revise(feedback: str) -> str:
     return json.dumps({"verdict": "revise", "feedback": feedback, "lessons": []})
+
+
+FIZZ_LESSON = "fizzbuzz: test the plain-number case, not only multiples"
+
+
+def happy_fizzbuzz(script, lesson: str = FIZZ_LESSON):
+    """A scripted model for one straight fizzbuzz run: plan, code, the critic approves with ``lesson``."""
+    return script({
+        "orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+        "planner": [plan("write fizzbuzz")],
+        "coder": [code("def fizzbuzz(n): ...")],
+        "critic": [approve(lesson)],
+    })

@@ -137,3 +137,21 @@ def namespace(request) -> str:
     import hashlib
 
     return "t-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Chromium's own background traffic would hit this machine's closed network: keep it quiet.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture
+def browser():
+    """Debian's chromium under Playwright (never a downloaded browser); fails, not skips, without it."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "the studio's browser test needs Debian's chromium: apt-get install chromium"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield launched
+        launched.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # The leaves every layer may use: plain data, nothing heavy.
 LEAVES = {"studio.messages", "studio.spec", "studio.spec_memory", "studio.spec_sandbox", "studio.spec_flow",
-          "studio.redact", "studio._lazy"}
+          "studio.redact", "studio._lazy", "studio.safe_input"}
 LAYERS = ["memory", "sandbox", "roles", "pipelines", "studio"]
 
 

@@ -142,3 +142,29 @@ def test_teams_validate_shows_memory_settings_and_scopes(home, tmp_path):
     assert out.returncode == 2
     assert "roles[0].tools[0]: expected 'memory_search'" in out.stderr
     assert "roles[0].memory.read[0]: expected 'knowledge', 'episodes' or 'reflections'" in out.stderr
+
+
+def test_approve_makes_a_tainted_lesson_trusted_and_refuses_anything_else(tmp_path, home):
+    """`huddle memory approve` is the person's path for lessons the team wrote after seeing untrusted data."""
+    from memory.team import open_memory
+    from studio.spec import load_spec
+
+    team = tmp_path / "team.yaml"
+    spec = yaml.safe_load(Path("examples/teams/dev_team.yaml").read_text())
+    spec["memory"] = {"embedder": {"model": "hash"}}
+    team.write_text(yaml.safe_dump(spec))
+    loaded = load_spec(team)
+    memory = open_memory(loaded.memory, loaded.memory_namespace(), home)
+    tainted = memory.remember("Check empty lists before indexing.", "reflections", writer="critic", trust="agent",
+                              tainted_by=("k-0123",))
+    clean = memory.remember("Handle negative numbers first.", "reflections", writer="critic", trust="agent")
+    assert memory.get([tainted])[0].trust == "external"
+
+    refused = huddle("memory", "approve", clean, "--team", str(team), home=home)
+    assert refused.returncode == 2 and "only stored lessons that were written after" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    done = huddle("memory", "approve", tainted, "--team", str(team), home=home)
+    assert done.returncode == 0, done.stderr
+    assert "approved 1 lesson(s)" in done.stdout and tainted in done.stdout
+    reopened = open_memory(loaded.memory, loaded.memory_namespace(), home)
+    assert reopened.get([tainted])[0].trust == "user"

@@ -34,7 +34,7 @@ def test_a_role_cannot_write_or_read_outside_its_scopes(mem):
     with pytest.raises(ScopeError, match="role 'coder' may not read knowledge.*memory.read"):
         coder.search("anything", collections=("knowledge",))
     mem.remember("a fact about dates", "knowledge", trust="external")
-    mem.remember("a lesson about dates", "reflections", writer="critic", trust="agent")
+    mem.remember("check the timezone of dates", "reflections", writer="critic", trust="agent")
     assert [h.collection for h in coder.search("dates", k=5)] == ["reflections"]  # knowledge stays unseen
     assert mem.count()["reflections"] == 1
 

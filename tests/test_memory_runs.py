@@ -5,24 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from _replies import approve, code, decide, plan, revise
+from _replies import FIZZ_LESSON, approve, code, decide, happy_fizzbuzz, plan, revise
 
 from memory import VectorMemory, get_embedder, ingest
 from studio.llm import Gateway
 from studio.messages import Code, Error, Plan, Reflection, ToolCall, ToolResult
 from studio.runner import open_team_memory, run_team
 
-LESSON = "fizzbuzz: test the plain-number case, not only multiples"
+LESSON = FIZZ_LESSON
 TASK = "Write fizzbuzz(n) returning Fizz, Buzz, FizzBuzz or the number"
 
 
 def _happy(script, lesson=LESSON):
-    return script({
-        "orchestrator": [decide("planner"), decide("coder"), decide("critic")],
-        "planner": [plan("write fizzbuzz")],
-        "coder": [code("def fizzbuzz(n): ...")],
-        "critic": [approve(lesson)],
-    })
+    return happy_fizzbuzz(script, lesson)
 
 
 def _prompt(gateway, model, role, index=0):

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from conftest import DEV_SCRIPT, _free_port, start_chroma_server
 from typer.testing import CliRunner
 
 from memory import MemoryItem, VectorMemory, get_embedder
-from memory.items import item_id
+from memory.items import MemoryStoreError, item_id
 
 HUDDLE = str(Path(sys.executable).parent / "huddle")
 SERVICES = ["billing", "search", "auth", "upload", "mailer", "thumbnail", "export", "report", "audit", "gateway",
@@ -57,11 +59,13 @@ def _team_file(tmp_path: Path, dev_team, namespace: str, url: str | None = None,
     return path
 
 
-def _wait_for(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+def _wait_for(url: str, proc: subprocess.Popen, seconds: float = 60, token: str | None = None) -> None:
     deadline = time.monotonic() + seconds
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     while True:
         try:
-            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
+            urllib.request.urlopen(urllib.request.Request(f"{url}/api/v2/heartbeat", headers=headers),
+                                   timeout=1).read()
             return
         except OSError:
             assert proc.poll() is None, f"the server exited with {proc.returncode}"
@@ -287,6 +291,128 @@ def test_memory_serve_runs_a_server_teams_share_and_keeps_its_data(home, tmp_pat
     finally:
         again.terminate()
         again.wait(timeout=30)
+
+
+def _status(url: str, token: str | None = None, body: bytes | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=10) as reply:
+            return reply.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _family(pid: int) -> set[str]:
+    """``pid`` and the processes under it."""
+    family = {str(pid)}
+    for _ in range(3):
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1] in family:
+                family.add(stat.parent.name)
+    return family
+
+
+def _listening(pids: set[str]) -> list[str]:
+    """The addresses these processes listen on."""
+    lines = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout.splitlines()
+    return [line.split()[3] for line in lines if any(f"pid={p}," in line for p in pids)]
+
+
+@pytest.mark.timeout(300)
+def test_memory_serve_with_a_token_refuses_every_client_without_it(home, tmp_path, namespace, dev_team,
+                                                                    monkeypatch):
+    """Attack: on a public address with --token-env, a client without the token (raw HTTP, chromadb, the CLI,
+    a team) is refused; with it, teams ingest and search; Chroma itself listens on loopback only."""
+    token = "shared-" + secrets.token_hex(16)
+    monkeypatch.setenv("SHARED_TOKEN", token)
+    monkeypatch.delenv("HUDDLE_MEMORY_TOKEN", raising=False)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = huddle("memory", "serve", "--host", "0.0.0.0", "--port", str(port), "--token-env", "SHARED_TOKEN",
+                    home=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    (tmp_path / "notes.md").write_text("# Releases\n\nTag every release with its version and date.\n")
+    team = _team_file(tmp_path, dev_team, namespace, url=url)
+    try:
+        _wait_for(url, server, token=token)
+        pids = _family(server.pid)
+        addresses = _listening(pids)
+        assert f"0.0.0.0:{port}" in addresses and len(addresses) == 2, addresses
+        assert all(a.startswith("127.0.0.1:") for a in addresses if a != f"0.0.0.0:{port}")  # chroma: loopback
+
+        listing = f"{url}/api/v2/tenants/default_tenant/databases/default_database/collections"
+        for wrong in (None, "shared-" + "0" * 32, token[:-1]):
+            assert _status(f"{url}/api/v2/heartbeat", wrong) == 401
+            assert _status(listing, wrong) == 401
+            assert _status(listing, wrong, body=b'{"name": "stolen"}') == 401
+        assert _status(listing, token) == 200
+        with pytest.raises(MemoryStoreError, match="asks for a token and this client sent none"):
+            VectorMemory(namespace, embedder=get_embedder("hash"), url=url)
+        with pytest.raises(MemoryStoreError, match="refused the token this client sent"):
+            VectorMemory(namespace, embedder=get_embedder("hash"), url=url, token="not-" + token)
+
+        refused = huddle("memory", "ingest", str(tmp_path / "notes.md"), "--url", url, home=tmp_path / "m1")
+        assert refused.returncode == 2 and "asks for a token" in refused.stderr and "HUDDLE_MEMORY_TOKEN" in \
+            refused.stderr and "Traceback" not in refused.stderr
+
+        monkeypatch.setenv("HUDDLE_MEMORY_TOKEN", token)
+        ingest = huddle("memory", "ingest", str(tmp_path / "notes.md"), "--team", str(team), "--json",
+                        home=tmp_path / "m1")
+        assert _lines(ingest)[0]["added"] == 1
+        monkeypatch.delenv("HUDDLE_MEMORY_TOKEN")
+
+        data = yaml.safe_load(team.read_text())
+        data["memory"]["token_env"] = "HUDDLE_MEMORY_TOKEN_TEAM_A"
+        team.write_text(yaml.safe_dump(data))
+        unset = huddle("memory", "search", "tag a release", "--team", str(team), home=tmp_path / "m2")
+        assert unset.returncode == 2 and "memory.token_env names $HUDDLE_MEMORY_TOKEN_TEAM_A, which is not set" in \
+            unset.stderr
+        monkeypatch.setenv("HUDDLE_MEMORY_TOKEN_TEAM_A", token)
+        hits = _lines(huddle("memory", "search", "how to tag a release", "--team", str(team), "--json",
+                             home=tmp_path / "m2"))
+        assert hits[0]["source"].endswith("notes.md")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    err = server.stderr.read()
+    assert "Huddle memory server:" in err and token not in err  # a token from --token-env is never printed
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2)
+    assert not [p for p in pids if Path(f"/proc/{p}").exists()]  # the chroma child went with it
+
+
+@pytest.mark.timeout(300)
+def test_memory_serve_new_token_is_printed_once_and_opens_the_memory(home, tmp_path, namespace, monkeypatch):
+    monkeypatch.delenv("HUDDLE_MEMORY_TOKEN", raising=False)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = huddle("memory", "serve", "--port", str(port), "--new-token", home=home, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE)
+    try:
+        lines = []
+        while not any(line.startswith("token (shown once") for line in lines):
+            line = server.stderr.readline()
+            assert line, f"the server stopped: {lines}"
+            lines.append(line)
+        token = lines[-1].split(": ", 1)[1].strip()
+        assert len(token) >= 40 and "".join(lines).count(token) == 1
+        assert _status(f"{url}/api/v2/heartbeat") == 401
+        mem = VectorMemory(namespace, embedder=get_embedder("hash"), url=url, token=token)
+        assert mem.add([MemoryItem("a fact only the team may read", "knowledge")]).added
+        assert mem.search("fact", k=1)[0].text == "a fact only the team may read"
+        pids = _family(server.pid) - {str(server.pid)}
+        assert pids and any(a.startswith("127.0.0.1:") for a in _listening(pids))  # chroma, behind the proxy
+    finally:
+        server.kill()  # kill -9: no finally runs in huddle; the chroma child must not live on unguarded
+        server.wait(timeout=30)
+    assert token not in server.stderr.read()  # and never again
+    deadline = time.monotonic() + 20
+    while [p for p in pids if Path(f"/proc/{p}").exists()]:
+        assert time.monotonic() < deadline, f"chroma outlived huddle memory serve: {pids}"
+        time.sleep(0.2)
 
 
 def test_memory_serve_without_chroma_exits_2(home, monkeypatch):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from _replies import decide
 
-from studio.redact import redact
+from studio.redact import redact, redact_data, secret_values
 from studio.runlog import RunLog
 from studio.runner import run_team
 
@@ -25,3 +28,80 @@ def test_provider_error_echoing_the_key_is_redacted_in_the_log(dev_team, script,
 def test_key_shaped_strings_are_redacted_without_an_env_var():
     assert redact("bad key sk-proj-abcdefghijklmnop1234 given") == "bad key [redacted key] given"
     assert redact("nothing secret here") == "nothing secret here"
+
+
+SHAPES = {
+    "postgres URL": ("postgresql://app:Pa55word@db:5432/prod", "postgresql://app:[redacted]@db:5432/prod"),
+    "redis URL, no user": ("redis://:s3cretpw@cache:6379/0", "redis://:[redacted]@cache:6379/0"),
+    "mysql URL": ("mysql://root:rootpw1@127.0.0.1/x", "mysql://root:[redacted]@127.0.0.1/x"),
+    "mongodb+srv, '@' in the password": ("mongodb+srv://u:p@ss1@c0.x.net/db", "mongodb+srv://u:[redacted]@c0.x.net/db"),
+    "amqp URL": ("amqp://guest:guestpw@rabbit//", "amqp://guest:[redacted]@rabbit//"),
+    "any scheme": ("git+https://bot:tok3n@git.example/r.git", "git+https://bot:[redacted]@git.example/r.git"),
+    "OpenAI project key": ("key sk-proj-abcDEF123456ghiJKL789", "key [redacted key]"),
+    "Anthropic key": ("sk-ant-api03-abcdEFGH1234ijklMNOP", "[redacted key]"),
+    "AWS access key id": ("id=AKIAIOSFODNN7EXAMPLE;", "id=[redacted key];"),
+    "GitHub token": ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "[redacted key]"),
+    "GitHub OAuth token": ("gho_abcdefghijklmnopqrstuv01", "[redacted key]"),
+    "GitHub fine-grained PAT": ("github_pat_11ABCDEFG0123456789_abcdefghijk", "[redacted key]"),
+    "Slack token": ("xoxb-1234567890-abcdefghij", "[redacted key]"),
+    "Google API key": ("AIzaSyA1234567890abcdefghijklmnopqrstuv", "[redacted key]"),
+    "Hugging Face token": ("hf_abcdefghijklmnopqrstuvwxyzABCDEFGH", "[redacted key]"),
+    "JWT": ("t=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl", "t=[redacted token]"),
+    "Bearer token": ("Authorization: Bearer abcdef0123456789xyz", "Authorization: Bearer [redacted token]"),
+    "private key block": ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n-----END OPENSSH PRIVATE KEY-----"
+                          " done", "[redacted private key] done"),
+    "password=": ("login with password=hunter2 now", "login with password=[redacted] now"),
+    "api_key: quoted": ('api_key: "abcd1234"', 'api_key: "[redacted]"'),
+    "JSON token": ('{"token": "abcdefgh"}', '{"token": "[redacted]"}'),
+    "env-style assignment": ("DB_PASSWORD=hunter22 x", "DB_PASSWORD=[redacted] x"),
+    "query parameter": ("https://h/x?api_key=abc123&page=2", "https://h/x?api_key=[redacted]&page=2"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_each_secret_shape_is_redacted_and_redacting_twice_changes_nothing(name):
+    text, expected = SHAPES[name]
+    assert redact(text) == expected
+    assert redact(expected) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "token = get_token()", "api_key = settings.api_key", 'secret = os.environ["SECRET"]', "password: str",
+    "max_tokens=512", "hf_hub_download(repo_id)", "sk_learn_params = {}", "http://host:8080/a@b",
+    "the secret: keep it simple", "secret=true", "token: Optional[str] = None", "mask-abcdefghijklmnop",
+    "sorted(rows, key=lambda r: r[0])", "git@github.com:org/repo.git", "mailto:someone@example.com",
+])
+def test_ordinary_code_and_prose_are_left_alone(text):
+    assert redact(text) == text
+
+
+def test_passwords_of_urls_in_the_environment_are_secrets_wherever_they_appear(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:LongPassw0rd!@db/prod")
+    assert secret_values()["DATABASE_URL password"] == "LongPassw0rd!"
+    assert redact("login failed with LongPassw0rd!") == "login failed with [redacted DATABASE_URL password]"
+
+
+def test_messages_are_redacted_field_by_field_and_keep_their_identity():
+    """What the run log stores: text fields redacted, ids and structure untouched, nothing copied needlessly."""
+    from studio.messages import Code, Plan, PlanStep
+
+    clean = Code(run_id="r", sender="coder", content="fine", code="x = 1")
+    assert redact_data(clean) is clean
+    msg = Plan(run_id="r", sender="planner", content="use sk-proj-abcDEF123456ghiJKL789",
+               steps=[PlanStep(id="s1", description="connect to redis://:s3cretpw@c:6379")])
+    out = redact_data(msg)
+    assert (out.id, out.run_id, out.created_at) == (msg.id, msg.run_id, msg.created_at)
+    assert out.content == "use [redacted key]" and out.steps[0].description == "connect to redis://:[redacted]@c:6379"
+    assert out.steps[0].id == "s1"
+
+
+@pytest.mark.parametrize("text", [
+    "sk-" * 40_000, "gsk_" * 30_000, "xai-" * 30_000, "-eyJ" * 30_000, "token=" * 20_000, 'token="' * 20_000,
+    "api_key=api_key=" * 8_000, "key=" + "a.a" * 40_000 + "(", "Bearer " + "a-" * 60_000, "://a:" * 25_000,
+    "-----BEGIN " + "A " * 60_000, "github_pat_" * 10_000, "password: " * 12_000,
+])
+def test_hostile_text_is_redacted_in_linear_time(text):
+    """A message (or a team file) built to make the patterns backtrack: 120 kB take milliseconds, not minutes."""
+    started = time.perf_counter()
+    redact(text)
+    assert time.perf_counter() - started < 0.5

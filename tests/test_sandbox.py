@@ -73,12 +73,15 @@ def test_environment_is_clean_and_home_is_in_the_workspace(box, monkeypatch):
     assert home == str(result.workspace / ".home") and tmp == str(result.workspace / ".tmp")
 
 
-def test_each_run_gets_a_fresh_workspace_that_keeps_its_files(box):
-    first = box.run({"main.py": "open('made.txt', 'w').write('x')"}, entry="main.py")
+def test_each_run_gets_a_fresh_workspace_that_keeps_only_the_files_given(box):
+    # What the code writes lives in the workspace's tmpfs (the disk quota) and is gone with the run.
+    writes = "open('made.txt', 'w').write('x')\nprint(open('made.txt').read())"
+    first = box.run({"main.py": writes}, entry="main.py")
     second = box.run({"main.py": "import os\nprint(os.path.exists('made.txt'))"}, entry="main.py")
     assert first.workspace != second.workspace
-    assert (first.workspace / "made.txt").read_text() == "x" and second.stdout == "False\n"
-    assert (first.workspace / "main.py").exists()
+    assert first.stdout == "x\n" and second.stdout == "False\n"
+    assert (first.workspace / "main.py").read_text() == writes
+    assert not (first.workspace / "made.txt").exists()
 
 
 def test_output_is_cut_in_the_middle_with_a_marker(tmp_path):

@@ -70,3 +70,34 @@ def test_a_bad_team_file_or_a_busy_port_exits_2(home, tmp_path):
         out = subprocess.run([HUDDLE, "ui", "--port", str(port)], capture_output=True, text=True, env=env,
                              timeout=60)
     assert out.returncode == 2 and f"127.0.0.1:{port}" in out.stderr and "--port" in out.stderr
+
+
+def test_a_public_address_without_a_token_or_insecure_exits_2_and_serves_nothing(home):
+    env = {**os.environ, "HUDDLE_HOME": str(home)}
+    port = free_port()
+    out = subprocess.run([HUDDLE, "ui", "--host", "0.0.0.0", "--port", str(port)], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "--host 0.0.0.0 lets other machines in" in out.stderr and "--token-env NAME" in out.stderr
+    assert "--insecure" in out.stderr and "Huddle studio:" not in out.stdout
+    listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
+    assert listening.strip() == ""
+
+
+def test_a_new_token_reaches_the_studio_in_its_environment_never_its_command_line(home):
+    proc, port = start_ui(home, "--new-token")
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert children, "huddle ui started no Streamlit process"
+        cmdlines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children]
+        environs = [Path(f"/proc/{pid}/environ").read_bytes() for pid in children]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+            assert page.status == 200
+    finally:
+        os.killpg(proc.pid, 2)
+        _, err = proc.communicate(timeout=20)
+    [line] = [line for line in err.splitlines() if line.startswith("token (shown once")]
+    token = line.split(": ", 1)[1]
+    assert len(token) >= 40 and err.count(token) == 1
+    assert not any(token.encode() in c for c in cmdlines)  # ps shows a command line to every user
+    assert any(f"HUDDLE_UI_TOKEN={token}".encode() in e.split(b"\0") for e in environs)

@@ -9,27 +9,9 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
-import pytest
 from conftest import DEV_SCRIPT
 from test_ui_cli import start_ui, stop_ui
-
-CHROMIUM = Path("/usr/bin/chromium")
-# Chromium's own background traffic would hit this machine's closed network: keep it quiet.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.exists(), "the studio's browser test needs Debian's chromium: apt-get install chromium"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def test_run_the_example_team_in_the_browser(browser, home, dev_team_file, tmp_path):

@@ -1,12 +1,14 @@
-"""The script Streamlit runs for ``huddle ui``: page setup, the sidebar, and the navigation between pages."""
+"""The script Streamlit runs for ``huddle ui``: page setup, the login, the sidebar, and the pages."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from studio.ui import build, memory_page, run_page, runs_page, state
+from studio.ui.login import require_login
 
 st.set_page_config(page_title="Huddle studio", page_icon="🧩", layout="wide")
+require_login()  # before anything of the teams, runs or memory renders
 
 with st.sidebar:
     st.markdown("### 🧩 Huddle studio")

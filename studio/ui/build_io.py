@@ -6,13 +6,13 @@ keeps the team being edited and says which file and which fields are wrong.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import streamlit as st
 import yaml
 
+from studio.safe_input import TEAM_BYTES, InputError, decode, load_json, load_yaml
 from studio.spec import SpecError, TeamSpec, dump_spec, parse_spec
 from studio.ui import canvas_view, state
 from studio.ui.build_fields import md, problem_md, replace_team
@@ -29,18 +29,13 @@ def parse_upload(name: str, content: bytes) -> dict[str, Any]:
     Raises:
         SpecError: naming ``name``: not text, not YAML/JSON (with line and column), or each invalid field.
     """
+    if len(content) > TEAM_BYTES:
+        raise SpecError(name, [f"the file is larger than {TEAM_BYTES // 1_000_000} MB, the most a team file may be"])
     try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SpecError(name, ["not a text file; expected a team as UTF-8 YAML or JSON"]) from None
-    try:
-        data = json.loads(text) if name.lower().endswith(".json") else yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(name, [f"not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"]) from None
-    except yaml.YAMLError as exc:
-        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None) or str(exc)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise SpecError(name, [f"not valid YAML: {where}{problem}"]) from None
+        text = decode(content)
+        data = load_json(text) if name.lower().endswith(".json") else load_yaml(text)
+    except InputError as exc:
+        raise SpecError(name, [str(exc)]) from None
     parse_spec(data, name)
     return data
 

@@ -15,6 +15,7 @@ import streamlit as st
 import yaml
 
 from studio.home import huddle_home
+from studio.safe_input import TEAM_BYTES, InputError, load_json, load_yaml, read_text
 from studio.spec import SpecError, TeamSpec, dump_spec, parse_spec
 
 __all__ = ["EXAMPLES", "TEAM_ENV", "gallery", "home", "load_team_file", "providers", "set_team", "team_data",
@@ -51,11 +52,12 @@ def load_team_file(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = read_text(path, TEAM_BYTES)
+        data = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
     except OSError as exc:
         raise SpecError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(str(path), [f"not valid YAML: {exc}"]) from None
+    except InputError as exc:
+        raise SpecError(str(path), [str(exc)]) from None
     if not isinstance(data, dict):
         raise SpecError(str(path), ["expected a mapping at the top level"])
     return data

@@ -1,0 +1,44 @@
+"""The checkpoints' serialiser: LangGraph's, with every string in the graph state redacted first.
+
+Checkpoints keep the graph state: the transcript (messages), the text an approval
+point shows, and the inputs of parallel branches (``Send``). Redacting it as the
+run log is redacted means no secret a model wrote, or a person typed, reaches
+``checkpoints.db`` raw. Message ids are left alone, so a resumed run still
+matches its checkpoint to its log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.types import Send
+
+from studio.redact import redact_data
+
+__all__ = ["RedactingSerializer", "redact_state"]
+
+
+def redact_state(value: Any, memo: dict | None = None) -> Any:
+    """``value`` (a checkpoint, a channel value or a pending write) with its strings redacted, ``Send``s included.
+
+    ``memo`` is :func:`studio.redact.redact_data`'s: messages already redacted are not redacted again.
+    """
+    if isinstance(value, Send):
+        return Send(value.node, redact_state(value.arg, memo))
+    if isinstance(value, dict):
+        return {key: redact_state(item, memo) for key, item in value.items()}
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(redact_state(item, memo) for item in value)
+    return redact_data(value, memo)
+
+
+class RedactingSerializer(JsonPlusSerializer):
+    """A ``JsonPlusSerializer`` that stores nothing unredacted (loading is unchanged)."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._memo: dict = {}  # each checkpoint holds the whole transcript: redact each message once
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        return super().dumps_typed(redact_state(obj, self._memo))
