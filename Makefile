@@ -1,6 +1,8 @@
 # Huddle: `make demo` runs the example team on the embedded model; `make ui` opens the studio;
-# `make test` runs every test.
-# Targets create .venv when it is missing and install into it, torch first.
+# `make test` runs the linters and every test; `make docs` builds the docs site into site/.
+# Targets install the system packages they need when missing (scripts/system-deps.sh: as root
+# through apt-get, otherwise it stops and prints the command), create .venv when it is missing
+# and install into it, torch first.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -8,31 +10,39 @@ TASK ?= Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.huddle-installed
 
-.PHONY: install demo ui test lint bench bench-memory bench-sandbox bench-parallel bench-ui bench-bus bench-batch eval eval-oracle clean
+.PHONY: system-deps install demo ui test lint docs bench bench-memory bench-sandbox bench-parallel bench-ui bench-bus bench-batch eval eval-oracle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(STAMP): $(BIN)/python pyproject.toml | system-deps
 	$(BIN)/python -m pip install "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: system-deps $(STAMP)
 
-demo: $(STAMP)
+demo: system-deps $(STAMP)
 	$(BIN)/huddle run examples/teams/dev_team.yaml "$(TASK)"
 
-ui: $(STAMP)
+ui: system-deps $(STAMP)
 	$(BIN)/huddle ui --team examples/teams/dev_team.yaml
 
-test: $(STAMP)
-	$(BIN)/ruff check .
+test: system-deps lint
 	$(BIN)/python -m pytest
 
+# Every check that reads the code without running it; `make test` runs it first: ruff (style, imports,
+# Google-style docstrings) and mypy (types; packages and options in pyproject.toml's [tool.mypy]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py
@@ -62,4 +72,4 @@ bench-batch: $(STAMP)
 	$(BIN)/python benchmarks/bench_batch.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info site

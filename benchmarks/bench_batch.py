@@ -40,11 +40,11 @@ from pathlib import Path
 
 import yaml
 
+from studio.batch.cluster import connect, describe
 from studio.eval import EvalReport, evaluate, load_tasks
+from studio.eval.on_ray import evaluate_on_ray
 from studio.llm import CallSettings
-from studio.ray_cluster import connect, describe
-from studio.ray_eval import evaluate_on_ray
-from studio.runner import open_log
+from studio.runner import shared_store
 from studio.spec import TeamSpec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def _speedup(baseline: float, seconds: float) -> str:
 
 def at_once(report: EvalReport, home: Path) -> int:
     """The most runs at work at one moment: each spans its first to its last message in the driver's run log."""
-    log = open_log(home)
+    log = shared_store(home)
     events = []
     for result in report.results:
         stamps = [m.created_at for m in log.messages(result.run_id)]
@@ -110,8 +110,8 @@ def process_per_task(spec: TeamSpec, tasks, model: str, root: Path) -> tuple[flo
 
     @ray.remote(num_cpus=0.25)
     def one(spec_json: dict, task, home: str):
+        from studio.eval.on_ray import eval_job
         from studio.llm import Gateway
-        from studio.ray_eval import eval_job
 
         own = parse_spec(spec_json)
         (result,), _ = eval_job(own, (task, model, None, None), home=Path(home), gateway=Gateway())

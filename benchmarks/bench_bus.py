@@ -38,11 +38,10 @@ from pathlib import Path
 
 import redis
 
-from studio.bus import Bus
-from studio.logs import RunStore
+from studio.bus import Bus, RunStore
+from studio.bus.redis import RedisRunLog
+from studio.bus.sqlite import RunLog
 from studio.messages import Task
-from studio.runlog import RunLog
-from studio.runlog_redis import RedisRunLog
 
 CONTENT = "Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or the number as a string."
 

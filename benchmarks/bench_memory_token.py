@@ -1,7 +1,7 @@
 """What the token asks of a shared memory: search latency on a Chroma server, straight and through the token proxy.
 
 ``huddle memory serve --token-env/--new-token`` puts Huddle's token-checking proxy
-(``studio.token_proxy``) in front of ``chroma run`` on loopback. This measures
+(``studio.cli._token_proxy``) in front of ``chroma run`` on loopback. This measures
 ``VectorMemory.search`` (hash embedder, all three collections, k=5) against one
 server and one store, once straight to Chroma and once through the proxy,
 alternated round by round; and the same for a bare heartbeat. Measured, not asserted.
@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from memory import MemoryItem, VectorMemory, get_embedder
-from studio.token_proxy import token_proxy
+from studio.cli._token_proxy import token_proxy
 
 TOKEN = "bench-token-0123456789abcdef"
 

@@ -35,8 +35,8 @@ from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
 from langgraph.graph import END, START, StateGraph  # noqa: E402
 
 from studio.bus import Bus  # noqa: E402
+from studio.bus.sqlite import RunLog  # noqa: E402
 from studio.messages import Task  # noqa: E402
-from studio.runlog import RunLog  # noqa: E402
 from studio.runner import run_team  # noqa: E402
 from studio.spec import load_spec  # noqa: E402
 

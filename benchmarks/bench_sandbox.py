@@ -29,7 +29,7 @@ import tempfile
 import time
 
 from sandbox import ExecResult, Sandbox
-from studio.spec_sandbox import SandboxSpec
+from studio.spec.sandbox import SandboxSpec
 
 TARGET_MS = 50.0
 WARMUP = 3

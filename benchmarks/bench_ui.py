@@ -29,6 +29,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from studio.bus import Bus
+from studio.bus.sqlite import RunLog
 from studio.messages import (
     Code,
     Decision,
@@ -45,8 +46,7 @@ from studio.messages import (
     ToolResult,
     Usage,
 )
-from studio.runlog import RunLog
-from studio.runner import open_log
+from studio.runner import shared_store
 from studio.spec import load_spec
 
 TARGET_MS = 300.0
@@ -161,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="huddle-bench-ui-") as home:
         os.environ["HUDDLE_HOME"] = home  # the page reads the run log of $HUDDLE_HOME
-        log = open_log(home)
+        log = shared_store(home)
         write_run(log, "bench-short", BASELINE_MESSAGES)
         write_run(log, "bench-long", args.messages)
-        assert log.run("bench-long").messages == args.messages
+        assert log.get_run("bench-long").messages == args.messages
         base = timed_reruns("bench-short", args.reruns)
         long = timed_reruns("bench-long", args.reruns)
         first = first_render_ms("bench-long")

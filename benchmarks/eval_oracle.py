@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from studio.eval import BASELINE_TEAM, EvalError, grade, load_tasks  # noqa: E402
 from studio.home import huddle_home  # noqa: E402
 from studio.messages import Code, Ranking  # noqa: E402
-from studio.runner import open_log  # noqa: E402
+from studio.runner import shared_store  # noqa: E402
 from studio.spec import SandboxSpec  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     home = huddle_home(args.home)
     newest: dict[str, list] = {}
     if home.is_dir():  # a home that is not there has no runs (and is not made here)
-        log = open_log(home)
+        log = shared_store(home)
         for info in log.runs(100_000):  # newest first: the first run seen of a task is its newest
             if info.team != BASELINE_TEAM and info.task in tasks and info.task not in newest:
                 newest[info.task] = log.messages(info.run_id)

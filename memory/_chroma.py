@@ -45,6 +45,9 @@ def open_client(*, path: str | Path | None = None, url: str | None = None, ephem
     Clients are shared per location (and token) within the process.
 
     Args:
+        path: folder of an embedded ``PersistentClient`` (used when there is no ``url``).
+        url: address of a Chroma server; it wins over ``path``.
+        ephemeral: an in-memory client when neither ``url`` nor ``path`` is given.
         token: sent to the server at ``url`` as ``Authorization: Bearer``; ``$HUDDLE_MEMORY_TOKEN`` when
             omitted, nothing when neither is set.
 
@@ -93,8 +96,11 @@ def _open_failure(exc: Exception, path: str | Path | None, url: str | None, toke
 
 
 def _transient(exc: Exception) -> bool:
-    """A Chroma server error that goes away by itself: a query reached a collection whose vector index another
-    client was writing for the first time ("Error creating hnsw segment reader: Nothing found on disk")."""
+    """Whether ``exc`` is a Chroma server error that goes away by itself.
+
+    That is a query that reached a collection whose vector index another client was writing for the first
+    time ("Error creating hnsw segment reader: Nothing found on disk").
+    """
     return type(exc).__name__ == "InternalError" and "hnsw segment reader" in str(exc)
 
 

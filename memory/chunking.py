@@ -1,14 +1,14 @@
-"""Split text into sections on a format's natural boundaries, then pack them into chunks.
+r"""Split text into sections on a format's natural boundaries, then pack them into chunks.
 
 Pure Python, no third-party imports: the readers turn files into text, this module
 decides where the cuts go.
 
 Example:
-    >>> sections = split_sections("# Guide\\nHello.\\n## Install\\nRun it.\\n", "markdown")
+    >>> sections = split_sections("# Guide\nHello.\n## Install\nRun it.\n", "markdown")
     >>> [locator for locator, _ in sections]
     ['Guide', 'Guide > Install']
     >>> chunk_sections(sections, size=1000, overlap=150)
-    [('Guide', '# Guide\\nHello.\\n\\n## Install\\nRun it.')]
+    [('Guide', '# Guide\nHello.\n\n## Install\nRun it.')]
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ class Chunk:
 
 
 def split_sections(text: str, kind: str) -> list[tuple[str, str]]:
-    """Split text into (locator, section_text) pairs on the format's natural boundaries.
+    r"""Split text into (locator, section_text) pairs on the format's natural boundaries.
 
     Args:
-        text: The whole file's text, newlines already normalised to "\\n".
+        text: The whole file's text, newlines already normalised to "\n".
         kind: "markdown" (ATX headings outside code fences), "python" (top-level def/class),
             or "text"/"pdf" (paragraphs separated by blank lines).
 

@@ -44,7 +44,9 @@ class Embedder(Protocol):
     dim: int
     device: str
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One unit-length row per text, shape ``(len(texts), dim)``, float32."""
+        ...
 
 
 def pick_device(preferred: str = "auto") -> str:
@@ -75,6 +77,7 @@ class HashEmbedder:
         self.name, self.dim, self.device = "hash", dim, "cpu"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One hashed, L2-normalised bag-of-words row per text; a text without words gets a fixed unit vector."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in _WORD.findall(text.lower()):
@@ -113,6 +116,7 @@ class SentenceEmbedder:
         self._lock = threading.Lock()  # one forward pass at a time: torch models are not re-entrant on one device
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """The model's normalised embeddings, one row per text; a few texts take one plain forward pass."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
@@ -123,8 +127,11 @@ class SentenceEmbedder:
         return vectors.astype(np.float32, copy=False)
 
     def _forward(self, texts: list[str]) -> np.ndarray:
-        """One forward pass through the model's own modules (same vectors as ``encode``), without the batching
-        machinery ``encode`` adds around it: a search embeds one query, and that overhead is a quarter of it."""
+        """One forward pass through the model's own modules: the same vectors as ``encode``.
+
+        It skips the batching machinery ``encode`` adds around it: a search embeds one query, and that
+        overhead is a quarter of it.
+        """
         import torch
 
         model = self._model

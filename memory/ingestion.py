@@ -45,6 +45,7 @@ class IngestReport:
     """Ids of the chunks stored now."""
 
     def as_dict(self) -> dict:
+        """JSON-ready counts, with the skipped files as ``{"path", "reason"}`` records."""
         return {"files": self.files, "chunks": self.chunks, "added": self.added, "duplicates": self.duplicates,
                 "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
 
@@ -59,7 +60,8 @@ def ingest(memory: VectorMemory, paths: Iterable[str | Path], *, writer: str = "
         memory: where to store.
         paths: files and folders.
         writer: who asked for it (recorded as the writer).
-        size, overlap: chunk size and overlap in characters.
+        size: chunk size in characters.
+        overlap: characters each chunk shares with the one before.
         on_progress: called before each file and once at the end.
         batch_files: files whose chunks are embedded and stored together.
     """

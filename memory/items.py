@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from studio.spec_memory import COLLECTIONS
+from studio.spec.memory import COLLECTIONS
 
 __all__ = [
     "COLLECTIONS",
@@ -66,8 +66,10 @@ class ScopeError(MemoryStoreError):
 
 
 class PoisonError(MemoryStoreError):
-    """A write to ``reflections`` was refused: untrusted text, an injection, or text copied or paraphrased from an
-    untrusted source."""
+    """A write to ``reflections`` was refused.
+
+    The text was untrusted, held an injection, or was copied or paraphrased from an untrusted source.
+    """
 
 
 def normalise(text: str) -> str:
@@ -76,8 +78,11 @@ def normalise(text: str) -> str:
 
 
 def strip_invisible(text: str, replacement: str = "") -> str:
-    """``text`` without format characters (category Cf: zero-width spaces and joiners, soft hyphens, bidi
-    controls, tags) and other characters that render as nothing; each becomes ``replacement``."""
+    """``text`` without the characters that render as nothing; each becomes ``replacement``.
+
+    These are the format characters (category Cf: zero-width spaces and joiners, soft hyphens, bidi controls,
+    tags) and the other invisible ones.
+    """
     return "".join(replacement if ord(c) in _INVISIBLE or unicodedata.category(c) == "Cf" else c for c in text)
 
 
@@ -166,14 +171,17 @@ class Hit:
 
     @property
     def source(self) -> str:
+        """Where the text came from: a file path (with a locator), ``run:<id>``, or free text."""
         return str(self.metadata.get("source", ""))
 
     @property
     def trust(self) -> str:
+        """``user``, ``agent`` or ``external`` (how far the team vouches for the text); ``external`` when unset."""
         return str(self.metadata.get("trust", "external"))
 
     @property
     def writer(self) -> str:
+        """Who stored the item: a role name, ``system`` (the runner) or ``user``."""
         return str(self.metadata.get("writer", ""))
 
     @property
@@ -183,8 +191,10 @@ class Hit:
 
     @property
     def untrusted(self) -> bool:
-        """Text no one on the team vouches for (ingested, tool output, a tainted lesson): shown fenced as data,
-        never followed as instructions."""
+        """Whether no one on the team vouches for the text (ingested, tool output, a tainted lesson).
+
+        Such text is shown fenced as data, never followed as instructions.
+        """
         return self.trust == "external" or self.collection == "knowledge"
 
     def as_dict(self) -> dict[str, Any]:

@@ -181,7 +181,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode(data: bytes) -> str:
-    """UTF-8 text (a byte-order mark is dropped) with "\\n" newlines, or Skipped."""
+    r"""UTF-8 text (a byte-order mark is dropped) with "\n" newlines, or Skipped."""
     if b"\x00" in data[:_SNIFF]:
         raise Skipped("binary file")
     try:

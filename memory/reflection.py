@@ -159,17 +159,17 @@ def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
     seen = list(dict([*(pair for s in scopes.values() for pair in s.seen()), *run_shown]).items())
     notes = [("post_mortem", "reflections", post_mortem_text(transcript, status, error), tuple(i for i, _ in seen)),
              ("episode", "episodes", episode_text(transcript, status, error), ())]  # counts and the task only
-    for note, collection, text, tainted_by in notes:
-        if not text:
+    for note, collection, body, tainted_by in notes:
+        if not body:
             continue
-        authored = "\n".join(text.splitlines()[1:])  # the first line quotes the user's task
+        authored = "\n".join(body.splitlines()[1:])  # the first line quotes the user's task
         try:
-            stored = memory.remember(text, collection, seen=seen, source=f"run:{run_id}", writer="system",
+            stored = memory.remember(body, collection, seen=seen, source=f"run:{run_id}", writer="system",
                                      trust="agent", run_id=run_id, extra={"task": task, "note": note},
                                      authored=authored, tainted_by=tainted_by)
         except MemoryStoreError as exc:  # a refused post-mortem (PoisonError) included
             out.append(Error(run_id=run_id, sender="system", error_type="memory", content=f"{note} not stored: {exc}"))
             continue
-        out.append(Reflection(run_id=run_id, sender="system", content=text, collection=collection, note=note,
+        out.append(Reflection(run_id=run_id, sender="system", content=body, collection=collection, note=note,
                               memory_ids=[stored]))
     return out

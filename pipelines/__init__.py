@@ -9,9 +9,10 @@ from pipelines.graph import (
     FINAL_NODE,
     RunWiring,
     build_graph,
+    executing_roles,
     final_message,
     node_update,
 )
 
 __all__ = ["BRANCH_NODES", "EXECUTE_NODE", "FINAL_NODE", "ApprovalDecision", "RunWiring", "build_graph",
-           "final_message", "node_update", "pending_approval"]
+           "executing_roles", "final_message", "node_update", "pending_approval"]

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from langgraph.graph import StateGraph
+
 from roles import RoleContext, TeamState
 from roles.base import last, last_code, main_line
 from roles.executor import execution_of
@@ -13,7 +15,7 @@ from studio.messages import Approval, Decision, Final, Message, Ranking, Review
 from studio.spec import TeamSpec
 
 __all__ = ["BRANCH_NODES", "COUNTED_NODES", "EXECUTE_NODE", "FINAL_NODE", "LEDGER_NODE", "Publish", "Reflect",
-           "RunWiring", "final_message", "node_update", "stamped"]
+           "RunWiring", "coder_names", "final_message", "new_graph", "node_update", "stamped"]
 
 FINAL_NODE = "_final"
 EXECUTE_NODE = "_execute"
@@ -44,6 +46,17 @@ class RunWiring:
         names = roles if roles is not None else list(self.contexts)
         contexts = {name: self.contexts[name].for_branch(branch) for name in names}
         return RunWiring(self.run_id, contexts, lambda messages: self.publish(stamped(messages, branch)))
+
+
+def new_graph() -> StateGraph:
+    """An empty graph over the team state, run with a :class:`RunWiring` context (every flow starts from one)."""
+    # the bare StateGraph annotation leaves langgraph's context type at None; the graphs pass it around as such
+    return StateGraph(TeamState, context_schema=RunWiring)  # type: ignore[arg-type]
+
+
+def coder_names(spec: TeamSpec) -> list[str]:
+    """The team's coders, in spec order."""
+    return [r.name for r in spec.roles if r.behaviour == "coder"]
 
 
 def stamped(messages: list[Message], branch: str) -> list[Message]:

@@ -29,8 +29,10 @@ def branch_result(transcript: list[Message], branch: str,
 
 def run_coder_branch(state: TeamState, wiring: RunWiring, coder: str, branch: str, head: list[Message], *,
                      task_tests: bool = True, prelude: str = "", **call_options: Any) -> list[Message]:
-    """``coder`` in ``branch`` works from the main line plus ``head`` (its instruction), up to
-    ``sandbox.max_attempts`` tries when its code runs; every message is published as it is made."""
+    """``coder`` in ``branch`` works from the main line plus ``head`` (its instruction).
+
+    It has up to ``sandbox.max_attempts`` tries when its code runs; every message is published as it is made.
+    """
     ctx = wiring.contexts[coder].for_branch(branch, **call_options)
     made = stamped(head, branch)
     wiring.publish(made)
@@ -47,6 +49,6 @@ def run_coder_branch(state: TeamState, wiring: RunWiring, coder: str, branch: st
         ran = stamped(execute({**state, "transcript": local}, ctx, task_tests=task_tests, prelude=prelude), branch)
         wiring.publish(ran)
         made, local = made + ran, local + ran
-        if ran and ran[0].ok:
+        if ran and ran[0].ok:  # type: ignore[union-attr]  # execute() makes Execution messages only
             break
     return made

@@ -37,14 +37,17 @@ class ApprovalDecision:
 
     @classmethod
     def approve(cls) -> ApprovalDecision:
+        """Go on as it is."""
         return cls("approve")
 
     @classmethod
     def edit(cls, text: str, feedback: str = "") -> ApprovalDecision:
+        """Go on with ``text`` in place of the plan or code."""
         return cls("edit", text, feedback)
 
     @classmethod
     def reject(cls, feedback: str) -> ApprovalDecision:
+        """Send it back, with what to do instead."""
         return cls("reject", "", feedback)
 
     def as_resume(self) -> dict[str, Any]:
@@ -53,6 +56,7 @@ class ApprovalDecision:
 
     @classmethod
     def from_resume(cls, value: Any) -> ApprovalDecision:
+        """The decision in a ``Command(resume=...)`` value (or the decision itself)."""
         if isinstance(value, ApprovalDecision):
             return value
         if isinstance(value, dict) and value.get("action") in ("approve", "edit", "reject"):
@@ -79,17 +83,19 @@ _STEP_LINE = re.compile(r"^(?:(?P<id>[A-Za-z0-9_-]{1,8})[.):]\s+)?(?P<text>.*?)(
 
 
 def plan_steps(text: str) -> list[PlanStep]:
-    """Steps from a plan as people edit it: one per line, as ``s2. what (after s1)`` or plain text.
+    r"""Steps from a plan as people edit it: one per line, as ``s2. what (after s1)`` or plain text.
 
     Example:
-        >>> [(s.id, s.description, s.depends_on) for s in plan_steps("s1. Parse\\ns2. Sum (after s1)")]
+        >>> [(s.id, s.description, s.depends_on) for s in plan_steps("s1. Parse\ns2. Sum (after s1)")]
         [('s1', 'Parse', []), ('s2', 'Sum', ['s1'])]
     """
     steps = []
     for i, line in enumerate((ln.strip() for ln in text.splitlines() if ln.strip()), 1):
         found = _STEP_LINE.match(line)
-        deps = [d.strip() for d in (found["deps"] or "").split(",") if d.strip()]
-        steps.append(PlanStep(id=found["id"] or f"s{i}", description=found["text"] or line, depends_on=deps))
+        # the pattern matches every line (all its parts are optional)
+        deps = [d.strip() for d in (found["deps"] or "").split(",") if d.strip()]  # type: ignore[index]
+        steps.append(PlanStep(id=found["id"] or f"s{i}",  # type: ignore[index]
+                              description=found["text"] or line, depends_on=deps))  # type: ignore[index]
     return steps
 
 
@@ -115,5 +121,5 @@ def gate_messages(point: str, state: TeamState, run_id: str) -> list[Message]:
                                                                          if decision.feedback else ""),
                       parent_id=subject.id if subject else None)
     if status == "edited":
-        return [record, _edited(point, subject, decision, run_id)]
+        return [record, _edited(point, subject, decision, run_id)]  # type: ignore[arg-type]  # "edited" needs one
     return [record]

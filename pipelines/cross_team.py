@@ -9,23 +9,25 @@ as the best sub-team's to be chosen.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from pipelines._base import FINAL_NODE, RunWiring, node_update, stamped
+from pipelines._base import FINAL_NODE, RunWiring, new_graph, stamped
 from pipelines._branch import branch_result
 from pipelines._main import MainLine
+from pipelines.ranking import rank_node
+from pipelines.sequential import build_sequential
 from roles import TeamState
-from roles.base import last, main_line
+from roles.base import last
 from roles.ranker import Candidate, judge_results
 from studio.messages import Final, Task
 from studio.spec import Flow, SubTeam, TeamSpec
 
-__all__ = ["build_cross_team", "sub_team_spec"]
+__all__ = ["build_cross_team", "fan_out", "judges", "sub_team_results", "sub_team_spec", "subteam_node"]
 
 SUBTEAM, JUDGE = "_subteam", "_judge"
 
@@ -40,46 +42,56 @@ def sub_team_spec(spec: TeamSpec, team: SubTeam) -> TeamSpec:
                                    "approval": []})
 
 
+def judges(spec: TeamSpec) -> set[str]:
+    """The judge: it runs merged code in its sandbox."""
+    judge = spec.judge()
+    return {judge.name} if judge is not None else set()
+
+
 @lru_cache(maxsize=32)
 def _compiled(spec_json: str):
-    from pipelines.graph import build_graph  # the sub-team is a sequential team: the same builder
+    """The sub-team's graph: a sequential team, so its builder is the sequential one."""
+    graph = new_graph()
+    build_sequential(TeamSpec.model_validate_json(spec_json), graph)
+    return graph.compile()
 
-    return build_graph(TeamSpec.model_validate_json(spec_json)).compile()
+
+def fan_out(state: TeamState, *, spec: TeamSpec) -> list[Send]:
+    """A branch per sub-team, each from the task alone."""
+    return [Send(SUBTEAM, {"transcript": state["transcript"], "turns": 0, "branch": t.name}) for t in spec.flow.teams]
+
+
+def subteam_node(state: TeamState, runtime: Runtime[RunWiring], *, spec: TeamSpec) -> dict[str, Any]:
+    """Sub-team ``state["branch"]`` solves the task as a team of its own; its messages are marked with its name."""
+    team = next(t for t in spec.flow.teams if t.name == state["branch"])
+    sub = sub_team_spec(spec, team)
+    task = next(m for m in state["transcript"] if isinstance(m, Task))
+    out = _compiled(sub.model_dump_json(by_alias=True)).invoke(
+        {"transcript": [task], "turns": 0}, {"recursion_limit": 6 * sub.flow.max_rounds + 30},
+        context=runtime.context.in_branch(team.name, team.roles))
+    return {"transcript": stamped([m for m in out["transcript"] if m.id != task.id], team.name)}
+
+
+def sub_team_results(state: TeamState, spec: TeamSpec) -> list[Candidate]:
+    """Each sub-team's last code, its run, and whether its reviewer approved it."""
+    found = []
+    for team in spec.flow.teams:
+        made, code, ran = branch_result(state["transcript"], team.name)
+        final = last(made, Final)
+        note = "" if final is None else "approved by its reviewer" if final.approved else \
+            f"ended without approval: {final.stop_reason}"
+        found.append(Candidate(team.name, code, ran, note))
+    return found
 
 
 def build_cross_team(spec: TeamSpec, graph: StateGraph) -> None:
     """Sub-team branches, the judge, then approval (when asked) and the final node."""
-    judge = spec.judge().name
-    teams = {t.name: t for t in spec.flow.teams}
     main = MainLine(spec, graph, on_reject_final=JUDGE)
     main.add_shared(execute_node_too=False)
-
-    def subteam_node(state: TeamState, runtime: Runtime[RunWiring]) -> dict[str, Any]:
-        team = teams[state["branch"]]
-        sub = sub_team_spec(spec, team)
-        task = next(m for m in state["transcript"] if isinstance(m, Task))
-        out = _compiled(sub.model_dump_json(by_alias=True)).invoke(
-            {"transcript": [task], "turns": 0}, {"recursion_limit": 6 * sub.flow.max_rounds + 30},
-            context=runtime.context.in_branch(team.name, team.roles))
-        return {"transcript": stamped([m for m in out["transcript"] if m.id != task.id], team.name)}
-
-    def judge_node(state: TeamState, runtime: Runtime[RunWiring]) -> dict[str, Any]:
-        transcript, candidates = state["transcript"], []
-        for name in teams:
-            made, code, ran = branch_result(transcript, name)
-            final = last(made, Final)
-            note = "" if final is None else "approved by its reviewer" if final.approved else \
-                f"ended without approval: {final.stop_reason}"
-            candidates.append(Candidate(name, code, ran, note))
-        messages = judge_results({**state, "transcript": main_line(transcript)}, runtime.context.contexts[judge],
-                                 candidates)
-        runtime.context.publish(messages)
-        return node_update(spec, JUDGE, messages, state)
-
-    graph.add_node(SUBTEAM, subteam_node)
-    graph.add_node(JUDGE, judge_node)
+    graph.add_node(SUBTEAM, partial(subteam_node, spec=spec))
+    graph.add_node(JUDGE, partial(rank_node, spec=spec, node=JUDGE, ranker=spec.judge().name,  # type: ignore[union-attr]
+                                  collect=sub_team_results, compare=judge_results))
     graph.add_edge(SUBTEAM, JUDGE)
     graph.add_conditional_edges(JUDGE, lambda state: main.to_final())
-    graph.add_conditional_edges(START, lambda state: [
-        Send(SUBTEAM, {"transcript": state["transcript"], "turns": 0, "branch": name}) for name in teams])
+    graph.add_conditional_edges(START, partial(fan_out, spec=spec))
     graph.add_edge(FINAL_NODE, END)

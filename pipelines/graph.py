@@ -34,26 +34,44 @@ from pipelines._base import (
     FINAL_NODE,
     LEDGER_NODE,
     RunWiring,
+    coder_names,
     final_message,
+    new_graph,
     node_update,
 )
-from pipelines.best_of_n import build_best_of_n
-from pipelines.cross_team import build_cross_team
+from pipelines.best_of_n import build_best_of_n, rankers
+from pipelines.cross_team import build_cross_team, judges
 from pipelines.magentic import build_magentic
 from pipelines.parallel import build_parallel_plan
 from pipelines.sequential import build_sequential
-from roles import TeamState
 from studio.spec import TeamSpec
 
 __all__ = ["BRANCH_NODES", "EXECUTE_NODE", "FINAL_NODE", "LEDGER_NODE", "RunWiring", "build_graph",
-           "final_message", "node_update"]
+           "executing_roles", "final_message", "node_update"]
 
 _BUILDERS = {"sequential": build_sequential, "magentic": build_magentic, "parallel_plan": build_parallel_plan,
              "best_of_n": build_best_of_n, "cross_team": build_cross_team}
+_COMPARERS = {"best_of_n": rankers, "cross_team": judges}
+"""Flows whose comparing role runs code too (probes of the candidates, a merge of the sub-teams)."""
 
 
 def build_graph(spec: TeamSpec) -> StateGraph:
     """Wire the roles of ``spec`` into a graph (uncompiled); run it with a :class:`RunWiring` context."""
-    graph = StateGraph(TeamState, context_schema=RunWiring)
+    graph = new_graph()
     _BUILDERS[spec.flow.type](spec, graph)
     return graph
+
+
+def executing_roles(spec: TeamSpec) -> set[str]:
+    """The roles that run code in the sandbox (when the team has it on).
+
+    Every coder, and in a flow that compares parallel results, the role that compares them.
+
+    Example:
+        >>> from studio.spec import TeamSpec, RoleSpec
+        >>> roles = [RoleSpec(name="coder", kind="coder"), RoleSpec(name="critic", kind="critic")]
+        >>> sorted(executing_roles(TeamSpec(name="duo", roles=roles)))
+        ['coder']
+    """
+    compare = _COMPARERS.get(spec.flow.type)
+    return set(coder_names(spec)) | (compare(spec) if compare is not None else set())

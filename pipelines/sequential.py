@@ -1,7 +1,11 @@
-"""``flow.type: sequential``: one speaker at a time, picked by the orchestrator (when the team has one) or
-by the flow's edges."""
+"""``flow.type: sequential``: one speaker at a time.
+
+The orchestrator picks the speaker when the team has one; otherwise the flow's edges do.
+"""
 
 from __future__ import annotations
+
+from functools import partial
 
 from langgraph.graph import END, START, StateGraph
 
@@ -12,7 +16,13 @@ from roles.base import last
 from studio.messages import Decision
 from studio.spec import TeamSpec
 
-__all__ = ["build_sequential"]
+__all__ = ["after_orchestrator", "build_sequential"]
+
+
+def after_orchestrator(state: TeamState, *, main: MainLine) -> str:
+    """The worker the orchestrator picked, or the end when it picked none of them."""
+    decision = last(state["transcript"], Decision)
+    return decision.next_speaker if decision and decision.next_speaker in main.workers else main.to_final()
 
 
 def build_sequential(spec: TeamSpec, graph: StateGraph) -> None:
@@ -24,12 +34,8 @@ def build_sequential(spec: TeamSpec, graph: StateGraph) -> None:
         graph.add_conditional_edges(name, main.after_worker)
     orchestrator = main.orchestrator
     if orchestrator is not None:
-        def after_orchestrator(state: TeamState) -> str:
-            decision = last(state["transcript"], Decision)
-            return decision.next_speaker if decision and decision.next_speaker in main.workers else main.to_final()
-
         graph.add_edge(START, orchestrator.name)
-        graph.add_conditional_edges(orchestrator.name, after_orchestrator)
+        graph.add_conditional_edges(orchestrator.name, partial(after_orchestrator, main=main))
     else:
         graph.add_edge(START, spec.entry())
     graph.add_edge(FINAL_NODE, END)

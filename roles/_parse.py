@@ -77,16 +77,16 @@ def parse_model(text: str, model: type[T]) -> T:
     try:
         return model.model_validate(data)
     except ValueError as exc:
-        errors = getattr(exc, "errors", lambda: [])()
+        errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
         detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" for e in errors) or str(exc)
         raise ParseError(f"the JSON does not match the expected shape ({detail})") from None
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """Every fenced block in ``text`` as (language in lower case, body).
+    r"""Every fenced block in ``text`` as (language in lower case, body).
 
     Example:
-        >>> fenced_blocks("see\\n```python\\nx = 1\\n```")
+        >>> fenced_blocks("see\n```python\nx = 1\n```")
         [('python', 'x = 1')]
     """
     return [(lang.lower(), body.strip("\n")) for lang, body in _FENCE.findall(text)]

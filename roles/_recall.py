@@ -56,15 +56,19 @@ def _clip(text: str, limit: int) -> str:
 
 
 def fence_tag(run_id: str) -> str:
-    """The fence tag of a run: ``data-`` and 12 hex digits, the same for the whole run, unguessable outside
-    this process."""
+    """The fence tag of a run: ``data-`` and 12 hex digits.
+
+    It is the same for the whole run and unguessable outside this process.
+    """
     return "data-" + hmac.new(_KEY, run_id.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:12]
 
 
 def fence_text(text: str) -> str:
-    """``text`` made safe to put inside a fence: invisible characters stripped, compatibility forms folded
-    (NFKC: a fullwidth ``＜`` is a ``<``), and every ``<`` that starts a ``<data`` or ``</data`` tag, in any case
-    and spacing, escaped as ``&lt;``."""
+    """``text`` made safe to put inside a fence.
+
+    Invisible characters are stripped, compatibility forms folded (NFKC: a fullwidth ``＜`` is a ``<``), and
+    every ``<`` that starts a ``<data`` or ``</data`` tag, in any case and spacing, is escaped as ``&lt;``.
+    """
     return _OPENS.sub("&lt;", unicodedata.normalize("NFKC", strip_invisible(text)))
 
 
@@ -115,8 +119,10 @@ def parse_tool_call(text: str) -> MemorySearchCall | None:
 
 
 def run_memory_search(ctx: Any, call: MemorySearchCall, k: int = 3) -> tuple[str, list[Hit], bool]:
-    """Run the tool for a role (only offered when it has memory): ``(text shown to it, hits, ok)``; a refusal
-    is shown, not raised."""
+    """Run the tool for a role (only offered when it has memory): ``(text shown to it, hits, ok)``.
+
+    A refusal is shown to the role, not raised.
+    """
     try:
         hits = ctx.memory.search(call.query, k)
     except MemoryStoreError as exc:

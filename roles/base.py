@@ -8,15 +8,16 @@ runs on the embedded model, a real provider or a script.
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Generic, NotRequired, Protocol, TypedDict, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypedDict, TypeVar, overload
 
 import jinja2
 import yaml
-from pydantic import RootModel
+from pydantic import BaseModel, RootModel
 
 from memory.scoped import ScopedMemory
 from roles._parse import ParseError
@@ -39,6 +40,11 @@ from studio.messages import (
 )
 from studio.spec import RoleSpec, TeamSpec
 
+if sys.version_info >= (3, 11):
+    from typing import NotRequired
+else:  # Python 3.10 (requires-python): typing has no NotRequired yet
+    from typing_extensions import NotRequired
+
 __all__ = ["Answer", "Completion", "ModelFn", "RoleContext", "TeamState", "ask", "feedback_of", "last_code",
            "main_line", "render_prompt", "transcript_text"]
 
@@ -47,6 +53,7 @@ MAX_TOOL_CALLS = 2
 
 PROMPTS = Path(__file__).parent / "prompts"
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class TeamState(TypedDict):
@@ -62,16 +69,25 @@ class TeamState(TypedDict):
 
 
 class Completion(Protocol):
-    """What a model call returns: its text and what it cost."""
+    """What a model call returns: its text and what it cost (read-only, so a frozen dataclass is one)."""
 
-    text: str
-    usage: Usage
+    @property
+    def text(self) -> str:
+        """The reply's text."""
+        ...
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens, seconds and money the call took."""
+        ...
 
 
 class ModelFn(Protocol):
     """Calls the role's model: chat messages in, a completion out."""
 
-    def __call__(self, messages: list[dict[str, str]], *, schema: type | None = None) -> Completion: ...
+    def __call__(self, messages: list[dict[str, Any]], *, schema: type[BaseModel] | None = None) -> Completion:
+        """Answer ``messages``; with ``schema``, the reply is JSON of that pydantic model."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -98,8 +114,11 @@ class RoleContext:
     """The parallel branch this context works in (empty on the main line)."""
 
     def for_branch(self, branch: str, **call_options: Any) -> RoleContext:
-        """This role working in ``branch``: its model calls are keyed ``name.branch`` (a scripted model can give
-        each branch its own replies) and may take other options (a candidate's temperature)."""
+        """This role working in ``branch``.
+
+        Its model calls are keyed ``name.branch`` (a scripted model can give each branch its own replies) and
+        may take other options (a candidate's temperature).
+        """
         scoped = getattr(self.model, "for_branch", None)
         model = scoped(branch, **call_options) if scoped is not None else self.model
         return replace(self, branch=branch, model=model)
@@ -124,8 +143,12 @@ def task_of(transcript: list[Message]) -> str:
     return next((m.content for m in transcript if isinstance(m, Task)), "")
 
 
-def last(transcript: list[Message], cls: type[T]) -> T | None:
-    """The most recent message of class ``cls``."""
+@overload
+def last(transcript: list[Message], cls: type[T]) -> T | None: ...
+@overload
+def last(transcript: list[Message], cls: tuple[type[T], type[U]]) -> T | U | None: ...
+def last(transcript: list[Message], cls: Any) -> Any:
+    """The most recent message of class ``cls`` (or of either class of a pair)."""
     return next((m for m in reversed(transcript) if isinstance(m, cls)), None)
 
 
@@ -177,13 +200,13 @@ def _tools_allowed(ctx: RoleContext) -> bool:
 
 
 @cache
-def _with_tool(schema: type) -> type:
+def _with_tool(schema: type[BaseModel]) -> type[BaseModel]:
     """``schema`` or a memory_search call, for constrained decoding while the role may still use the tool."""
     return RootModel[MemorySearchCall | schema]  # type: ignore[valid-type]
 
 
 def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
-        schema: type | None = None, query: str = "", prompt: str | None = None) -> Answer[T]:
+        schema: type[BaseModel] | None = None, query: str = "", prompt: str | None = None) -> Answer[T]:
     """Render the role's prompt with what memory recalls for ``query``, call the model and parse its reply.
 
     A role granted the ``memory_search`` tool may first reply with a search

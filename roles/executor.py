@@ -25,10 +25,10 @@ _PROMPT_OUTPUT_CHARS = 1200
 
 
 def extract_tests(text: str) -> str:
-    """Test code given in a task or plan: Python blocks with asserts or test functions, and bare assert lines.
+    r"""Test code given in a task or plan: Python blocks with asserts or test functions, and bare assert lines.
 
     Example:
-        >>> extract_tests("Write add(a, b).\\nassert add(1, 2) == 3")
+        >>> extract_tests("Write add(a, b).\nassert add(1, 2) == 3")
         'assert add(1, 2) == 3'
     """
     blocks = [code for lang, code in fenced_blocks(text) if lang in ("", "python", "py")

@@ -27,7 +27,9 @@ class LedgerReply(BaseModel):
 @lru_cache(maxsize=64)
 def _ledger_schema(workers: tuple[str, ...]) -> type[BaseModel]:
     """The ledger with ``next_speaker`` limited to the workers, so constrained decoding picks a real role."""
-    return create_model("Ledger", __base__=LedgerReply, next_speaker=(Literal[workers], ...),
+    # create_model's stubs want type[Any] for a field; a Literal built at run time is a special form that
+    # pydantic takes all the same.
+    return create_model("Ledger", __base__=LedgerReply, next_speaker=(Literal[workers], ...),  # type: ignore[arg-type]
                         instruction_or_question=(str, Field(max_length=200)))
 
 

@@ -144,8 +144,10 @@ def agreement(behaviours: Sequence[tuple[str, ...] | None]) -> list[int]:
 
 
 def shared_results(behaviours: Sequence[tuple[str, ...] | None]) -> list[int]:
-    """For each behaviour, the results it shares with the others: over every other candidate and every probe
-    call, the calls where both returned the same value (a shared error counts nothing; 0 for one not run).
+    """For each behaviour, how many results it shares with the others.
+
+    That is, over every other candidate and every probe call, the calls where both returned the same value
+    (a shared error counts nothing; 0 for one not run).
 
     Partly right candidates share results with the right ones, so this separates groups of equal size.
 

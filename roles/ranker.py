@@ -1,5 +1,7 @@
-"""Compare parallel results with the execution evidence: the critic ranks best_of_n's candidates, the judge
-compares cross_team's sub-teams (and may merge them).
+"""Compare parallel results with the execution evidence.
+
+The critic ranks best_of_n's candidates; the judge compares cross_team's
+sub-teams (and may merge them).
 
 The evidence comes first: a pick whose run failed, while another passed, is
 overruled, as the critic's approval of failing code is. Among candidates whose
@@ -43,8 +45,10 @@ class Candidate:
     """Results on single probe calls it shares with other candidates (summed over them)."""
 
     def score(self) -> tuple[int, int, int, int, int, int, int]:
-        """Higher is better: runs clean on the task's tests, passes more of them, fails fewer, agrees with more
-        others (wholly, then call by call), passes more of its own tests, has code.
+        """The sort key of the evidence; higher is better.
+
+        In order: runs clean on the task's tests, passes more of them, fails fewer, agrees with more others
+        (wholly, then call by call), passes more of its own tests, has code.
 
         The code's own tests (its ``test_`` functions) count after the agreement: a small model's tests are
         often wrong, and a wrong test must not sink right code below code that agrees with the others.
@@ -58,6 +62,7 @@ class Candidate:
                 ran.own_passed - ran.own_failed, 1)
 
     def report(self) -> str:
+        """What the critic reads about this candidate: its run (or why there is none) and its agreement."""
         if self.code is None or not self.code.code:
             return "no code was written"
         ran = execution_report(self.execution, limit=400) if self.execution is not None else "not run"
@@ -70,8 +75,10 @@ SHOWN = 8
 
 
 def shown_to_critic(candidates: list[Candidate], most: int = SHOWN) -> list[Candidate]:
-    """The candidates the critic compares: one of each distinct code (a copy says nothing new), the best by
-    the evidence first, at most ``most``, in their own order."""
+    """The candidates the critic compares, at most ``most``, in their own order.
+
+    One of each distinct code is kept (a copy says nothing new), the best by the evidence first.
+    """
     distinct: dict[str, Candidate] = {}
     for c in by_evidence(candidates):
         distinct.setdefault(" ".join(c.code.code.split()) if c.code else "", c)
@@ -114,7 +121,11 @@ class JudgeReply(BaseModel):
 
 @lru_cache(maxsize=64)
 def _rank_schema(names: tuple[str, ...]) -> type[BaseModel]:
-    return create_model("Rank", best=(Literal[names], ...), verdict=(Literal["approve", "revise"], ...),
+    """The rank reply with ``best`` limited to the candidates' names, so constrained decoding picks a real one."""
+    # create_model's stubs want type[Any] for a field; a Literal (here one built at run time) is a special form
+    # that pydantic takes all the same.
+    return create_model("Rank", best=(Literal[names], ...),  # type: ignore[arg-type]
+                        verdict=(Literal["approve", "revise"], ...),  # type: ignore[arg-type]
                         feedback=(str, Field(max_length=300)), lessons=(list[str], Field(max_length=3)))
 
 
@@ -234,7 +245,7 @@ def judge_results(state: TeamState, ctx: RoleContext, candidates: list[Candidate
         code = Code(run_id=ctx.run_id, sender=ctx.role.name, content=answer.text, code=merged, branch="merge")
         ran = [m.model_copy(update={"branch": "merge"}) for m in execute({**state, "transcript": [
             *transcript, code]}, ctx)]
-        trial = Candidate("merged", code, ran[0] if ran else None)
+        trial = Candidate("merged", code, next((m for m in ran if isinstance(m, Execution)), None))
         notes += [code, *ran]
         if trial.score() >= chosen.score():
             chosen, reason = trial, f"{reason} The merged code runs at least as well as {chosen.name}'s."

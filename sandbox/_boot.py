@@ -50,8 +50,11 @@ FILE_RIGHTS = 1 | 2 | 4 | (1 << 14) | (1 << 15)  # rights that apply to a single
 STATUS_FD, VERDICT_FD, HARNESS_FD = 3, 4, 5
 
 def report(fields):
-    """One status line for the parent, as JSON (the json package costs ~10 ms to import; the values here are
-    numbers, booleans and fixed words)."""
+    """Write one status line for the parent, as JSON.
+
+    Written by hand: the json package costs ~10 ms to import, and the values here are numbers, booleans
+    and fixed words.
+    """
     words = {True: "true", False: "false", None: "null"}
     items = ",".join(f'"{k}":' + (words[v] if v is None or isinstance(v, bool) else
                                  f'"{v}"' if isinstance(v, str) else str(int(v))) for k, v in fields.items())
@@ -159,8 +162,11 @@ def hand_to_nobody(workspace, new_root):
 
 
 def drop_privileges():
-    """Root becomes ``nobody`` (which clears its capabilities, and makes the process limit count);
-    anyone else gives up the capabilities the new user namespace gave them."""
+    """Give up privileges before the code runs.
+
+    Root becomes ``nobody`` (which clears its capabilities, and makes the process limit count); anyone else
+    gives up the capabilities the new user namespace gave them.
+    """
     if os.geteuid() == 0:
         os.setgroups([])
         os.setresgid(NOBODY, NOBODY, NOBODY)
@@ -172,8 +178,10 @@ def drop_privileges():
 
 
 def read_harness(index):
-    """The test runner's modules as code, before the lockdown: compiled by the parent (in the memory file
-    on fd 5), or else compiled here from their files."""
+    """The test runner's modules as code, read before the lockdown.
+
+    They come compiled by the parent (in the memory file on fd 5), or else are compiled here from their files.
+    """
     found = []
     for name, path, offset, size in index:
         if offset >= 0:

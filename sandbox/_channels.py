@@ -67,7 +67,7 @@ def collect(status: int, verdicts: int | None, pid: int, deadline: float) -> tup
     """
     data = {status: b"", **({verdicts: b""} if verdicts is not None else {})}
     if _read_until(data, status, deadline):
-        return data[status], data.get(verdicts, b""), False, None
+        return data[status], (data.get(verdicts, b"") if verdicts is not None else b""), False, None
     child = next((line["child"] for line in lines(data[status]) if isinstance(line.get("child"), int)), None)
     peak = _peak_kib(child) if child else None
     if child:
@@ -75,7 +75,7 @@ def collect(status: int, verdicts: int | None, pid: int, deadline: float) -> tup
         ended = _read_until(data, status, time.perf_counter() + TEARDOWN_S)
     if not child or not ended:
         kill_group(pid)
-    return data[status], data.get(verdicts, b""), True, peak
+    return data[status], (data.get(verdicts, b"") if verdicts is not None else b""), True, peak
 
 
 def _read_until(data: dict[int, bytes], main: int, deadline: float) -> bool:

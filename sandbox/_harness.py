@@ -77,7 +77,7 @@ def _own_tests(source):
     except SyntaxError:
         return []
     found = {n.name: n.lineno for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")}
-    return sorted(found, key=found.get)
+    return sorted(found, key=found.__getitem__)
 
 
 def _run_file(verdicts, path, source, base):

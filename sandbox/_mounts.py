@@ -87,7 +87,7 @@ def private_root(read_paths, write_paths, new_root, workspace=None, disk_mb=0):
     try:
         _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates back to the machine
         _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
-        bound = []
+        bound: list[str] = []
         for path, writable in sorted([(p, False) for p in read_paths] + [(p, True) for p in write_paths]):
             if path == "/" or any(path.startswith(b + "/") for b in bound) or not os.path.lexists(path):
                 continue

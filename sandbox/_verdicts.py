@@ -32,8 +32,11 @@ def _test_functions(source: str) -> list[str]:
 
 
 def expected_tests(files: Mapping[str, str], entry: str, tests: Sequence[str]) -> list[str]:
-    """The names the test runner should report: the code's own ``test_*`` functions, each test file's asserts
-    and ``test_*`` functions (the file's own name when it does not parse)."""
+    """The names the test runner should report.
+
+    These are the code's own ``test_*`` functions, then each test file's asserts and ``test_*`` functions
+    (the file's own name when it does not parse).
+    """
     names = list(dict.fromkeys(_test_functions(files[entry])))
     for test_file in tests:
         base = posixpath.basename(test_file)

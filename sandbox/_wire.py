@@ -55,7 +55,7 @@ class Record:
     def __ne__(self, other):
         return not self == other
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (like dict)
 
     def __repr__(self):
         return f"{self._name}({', '.join(f'{k}={v!r}' for k, v in self._fields.items())})"

@@ -1,7 +1,7 @@
-"""What one execution produced: exit code, output, limits hit, test outcomes, and how isolated it was.
+r"""What one execution produced: exit code, output, limits hit, test outcomes, and how isolated it was.
 
 Example:
-    >>> r = ExecResult(exit_code=0, stdout="hi\\n", stderr="", duration_s=0.03, peak_memory_mb=9.5)
+    >>> r = ExecResult(exit_code=0, stdout="hi\n", stderr="", duration_s=0.03, peak_memory_mb=9.5)
     >>> r.ok, r.summary()
     (True, 'exit 0 · 30 ms · 9.5 MB')
 """

@@ -1,4 +1,4 @@
-"""Run untrusted code: a fresh workspace, a scrubbed environment, limits, isolation, a hard deadline.
+r"""Run untrusted code: a fresh workspace, a scrubbed environment, limits, isolation, a hard deadline.
 
 The parent side of the sandbox. :class:`Sandbox` writes the files into a new
 folder, starts ``_boot.py`` with ``posix_spawn`` (cheap even from a large
@@ -15,7 +15,7 @@ Example:
     >>> import tempfile
     >>> box = Sandbox(SandboxSpec(timeout_s=5), tempfile.mkdtemp())
     >>> box.run({"main.py": "print(6 * 7)"}, entry="main.py").stdout
-    '42\\n'
+    '42\n'
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 from sandbox._channels import collect, kill_group, lines, output_file, read_capped
 from sandbox._verdicts import expected_tests, has_tests, outcomes
 from sandbox.result import ExecResult, Limit
-from studio.spec_sandbox import SandboxSpec
+from studio.spec.sandbox import SandboxSpec
 
 __all__ = ["Sandbox", "SandboxError", "isolation_report"]
 
@@ -175,8 +175,8 @@ class Sandbox:
         actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_DUP2, outputs[0], 1), (os.POSIX_SPAWN_DUP2, outputs[1], 2),
                    *((os.POSIX_SPAWN_DUP2, write_end, fd) for fd, (_, write_end) in enumerate(pipes, 3))]
-        if expected is not None and _compiled_harness() is not None:
-            actions.append((os.POSIX_SPAWN_DUP2, _compiled_harness()[0], _HARNESS_FD))
+        if expected is not None and (harness := _compiled_harness()) is not None:
+            actions.append((os.POSIX_SPAWN_DUP2, harness[0], _HARNESS_FD))
         start = time.perf_counter()
         try:
             try:
@@ -218,8 +218,10 @@ class Sandbox:
 
 @cache
 def _compiled_harness() -> tuple[int, list[list]] | None:
-    """The test runner's modules compiled once per process, in a memory file the sandbox reads before its
-    lockdown (compiling them in every run cost ~5 ms): (descriptor, [[name, path, offset, size], ...])."""
+    """The test runner's modules compiled once per process: (descriptor, [[name, path, offset, size], ...]).
+
+    They sit in a memory file the sandbox reads before its lockdown (compiling them in every run cost ~5 ms).
+    """
     if not hasattr(os, "memfd_create"):
         return None
     blobs, index, offset = [], [], 0

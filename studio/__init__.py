@@ -39,7 +39,7 @@ _WHERE = {
     "TeamMemory": "studio.api",
     "Message": "studio.messages",
     "RoleSpec": "studio.spec",
-    "RunLog": "studio.runlog",
+    "RunLog": "studio.bus",
     "RunResult": "studio.runner",
     "TeamSpec": "studio.spec",
     "VectorMemory": "memory.store",

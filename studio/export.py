@@ -84,8 +84,11 @@ def _pieces(text: str, room: int) -> list[str]:
 
 
 def _expr(value: Any, indent: int, used: int) -> str:
-    """``value`` as source starting on a line indented ``indent``; ``used`` columns are taken on its first line
-    (the text before it and the comma after it). Too long for one line: one item (or string piece) per line."""
+    """``value`` as source starting on a line indented ``indent``.
+
+    ``used`` columns are taken on its first line (the text before it and the comma after it). Too long for
+    one line: one item (or string piece) per line.
+    """
     flat = _flat(value)
     if used + len(flat) <= WIDTH or not isinstance(value, (str, dict, list, tuple)) or not value:
         return flat

@@ -1,6 +1,7 @@
 """Who may reach a server Huddle starts: loopback stays open, any other address needs a token or ``--insecure``.
 
-``huddle memory serve`` and ``huddle ui`` share these rules. A token comes from
+``huddle memory serve``, ``huddle ui`` and ``Team.studio()`` share these rules, and the
+last two the command line that serves the studio (:func:`streamlit_command`). A token comes from
 ``--token-env NAME`` (the variable holds it; it never appears on a command line)
 or ``--new-token`` (made here and printed once to the terminal, never logged).
 
@@ -15,12 +16,21 @@ import hmac
 import ipaddress
 import os
 import secrets
+import sys
+from pathlib import Path
 
-__all__ = ["MIN_TOKEN_CHARS", "UI_TOKEN_ENV", "AccessError", "is_loopback", "server_token", "token_matches"]
+__all__ = ["MIN_TOKEN_CHARS", "TEAM_ENV", "UI_APP", "UI_TOKEN_ENV", "AccessError", "is_loopback", "server_token",
+           "streamlit_command", "token_matches"]
 
 UI_TOKEN_ENV = "HUDDLE_UI_TOKEN"
 """``huddle ui`` hands the studio its login token in this variable of the Streamlit process (never on its
 command line, where ``ps`` shows it to every user)."""
+
+TEAM_ENV = "HUDDLE_UI_TEAM"
+"""The team file the studio's Build page opens first (set by ``huddle ui --team`` and ``Team.studio()``)."""
+
+UI_APP = Path(__file__).parent / "ui" / "app.py"
+"""The Streamlit script of the studio."""
 
 MIN_TOKEN_CHARS = 16
 """Shorter tokens are refused: a guessable token is no better than none."""
@@ -83,3 +93,10 @@ def token_matches(given: str | bytes | None, token: str) -> bool:
         return False
     raw = given.encode() if isinstance(given, str) else given
     return hmac.compare_digest(raw, token.encode())
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    """The command line that serves the studio (headless: it prints the address instead of opening a browser)."""
+    return [sys.executable, "-m", "streamlit", "run", str(UI_APP), "--server.address", host, "--server.port",
+            str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--global.developmentMode", "false", "--client.toolbarMode", "minimal"]

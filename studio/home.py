@@ -18,8 +18,11 @@ class RetentionError(ValueError):
 
 
 def huddle_home(home: str | Path | None = None) -> Path:
-    """Where runs, checkpoints and memory live: ``home``, ``$HUDDLE_HOME`` or ``~/.huddle``."""
-    return Path(home or os.environ.get("HUDDLE_HOME") or "~/.huddle").expanduser()
+    """Where runs, checkpoints and memory live: ``home``, ``$HUDDLE_HOME`` or ``~/.huddle``, as an absolute path.
+
+    Absolute, so a relative home means the same folder to the sandbox, which runs code from another directory.
+    """
+    return Path(home or os.environ.get("HUDDLE_HOME") or "~/.huddle").expanduser().absolute()
 
 
 def retention_days() -> float:

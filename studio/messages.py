@@ -264,8 +264,10 @@ class Ranking(_Base):
 
 
 class Approval(_Base):
-    """A person's say at an approval point: asked for (``requested``), then ``approved``, ``edited`` or
-    ``rejected``."""
+    """A person's say at an approval point.
+
+    It is asked for (``requested``), then ``approved``, ``edited`` or ``rejected``.
+    """
 
     kind: Literal["approval"] = "approval"
     point: Literal["after_plan", "before_execution", "before_final"]

@@ -191,8 +191,10 @@ _STRUCTURAL = frozenset({"id", "run_id", "parent_id", "sender", "topic", "kind",
 
 
 def redact_data(value: Any, memo: dict[int, tuple[Any, Any, Any]] | None = None) -> Any:
-    """``value`` with every string in it redacted: strings, lists, tuples, dicts (their values), dataclasses
-    and pydantic models (a message: its text fields). Returns ``value`` itself when nothing changed.
+    """``value`` with every string in it redacted; ``value`` itself when nothing changed.
+
+    Strings, lists, tuples, dicts (their values), dataclasses and pydantic models (a message: its text
+    fields) are looked into.
 
     Args:
         value: what to redact.
@@ -218,11 +220,11 @@ def _walk(value: Any, secrets: list[tuple[str, str]], memo: dict[int, tuple[Any,
         out = [_walk(v, secrets, memo) for v in value]
         return out if any(a is not b for a, b in zip(out, value, strict=True)) else value
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        out = tuple(_walk(v, secrets, memo) for v in value)
-        return out if any(a is not b for a, b in zip(out, value, strict=True)) else value
+        walked = tuple(_walk(v, secrets, memo) for v in value)
+        return walked if any(a is not b for a, b in zip(walked, value, strict=True)) else value
     if isinstance(value, dict):
-        out = {k: _walk(v, secrets, memo) for k, v in value.items()}
-        return out if any(out[k] is not v for k, v in value.items()) else value
+        mapped = {k: _walk(v, secrets, memo) for k, v in value.items()}
+        return mapped if any(mapped[k] is not v for k, v in value.items()) else value
     fields = getattr(type(value), "model_fields", None)
     if isinstance(fields, dict) and hasattr(value, "model_copy"):  # a pydantic model (messages are frozen ones)
         seen = memo.get(id(value)) if memo is not None else None
@@ -254,8 +256,9 @@ def _walk(value: Any, secrets: list[tuple[str, str]], memo: dict[int, tuple[Any,
 
 
 def is_provider_key_name(name: str) -> bool:
-    """Whether environment variable ``name`` is a model provider's own key (``OPENAI_API_KEY``, ``HF_TOKEN``,
-    ``AWS_SECRET_ACCESS_KEY``, …): one that must never go to another host.
+    """Whether environment variable ``name`` is a model provider's own key, which must never go to another host.
+
+    For example ``OPENAI_API_KEY``, ``HF_TOKEN``, ``AWS_SECRET_ACCESS_KEY``.
 
     Example:
         >>> is_provider_key_name("OPENAI_API_KEY"), is_provider_key_name("MY_GATEWAY_KEY")

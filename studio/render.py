@@ -7,6 +7,7 @@ its branch in front of its sender: ``[s2] coder · code``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rich import box
@@ -18,11 +19,10 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Column, Table
 
+from studio.kinds import APPROVAL_COLOURS, KINDS, LEDGER_FACTS, covering
 from studio.messages import (
     Approval,
     Code,
-    Decision,
-    Error,
     Execution,
     Final,
     Ledger,
@@ -31,7 +31,6 @@ from studio.messages import (
     Ranking,
     Reflection,
     Review,
-    ToolCall,
     ToolResult,
     message_to_json,
 )
@@ -40,26 +39,20 @@ from studio.redact import redact_data
 __all__ = ["APPROVAL_COLOURS", "LEDGER_FACTS", "hits_table", "ingest_summary", "print_json_line", "print_message",
            "runs_table", "sender_text", "usage_text"]
 
-_STYLE = {"task": "bold white", "plan": "cyan", "code": "green", "review": "magenta", "decision": "blue",
-          "final": "bold green", "error": "bold red", "execution": "yellow", "reflection": "bright_magenta",
-          "tool_call": "cyan", "tool_result": "cyan", "ledger": "blue", "ranking": "magenta", "approval": "yellow"}
-LEDGER_FACTS = (("facts given", "facts_given"), ("facts to look up", "facts_to_look_up"),
-                ("facts to derive", "facts_to_derive"), ("educated guesses", "educated_guesses"))
-"""The fact lists of a task ledger: (heading, field), in the order Magentic-One writes them."""
-APPROVAL_COLOURS = {"requested": "yellow", "approved": "green", "edited": "cyan", "rejected": "red"}
-"""Colour of each approval status (rich and Streamlit both know these names)."""
-
-
 def print_json_line(message: Message) -> None:
-    """One message as one JSON object on stdout, flushed at once (redacted: a log written before the redactor knew
-    a secret's shape still prints none)."""
+    """Print one message as one JSON object on stdout, flushed at once.
+
+    It is redacted: a log written before the redactor knew a secret's shape still prints none.
+    """
     sys.stdout.write(message_to_json(redact_data(message)) + "\n")
     sys.stdout.flush()
 
 
 def usage_text(message: Message, sep: str = ", ") -> str:
-    """What the model calls behind ``message`` cost, as ``tokens{sep}seconds[{sep}queued seconds][{sep}$cost]``;
-    empty without calls. The queue time (waiting for a concurrency or rate-limit slot) shows from 0.05 s."""
+    """What the model calls behind ``message`` cost: ``tokens{sep}seconds[{sep}queued seconds][{sep}$cost]``.
+
+    Empty without calls. The queue time (waiting for a concurrency or rate-limit slot) shows from 0.05 s.
+    """
     u = message.usage
     if not u.calls:
         return ""
@@ -82,61 +75,89 @@ def print_message(console: Console, message: Message) -> None:
 
 
 def _print_body(console: Console, message: Message) -> None:
-    style = _STYLE.get(message.kind, "white")
-    title = f"[{style}]{escape(sender_text(message))} · {message.kind}[/]"
-    if isinstance(message, Decision):
-        console.print(f"{title}  [dim]{message.content}[/]")
-        return
-    if isinstance(message, Error):
-        console.print(f"{title}  [red]{message.content}[/]")
-        return
-    if isinstance(message, Reflection):
-        first = message.content.splitlines()[0] if message.content else ""
-        console.print(f"{title}  [dim]{message.note} → {message.collection} "
-                      f"{', '.join(message.memory_ids)}: {first}[/]")
-        return
-    if isinstance(message, ToolCall):
-        console.print(f"{title}  [dim]{message.content}[/]")
-        return
-    if isinstance(message, Execution):
-        _print_execution(console, title, message)
-        return
-    if isinstance(message, ToolResult):
-        state = "" if message.ok else " [red](failed)[/]"
-        console.print(f"{title}{state}  [dim]{len(message.memory_ids)} item(s): "
-                      f"{', '.join(message.memory_ids) or message.content[:80]}[/]")
-        return
-    if isinstance(message, Approval) and message.status != "requested":
-        feedback = f"  [dim]{escape(message.feedback)}[/]" if message.feedback else ""
-        console.print(f"{title}  [{APPROVAL_COLOURS[message.status]}]{message.point.replace('_', ' ')}: "
-                      f"{message.status}[/]{feedback}")
-        return
-    body: Any
-    if isinstance(message, (Code, Final)) and message.code:
-        body = Syntax(message.code, "python", theme="ansi_dark", word_wrap=True)
-        if isinstance(message, Final):
-            title += "  [bold green]approved[/]" if message.approved else f"  [yellow]{message.stop_reason}[/]"
-            if message.executed:
-                ok = message.exit_code == 0 and not message.failed
-                title += f"  [{'green' if ok else 'red'}]tests {message.passed} passed, {message.failed} failed[/]"
-    elif isinstance(message, Plan):
-        body = "\n".join(f"{s.id}. {s.description}" for s in message.steps)
-    elif isinstance(message, Review):
-        body = f"[{'green' if message.verdict == 'approve' else 'yellow'}]{message.verdict}[/]: {message.feedback}"
-    elif isinstance(message, Ledger):
-        title += f"  [yellow]replan {message.replan}[/]" if message.replan else ""
-        body = _ledger_body(message)
-    elif isinstance(message, Ranking):
-        title += f"  [bold]chosen {escape(message.chosen)}[/]" if message.chosen else ""
-        body = _ranking_body(message)
-    elif isinstance(message, Approval):  # requested: what the person is asked to approve
-        title += f"  [yellow]{message.point.replace('_', ' ')}: waiting for approval[/]"
-        body = (escape(message.content or "(nothing to show)") if message.point == "after_plan"
-                else Syntax(message.content.rstrip("\n"), "python", theme="ansi_dark", word_wrap=True))
-    else:
-        body = Markdown(message.content or "(empty)")
+    kind = KINDS[message.kind]
+    title = f"[{kind.colour}]{escape(sender_text(message))} · {kind.label}[/]"
+    _DRAW[message.kind](console, title, message)
+
+
+def _panel(console: Console, title: str, message: Message, body: Any) -> None:
+    """``body`` in a panel in the kind's colour, ``title`` at its top and the usage at its bottom."""
     console.print(Panel(body, title=title, title_align="left", subtitle=usage_text(message) or None,
-                        subtitle_align="right", border_style=style.split()[-1]))
+                        subtitle_align="right", border_style=KINDS[message.kind].colour.split()[-1]))
+
+
+def _markdown(console: Console, title: str, message: Message) -> None:
+    _panel(console, title, message, Markdown(message.content or "(empty)"))
+
+
+def _one_line(style: str) -> Callable[[Console, str, Any], None]:
+    """A drawer that prints the title and the kind's summary after it, on one line, in ``style``."""
+    def draw(console: Console, title: str, message: Message) -> None:
+        console.print(f"{title}  [{style}]{escape(KINDS[message.kind].summary(message))}[/]")
+    return draw
+
+
+def _python(code: str) -> Syntax:
+    return Syntax(code, "python", theme="ansi_dark", word_wrap=True)
+
+
+def _code(console: Console, title: str, message: Code) -> None:
+    if message.code:
+        _panel(console, title, message, _python(message.code))
+    else:
+        _markdown(console, title, message)
+
+
+def _final(console: Console, title: str, message: Final) -> None:
+    if not message.code:
+        _markdown(console, title, message)
+        return
+    title += "  [bold green]approved[/]" if message.approved else f"  [yellow]{message.stop_reason}[/]"
+    if message.executed:
+        ok = message.exit_code == 0 and not message.failed
+        title += f"  [{'green' if ok else 'red'}]tests {message.passed} passed, {message.failed} failed[/]"
+    _panel(console, title, message, _python(message.code))
+
+
+def _plan(console: Console, title: str, message: Plan) -> None:
+    _panel(console, title, message, "\n".join(f"{s.id}. {s.description}" for s in message.steps))
+
+
+def _review(console: Console, title: str, message: Review) -> None:
+    colour = "green" if message.verdict == "approve" else "yellow"
+    _panel(console, title, message, f"[{colour}]{message.verdict}[/]: {message.feedback}")
+
+
+def _reflection(console: Console, title: str, message: Reflection) -> None:
+    first = message.content.splitlines()[0] if message.content else ""
+    console.print(f"{title}  [dim]{message.note} → {message.collection} {', '.join(message.memory_ids)}: {first}[/]")
+
+
+def _tool_result(console: Console, title: str, message: ToolResult) -> None:
+    state = "" if message.ok else " [red](failed)[/]"
+    console.print(f"{title}{state}  [dim]{len(message.memory_ids)} item(s): "
+                  f"{', '.join(message.memory_ids) or message.content[:80]}[/]")
+
+
+def _ledger(console: Console, title: str, message: Ledger) -> None:
+    title += f"  [yellow]replan {message.replan}[/]" if message.replan else ""
+    _panel(console, title, message, _ledger_body(message))
+
+
+def _ranking(console: Console, title: str, message: Ranking) -> None:
+    title += f"  [bold]chosen {escape(message.chosen)}[/]" if message.chosen else ""
+    _panel(console, title, message, _ranking_body(message))
+
+
+def _approval(console: Console, title: str, message: Approval) -> None:
+    point = message.point.replace("_", " ")
+    if message.status != "requested":  # the person's answer, on one line
+        feedback = f"  [dim]{escape(message.feedback)}[/]" if message.feedback else ""
+        console.print(f"{title}  [{APPROVAL_COLOURS[message.status]}]{point}: {message.status}[/]{feedback}")
+        return
+    body = (escape(message.content or "(nothing to show)") if message.point == "after_plan"
+            else _python(message.content.rstrip("\n")))  # what the person is asked to approve
+    _panel(console, f"{title}  [yellow]{point}: waiting for approval[/]", message, body)
 
 
 def _ledger_body(message: Ledger) -> str:
@@ -177,6 +198,15 @@ def _print_execution(console: Console, title: str, message: Execution, tail_line
         console.print(Padding(f"[dim]{escape(chr(10).join(lines))}[/]", (0, 0, 0, 2)))
 
 
+_DRAW: dict[str, Callable[[Console, str, Any], None]] = dict(covering("the CLI (studio/render.py)", {
+    "task": _markdown, "plan": _plan, "code": _code, "execution": _print_execution, "review": _review,
+    "decision": _one_line("dim"), "final": _final, "tool_call": _one_line("dim"), "tool_result": _tool_result,
+    "reflection": _reflection, "error": _one_line("red"), "ledger": _ledger, "ranking": _ranking,
+    "approval": _approval,
+}))
+"""How the terminal draws each kind after its title: (console, title, message)."""
+
+
 def runs_table(rows: list[dict[str, Any]]) -> Table:
     """The run index as a table."""
     widths = {"run": 12, "team": 8, "status": 7, "started": 11, "msgs": 4, "tokens": 6, "cost": 7}
@@ -192,8 +222,10 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def hits_table(hits: list[Any], *, scores: bool) -> Group:
-    """Memory items (search hits or a listing): a header line (id, collection, score, source, provenance)
-    and the text, wrapped, under it; readable in a narrow terminal."""
+    """Memory items (search hits or a listing), readable in a narrow terminal.
+
+    Each has a header line (id, collection, score, source, provenance) and the text, wrapped, under it.
+    """
     rows: list[Any] = []
     for hit in hits:
         where = hit.source.rsplit("/", 1)[-1] or "?"

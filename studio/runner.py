@@ -22,22 +22,29 @@ from langgraph.types import Command
 from memory.reflection import reflect
 from memory.store import VectorMemory
 from memory.team import open_memory, role_scopes
-from pipelines import BRANCH_NODES, ApprovalDecision, RunWiring, build_graph, node_update, pending_approval
+from pipelines import (
+    BRANCH_NODES,
+    ApprovalDecision,
+    RunWiring,
+    build_graph,
+    executing_roles,
+    node_update,
+    pending_approval,
+)
 from roles import RoleContext
 from sandbox import Sandbox, SandboxError
 from studio._checkpoint_serde import RedactingSerializer
-from studio._role_model import RoleModel
-from studio.bus import Bus
+from studio.bus import Bus, RunStore, bus_url, open_store
+from studio.bus.sqlite import calls_per_sender
 from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
-from studio.logs import RunStore, bus_url, open_run_log
+from studio.llm.role_model import RoleModel
+from studio.llm.scripted import ScriptExhausted
 from studio.messages import MESSAGE_TYPES, Approval, Error, Final, Message, PlanStep, Task, Usage, new_id
 from studio.redact import redact, redact_data
-from studio.runlog import calls_per_sender
-from studio.scripted import ScriptExhausted
 from studio.spec import RoleSpec, TeamSpec, parse_spec
 
-__all__ = ["ApprovalDecision", "RunNotFound", "RunNotWaiting", "RunResult", "RunStopped", "huddle_home", "open_log",
+__all__ = ["ApprovalDecision", "RunNotFound", "RunNotWaiting", "RunResult", "RunStopped", "huddle_home", "shared_store",
            "open_team_memory", "pending_approval", "resume_run", "run_team"]
 
 
@@ -90,16 +97,18 @@ def _cached(kind: str, home: Path, make: Callable[[], object]):
         return _OPEN[key]
 
 
-def open_log(home: str | Path | None = None, url: str | None = None) -> RunStore:
-    """The run log, shared within this process: the bus ``$HUDDLE_BUS_URL`` names, else ``url`` (a team's
-    ``defaults.bus_url``), else SQLite in ``home`` (``$HUDDLE_HOME`` by default).
+def shared_store(home: str | Path | None = None, url: str | None = None) -> RunStore:
+    """The run log, shared within this process.
+
+    It is the bus ``$HUDDLE_BUS_URL`` names, else ``url`` (a team's ``defaults.bus_url``), else SQLite in
+    ``home`` (``$HUDDLE_HOME`` by default).
 
     Raises:
         BusUnavailable: the bus cannot be used (a Redis server down, a bad URL).
     """
     home = huddle_home(home)
     url = bus_url(url)
-    return _cached(f"log:{url or ''}", home, lambda: open_run_log(home, url))
+    return _cached(f"log:{url or ''}", home, lambda: open_store(home, url))
 
 
 def _checkpointer(home: Path) -> SqliteSaver:
@@ -157,16 +166,14 @@ class _Session:
         self.spec, self.run_id, self.model = spec, run_id, model
         self.memory = memory if memory is not None or not spec.memory.enabled else open_team_memory(spec, home)
         self.scopes = role_scopes(spec, self.memory, run_id) if self.memory is not None else {}
-        self.log = open_log(home, spec.defaults.bus_url)
+        self.log = shared_store(home, spec.defaults.bus_url)
         self.bus = Bus(self.log)
         if on_message is not None:
             self.bus.subscribe("*", on_message)
         self.gateway = gateway or Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start,
                                           limits=spec.defaults.providers)
         sandbox = Sandbox(spec.sandbox, home / "workspaces" / run_id) if spec.sandbox.enabled else None
-        judge = spec.judge() if spec.flow.type == "cross_team" else None
-        ranker = {r.name for r in spec.roles if r.behaviour == "critic"} if spec.flow.type == "best_of_n" else set()
-        runs_code = {r.name for r in spec.roles if r.behaviour == "coder"} | ({judge.name} if judge else ranker)
+        runs_code = executing_roles(spec)
         contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn), self.scopes.get(r.name),
                                         sandbox if r.name in runs_code else None)
                     for r in spec.roles}
@@ -183,6 +190,7 @@ class _Session:
 
     def _reflect(self, transcript: list[Message], status: str, error: str | None) -> list[Message]:
         # Episodes and post-mortems quote the task and the reviews: what memory stores is redacted like the log.
+        assert self.memory is not None  # wired only when the team has memory (see __init__)
         return reflect(redact_data(transcript), run_id=self.run_id, memory=self.memory, scopes=self.scopes,
                        status=status, error=redact(error) if error else error)
 
@@ -287,8 +295,8 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
         RunNotWaiting: a decision for a run that is not waiting for one.
     """
     home = huddle_home(home)
-    log = open_log(home)
-    info = log.run(run_id)
+    log = shared_store(home)
+    info = log.get_run(run_id)
     if info is None:
         raise RunNotFound(f"no run {run_id!r} in {log.path}; see `huddle runs list`")
     if decision is not None and info.status != "waiting":
@@ -312,7 +320,7 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
         return session.execute({"transcript": [task], "turns": 0})
     known = {m.id for m in snapshot.values["transcript"]}
     pending = snapshot.next[0] if len(snapshot.next) == 1 and snapshot.next[0] not in BRANCH_NODES else None
-    orphans = [m for m in logged if m.id not in known and not (isinstance(m, Error) and m.fatal)
+    orphans: list[Message] = [m for m in logged if m.id not in known and not (isinstance(m, Error) and m.fatal)
                and not isinstance(m, Approval) and not m.branch]
     if orphans and pending is not None:
         session.graph.update_state(session.config, node_update(spec, pending, orphans, snapshot.values),

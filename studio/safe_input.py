@@ -1,4 +1,4 @@
-"""Reading the files a user gives Huddle: bounded, strict UTF-8, and YAML or JSON that cannot hang or blow up.
+r"""Reading the files a user gives Huddle: bounded, strict UTF-8, and YAML or JSON that cannot hang or blow up.
 
 Every team, script, task and edit file is read here. :class:`InputError` says
 what is wrong, with the line where there is one, when a file is:
@@ -16,9 +16,9 @@ Callers wrap the error in their own (``SpecError``, ``ScriptError``, ``EvalError
 with the file's name.
 
 Example:
-    >>> load_yaml("a: 1\\nb: [x, y]\\n")
+    >>> load_yaml("a: 1\nb: [x, y]\n")
     {'a': 1, 'b': ['x', 'y']}
-    >>> load_yaml("a: 1\\na: 2\\n")
+    >>> load_yaml("a: 1\na: 2\n")
     Traceback (most recent call last):
     ...
     studio.safe_input.InputError: line 2, column 1: duplicate key 'a' (first on line 1); keep one

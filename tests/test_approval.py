@@ -14,9 +14,9 @@ from conftest import ROOT, hashed
 
 from pipelines import ApprovalDecision
 from studio import Run, Team
+from studio.bus.sqlite import RunLog
 from studio.llm import Gateway
 from studio.messages import Approval, Code, Execution, Plan
-from studio.runlog import RunLog
 from studio.runner import RunNotWaiting, resume_run, run_team
 from studio.spec import dump_spec, load_spec
 
@@ -48,7 +48,7 @@ def test_the_run_stops_at_each_point_and_goes_on_when_approved(team, script, hom
     assert result.status == "waiting"
     assert result.pending.point == "after_plan" and "Write add(a, b)" in result.pending.content
     assert [m.kind for m in result.messages] == ["task", "plan", "approval"]
-    assert RunLog(home / "runs.db").run(result.run_id).status == "waiting"
+    assert RunLog(home / "runs.db").get_run(result.run_id).status == "waiting"
     assert resume_run(result.run_id).status == "waiting"  # no decision: it stays put, nothing runs
 
     result = resume_run(result.run_id, decision=ApprovalDecision.approve())
@@ -119,7 +119,7 @@ def test_the_team_reads_a_rejection(team, script, home):
     def answer(decision):
         from studio import runner
 
-        info = runner.open_log(home).run(result.run_id)
+        info = runner.shared_store(home).get_run(result.run_id)
         session = runner._Session(spec, info.run_id, home, model, None, None, gateway=session_gateway)
         from langgraph.types import Command
 
@@ -154,7 +154,7 @@ def test_a_waiting_run_survives_a_restart_and_the_cli_answers_it(script, home, t
     for expected in (3, 3, 0):  # each answer comes from a new process: the pause lives in the checkpoint
         answered = huddle("run", "--resume", run_id, "--approve")
         assert answered.returncode == expected, answered.stderr
-    info = RunLog(home / "runs.db").run(run_id)
+    info = RunLog(home / "runs.db").get_run(run_id)
     assert info.status == "done"
     messages = RunLog(home / "runs.db").messages(run_id)
     assert messages[-1].kind == "final" and messages[-1].approved

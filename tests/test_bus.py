@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from studio.bus import Bus
+from studio.bus.sqlite import RunLog
 from studio.messages import Code, Final, Task, Usage
-from studio.runlog import RunLog
 
 
 @pytest.fixture
@@ -165,12 +165,12 @@ def test_concurrent_publishers(log):
 def test_create_run_and_set_status(log):
     spec = {"name": "duo", "roles": [{"name": "coder", "kind": "coder"}]}
     log.create_run("r1", team="duo", task="hi", spec=spec, model="scripted:x.yaml")
-    info = log.run("r1")
+    info = log.get_run("r1")
     assert (info.run_id, info.team, info.task, info.status) == ("r1", "duo", "hi", "running")
     assert info.model == "scripted:x.yaml"
     assert info.spec == spec and info.error is None and info.messages == 0
     log.set_status("r1", "failed", "model timed out")
-    info = log.run("r1")
+    info = log.get_run("r1")
     assert (info.status, info.error) == ("failed", "model timed out")
     assert info.updated_at >= info.created_at
     assert "spec" not in info.summary() and info.summary()["status"] == "failed"
@@ -179,19 +179,19 @@ def test_create_run_and_set_status(log):
 def test_run_prefix_lookup(log):
     log.create_run("abc123", team="t", task="x", spec={})
     log.create_run("abd456", team="t", task="y", spec={})
-    assert log.run("abc").run_id == "abc123"
-    assert log.run("abd456").run_id == "abd456"
-    assert log.run("ab") is None, "an ambiguous prefix finds nothing"
-    assert log.run("zzz") is None
-    assert log.run("a_c") is None, "'_' is not a LIKE wildcard here"
+    assert log.get_run("abc").run_id == "abc123"
+    assert log.get_run("abd456").run_id == "abd456"
+    assert log.get_run("ab") is None, "an ambiguous prefix finds nothing"
+    assert log.get_run("zzz") is None
+    assert log.get_run("a_c") is None, "'_' is not a LIKE wildcard here"
 
 
 def test_exact_run_id_wins_over_longer_ids(log):
     log.create_run("abc", team="t", task="x", spec={})
     log.create_run("abcd", team="t", task="y", spec={})
-    assert log.run("abc").run_id == "abc"
+    assert log.get_run("abc").run_id == "abc"
 
 
 def test_run_id_with_underscore_is_found(log):
     log.create_run("run_1", team="t", task="x", spec={})
-    assert log.run("run_1") is not None
+    assert log.get_run("run_1") is not None

@@ -23,11 +23,10 @@ from _replies import decide
 from conftest import DEV_SCRIPT
 from streamlit.testing.v1 import AppTest
 
-from studio.bus import Bus
-from studio.logs import BusUnavailable
+from studio.bus import Bus, BusUnavailable
+from studio.bus.redis import RedisRunLog
+from studio.bus.sqlite import RunLog
 from studio.messages import Code, Final, Review, Task, Usage, message_from_json
-from studio.runlog import RunLog
-from studio.runlog_redis import RedisRunLog
 from studio.runner import RunNotFound, resume_run, run_team
 from studio.spec import SpecError, parse_spec
 
@@ -156,7 +155,7 @@ def test_messages_and_runs_persist_across_connections(connect):
     again = connect()
     assert again.messages("r1") == sent
     assert [type(m) for m in again.messages("r1")] == [Task, Code, Final]
-    info = again.run("r1")
+    info = again.get_run("r1")
     assert (info.status, info.messages, info.spec, info.model) == ("done", 3, {"name": "duo"}, "scripted:x.yaml")
 
 
@@ -314,17 +313,17 @@ def test_publish_many_is_all_or_nothing(log):
 def test_create_run_and_set_status(log):
     spec = {"name": "duo", "roles": [{"name": "coder", "kind": "coder"}]}
     log.create_run("r1", team="duo", task="hi", spec=spec)
-    info = log.run("r1")
+    info = log.get_run("r1")
     assert (info.run_id, info.team, info.task, info.status, info.model, info.error) == (
         "r1", "duo", "hi", "running", None, None)
     assert info.spec == spec and info.messages == 0
     log.set_status("r1", "failed", "model timed out")
-    assert (log.run("r1").status, log.run("r1").error) == ("failed", "model timed out")
+    assert (log.get_run("r1").status, log.get_run("r1").error) == ("failed", "model timed out")
     log.set_status("r1", "running")
-    info = log.run("r1")
+    info = log.get_run("r1")
     assert (info.status, info.error) == ("running", None) and info.updated_at >= info.created_at
     log.set_status("nope", "done")
-    assert log.run("nope") is None
+    assert log.get_run("nope") is None
 
 
 def test_run_totals_come_from_message_usage(log):
@@ -337,20 +336,20 @@ def test_run_totals_come_from_message_usage(log):
                usage=Usage(prompt_tokens=50, completion_tokens=5, cost_usd=0.5)),
         Code(run_id="r2", sender="coder", usage=Usage(prompt_tokens=999, completion_tokens=999, cost_usd=9)),
     ])
-    info = log.run("r1")
+    info = log.get_run("r1")
     assert (info.messages, info.prompt_tokens, info.completion_tokens) == (3, 150, 25)
     assert info.cost_usd == pytest.approx(0.75)
-    assert log.run("r2").messages == 1
+    assert log.get_run("r2").messages == 1
 
 
 def test_run_lookup_by_id_or_unique_prefix(log):
     for run_id in ("abc123", "abd456", "abc", "run_1"):
         log.create_run(run_id, team="t", task="x", spec={})
-    assert log.run("abc1").run_id == "abc123"
-    assert log.run("abc").run_id == "abc", "an exact id wins over longer ids"
-    assert log.run("ab") is None, "an ambiguous prefix finds nothing"
-    assert log.run("zzz") is None and log.run("") is None
-    assert log.run("a_c") is None and log.run("run_1").run_id == "run_1"
+    assert log.get_run("abc1").run_id == "abc123"
+    assert log.get_run("abc").run_id == "abc", "an exact id wins over longer ids"
+    assert log.get_run("ab") is None, "an ambiguous prefix finds nothing"
+    assert log.get_run("zzz") is None and log.get_run("") is None
+    assert log.get_run("a_c") is None and log.get_run("run_1").run_id == "run_1"
 
 
 def test_runs_lists_newest_first_with_limit(log):
@@ -395,7 +394,7 @@ def test_a_team_run_lands_in_redis_and_huddle_runs_reads_it(bus_env, dev_team, h
     assert result.status == "done"
     log = RedisRunLog(bus_env)  # another connection, as another machine has
     assert [m.id for m in log.messages(result.run_id)] == [m.id for m in seen] == [m.id for m in result.messages]
-    info = log.run(result.run_id)
+    info = log.get_run(result.run_id)
     assert (info.status, info.team, info.messages) == ("done", "dev-team", len(result.messages))
     assert RunLog(home / "runs.db").runs() == [], "nothing went to the SQLite run log"
 
@@ -415,7 +414,7 @@ def test_a_killed_run_resumes_from_redis(bus_env, dev_team, script):
     with pytest.raises(RunNotFound, match="namespace=e-"):
         resume_run("feedbeef")
     again = resume_run(failed.run_id[:10])
-    assert again.run_id == failed.run_id and RedisRunLog(bus_env).run(failed.run_id).status == again.status
+    assert again.run_id == failed.run_id and RedisRunLog(bus_env).get_run(failed.run_id).status == again.status
 
 
 def test_the_studio_lists_and_replays_runs_from_redis(bus_env, dev_team):
@@ -448,11 +447,11 @@ def test_a_teams_bus_url_sends_its_runs_to_redis_unless_the_environment_says_oth
     team = dev_team.model_copy(update={"defaults": dev_team.defaults.model_copy(update={"bus_url": url})})
     monkeypatch.delenv("HUDDLE_BUS_URL", raising=False)
     on_redis = run_team(team, "Write fizzbuzz", model=f"scripted:{DEV_SCRIPT}")
-    assert RedisRunLog(url).run(on_redis.run_id).status == "done"
+    assert RedisRunLog(url).get_run(on_redis.run_id).status == "done"
     monkeypatch.setenv("HUDDLE_BUS_URL", "sqlite://")
     local = run_team(team, "Write fizzbuzz", model=f"scripted:{DEV_SCRIPT}")
     assert [r.run_id for r in RunLog(home / "runs.db").runs()] == [local.run_id]
-    assert RedisRunLog(url).run(local.run_id) is None
+    assert RedisRunLog(url).get_run(local.run_id) is None
 
 
 def _closed_port() -> int:

@@ -17,7 +17,7 @@ from sandbox import Sandbox
 from studio.eval import EvalError, EvalTask, evaluate, load_tasks, run_baseline, run_task, write_outputs
 from studio.llm import Gateway
 from studio.messages import Task
-from studio.runner import open_log
+from studio.runner import shared_store
 from studio.spec import dump_spec
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's isolation is Linux-only")
@@ -122,7 +122,7 @@ def test_pass_fail_and_hang_are_graded_on_the_hidden_tests(duo, script, home):
 
     assert not spin.passed and spin.reason.startswith("timeout") and spin.tests_total == 1
     # the team's own run only imported the code (it passed), so the run itself is done
-    assert open_log(home).run(spin.run_id).status == "done"
+    assert shared_store(home).get_run(spin.run_id).status == "done"
 
     summary = report.summary()
     assert summary["summary"] is True and (summary["team_passed"], summary["total"]) == (1, 3)
@@ -137,7 +137,7 @@ def test_the_team_never_sees_the_hidden_tests(duo, script, home):
     prompts = json.dumps([call.messages for call in gateway.script(model).calls])
     assert ADD.prompt in prompts
     assert all(test not in prompts for test in ADD.tests) and "add(2, 3)" not in prompts
-    (task,) = [m for m in open_log(home).messages(result.run_id) if isinstance(m, Task)]
+    (task,) = [m for m in shared_store(home).messages(result.run_id) if isinstance(m, Task)]
     assert task.content == ADD.prompt
 
 
@@ -164,7 +164,7 @@ def test_a_failed_run_or_no_code_fails_the_task(duo, script, home):
     failing = script({"coder": [code(GOOD_ADD)]})  # the critic has no reply: the run fails
     result = run_task(duo, ADD, failing, home, gateway=Gateway())
     assert not result.passed and result.reason.startswith("run failed: ") and "critic" in result.reason
-    assert result.attempts == 1 and open_log(home).run(result.run_id).status == "failed"
+    assert result.attempts == 1 and shared_store(home).get_run(result.run_id).status == "failed"
     prose = script({"coder": ["I would rather not write code."] * 6, "critic": []})
     result = run_task(duo, ADD, prose, home, gateway=Gateway())
     assert not result.passed and result.attempts == 0
@@ -187,11 +187,11 @@ def test_the_baseline_is_one_plain_call_graded_the_same_way(duo, script, home):
     assert [m["role"] for m in calls[0].messages] == ["system", "user"]
     assert calls[0].messages[1]["content"] == SUB.prompt and "```python" in calls[0].messages[0]["content"]
 
-    log = open_log(home)
-    run = log.run(sub_base.run_id)
+    log = shared_store(home)
+    run = log.get_run(sub_base.run_id)
     assert (run.team, run.status, run.task) == ("single-call baseline", "done", SUB.prompt)
     assert [m.kind for m in log.messages(run.run_id)] == ["task", "code"]
-    assert log.messages(run.run_id)[1].code.startswith("def sub") and log.run(add_base.run_id).status == "failed"
+    assert log.messages(run.run_id)[1].code.startswith("def sub") and log.get_run(add_base.run_id).status == "failed"
 
     s = report.summary()
     assert (s["team_passed"], s["baseline_passed"], s["total"]) == (1, 1, 2) and s["ratio"] == 1.0
@@ -208,7 +208,7 @@ def test_a_failed_baseline_call_is_a_failed_task(script, home):
     model = script({"baseline": []})
     result = run_baseline(ADD, model, home)
     assert not result.passed and result.reason.startswith("model call failed") and "baseline" in result.reason
-    assert open_log(home).run(result.run_id).status == "failed"
+    assert shared_store(home).get_run(result.run_id).status == "failed"
 
 
 def test_write_outputs_makes_results_and_a_chart(duo, script, home, tmp_path):

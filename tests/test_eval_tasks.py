@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox
-from studio.spec_sandbox import SandboxSpec
+from studio.spec.sandbox import SandboxSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS_PATH = ROOT / "benchmarks" / "data" / "eval_tasks.jsonl"

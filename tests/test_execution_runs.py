@@ -9,9 +9,9 @@ import pytest
 from _replies import approve, code, plan, revise
 
 from roles.executor import attempts_in_step, extract_tests
+from studio.bus.sqlite import RunLog
 from studio.llm import Gateway
 from studio.messages import Code, Execution, Review
-from studio.runlog import RunLog
 from studio.runner import run_team
 from studio.spec import SandboxSpec
 
@@ -170,3 +170,18 @@ def test_attempts_count_only_the_current_step():
     assert attempts_in_step([*ex, *ex], "coder") == 2
     assert attempts_in_step([*ex, review, *ex], "coder") == 1
     assert attempts_in_step([review], "coder") == 0
+
+
+def test_a_relative_home_runs_code_like_an_absolute_one(dev_team, script, tmp_path, monkeypatch):
+    """``home=Path("rel")`` once made the second execution fail in the sandbox (a relative workspace path)."""
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    model = script({"planner": [plan("write add")], "coder": [code("def add(a, b):\n    return a - b"),
+                                                              code("def add(a, b):\n    return a + b")],
+                    "critic": [approve()]})
+    result = run_team(_team(dev_team), "Write add(a, b).\nassert add(2, 3) == 5", model=model,
+                      home=Path("relative-home"))
+    first, second = _executions(result)
+    assert (first.passed, first.failed) == (0, 1) and second.ok and (second.passed, second.failed) == (1, 0)
+    assert result.final.approved and (tmp_path / "relative-home" / "runs.db").exists()

@@ -18,8 +18,8 @@ import yaml
 from conftest import ROOT, hashed
 from nbclient import NotebookClient
 
+from studio.bus.sqlite import RunLog
 from studio.export import to_notebook, to_script, to_yaml
-from studio.runlog import RunLog
 from studio.spec import TeamSpec, dump_spec, load_spec
 
 TEAMS = sorted((ROOT / "examples" / "teams").glob("*.yaml"))
@@ -194,8 +194,9 @@ def test_exports_pass_ruff_and_hold_no_secret(tmp_path, monkeypatch, make):
         for text in (script.read_text(), notebook.read_text(), to_yaml(team)):
             assert SECRET not in text
             assert ("[redacted OPENAI_API_KEY]" in text) == (team is leaky)
-        out = subprocess.run([RUFF, "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(script),
-                              str(notebook)], capture_output=True, text=True, cwd=tmp_path)
+        # The repository's rules, less the docstring rules (D): the script's docstring is the user's own text.
+        out = subprocess.run([RUFF, "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), "--ignore", "D",
+                              str(script), str(notebook)], capture_output=True, text=True, cwd=tmp_path)
         assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -23,9 +23,9 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from studio.cli import app as cli
+from studio.cli._token_proxy import token_proxy
 from studio.exposure import UI_TOKEN_ENV, AccessError, is_loopback, server_token
 from studio.spec import SpecError, load_spec
-from studio.token_proxy import token_proxy
 
 TOKEN = "t0ken-for-the-tests-0123456789"
 APP = str(ROOT / "studio" / "ui" / "app.py")

@@ -318,7 +318,7 @@ def test_magentic_without_edges_falls_back_to_the_next_role_in_order(script, hom
 
 def test_branches_share_the_provider_limit_and_record_their_queue_time(home):
     """One scripted call at a time for the whole process: the steps' calls queue, and say so on their messages."""
-    from studio.schedule import Scheduler
+    from studio.llm.schedule import Scheduler
     from studio.spec import ProviderLimits
 
     spec = example("parallel_team")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from studio.llm import CallSettings, Gateway, ModelCallError, ModelConfigError, check_model
-from studio.scripted import ScriptedModel, ScriptExhausted
+from studio.llm.scripted import ScriptedModel, ScriptExhausted
 
 MSGS = [{"role": "user", "content": "hello there"}]
 FAST = CallSettings(retries=2, retry_backoff_s=0.0)
@@ -131,7 +131,7 @@ def test_in_process_models_have_their_own_providers():
 
 
 def test_uncontended_call_records_its_queue_time(script):
-    from studio.schedule import Scheduler
+    from studio.llm.schedule import Scheduler
 
     model = script({"coder": ["hi"]})
     usage = Gateway(scheduler=Scheduler(environ={})).complete(model, MSGS, role="coder").usage

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from studio.bus.sqlite import RunLog
 from studio.cli import app as cli
-from studio.cli_gc import parse_age
-from studio.runlog import RunLog
+from studio.cli.gc import parse_age
 
 DAY = 86400
 
@@ -89,7 +89,7 @@ def test_old_workspaces_go_and_live_runs_keep_theirs(home, temp_dir):
 
     again = gc("--older-than", "12h")  # a shorter retention reaches the day-old run, never the live ones
     assert again.exit_code == 0 and not recent.exists() and waiting.exists() and running.exists()
-    assert RunLog(home / "runs.db").run("run-old-done").status == "done"  # the run log itself is kept
+    assert RunLog(home / "runs.db").get_run("run-old-done").status == "done"  # the run log itself is kept
 
 
 def test_dry_run_removes_nothing(home, temp_dir):

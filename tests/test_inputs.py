@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from studio.eval_io import EvalError, load_tasks
-from studio.scripted import ScriptedModel, ScriptError
+from studio.eval.tasks import EvalError, load_tasks
+from studio.llm.scripted import ScriptedModel, ScriptError
 from studio.spec import SpecError, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ import pytest
 from conftest import DEV_TEAM
 
 from roles.planner import PlanDecoding, PlanReply
+from studio.bus.sqlite import RunLog
 from studio.llm import CallSettings, Gateway
 from studio.messages import Code, Execution, Final, Plan, Reflection
-from studio.runlog import RunLog
 from studio.runner import open_team_memory, run_team
 from studio.spec import load_spec
 
@@ -57,7 +57,7 @@ def test_dev_team_runs_on_the_embedded_model(home):
     assert isinstance(result.final, Final) and result.final.stop_reason in {"approved", "satisfied", "max_rounds"}
     spoke = [m for m in result.messages if isinstance(m, (Plan, Code))]
     assert spoke and all(m.usage.model == "local/smollm2" and m.usage.completion_tokens > 0 for m in spoke)
-    assert RunLog(home / "runs.db").run(result.run_id).status == "done"
+    assert RunLog(home / "runs.db").get_run(result.run_id).status == "done"
     ran = {m.parent_id: m for m in result.messages if isinstance(m, Execution)}
     written = [m for m in result.messages if isinstance(m, Code) and m.code]
     assert all(m.id in ran for m in written)  # every piece of code the model wrote was run in the sandbox
@@ -76,7 +76,7 @@ def test_transformers_fallback_when_llama_cpp_is_missing(tmp_path):
         "import sys\n"
         "sys.modules['llama_cpp'] = None  # import llama_cpp now raises ImportError\n"
         "from studio.llm import CallSettings, Gateway\n"
-        "from studio.local_model import get_local_model\n"
+        "from studio.llm.local import get_local_model\n"
         "reply = Gateway().complete('local/smollm2', [{'role': 'user', 'content': 'Say hello.'}],\n"
         "                           settings=CallSettings(max_tokens=8, temperature=0.0))\n"
         "print(get_local_model('smollm2').backend, reply.usage.completion_tokens, repr(reply.text))\n"

@@ -170,7 +170,7 @@ def test_a_role_without_the_tool_gets_no_search(dev_team, script):
 @pytest.mark.parametrize("bad", ["http://127.0.0.1:9"])
 def test_an_unreachable_memory_server_is_reported_before_the_run(dev_team, script, home, bad):
     from memory import MemoryStoreError
-    from studio.runlog import RunLog
+    from studio.bus.sqlite import RunLog
 
     spec = dev_team.model_copy(update={"memory": dev_team.memory.model_copy(update={"url": bad})})
     with pytest.raises(MemoryStoreError, match="cannot open the Chroma server"):

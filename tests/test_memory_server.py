@@ -238,7 +238,7 @@ def test_a_server_that_stopped_fails_cli_and_runs_with_exit_2(home, tmp_path, de
 def test_a_server_lost_during_a_command_is_an_error_naming_it(chroma_server, monkeypatch, tmp_path, dev_team):
     import httpx
 
-    from studio.cli_memory import app
+    from studio.cli.memory import app
 
     team = _team_file(tmp_path, dev_team, "lost")
 
@@ -418,7 +418,7 @@ def test_memory_serve_new_token_is_printed_once_and_opens_the_memory(home, tmp_p
 def test_memory_serve_without_chroma_exits_2(home, monkeypatch):
     import shutil
 
-    from studio.cli_memory import app
+    from studio.cli.memory import app
 
     monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
     out = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])

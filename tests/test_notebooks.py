@@ -20,7 +20,7 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-from studio.runlog import RunLog, calls_per_sender
+from studio.bus.sqlite import RunLog, calls_per_sender
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -15,7 +15,7 @@ from studio.llm import Gateway
 from studio.messages import Execution, Ranking
 from studio.runner import run_team
 from studio.spec import Example, SpecError, parse_spec
-from studio.spec_sandbox import SandboxSpec
+from studio.spec.sandbox import SandboxSpec
 
 INC = "Write inc(n) that returns n plus one.\n\nExample:\nassert inc(1) == 2"
 

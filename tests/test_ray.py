@@ -20,13 +20,13 @@ from typer.testing import CliRunner
 
 from studio.api import Team
 from studio.batch import run_batch, run_job, shutdown_workers
+from studio.batch.cluster import RayUnavailable, connect
+from studio.batch.limits import ProviderLimiter
 from studio.cli import app
 from studio.eval import EvalTask
-from studio.ray_cluster import RayUnavailable, connect
-from studio.ray_limits import ProviderLimiter
-from studio.runner import open_log
+from studio.runner import shared_store
 from studio.spec import dump_spec, parse_spec
-from studio.spec_flow import ProviderLimits
+from studio.spec.flow import ProviderLimits
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's isolation is Linux-only")
 
@@ -95,10 +95,10 @@ def test_every_run_of_a_batch_reaches_the_drivers_run_log(duo, script, home, tmp
 
     runs = Team.from_spec(duo, home=home).run_many(tasks, model, workers=2)
 
-    log = open_log(home)
+    log = shared_store(home)
     assert {info.run_id for info in log.runs()} == {run.run_id for run in runs}
     for run, task in zip(runs, tasks, strict=True):
-        info = log.run(run.run_id)
+        info = log.get_run(run.run_id)
         assert (info.team, info.task, info.status, info.model) == ("duo", task, "done", model)
         assert [m.kind for m in log.messages(run.run_id)] == [m.kind for m in alone.messages]
         assert run.messages == log.messages(run.run_id) and run.messages[0].content == task
@@ -114,7 +114,7 @@ def test_a_run_that_fails_on_its_worker_is_recorded_failed(duo, script, home, lo
     model = script({"coder": [code(GOOD_ADD)]})  # no reply for the critic: the run fails on its worker
     (run,) = Team.from_spec(duo, home=home).run_many(["Write add(a, b)."], model, progress=False)
     assert run.status == "failed" and "critic" in run.error
-    assert open_log(home).run(run.run_id).status == "failed" and run.messages[-1].kind == "error"
+    assert shared_store(home).get_run(run.run_id).status == "failed" and run.messages[-1].kind == "error"
 
 
 def test_workers_read_the_team_memory_as_the_batch_found_it(duo, script, home, local_ray):
@@ -138,7 +138,7 @@ def test_workers_read_the_team_memory_as_the_batch_found_it(duo, script, home, l
     for run in runs:
         assert run.status == "done"
         assert fact in next(m for m in run.messages if isinstance(m, ToolResult)).memory_ids
-        assert open_log(home).run(run.run_id).spec["memory"]["path"] is None  # the team's, not the worker's copy
+        assert shared_store(home).get_run(run.run_id).spec["memory"]["path"] is None  # the team's, not a worker's
     assert memory.count() == before  # lessons written on the workers stay there
 
 
@@ -175,9 +175,9 @@ def test_eval_on_ray_gives_the_sequential_loops_report(duo, script, home, tmp_pa
         assert (tmp_path / name / "chart.png").stat().st_size > 0
         for obj in per_task:
             for system in ("team", "baseline"):
-                assert open_log(home).run(obj[system]["run_id"]).status == "done"
+                assert shared_store(home).get_run(obj[system]["run_id"]).status == "done"
     assert set(lines["here"][-1]) == set(lines["ray"][-1])
-    assert len(open_log(home).runs()) == 16
+    assert len(shared_store(home).runs()) == 16
 
 
 def test_ctrl_c_stops_an_eval_on_ray_with_what_was_done(duo, script, home, tmp_path):
@@ -198,7 +198,7 @@ def test_ctrl_c_stops_an_eval_on_ray_with_what_was_done(duo, script, home, tmp_p
     summary = json.loads(rest)
     assert summary["complete"] is False and summary["total"] == 1
     assert "interrupted after 1 of 4 tasks" in err
-    assert open_log(home).run(first["team"]["run_id"]).status == "done"
+    assert shared_store(home).get_run(first["team"]["run_id"]).status == "done"
 
 
 def test_eval_on_ray_from_python_keeps_task_order(duo, script, home, local_ray):
@@ -267,6 +267,6 @@ def test_a_provider_limit_holds_across_workers(duo, script, home, local_ray):
         batch = run_batch(spec, run_job, [(f"Write add(a, b) ({i}).", model) for i in range(4)], models=[model],
                           home=home / name, workers=2)
         assert len(batch.workers) == 2 and [status for _, status in batch.values] == ["done"] * 4
-        log = open_log(home / name)
+        log = shared_store(home / name)
         seen[name] = _most_at_once([s for run_id, _ in batch.values for s in _held(log.messages(run_id))])
     assert seen == {"limited": 1, "free": seen["free"]} and seen["free"] >= 2

@@ -7,8 +7,8 @@ import time
 import pytest
 from _replies import decide
 
+from studio.bus.sqlite import RunLog
 from studio.redact import redact, redact_data, secret_values
-from studio.runlog import RunLog
 from studio.runner import run_team
 
 SECRET = "sk-test-0123456789abcdefSECRET"
@@ -22,7 +22,7 @@ def test_provider_error_echoing_the_key_is_redacted_in_the_log(dev_team, script,
     assert SECRET not in result.error and "[redacted OPENAI_API_KEY]" in result.error
     db = (home / "runs.db").read_bytes() + (home / "runs.db-wal").read_bytes()
     assert SECRET.encode() not in db
-    assert SECRET not in (RunLog(home / "runs.db").run(result.run_id).error or "")
+    assert SECRET not in (RunLog(home / "runs.db").get_run(result.run_id).error or "")
 
 
 def test_key_shaped_strings_are_redacted_without_an_env_var():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from _replies import approve, code, decide, plan
 
-from studio.runlog import RunLog
+from studio.bus.sqlite import RunLog
 
 HUDDLE = str(Path(sys.executable).parent / "huddle")
 
@@ -39,7 +39,7 @@ def _check_complete(home: Path, run_id: str, before_kill: list[dict]) -> None:
     assert [m.kind for m in messages] == ["task", "decision", "plan", "decision", "code", "execution", "decision",
                                           "review", "reflection", "reflection", "final"]  # the lesson, the episode
     assert messages[-1].approved and messages[-1].code == "x = 42"
-    assert RunLog(home / "runs.db").run(run_id).status == "done"
+    assert RunLog(home / "runs.db").get_run(run_id).status == "done"
 
 
 def test_sigkill_mid_call_then_resume(script, home, dev_team_file):
@@ -57,7 +57,7 @@ def test_sigkill_mid_call_then_resume(script, home, dev_team_file):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     run_id = before[0]["run_id"]
-    assert RunLog(home / "runs.db").run(run_id).status == "running"
+    assert RunLog(home / "runs.db").get_run(run_id).status == "running"
 
     resumed = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
                              env=_env(home), timeout=120)

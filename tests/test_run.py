@@ -6,9 +6,9 @@ import pytest
 from _replies import approve, code, decide, plan, revise
 from conftest import DEV_SCRIPT
 
+from studio.bus.sqlite import RunLog
 from studio.llm import Gateway, ModelConfigError
 from studio.messages import Code, Decision, Error, Execution, Final, Plan, Review, Task
-from studio.runlog import RunLog
 from studio.runner import run_team
 
 
@@ -48,7 +48,7 @@ def test_happy_path_every_message_persisted_in_order(dev_team, home):
     assert all(m.usage.calls == 1 and m.usage.prompt_tokens > 0 for m in result.messages
                if isinstance(m, (Plan, Code, Review, Decision)))
     gateway.script(f"scripted:{DEV_SCRIPT}").assert_complete()
-    info = RunLog(home / "runs.db").run(result.run_id)
+    info = RunLog(home / "runs.db").get_run(result.run_id)
     assert info.status == "done" and info.team == "dev-team" and info.messages == len(result.messages)
 
 
@@ -134,7 +134,7 @@ def test_provider_errors_past_the_retries_fail_the_run_with_a_named_model(dev_te
     fatal = next(m for m in result.messages if isinstance(m, Error))
     assert fatal.fatal and fatal.error_type == "provider"
     assert "provider scripted" in fatal.content and "3 attempt" in fatal.content and "down" in fatal.content
-    assert RunLog(home / "runs.db").run(result.run_id).status == "failed"
+    assert RunLog(home / "runs.db").get_run(result.run_id).status == "failed"
     assert kinds(result) == ["task", "decision", "error"]  # then the post-mortem and episode
 
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from sandbox import Sandbox, SandboxError
-from studio.spec_sandbox import SandboxSpec
+from studio.spec.sandbox import SandboxSpec
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's isolation is Linux-only")
 

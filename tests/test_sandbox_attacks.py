@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox
-from studio.spec_sandbox import SandboxSpec
+from studio.spec.sandbox import SandboxSpec
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's isolation is Linux-only")
 
@@ -277,7 +277,7 @@ def test_reports_linked_to_the_parents_environ_leak_nothing(tmp_path):
     # environment carries the secret (as a database URL with its password did in the issue).
     attack = _replace_reports("os.symlink('/proc/self/environ', name)")
     script = (f"import json, sys\nsys.path[:0] = {sys.path!r}\nfrom sandbox import Sandbox\n"
-              "from studio.spec_sandbox import SandboxSpec\n"
+              "from studio.spec.sandbox import SandboxSpec\n"
               f"box = Sandbox(SandboxSpec(timeout_s=5), {str(tmp_path / 'ws')!r})\n"
               f"attack = {attack!r}\n"
               "results = [box.run({'main.py': attack}, entry='main.py'), box.run(\n"
@@ -439,7 +439,7 @@ def test_killing_the_parent_leaves_no_sandbox_process(tmp_path):
     # here are far away, so only the parent-death signal can end it).
     marker = f"orphan-{os.getpid()}-{time.monotonic_ns()}"
     script = (f"import sys\nsys.path[:0] = {sys.path!r}\nfrom sandbox import Sandbox\n"
-              "from studio.spec_sandbox import SandboxSpec\n"
+              "from studio.spec.sandbox import SandboxSpec\n"
               f"Sandbox(SandboxSpec(timeout_s=120, cpu_s=120), {str(tmp_path)!r}).run(\n"
               f"    {{'main.py': 'while True:\\n    pass\\n'}}, entry='main.py', name={marker!r})\n")
     parent = subprocess.Popen([sys.executable, "-c", script])

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from sandbox import Sandbox
-from studio.spec_sandbox import SandboxSpec
+from studio.spec.sandbox import SandboxSpec
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's isolation is Linux-only")
 

@@ -12,11 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from studio import llm
 from studio.llm import CallSettings, Gateway, provider_of
-from studio.schedule import ENV_VAR, SCHEDULER, Scheduler, parse_limits
-from studio.scripted import ScriptedModel
-from studio.spec_flow import ProviderLimits
+from studio.llm import gateway as llm
+from studio.llm.schedule import ENV_VAR, SCHEDULER, Scheduler, parse_limits
+from studio.llm.scripted import ScriptedModel
+from studio.spec.flow import ProviderLimits
 
 MSGS = [{"role": "user", "content": "hi"}]
 

@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from studio.scripted import ScriptedModel, ScriptedProviderError, ScriptError, ScriptExhausted
+from studio.llm.scripted import ScriptedModel, ScriptedProviderError, ScriptError, ScriptExhausted
 
 ASK = [{"role": "user", "content": "go"}]
 
@@ -220,8 +220,8 @@ def test_start_at_with_branch_keys():
 
 def test_start_at_from_the_run_log_skips_branch_replies():
     """``calls_per_sender`` keys calls as the script does, so a resume continues each queue where it was."""
+    from studio.bus.sqlite import calls_per_sender
     from studio.messages import Code, Usage
-    from studio.runlog import calls_per_sender
 
     logged = [Code(run_id="r", sender="coder", branch="s1", usage=Usage(calls=2)),
               Code(run_id="r", sender="coder", branch="s2", usage=Usage(calls=1)),

@@ -91,8 +91,8 @@ def test_runs_stored_before_the_redactor_are_redacted_when_shown(home, monkeypat
     """A run log written by an older Huddle (secrets stored raw) prints none in `runs show` / `runs list`."""
     import sqlite3
 
+    from studio.bus.sqlite import RunLog
     from studio.messages import Task
-    from studio.runlog import RunLog
 
     log = RunLog(home / "runs.db")
     log.create_run("old1", team="t", task="placeholder", spec={})
@@ -153,9 +153,9 @@ def test_both_bus_backends_store_and_deliver_messages_redacted(backend, request,
     """Publishing is a write point: on SQLite and on Redis Streams the stored bytes, the run index and what
     subscribers receive are redacted, whoever published (a role, a tool, a surface)."""
     from studio.bus import Bus
+    from studio.bus.redis import RedisRunLog
+    from studio.bus.sqlite import RunLog
     from studio.messages import Code, Task
-    from studio.runlog import RunLog
-    from studio.runlog_redis import RedisRunLog
 
     monkeypatch.setenv("OPENAI_API_KEY", ENV_KEY)
     if backend == "sqlite":
@@ -169,7 +169,7 @@ def test_both_bus_backends_store_and_deliver_messages_redacted(backend, request,
     bus.publish_many([Task(run_id="r1", sender="user", content=TASK),
                       Code(run_id="r1", sender="coder", content=f"Bearer {MODEL_JWT}", code=f"K = '{TASK_KEY}'")])
     log.set_status("r1", "failed", f"auth failed for {ENV_KEY}")
-    info = log.run("r1")
+    info = log.get_run("r1")
     stored = [m.model_dump_json() for m in log.messages("r1")]
     assert len(stored) == 2 and "[redacted" in stored[0]
     shown = json.dumps([info.task, info.error, info.spec, stored, [m.model_dump_json() for m in seen]])

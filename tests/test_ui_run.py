@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from pipelines.approval import ApprovalDecision
 from studio.messages import Approval, Decision, Final, Plan, Task, new_id
-from studio.runner import open_log
+from studio.runner import shared_store
 from studio.spec import dump_spec
 from studio.ui import transcript, worker
 from studio.ui.approval_form import APPROVE, EDIT, REJECT, edit_key, feedback_key
@@ -132,15 +132,15 @@ def test_a_scripted_dev_team_run_shows_every_agent_the_executions_and_the_result
 
     result = next(m.value for m in app.markdown if m.value.startswith("🏁 Final result"))
     assert "approved" in result and "tests: 1 passed, 0 failed" in result
-    final = open_log().messages(handle.run_id)[-1]
+    final = shared_store().messages(handle.run_id)[-1]
     assert final.kind == "final" and final.code in [c.value for c in app.code]
     download = app.get("download_button")
     assert [d.label for d in download] == ["Download the code"]
     charts = app.get("vega_lite_chart")
     assert len(charts) == 1  # tokens; no cost chart when every call cost $0
-    assert _charted(charts[0]) == _tokens_by_sender(open_log().messages(handle.run_id))
+    assert _charted(charts[0]) == _tokens_by_sender(shared_store().messages(handle.run_id))
     assert set(_charted(charts[0])) == {"orchestrator", "planner", "coder", "critic"}
-    usage = transcript.usage_by_agent(open_log().messages(handle.run_id))
+    usage = transcript.usage_by_agent(shared_store().messages(handle.run_id))
     assert usage.loc["orchestrator", "calls"] == 3 and usage.loc["coder", "calls"] == 2
     assert app.button(key="run_start").disabled is False and app.button(key="run_stop").disabled is True
 
@@ -169,7 +169,7 @@ def test_stop_ends_a_slow_run_before_its_next_model_call(dev_team, script):
     assert "coder" not in _bubbles(app)  # stopped before the coder's model call
     assert [w.value for w in app.warning] == ["Stopped: stopped from the studio"]
     assert "stopped (fatal): stopped from the studio" in _bubbles(app)["system"]
-    info = open_log().run(handle.run_id)
+    info = shared_store().get_run(handle.run_id)
     assert info.status == "failed" and "stopped" in info.error
     assert app.button(key="run_start").disabled is False and app.button(key="run_stop").disabled is True
 
@@ -183,7 +183,7 @@ def test_a_run_that_cannot_start_shows_why(dev_team):
 
 
 def _write_run(count: int) -> str:
-    log = open_log()
+    log = shared_store()
     log.create_run("long-run-1234", team="dev-team", task="talk a lot", spec={"flow": {"max_rounds": 6}})
     log.append(Decision(run_id="long-run-1234", sender="orchestrator", content=f"next: coder — message {i + 1}",
                         next_speaker="coder", instruction=f"message {i + 1}.") if i % 2 == 0 else
@@ -236,7 +236,7 @@ PLAN_TEXT = "1. Write fizzbuzz(n)\n2. Test it on 3, 5, 15 and 7"
 
 def _write_waiting_run() -> str:
     run_id = new_id()  # handles outlive a test (they live in the worker module): one id per test
-    log = open_log()
+    log = shared_store()
     log.create_run(run_id, team="dev-team", task="Write fizzbuzz", spec={"flow": {"max_rounds": 6}})
     log.append([Task(run_id=run_id, sender="user", content="Write fizzbuzz"),
                 Plan(run_id=run_id, sender="planner", content=PLAN_TEXT, branch="s1"),
@@ -254,7 +254,7 @@ def decisions(monkeypatch) -> list:
 
     def resume_run(run_id, *, home=None, on_message=None, on_turn=None, decision=None):
         seen.append((run_id, decision))
-        log = open_log(home)
+        log = shared_store(home)
         status = {"approve": "approved", "edit": "edited", "reject": "rejected"}[decision.action]
         log.append([Approval(run_id=run_id, sender="user", point="after_plan", status=status,
                              feedback=decision.feedback),
@@ -285,7 +285,7 @@ def test_a_waiting_run_shows_what_it_asks_and_three_answers(dev_team):
     assert _prompt(app).startswith("**Waiting for your approval: after plan**")
     assert PLAN_TEXT in [c.value for c in app.code]
     assert [app.button(key=k).label for k in (APPROVE, EDIT, REJECT)] == ["Approve", "Approve with edit", "Reject"]
-    request = open_log().messages(run_id)[-1]
+    request = shared_store().messages(run_id)[-1]
     assert app.text_area(key=edit_key(request)).value == PLAN_TEXT  # the edit starts from the plan
     assert "**after plan** · :yellow[**requested**]" in _bubbles(app)["system"]
     assert ":blue-badge[s1]" in _bubbles(app)["planner"]  # the plan's branch, next to its sender
@@ -296,7 +296,7 @@ def test_a_waiting_run_shows_what_it_asks_and_three_answers(dev_team):
 def test_each_answer_resumes_the_run_with_its_decision(action, dev_team, decisions):
     run_id = _write_waiting_run()
     app = _opened(_app(dev_team), run_id)
-    request = open_log().messages(run_id)[-1]
+    request = shared_store().messages(run_id)[-1]
     if action == "approve":
         app.button(key=APPROVE).click()
         expected = ApprovalDecision.approve()
@@ -331,7 +331,7 @@ def test_an_unchanged_edit_is_a_plain_approval(dev_team, decisions):
 def test_an_answer_given_elsewhere_is_not_given_twice(dev_team, decisions):
     run_id = _write_waiting_run()
     app = _opened(_app(dev_team), run_id)
-    log = open_log()  # meanwhile, someone answers on the CLI
+    log = shared_store()  # meanwhile, someone answers on the CLI
     log.append([Approval(run_id=run_id, sender="user", point="after_plan", status="approved")])
     log.set_status(run_id, "running")
     app.button(key=APPROVE).click().run()
@@ -355,14 +355,14 @@ def test_a_run_waiting_before_final_is_approved_here_and_finishes(started, dev_t
     _poll(app, lambda a: bool(_prompt(a)))
     assert "**waiting**" in _progress(app)
     assert "Waiting for your approval: before final" in _prompt(app)
-    final_code = [m for m in open_log().messages(run_id) if m.kind == "code"][-1].code
+    final_code = [m for m in shared_store().messages(run_id) if m.kind == "code"][-1].code
     assert final_code.strip() in [c.value.strip() for c in app.code]
 
     app.button(key=APPROVE).click()
     lines = _poll(app, lambda a: "**done**" in _progress(a))
     assert not _prompt(app)
     assert worker.get(run_id).status == "done"
-    messages = open_log().messages(run_id)
+    messages = shared_store().messages(run_id)
     answers = [m for m in messages if isinstance(m, Approval)]
     assert [(a.point, a.status) for a in answers] == [("before_final", "requested"), ("before_final", "approved")]
     assert messages[-1].kind == "final" and messages[-1].approved

@@ -6,7 +6,7 @@ import pytest
 from conftest import DEV_SCRIPT
 from streamlit.testing.v1 import AppTest
 
-from studio.runner import open_log, run_team
+from studio.runner import run_team, shared_store
 from studio.ui import runs_page
 
 
@@ -55,9 +55,9 @@ def test_the_history_lists_every_run_with_its_totals(three_runs):
     assert list(table["status"]) == ["failed", "done", "done"]
     assert list(table["task"]) == ["Write fizzbuzz, unplanned", "Write fizzbuzz, again", "Write fizzbuzz"]
     assert set(table["team"]) == {"dev-team"}
-    log = open_log()
+    log = shared_store()
     for _, row in table.iterrows():
-        info = log.run(row["run"])
+        info = log.get_run(row["run"])
         messages = log.messages(info.run_id)
         assert row["messages"] == len(messages)
         assert row["tokens"] == sum(m.usage.prompt_tokens + m.usage.completion_tokens for m in messages) > 0
@@ -82,7 +82,7 @@ def test_replay_shows_the_transcript_up_to_the_chosen_message(three_runs):
     app.slider(key=f"runs-replay-at-{first}").set_value(6).run()
     assert _kinds(app.tabs[0]) == ["task", "decision", "plan", "decision", "code", "execution"]
     assert any("FAILED: tests: 0 passed, 1 failed" in m.value for m in app.tabs[0].markdown)
-    info = open_log().run(first)
+    info = shared_store().get_run(first)
     tokens = f"{info.prompt_tokens + info.completion_tokens:,}"
     assert [m.value for m in app.tabs[0].metric] == ["✅ done", "13", tokens, "$0.0000"]
 
@@ -95,7 +95,7 @@ def test_compare_puts_two_runs_of_one_team_side_by_side(three_runs):
     assert not app.exception, app.exception
     left, right = app.tabs[1].children[1].children.values()  # the two columns, after the team selectbox
     assert [m.value for m in left.metric][:2] == ["✅ done", "13"]
-    assert [m.value for m in right.metric][:2] == ["❌ failed", str(len(open_log().messages(failed)))]
+    assert [m.value for m in right.metric][:2] == ["❌ failed", str(len(shared_store().messages(failed)))]
     assert left.markdown[0].value == "**Write fizzbuzz**"
     assert right.markdown[0].value == "**Write fizzbuzz, unplanned**"
     left_result = next(m.value for m in left.markdown if m.value.startswith("🏁 Final result"))

@@ -21,7 +21,7 @@ import streamlit as st
 
 from pipelines.approval import ApprovalDecision, pending_approval
 from studio.messages import Approval, Message
-from studio.runner import open_log
+from studio.runner import shared_store
 from studio.ui import state, worker
 from studio.ui.flow_edit import APPROVAL_HELP
 
@@ -40,6 +40,7 @@ def edit_key(request: Approval) -> str:
 
 
 def feedback_key(request: Approval) -> str:
+    """Key of the feedback box: one per request, so a later request starts empty."""
     return f"run_approval_feedback_{request.id}"
 
 
@@ -64,10 +65,11 @@ def decision_for(action: str, *, original: str, edited: str = "", feedback: str 
 
 
 def _answer(run_id: str, request_id: str, action: str) -> None:
-    log = open_log(state.home())
-    info = log.run(run_id)
+    log = shared_store(state.home())
+    info = log.get_run(run_id)
     request = waiting_request(info.status, log.messages(info.run_id)) if info else None
-    if request is None or request.id != request_id:  # a second click, or answered in another tab or the CLI
+    # a second click, or answered in another tab or the CLI
+    if info is None or request is None or request.id != request_id:
         st.toast("That request was answered already; the run is shown as it is now.", icon="ℹ️")
         return
     try:

@@ -71,7 +71,7 @@ def _on_upload() -> None:
 
 
 def _on_gallery() -> None:
-    path = state.gallery().get(st.session_state.get(GALLERY))
+    path = state.gallery().get(st.session_state.get(GALLERY))  # type: ignore[arg-type]  # no choice: None, found nowhere
     if path is None:
         return
     try:

@@ -22,7 +22,7 @@ import json
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from streamlit_flow.elements import StreamlitFlowEdge, StreamlitFlowNode
 from streamlit_flow.state import StreamlitFlowState
@@ -65,7 +65,9 @@ def _free(spot: Position, placed: list[Position]) -> bool:
 
 def layout(data: dict[str, Any], positions: dict[str, Position]) -> dict[str, Position]:
     """A position for every role name: its known one, else the first free slot of its kind."""
-    out = {name: tuple(positions[name]) for name in names(data) if name in positions}
+    # a position read back from the page may be a JSON list: tuple() makes it one again
+    out: dict[str, Position] = {name: cast(Position, tuple(positions[name])) for name in names(data)
+                                if name in positions}
     placed = list(out.values())
     for role in roles(data):
         name = role_name(role)
@@ -121,7 +123,7 @@ def _node(index: int, role: Any, pos: Position, bad: bool, part: str = "") -> St
 
 def _rendered_edges(data: dict[str, Any]) -> dict[int, tuple[int, int]]:
     """Route index to (source role index, target role index), for the routes whose ends both exist."""
-    first = {}
+    first: dict[str, int] = {}
     for i, name in enumerate(names(data)):
         first.setdefault(name, i)
     out = {}
@@ -219,7 +221,7 @@ def from_flow(data: dict[str, Any], state: StreamlitFlowState) -> dict[str, Any]
             pair = (name_of[edge.source], name_of[edge.target])
             if pair not in [edge_ends(r) for r in routes]:
                 routes.append({"from": pair[0], "to": pair[1]})
-    flow = out.get("flow") if isinstance(out.get("flow"), dict) else {}
+    flow: dict[str, Any] = out["flow"] if isinstance(out.get("flow"), dict) else {}
     if routes != edges(data):
         flow["edges"] = routes
     if entry is not None:

@@ -10,8 +10,8 @@ import re
 
 import streamlit as st
 
+from studio.kinds import APPROVAL_COLOURS, LEDGER_FACTS
 from studio.messages import Approval, Ledger, Ranking
-from studio.render import APPROVAL_COLOURS, LEDGER_FACTS
 
 __all__ = ["approval", "badge", "ledger", "plain", "ranking"]
 

@@ -1,4 +1,4 @@
-"""The Memory page's "Add files" part: uploaded files into the team's knowledge, with a progress bar.
+r"""The Memory page's "Add files" part: uploaded files into the team's knowledge, with a progress bar.
 
 The upload handling is a plain function (:func:`ingest_uploads`), so it runs and
 is tested without a browser; :func:`upload_section` is the widget around it.
@@ -6,7 +6,7 @@ is tested without a browser; :func:`upload_section` is the widget around it.
 Example:
     >>> from memory import VectorMemory, get_embedder
     >>> class Upload:
-    ...     name, data = "notes.md", b"# Notes\\n\\nStore timestamps in UTC."
+    ...     name, data = "notes.md", b"# Notes\n\nStore timestamps in UTC."
     ...     def getvalue(self):
     ...         return self.data
     >>> mem = VectorMemory("upload-demo", embedder=get_embedder("hash"), ephemeral=True)
@@ -44,7 +44,9 @@ class Upload(Protocol):
 
     name: str
 
-    def getvalue(self) -> bytes: ...
+    def getvalue(self) -> bytes:
+        """The file's content."""
+        ...
 
 
 def ingest_uploads(memory: VectorMemory, uploads: Sequence[Upload], *,

@@ -156,8 +156,9 @@ def browse_section(memory: VectorMemory, counts: dict[str, int]) -> None:
         st.success(notice)
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     # Plain names: a label that changes with the counts would lose the selection after a deletion.
-    name = left.radio("Collection", COLLECTIONS, horizontal=True, key="memory_browse")
-    size = int(right.selectbox("Items per page", _PAGE_SIZES, key="memory_page_size"))
+    # streamlit types both choices as Optional: None only for an empty list of options
+    name: str = left.radio("Collection", COLLECTIONS, horizontal=True, key="memory_browse")  # type: ignore[assignment]
+    size = int(right.selectbox("Items per page", _PAGE_SIZES, key="memory_page_size"))  # type: ignore[call-overload]
     total = counts[name]
     if not total:
         st.info(f"{name} is empty." + (" Add files in the *Add files* tab." if name == "knowledge" else

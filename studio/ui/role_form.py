@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from studio.spec import COLLECTIONS, ROLE_KINDS, TOOLS
-from studio.spec_memory import DEFAULT_READ, DEFAULT_WRITE
+from studio.spec.memory import DEFAULT_READ, DEFAULT_WRITE
 from studio.ui import canvas_view, state
 from studio.ui.build_fields import (
     key,
@@ -69,7 +69,7 @@ def _picker(all_roles: list[Any], problems: list[str]) -> int:
     chosen = st.selectbox("Role", list(range(len(all_roles))), index=selected, format_func=labels.__getitem__,
                           key=widget, help="Or click a node on the canvas.")
     st.session_state[SELECTED] = chosen
-    return chosen
+    return chosen  # type: ignore[return-value]  # streamlit's Optional: None only for an empty list of options
 
 
 def _scope(data: dict[str, Any], problems: list[str], index: int, which: str) -> None:
@@ -129,7 +129,7 @@ def _fields(data: dict[str, Any], problems: list[str], index: int, role: dict[st
     with right:
         text(data, problems, "Instructions", ("roles", index, "instructions"), area=True,
              help="Persona or extra instructions, appended to the role's system prompt.")
-        tools = role.get("tools") if isinstance(role.get("tools"), list) else []
+        tools = role["tools"] if isinstance(role.get("tools"), list) else []
         widget = key("roles", index, "tools")
         st.multiselect("Tools", list(TOOLS), default=[t for t in tools if t in TOOLS], key=widget,
                        help="memory_search: the role searches the shared memory with its own query.",

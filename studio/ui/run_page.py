@@ -20,10 +20,10 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from studio.logs import BusUnavailable
+from studio.bus import BusUnavailable
+from studio.bus.sqlite import RunInfo
 from studio.messages import Message
-from studio.runlog import RunInfo
-from studio.runner import open_log
+from studio.runner import shared_store
 from studio.spec import TeamSpec
 from studio.ui import state, transcript, worker
 from studio.ui.approval_form import approval_prompt, waiting_request
@@ -64,11 +64,11 @@ def page() -> None:
         st.info("Start a run above, or open a past one by id (the Runs page lists them).")
         return
     try:
-        log = open_log(state.home())  # $HUDDLE_BUS_URL's bus (Redis Streams), else runs.db in the home
+        log = shared_store(state.home())  # $HUDDLE_BUS_URL's bus (Redis Streams), else runs.db in the home
     except BusUnavailable as exc:
         st.error(str(exc))
         return
-    info = log.run(run_id)
+    info = log.get_run(run_id)
     if info is not None and handle is None:  # an id prefix, or a run another process started
         handle = worker.get(info.run_id)
     if _status(handle, info) in _ACTIVE:
@@ -79,11 +79,14 @@ def page() -> None:
 
 
 def _status(handle: worker.RunHandle | None, info: RunInfo | None) -> str:
-    """The run's status: the handle's while this server runs it (or before the log knows the run), else the
-    run log's, since another process (the CLI answering an approval) may have moved the run on since."""
+    """The run's status: the handle's while this server runs it (or before the log knows the run).
+
+    Else it is the run log's, since another process (the CLI answering an approval) may have moved the run
+    on since.
+    """
     if handle is not None and (handle.active or info is None):
         return handle.status
-    if handle is not None and handle.status == "stopped" and info.status == "failed":
+    if handle is not None and handle.status == "stopped" and info is not None and info.status == "failed":
         return "stopped"
     return info.status if info is not None else "?"
 
@@ -129,7 +132,7 @@ def _stop(run_id: str) -> None:
 def _open_typed() -> None:
     typed = st.session_state.get(_OPEN_KEY, "").strip()
     if typed:
-        info = open_log(state.home()).run(typed)
+        info = shared_store(state.home()).get_run(typed)
         open_run(info.run_id if info else typed)
 
 
@@ -140,8 +143,8 @@ def _live(run_id: str, spec: TeamSpec | None) -> None:
 
 def _show(run_id: str, spec: TeamSpec | None) -> None:
     """One run: progress, errors, usage, the transcript (windowed) and the result."""
-    log = open_log(state.home())
-    info = log.run(run_id)
+    log = shared_store(state.home())
+    info = log.get_run(run_id)
     handle = worker.get(info.run_id if info else run_id)
     if info is None and handle is None:
         st.warning(f"No run {run_id!r} in the run log ({log.path}).")
@@ -182,7 +185,8 @@ def _progress(run_id: str, handle: worker.RunHandle | None, info: RunInfo | None
     else:
         max_rounds = spec.flow.max_rounds if spec else "?"
     calls = handle.turns if handle else sum(m.usage.calls for m in messages)
-    elapsed = handle.elapsed() if handle and (active or info is None) else transcript.duration_s(info)
+    # info is None only for a run this server holds (handle), checked above
+    elapsed = handle.elapsed() if handle and (active or info is None) else transcript.duration_s(info)  # type: ignore[arg-type]
     speaking = f" · **{handle.speaking}** speaking" if handle and active and handle.speaking else ""
     team = info.team if info else (handle.team if handle else "?")
     st.markdown(f"{transcript.STATUS_ICONS.get(status, '•')} **{status}** · round {transcript.rounds(messages)}/"

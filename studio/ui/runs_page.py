@@ -12,11 +12,12 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from studio.logs import BusUnavailable
+from studio.bus import BusUnavailable
+from studio.bus.sqlite import RunInfo
+from studio.bus.store import RunStore
 from studio.messages import Message
 from studio.render import sender_text
-from studio.runlog import RunInfo, RunLog
-from studio.runner import open_log
+from studio.runner import shared_store
 from studio.ui import run_page, state, transcript
 
 __all__ = ["HISTORY_LIMIT", "history_frame", "page"]
@@ -29,7 +30,7 @@ def page() -> None:
     """Render the Runs page."""
     st.title("🗂️ Runs")
     try:
-        log = open_log(state.home())  # $HUDDLE_BUS_URL's bus (Redis Streams), else runs.db in the home
+        log = shared_store(state.home())  # $HUDDLE_BUS_URL's bus (Redis Streams), else runs.db in the home
     except BusUnavailable as exc:
         st.error(str(exc))
         return
@@ -60,10 +61,12 @@ def _label(info: RunInfo) -> str:
     return f"{info.run_id[:8]} · {info.team} · {info.status} · {task}"
 
 
-def _replay(log: RunLog, runs: Sequence[RunInfo]) -> None:
+def _replay(log: RunStore, runs: Sequence[RunInfo]) -> None:
     """One run, up to a point on its timeline chosen with a slider."""
     by_id = {r.run_id: r for r in runs}
-    chosen = st.selectbox("Run", list(by_id), format_func=lambda i: _label(by_id[i]), key="runs_replay")
+    # streamlit types a choice as Optional: None only for an empty list of options
+    chosen: str = st.selectbox("Run", list(by_id), format_func=lambda i: _label(by_id[i]),  # type: ignore[assignment]
+                               key="runs_replay")
     info = by_id[chosen]
     messages = transcript.tail(log, chosen)
     _summary(info, messages)
@@ -86,7 +89,7 @@ def _replay(log: RunLog, runs: Sequence[RunInfo]) -> None:
         transcript.render_result(final, key=f"replay-{chosen}")
 
 
-def _compare(log: RunLog, runs: Sequence[RunInfo]) -> None:
+def _compare(log: RunStore, runs: Sequence[RunInfo]) -> None:
     """Two runs of the same team in two columns: summary, final code and test result, transcript."""
     teams = list(dict.fromkeys(r.team for r in runs))  # most recently run first
     team = st.selectbox("Team", teams, key="runs_compare_team")
@@ -98,12 +101,12 @@ def _compare(log: RunLog, runs: Sequence[RunInfo]) -> None:
     columns = st.columns(2)
     for side, column, default in (("left", columns[0], 1), ("right", columns[1], 0)):
         with column:
-            chosen = st.selectbox(f"Run ({side})", ids, index=default, format_func=lambda i: _label(theirs[i]),
-                                  key=f"runs_compare_{side}")
+            chosen: str = st.selectbox(f"Run ({side})", ids, index=default,  # type: ignore[assignment]
+                                       format_func=lambda i: _label(theirs[i]), key=f"runs_compare_{side}")
             _side(log, theirs[chosen], side)
 
 
-def _side(log: RunLog, info: RunInfo, side: str) -> None:
+def _side(log: RunStore, info: RunInfo, side: str) -> None:
     messages = transcript.tail(log, info.run_id)
     st.markdown(f"**{info.task}**")
     _summary(info, messages)

@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 import yaml
 
+from studio.exposure import TEAM_ENV
 from studio.home import huddle_home
 from studio.safe_input import TEAM_BYTES, InputError, load_json, load_yaml, read_text
 from studio.spec import SpecError, TeamSpec, dump_spec, parse_spec
@@ -21,7 +22,6 @@ from studio.spec import SpecError, TeamSpec, dump_spec, parse_spec
 __all__ = ["EXAMPLES", "TEAM_ENV", "gallery", "home", "load_team_file", "providers", "set_team", "team_data",
            "validate"]
 
-TEAM_ENV = "HUDDLE_UI_TEAM"
 """``huddle ui --team FILE`` passes the file to the app in this variable."""
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "teams"
 _KEY = "huddle_team"

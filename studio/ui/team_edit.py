@@ -119,7 +119,7 @@ def set_path(data: dict[str, Any], path: FieldPath, value: Any) -> dict[str, Any
 
 
 def unique_name(kind: str, taken: list[str]) -> str:
-    """``kind`` itself when free, else ``kind2``, ``kind3``…"""
+    """``kind`` itself when free, else the first free of ``kind2``, ``kind3``, and so on."""
     if kind not in taken:
         return kind
     n = 2
@@ -149,8 +149,11 @@ def _teams(flow: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def remove_role(data: dict[str, Any], index: int) -> dict[str, Any]:
-    """A copy of ``data`` without role ``index``: gone too are its routes, its place in a sub-team, and
-    ``flow.entry`` and ``flow.judge`` when they named it."""
+    """A copy of ``data`` without role ``index``.
+
+    Gone too are its routes, its place in a sub-team, and ``flow.entry`` and ``flow.judge`` when they
+    named it.
+    """
     name = role_name(roles(data)[index])
     unique = _is_unique(data, index, name)
     out = copy.deepcopy(data)

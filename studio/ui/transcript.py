@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -23,17 +23,17 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from studio.bus.sqlite import RunInfo
+from studio.bus.store import RunStore
+from studio.kinds import KINDS, covering
 from studio.messages import (
-    Approval,
     Code,
     Decision,
     Error,
     Execution,
     Final,
-    Ledger,
     Message,
     Plan,
-    Ranking,
     Reflection,
     Review,
     ToolCall,
@@ -41,7 +41,6 @@ from studio.messages import (
     message_from_json,
 )
 from studio.render import usage_text
-from studio.runlog import RunInfo, RunLog
 from studio.ui.flow_messages import approval, badge, ledger, plain, ranking
 
 __all__ = ["AVATARS", "KIND_ICONS", "STATUS_ICONS", "WINDOW", "duration_s", "final_of", "render_result",
@@ -49,10 +48,8 @@ __all__ = ["AVATARS", "KIND_ICONS", "STATUS_ICONS", "WINDOW", "duration_s", "fin
 
 AVATARS = {"orchestrator": "🧭", "planner": "🗺️", "coder": "💻", "critic": "🔍", "user": "🧑", "system": "⚙️"}
 """Avatar of an agent, by its role kind (or ``user`` / ``system``)."""
-KIND_ICONS = {"task": "📝", "plan": "🗺️", "code": "💻", "execution": "🧪", "review": "🔍", "decision": "🧭",
-              "final": "🏁", "tool_call": "🔧", "tool_result": "📎", "reflection": "💡", "error": "⛔",
-              "ledger": "📒", "ranking": "🏆", "approval": "✋"}
-"""Icon in front of each message, by its kind."""
+KIND_ICONS = {name: kind.icon for name, kind in KINDS.items()}
+"""Icon in front of each message, by its kind (from the one table of kinds, ``studio.kinds``)."""
 STATUS_ICONS = {"starting": "⏳", "running": "🔄", "waiting": "⏸️", "done": "✅", "failed": "❌", "stopped": "⏹️"}
 """Icon in front of a run's status."""
 WINDOW = 50
@@ -69,7 +66,7 @@ class _Tail:
     messages: list[Message] = field(default_factory=list)
 
 
-def tail(log: RunLog, run_id: str) -> list[Message]:
+def tail(log: RunStore, run_id: str) -> list[Message]:
     """All messages of ``run_id`` so far, parsing only the rows added since the last call in this session."""
     cache: dict[str, _Tail] = st.session_state.setdefault(_CACHE, {})
     entry = cache.pop(run_id, None) or _Tail()
@@ -96,7 +93,7 @@ def duration_s(info: RunInfo) -> float:
 
 def rounds(messages: Iterable[Message]) -> int:
     """Worker turns taken so far, as ``flow.max_rounds`` counts them: one per plan, code or review."""
-    return sum(isinstance(m, (Plan, Code, Review)) for m in messages)
+    return sum(KINDS[m.kind].turn for m in messages)
 
 
 def final_of(messages: Sequence[Message]) -> Final | None:
@@ -162,53 +159,64 @@ def _usage_line(message: Message) -> str:
 
 
 def _message(index: int, message: Message) -> None:
-    st.caption(f"{KIND_ICONS.get(message.kind, '•')} {message.kind} · #{index + 1}{_usage_line(message)}")
-    if isinstance(message, Execution):
-        _execution(message)
-    elif isinstance(message, (Code, Final)):
-        if _prose(message.content):
-            st.markdown(_prose(message.content))
-        if message.code:
-            st.code(message.code, language=getattr(message, "language", "python"))
-    elif isinstance(message, Plan):
-        st.markdown("\n".join(f"1. **{plain(s.id)}** {plain(s.description)}"
-                              + (f" (after {', '.join(s.depends_on)})" if s.depends_on else "")
-                              for s in message.steps) or "(no steps)")
-    elif isinstance(message, Review):
-        colour = "green" if message.verdict == "approve" else "orange"
-        st.markdown(f":{colour}[**{message.verdict}**] {plain(message.feedback)}")
-        for lesson in message.lessons:
-            st.markdown(f"- lesson: {plain(lesson)}")
-    elif isinstance(message, Decision):
-        flags = [f for f, on in (("request satisfied", message.is_request_satisfied),
-                                 ("in a loop", message.is_in_loop),
-                                 ("no progress", not message.is_progress_being_made)) if on]
-        st.markdown(f"→ **{plain(message.next_speaker or 'end')}** — {plain(message.instruction)}"
-                    + (f"  :orange[({', '.join(flags)})]" if flags else ""))
-    elif isinstance(message, Error):
-        text = f"{message.error_type or 'error'}{' (fatal)' if message.fatal else ''}: {message.content}"
-        (st.error if message.fatal else st.warning)(text)
-    elif isinstance(message, Reflection):
-        st.markdown(f"*{message.note} → {message.collection}* {plain(', '.join(message.memory_ids))}")
-        st.text(message.content)
-    elif isinstance(message, Ledger):
-        ledger(message)
-    elif isinstance(message, Ranking):
-        ranking(message)
-    elif isinstance(message, Approval):
-        approval(message)
-    elif isinstance(message, ToolCall):
-        args = ", ".join(f"{k}={v!r}" for k, v in message.arguments.items())
-        st.code(f"{message.tool}({args})", language="python")
-    elif isinstance(message, ToolResult):
-        st.markdown(f"`{message.tool}` " + (":green[ok]" if message.ok else ":red[failed]"))
-        with st.expander(f"result ({len(message.memory_ids)} item(s))"):
-            st.text(message.content)
-    else:
-        st.markdown(message.content or "*(empty)*")
+    kind = KINDS[message.kind]
+    st.caption(f"{kind.icon} {kind.label} · #{index + 1}{_usage_line(message)}")
+    _DRAW[message.kind](message)
     if message.memory_ids and not isinstance(message, Reflection):
         with st.expander(f"memory used ({len(message.memory_ids)})"):
             st.markdown("\n".join(f"- `{i}`" for i in message.memory_ids))
+
+
+def _text(message: Message) -> None:
+    st.markdown(KINDS[message.kind].summary(message) or "*(empty)*")
+
+
+def _code(message: Code | Final) -> None:
+    if _prose(message.content):
+        st.markdown(_prose(message.content))
+    if message.code:
+        st.code(message.code, language=getattr(message, "language", "python"))
+
+
+def _plan(message: Plan) -> None:
+    st.markdown("\n".join(f"1. **{plain(s.id)}** {plain(s.description)}"
+                          + (f" (after {', '.join(s.depends_on)})" if s.depends_on else "")
+                          for s in message.steps) or "(no steps)")
+
+
+def _review(message: Review) -> None:
+    colour = "green" if message.verdict == "approve" else "orange"
+    st.markdown(f":{colour}[**{message.verdict}**] {plain(message.feedback)}")
+    for lesson in message.lessons:
+        st.markdown(f"- lesson: {plain(lesson)}")
+
+
+def _decision(message: Decision) -> None:
+    flags = [f for f, on in (("request satisfied", message.is_request_satisfied), ("in a loop", message.is_in_loop),
+                             ("no progress", not message.is_progress_being_made)) if on]
+    st.markdown(f"→ **{plain(message.next_speaker or 'end')}** — {plain(message.instruction)}"
+                + (f"  :orange[({', '.join(flags)})]" if flags else ""))
+
+
+def _error(message: Error) -> None:
+    text = f"{message.error_type or 'error'}{' (fatal)' if message.fatal else ''}: {message.content}"
+    (st.error if message.fatal else st.warning)(text)
+
+
+def _reflection(message: Reflection) -> None:
+    st.markdown(f"*{message.note} → {message.collection}* {plain(', '.join(message.memory_ids))}")
+    st.text(message.content)
+
+
+def _tool_call(message: ToolCall) -> None:
+    args = ", ".join(f"{k}={v!r}" for k, v in message.arguments.items())
+    st.code(f"{message.tool}({args})", language="python")
+
+
+def _tool_result(message: ToolResult) -> None:
+    st.markdown(f"`{message.tool}` " + (":green[ok]" if message.ok else ":red[failed]"))
+    with st.expander(f"result ({len(message.memory_ids)} item(s))"):
+        st.text(message.content)
 
 
 def _execution(message: Execution) -> None:
@@ -229,6 +237,14 @@ def _execution(message: Execution) -> None:
         if message.limit:
             facts.insert(0, f"stopped by the {message.limit} limit")
         st.caption(" · ".join(facts))
+
+
+_DRAW: dict[str, Callable[[Any], None]] = dict(covering("the studio (studio/ui/transcript.py)", {
+    "task": _text, "plan": _plan, "code": _code, "execution": _execution, "review": _review,
+    "decision": _decision, "final": _code, "tool_call": _tool_call, "tool_result": _tool_result,
+    "reflection": _reflection, "error": _error, "ledger": ledger, "ranking": ranking, "approval": approval,
+}))
+"""How the studio draws each kind's body, under its caption."""
 
 
 def usage_by_agent(messages: Iterable[Message]) -> pd.DataFrame:

@@ -56,9 +56,11 @@ class RunHandle:
 
     @property
     def active(self) -> bool:
+        """Whether the run is still starting or running in this server."""
         return self.status in ("starting", "running")
 
     def elapsed(self) -> float:
+        """Seconds since the run started here."""
         return time.monotonic() - self.started_at
 
     def stop(self) -> None:
@@ -66,6 +68,7 @@ class RunHandle:
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> RunHandle:
+        """Wait up to ``timeout`` seconds (``None``: for good) for the run's thread to end; returns the handle."""
         if self._thread is not None:
             self._thread.join(timeout)
         return self
@@ -105,10 +108,10 @@ def resume(run_id: str, decision: ApprovalDecision | None = None, *, home: str |
     Raises:
         RunBusy: this server is running it already (a second click, two browser tabs).
     """
-    from studio.runner import open_log, resume_run
+    from studio.runner import resume_run, shared_store
 
-    log = open_log(home)
-    info = log.run(run_id)
+    log = shared_store(home)
+    info = log.get_run(run_id)
     calls = sum(log.call_counts(info.run_id).values()) if info else 0  # the count goes on where it stopped
     with _LOCK:
         old = _HANDLES.get(run_id)

@@ -1,0 +1,131 @@
+"""A run as the Python API shows it: its messages, result and totals, and the answers to its approval points.
+
+Example:
+    >>> run = Run("r1", "done", [])
+    >>> run.final is None, run.pending is None
+    (True, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from studio.api._live import drive
+from studio.messages import Approval, Final, Message, Usage
+from studio.spec import SpecError, TeamSpec, parse_spec
+
+__all__ = ["Run"]
+
+
+class Run:
+    """What one run published, in order: its messages, final result and totals.
+
+    Example:
+        >>> run = Run("r1", "done", [])
+        >>> run.final is None, run.usage.calls
+        (True, 0)
+    """
+
+    def __init__(self, run_id: str, status: str, messages: list[Message], error: str | None = None, *,
+                 spec: TeamSpec | None = None, home: str | Path | None = None):
+        self.run_id, self.status, self.messages, self.error = run_id, status, list(messages), error
+        self.spec = spec
+        """The team that ran (``None`` when unknown)."""
+        self.home = home
+
+    @classmethod
+    def load(cls, run_id: str, *, home: str | Path | None = None) -> Run:
+        """A run from the run log, by id or unique id prefix.
+
+        Raises:
+            RunNotFound: no such run (or the prefix is ambiguous).
+        """
+        from studio.runner import RunNotFound, shared_store
+
+        log = shared_store(home)
+        info = log.get_run(run_id)
+        if info is None:
+            raise RunNotFound(f"no run {run_id!r} in {log.path} (or the prefix is ambiguous)")
+        try:
+            spec = parse_spec(info.spec, f"run {info.run_id}")
+        except SpecError:  # a run log written by another version: the messages still load
+            spec = None
+        return cls(info.run_id, info.status, log.messages(info.run_id), info.error, spec=spec, home=home)
+
+    @property
+    def pending(self) -> Approval | None:
+        """What a waiting run asks a person to approve: ``.point`` and the plan or code as ``.content``."""
+        from pipelines import pending_approval
+
+        return pending_approval(self.messages) if self.status == "waiting" else None
+
+    def approve(self, edit: str | None = None, **options: Any) -> Run:
+        """Approve what the run waits for (``edit``: with this plan or code instead) and go on.
+
+        Returns:
+            The run as it now stands: done, failed, or waiting at the next approval point.
+
+        Raises:
+            RunNotWaiting: the run is not waiting for approval.
+        """
+        from pipelines import ApprovalDecision
+
+        return self._answer(ApprovalDecision.edit(edit) if edit else ApprovalDecision.approve(), **options)
+
+    def reject(self, feedback: str, **options: Any) -> Run:
+        """Reject what the run waits for, saying why (the team reads it and tries again), and go on.
+
+        Raises:
+            RunNotWaiting: the run is not waiting for approval.
+            ValueError: no feedback was given.
+        """
+        from pipelines import ApprovalDecision
+
+        if not feedback or not feedback.strip():
+            raise ValueError("reject(feedback): say why, so the team knows what to change")
+        return self._answer(ApprovalDecision.reject(feedback), **options)
+
+    def _answer(self, decision, *, display: Any = "auto", on_message: Callable[[Message], None] | None = None) -> Run:
+        from studio.runner import resume_run
+
+        if self.spec is None:
+            result = resume_run(self.run_id, home=self.home, decision=decision, on_message=on_message)
+            return Run(result.run_id, result.status, result.messages, result.error, home=self.home)
+        result = drive(self.spec, lambda published, turn: resume_run(self.run_id, home=self.home, decision=decision,
+                                                                     on_message=published, on_turn=turn),
+                       display, on_message)
+        return Run(result.run_id, result.status, result.messages, result.error, spec=self.spec, home=self.home)
+
+    @property
+    def final(self) -> Final | None:
+        """The final message, if the run got that far."""
+        return next((m for m in reversed(self.messages) if isinstance(m, Final)), None)
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens, cost, latency and model calls of the whole run."""
+        total = Usage()
+        for message in self.messages:
+            total = total + message.usage
+        return total
+
+    def to_dataframe(self):
+        """One row per message: sender, kind, content, tokens, cost, latency, time (a pandas DataFrame)."""
+        import pandas as pd
+
+        return pd.DataFrame([{
+            "sender": m.sender, "kind": m.kind, "content": m.content, "prompt_tokens": m.usage.prompt_tokens,
+            "completion_tokens": m.usage.completion_tokens, "cost_usd": m.usage.cost_usd,
+            "latency_ms": m.usage.latency_ms, "created_at": m.created_at, "id": m.id,
+        } for m in self.messages], columns=["sender", "kind", "content", "prompt_tokens", "completion_tokens",
+                                            "cost_usd", "latency_ms", "created_at", "id"])
+
+    def _repr_html_(self) -> str:
+        from studio.api.notebook import run_html
+
+        return run_html(self)
+
+    def __repr__(self) -> str:
+        return f"Run({self.run_id[:8]!r}, {self.status!r}, {len(self.messages)} messages)"

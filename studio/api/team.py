@@ -1,0 +1,286 @@
+"""The Python API: build, run and inspect teams from code and notebooks.
+
+Three names carry it: :class:`Role` (builders for the roles of a team),
+:class:`Team` (a validated team spec you can run) and :class:`Run` (what a run
+published). Everything goes through the same runner, run log and memory as the
+command line and the studio.
+
+Example:
+    >>> from studio import Team, Role
+    >>> team = Team("duo", roles=[Role.coder(), Role.critic()], flow=[("coder", "critic"), ("critic", "coder")])
+    >>> [(r.name, r.kind) for r in team.roles], team.spec.flow.edges[0].target
+    ([('coder', 'coder'), ('critic', 'critic')], 'critic')
+    >>> run = team.run("Write add(a, b)", model="scripted:examples/scripts/duo.yaml")  # doctest: +SKIP
+    >>> run.final.approved  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from studio.api._live import drive
+from studio.api.run import Run
+from studio.messages import Message
+from studio.spec import RoleSpec, SpecError, TeamSpec, dump_spec, load_spec, parse_spec
+
+__all__ = ["Role", "Run", "Team", "TeamMemory"]
+
+Edge = tuple[str, str]
+
+
+class Role:
+    """Builders for the roles of a team; each returns a :class:`~studio.spec.RoleSpec`.
+
+    Settings are the role's spec fields: ``model``, ``instructions``, ``tools``,
+    ``memory`` (``{"read": [...], "write": [...]}``) and ``limits``.
+
+    Example:
+        >>> Role.coder(instructions="Use the standard library.").instructions
+        'Use the standard library.'
+        >>> Role.custom("tester", acts_as="critic").behaviour
+        'critic'
+    """
+
+    @staticmethod
+    def _make(name: str, kind: str, settings: dict[str, Any]) -> RoleSpec:
+        data = {"name": name, "kind": kind, **settings}
+        try:
+            return RoleSpec.model_validate(data)
+        except ValueError as exc:  # a pydantic ValidationError: name the role and each bad field
+            errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
+            problems = [f"{'.'.join(map(str, e['loc'])) or 'role'}: {str(e['msg']).removeprefix('Value error, ')}"
+                        for e in errors]
+            raise SpecError(f"role {name!r}", problems or [str(exc)]) from None
+
+    @staticmethod
+    def planner(name: str = "planner", **settings: Any) -> RoleSpec:
+        """A planner: breaks the task into steps."""
+        return Role._make(name, "planner", settings)
+
+    @staticmethod
+    def coder(name: str = "coder", **settings: Any) -> RoleSpec:
+        """A coder: writes code, runs it in the sandbox and fixes it from the result."""
+        return Role._make(name, "coder", settings)
+
+    @staticmethod
+    def critic(name: str = "critic", **settings: Any) -> RoleSpec:
+        """A critic: reviews the code with its execution result, approves or asks for changes."""
+        return Role._make(name, "critic", settings)
+
+    @staticmethod
+    def orchestrator(name: str = "orchestrator", **settings: Any) -> RoleSpec:
+        """An orchestrator: keeps a progress ledger and picks who speaks next."""
+        return Role._make(name, "orchestrator", settings)
+
+    @staticmethod
+    def custom(name: str, *, acts_as: str, kind: str | None = None, **settings: Any) -> RoleSpec:
+        """A role of a kind of your own (``kind`` defaults to ``name``) with a built-in behaviour."""
+        return Role._make(name, kind or name.lower().replace("-", "_"), {"acts_as": acts_as, **settings})
+
+
+def _flow(flow: dict[str, Any] | Sequence[Edge] | None) -> dict[str, Any]:
+    if flow is None:
+        return {}
+    if isinstance(flow, dict):
+        data = dict(flow)
+        data["edges"] = [_edge(e) for e in data.get("edges", [])]
+        return data
+    return {"edges": [_edge(e) for e in flow]}
+
+
+def _edge(edge: Any) -> dict[str, str]:
+    if isinstance(edge, dict):
+        return edge
+    source, target = edge
+    return {"from": source, "to": target}
+
+
+class Team:
+    """A team: validated on creation, runnable, exportable, and drawn in Jupyter.
+
+    Args:
+        name: the team's name.
+        roles: its roles (from :class:`Role`, or dicts in the spec's shape).
+        flow: the routes as ``[(from, to), ...]``, or the spec's ``flow`` mapping
+            (``entry``, ``edges``, ``max_rounds``).
+        description, defaults, memory, sandbox, approval: the spec's fields of those names.
+        home: state folder for runs and memory (``$HUDDLE_HOME`` by default).
+
+    Raises:
+        SpecError: naming each bad field and what was expected.
+    """
+
+    def __init__(self, name: str, roles: Iterable[RoleSpec | dict[str, Any]], flow: Any = None, *,
+                 description: str = "", defaults: dict[str, Any] | None = None, memory: dict[str, Any] | None = None,
+                 sandbox: dict[str, Any] | None = None, approval: list[str] | None = None,
+                 home: str | Path | None = None):
+        data: dict[str, Any] = {
+            "name": name, "description": description,
+            "roles": [r.model_dump(by_alias=True, exclude_defaults=True) if isinstance(r, RoleSpec) else r
+                      for r in roles],
+            "flow": _flow(flow), "defaults": defaults or {}, "memory": memory or {}, "sandbox": sandbox or {},
+            "approval": list(approval or []),
+        }
+        self.spec = parse_spec(data, f"team {name!r}")
+        self.home = home
+
+    @classmethod
+    def from_spec(cls, spec: TeamSpec, *, home: str | Path | None = None) -> Team:
+        """The team of an existing spec."""
+        team = cls.__new__(cls)
+        team.spec, team.home = spec, home
+        return team
+
+    @classmethod
+    def load(cls, path: str | Path, *, home: str | Path | None = None) -> Team:
+        """Load a team file (YAML or JSON).
+
+        Raises:
+            SpecError: the file is missing, not YAML/JSON, or not a valid team.
+        """
+        return cls.from_spec(load_spec(path), home=home)
+
+    @property
+    def name(self) -> str:
+        """The team's name, from its spec."""
+        return self.spec.name
+
+    @property
+    def roles(self) -> list[RoleSpec]:
+        """The team's roles, in spec order (a copy of the list)."""
+        return list(self.spec.roles)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the team as YAML (``.json``: JSON) and return the path."""
+        path = Path(path)
+        path.write_text(dump_spec(self.spec, "json" if path.suffix == ".json" else "yaml"), encoding="utf-8")
+        return path
+
+    def run(self, task: str, model: str | None = None, *, display: Any = "auto",
+            on_message: Callable[[Message], None] | None = None, auto_approve: bool = False) -> Run:
+        """Run the team on ``task`` until it ends or waits for approval; returns the :class:`Run`.
+
+        A team with ``approval`` points stops at each with ``status == "waiting"``; answer with
+        :meth:`Run.approve` or :meth:`Run.reject` (from this process or a later one: ``Run.load(run_id)``).
+
+        Args:
+            task: what to do.
+            model: a model for every role (litellm string, ``local/smollm2`` or ``scripted:PATH``).
+            display: ``"auto"`` shows the messages live in a Jupyter cell (nothing outside one); ``None``
+                or ``False`` never; or a function like IPython's ``display`` that returns a handle.
+            on_message: also called with each message once it is in the run log.
+            auto_approve: approve every approval point instead of stopping.
+
+        Raises:
+            ModelConfigError: a model cannot be used (unknown, missing key or file).
+        """
+        from studio.runner import run_team
+
+        run = self._drive(lambda published, turn: run_team(self.spec, task, model=model, home=self.home,
+                                                            on_message=published, on_turn=turn),
+                          display, on_message)
+        while auto_approve and run.status == "waiting":
+            run = run.approve(display=display, on_message=on_message)
+        return run
+
+    def _drive(self, start: Callable[..., Any], display: Any, on_message: Callable[[Message], None] | None) -> Run:
+        """Run ``start(on_message, on_turn)`` with the live view, and wrap its result as a :class:`Run`."""
+        result = drive(self.spec, start, display, on_message)
+        return Run(result.run_id, result.status, result.messages, result.error, spec=self.spec, home=self.home)
+
+    async def arun(self, task: str, model: str | None = None, **options: Any) -> Run:
+        """:meth:`run`, awaitable: the run works on a thread so the event loop stays free."""
+        return await asyncio.to_thread(self.run, task, model, **options)
+
+    def run_many(self, tasks: Iterable[str], model: str | None = None, *, ray_address: str | None = None,
+                 progress: bool = True, **options: Any) -> list[Run]:
+        """Run the team once per task, the runs at once as Ray tasks; returns the :class:`Run` of each, in order.
+
+        Every run lands in this team's run log (under the same run id it had on its worker) before this
+        returns, so ``Run.load(run_id)`` finds it. A batch has nobody to approve: approval points are off.
+        See :mod:`studio.batch` for limits, scripted models and memory.
+
+        Args:
+            tasks: one run each.
+            model: a model for every role, as for :meth:`run`.
+            ray_address: a Ray cluster (``auto``, ``ray://head:10001``); a local Ray instance when ``None``
+                (a process already connected to Ray keeps its connection).
+            progress: show a progress bar on stderr.
+            options: ``workers`` (processes) and ``runs_per_worker`` (runs each works on at once).
+
+        Raises:
+            RayUnavailable: Ray cannot be reached at ``ray_address``.
+            ModelConfigError: a model cannot be used (unknown, missing key or file), before anything runs.
+        """
+        from studio.batch import run_many
+
+        ids = run_many(self.spec, tasks, model, home=self.home, address=ray_address, progress=progress, **options)
+        return [Run.load(run_id, home=self.home) for run_id in ids]
+
+    @property
+    def memory(self) -> TeamMemory:
+        """The team's shared memory (opened on first use).
+
+        Raises:
+            SpecError: the team has ``memory.enabled: false``.
+        """
+        return TeamMemory(self)
+
+    def export_script(self) -> str:
+        """The team as a standalone, readable Python script (see :mod:`studio.export`)."""
+        from studio.export import to_script
+
+        return to_script(self.spec)
+
+    def export_notebook(self) -> dict[str, Any]:
+        """The team as a Jupyter notebook (nbformat 4, as a dict)."""
+        from studio.export import to_notebook
+
+        return to_notebook(self.spec)
+
+    def studio(self, *, port: int | None = None, host: str = "127.0.0.1"):
+        """Open the Streamlit studio on this very team; returns the server (``.url``, ``.stop()``)."""
+        from studio.api.notebook import open_studio
+
+        return open_studio(self.spec, port=port, host=host, home=self.home)
+
+    def _repr_html_(self) -> str:
+        from studio.api.notebook import team_html
+
+        return team_html(self.spec)
+
+    def __repr__(self) -> str:
+        return f"Team({self.name!r}, roles={[r.name for r in self.spec.roles]})"
+
+
+class TeamMemory:
+    """A team's shared memory: ingest files, search, count (see :mod:`memory`)."""
+
+    def __init__(self, team: Team):
+        self._team = team
+
+    def _store(self):
+        from studio.runner import open_team_memory
+
+        store = open_team_memory(self._team.spec, self._team.home)
+        if store is None:
+            raise SpecError(f"team {self._team.name!r}", ["memory.enabled: the team's memory is turned off"])
+        return store
+
+    def ingest(self, *paths: str | Path, **options: Any):
+        """Read files and folders into the team's knowledge; returns the ingest report."""
+        from memory.ingestion import ingest
+
+        return ingest(self._store(), paths, **options)
+
+    def search(self, query: str, k: int = 5, **options: Any):
+        """The ``k`` items most like ``query``, best first, with their scores and provenance."""
+        return self._store().search(query, k, **options)
+
+    def count(self) -> dict[str, int]:
+        """Items per collection."""
+        return self._store().count()

@@ -1,0 +1,227 @@
+"""The run log: every published message and every run, in one SQLite file.
+
+WAL mode with ``synchronous=NORMAL``: a committed message survives the process
+being killed (the OS still holds it), and readers never block the writer.
+Its ``groups`` (``studio.bus.groups``) keep the state of consumer groups
+(``studio.bus.consumer``) in two more tables. ``studio.bus.redis`` is the same
+interface on Redis Streams.
+
+Example:
+    >>> log = RunLog(":memory:")
+    >>> log.create_run("r1", team="duo", task="hi", spec={})
+    >>> log.get_run("r1").status
+    'running'
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from studio.bus.groups import SqliteGroups
+from studio.messages import Message, message_from_json, message_to_json
+from studio.redact import redact, redact_data
+
+__all__ = ["RunInfo", "RunLog", "calls_per_sender"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    team TEXT NOT NULL,
+    task TEXT NOT NULL,
+    status TEXT NOT NULL,
+    model TEXT,
+    spec TEXT NOT NULL,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_run ON messages (run_id, seq);
+"""
+
+
+_INSERT = (
+    "INSERT OR IGNORE INTO messages (id, run_id, kind, sender, topic, prompt_tokens, completion_tokens, cost_usd,"
+    " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of the run index, with totals over its messages."""
+
+    run_id: str
+    team: str
+    task: str
+    status: str
+    model: str | None
+    spec: dict[str, Any]
+    error: str | None
+    created_at: str
+    updated_at: str
+    messages: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The row as a JSON-ready dict, without the spec."""
+        out = dict(self.__dict__)
+        out.pop("spec")
+        return out
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class RunLog:
+    """Append-only store of runs and their messages."""
+
+    def __init__(self, path: str | Path):
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA wal_autocheckpoint=8000")  # fewer checkpoint fsyncs under a burst of messages
+        self._db.executescript(_SCHEMA)
+        self.groups = SqliteGroups(self._db, self._lock, self.path)
+        """Consumer groups over this log (``studio.bus.consumer``)."""
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def create_run(self, run_id: str, *, team: str, task: str, spec: dict[str, Any], model: str | None = None) -> None:
+        """Add a run to the index with status ``running`` (its task and spec redacted)."""
+        now = _now()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, ?, NULL, ?, ?)",
+                (run_id, team, redact(task), model, json.dumps(redact_data(spec)), now, now),
+            )
+
+    def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Mark a run ``running``, ``done`` or ``failed`` (with its error, redacted)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ?",
+                (status, redact(error) if error else error, _now(), run_id),
+            )
+
+    def append(self, messages: Iterable[Message]) -> list[Message]:
+        """Store messages in one transaction; return those not stored before.
+
+        A message whose id is already in the log is ignored, so publishing the
+        same message twice (e.g. after a resume) never duplicates it. Messages are
+        stored, and returned, redacted (``studio.redact``): no secret reaches the log.
+        """
+        messages = [redact_data(m) for m in messages]
+        rows = [
+            (m.id, m.run_id, m.kind, m.sender, m.topic, m.usage.prompt_tokens,
+             m.usage.completion_tokens, m.usage.cost_usd, message_to_json(m))
+            for m in messages
+        ]
+        fresh: list[Message] = []
+        with self._lock:
+            if len(rows) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
+                if self._db.execute(_INSERT, rows[0]).rowcount:
+                    fresh.append(messages[0])
+            else:
+                self._db.execute("BEGIN")
+                try:
+                    for row, msg in zip(rows, messages, strict=True):
+                        if self._db.execute(_INSERT, row).rowcount:
+                            fresh.append(msg)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        if fresh:
+            self.groups.appended()
+        return fresh
+
+    def messages(self, run_id: str, after_seq: int = 0) -> list[Message]:
+        """Messages of a run in publication order."""
+        return [message_from_json(body) for _, body in self.messages_with_seq(run_id, after_seq)]
+
+    def messages_with_seq(self, run_id: str, after_seq: int = 0) -> list[tuple[int, str]]:
+        """``(seq, json)`` rows of a run after ``after_seq``, for tailing a live run."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT seq, body FROM messages WHERE run_id = ? AND seq > ? ORDER BY seq",
+                (run_id, after_seq),
+            ).fetchall()
+
+    def call_counts(self, run_id: str) -> dict[str, int]:
+        """Model calls behind the published messages of a run, per sender role."""
+        return calls_per_sender(self.messages(run_id))
+
+    _RUN_QUERY = """
+        SELECT r.run_id, r.team, r.task, r.status, r.model, r.spec, r.error, r.created_at, r.updated_at,
+               COUNT(m.seq), COALESCE(SUM(m.prompt_tokens), 0), COALESCE(SUM(m.completion_tokens), 0),
+               COALESCE(SUM(m.cost_usd), 0)
+        FROM runs r LEFT JOIN messages m ON m.run_id = r.run_id
+    """
+
+    def get_run(self, run_id: str) -> RunInfo | None:
+        """The run with this id, or with this unique id prefix; ``None`` if none or ambiguous."""
+        if not run_id:
+            return None
+        with self._lock:
+            rows = self._db.execute(self._RUN_QUERY + " WHERE r.run_id = ? GROUP BY r.run_id", (run_id,)).fetchall()
+            if not rows:
+                rows = self._db.execute(
+                    self._RUN_QUERY + " WHERE substr(r.run_id, 1, ?) = ? GROUP BY r.run_id LIMIT 2",
+                    (len(run_id), run_id),
+                ).fetchall()
+        return _info(rows[0]) if len(rows) == 1 else None
+
+    def runs(self, limit: int = 50) -> list[RunInfo]:
+        """Most recent runs first."""
+        with self._lock:
+            rows = self._db.execute(
+                self._RUN_QUERY + " GROUP BY r.run_id ORDER BY r.created_at DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [_info(row) for row in rows]
+
+
+def calls_per_sender(messages: Iterable[Message]) -> dict[str, int]:
+    """Model calls behind ``messages`` (failed attempts included), per ``sender`` or ``sender.branch``.
+
+    Keyed as the scripted model's queues are, so a resumed run skips exactly the
+    replies its messages used; senders without calls (``user``) count 0.
+    """
+    counts: dict[str, int] = {}
+    for message in messages:
+        key = f"{message.sender}.{message.branch}" if message.branch else message.sender
+        counts[key] = counts.get(key, 0) + message.usage.calls
+    return counts
+
+
+def _info(row: tuple[Any, ...]) -> RunInfo:
+    spec = json.loads(row[5])
+    # the SELECT lists RunInfo's fields in order; mypy cannot count a tuple's slices
+    return RunInfo(*row[:5], spec, *row[6:])  # type: ignore[call-arg]

@@ -1,0 +1,304 @@
+"""The ``huddle`` command line.
+
+Heavy modules (litellm, langgraph, llama.cpp) are imported inside the commands
+so that ``huddle --help`` answers at once. User mistakes exit with code 2 and a
+message that says what to fix; a run that fails exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+
+from studio.cli.eval import EvalCommand, eval_command
+from studio.cli.export import export
+from studio.cli.gc import gc
+from studio.cli.memory import app as memory_app
+from studio.cli.sandbox import app as sandbox_app
+from studio.cli.ui import ui
+
+app = typer.Typer(help="Huddle: run teams of LLM agents from the command line.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+runs_app = typer.Typer(help="Browse past runs in the run log.", no_args_is_help=True)
+teams_app = typer.Typer(help="Work with team spec files.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(teams_app, name="teams")
+app.add_typer(memory_app, name="memory")
+app.add_typer(sandbox_app, name="sandbox")
+app.command("ui")(ui)
+app.command("export")(export)
+app.command("gc")(gc)
+app.command("eval", cls=EvalCommand)(eval_command)
+
+EXIT_USER = 2
+
+
+def _fail(message: str, code: int = EXIT_USER) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from memory.embedder import EmbedderError
+    from memory.items import MemoryStoreError
+    from sandbox import SandboxError
+    from studio.bus import BusUnavailable
+    from studio.llm import ModelConfigError
+    from studio.llm.scripted import ScriptError
+    from studio.runner import RunNotFound, RunNotWaiting
+    from studio.spec import SpecError
+
+    return (SpecError, ModelConfigError, RunNotFound, RunNotWaiting, ScriptError, EmbedderError, MemoryStoreError,
+            SandboxError, BusUnavailable)
+
+
+@app.command()
+def run(
+    team_file: Path | None = typer.Argument(None, help="Team spec (YAML or JSON)."),
+    task: str | None = typer.Argument(None, help="What the team should do."),
+    model: str | None = typer.Option(None, "--model", "-m",
+                                        help="Model for every role: a litellm string, local/smollm2 or "
+                                             "scripted:PATH."),
+    json_out: bool = typer.Option(False, "--json", help="Print each message as one JSON line as it is published."),
+    resume: str | None = typer.Option(None, "--resume", help="Continue the run with this id."),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Approve every approval point."),
+    approve: bool = typer.Option(False, "--approve", help="With --resume: approve what the run waits for."),
+    reject: str | None = typer.Option(None, "--reject", help="With --resume: reject it, saying why."),
+    edit: Path | None = typer.Option(None, "--edit", help="With --resume: replace the plan or code with this file "
+                                                          "and approve."),
+) -> None:
+    """Run TEAM_FILE on TASK, or continue a stopped or waiting run with --resume RUN_ID.
+
+    At an approval point (the team's `approval:` list) the run asks at the terminal; without one it waits
+    (exit 3) for `huddle run --resume RUN_ID --approve`, `--reject "why"` or `--edit FILE`.
+    """
+    from rich.console import Console
+
+    from studio.cli.approval import EXIT_WAITING, ask_person, decision_from_flags
+    from studio.messages import new_id
+    from studio.render import print_json_line, print_message
+    from studio.runner import resume_run, run_team
+    from studio.spec import load_spec
+
+    console = Console(stderr=json_out)
+    status = console.status("starting…") if not json_out else None
+    started = time.monotonic()
+    run_id = None
+
+    def show(message) -> None:
+        if json_out:
+            print_json_line(message)
+        else:
+            print_message(console, message)
+
+    def thinking(role: str) -> None:
+        if status is not None:
+            status.update(f"[bold]{role}[/] is thinking… ({time.monotonic() - started:.0f}s)")
+
+    try:
+        answer = decision_from_flags(approve, reject, edit)
+    except typer.BadParameter as exc:
+        _fail(str(exc))
+    if answer is not None and not resume:
+        _fail("--approve, --reject and --edit answer a waiting run: add --resume RUN_ID")
+    try:
+        if status is not None:
+            status.start()
+        if resume:
+            if team_file or task:
+                _fail("--resume takes no TEAM_FILE or TASK: the run keeps its own")
+            result = resume_run(resume, on_message=show, on_turn=thinking, decision=answer)
+        else:
+            if team_file is None or not task:
+                _fail("give a TEAM_FILE and a TASK, e.g. huddle run examples/teams/dev_team.yaml \"Write fizzbuzz\"")
+            spec = load_spec(team_file)
+            _check_scripts(spec, model)
+            run_id = new_id()
+            result = run_team(spec, task, model=model, on_message=show, on_turn=thinking, run_id=run_id)
+        while result.status == "waiting":
+            from pipelines import ApprovalDecision
+
+            if status is not None:
+                status.stop()
+            decision = ApprovalDecision.approve() if auto_approve else ask_person(console, result.pending)
+            if decision is None:
+                break
+            if status is not None:
+                status.start()
+            result = resume_run(result.run_id, on_message=show, on_turn=thinking, decision=decision)
+    except KeyboardInterrupt:
+        if status is not None:
+            status.stop()
+        typer.echo(f"interrupted: continue with  huddle run --resume {resume or run_id}", err=True)
+        raise typer.Exit(130) from None
+    except _user_errors() as exc:
+        if status is not None:
+            status.stop()
+        _fail(str(exc))
+    finally:
+        if status is not None:
+            status.stop()
+    if not json_out:
+        usage = sum(m.usage.prompt_tokens + m.usage.completion_tokens for m in result.messages)
+        console.print(f"[dim]run {result.run_id} · {result.status} · {usage} tokens · "
+                      f"{time.monotonic() - started:.1f}s[/]")
+    if result.status == "waiting":
+        assert result.pending is not None  # a waiting run waits for a request
+        typer.echo(f"run {result.run_id} waits for approval ({result.pending.point.replace('_', ' ')}): answer "
+                   f"with  huddle run --resume {result.run_id} --approve  (or --reject \"why\", or --edit FILE)",
+                   err=True)
+        raise typer.Exit(EXIT_WAITING)
+    if result.status != "done":
+        typer.echo(f"error: run {result.run_id} failed: {result.error}", err=True)
+        raise typer.Exit(1)
+
+
+def _check_scripts(spec, model: str | None) -> None:
+    """Read each ``scripted:PATH`` file the run would use, so that one that cannot be read stops it early.
+
+    Early means before it starts: a run that starts records itself and writes a post-mortem to memory.
+    """
+    from studio.llm import check_model
+    from studio.llm.scripted import ScriptedModel
+
+    for name in sorted({spec.model_for(role.name, model) for role in spec.roles}):
+        if name.startswith("scripted:"):
+            check_model(name)
+            ScriptedModel.load(name.removeprefix("scripted:"))
+
+
+def _log():
+    """The run log `huddle runs` reads: the bus $HUDDLE_BUS_URL names (Redis Streams), else runs.db in HUDDLE_HOME."""
+    from studio.bus import BusUnavailable, bus_url, open_store
+    from studio.home import huddle_home
+
+    try:
+        return open_store(huddle_home(), bus_url())
+    except BusUnavailable as exc:
+        _fail(str(exc))
+
+
+@runs_app.command("list")
+def runs_list(
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per run."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many runs, newest first."),
+) -> None:
+    """List runs, newest first."""
+    from studio.redact import redact_data
+
+    rows = [redact_data(r.summary()) for r in _log().runs(limit)]  # redacted, also runs stored before the redactor
+    if json_out:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    from rich.console import Console
+
+    from studio.render import runs_table
+
+    Console().print(runs_table(rows) if rows else "no runs yet: try huddle run examples/teams/dev_team.yaml …")
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
+    json_out: bool = typer.Option(False, "--json", help="The messages as JSON lines, as the run printed them."),
+) -> None:
+    """Show a run's messages in order."""
+    log = _log()
+    info = log.get_run(run_id)
+    if info is None:
+        _fail(f"no run {run_id!r} in the run log (or the prefix is ambiguous); see huddle runs list")
+    messages = log.messages(info.run_id)
+    from studio.render import print_json_line, print_message
+
+    if json_out:
+        for message in messages:
+            print_json_line(message)
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"[bold]{info.team}[/] · run {info.run_id} · {info.status} · {info.created_at[:19]}")
+    for message in messages:
+        print_message(console, message)
+
+
+@teams_app.command("validate")
+def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSON).")) -> None:
+    """Check a team file; exit 2 with every problem listed if it is invalid."""
+    from studio.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(file)
+    except SpecError as exc:
+        _fail(str(exc))
+    roles = ", ".join(f"{r.name} ({r.kind})" for r in spec.roles)
+    typer.echo(f"ok: {file} defines team {spec.name!r} with {len(spec.roles)} roles: {roles}")
+    flow, judge = spec.flow, spec.judge()
+    details = {"magentic": f", up to {flow.max_stalls} stalls before a replan, {flow.max_replans} replans",
+               "parallel_plan": f", {flow.max_parallel} steps at once, {flow.max_replans} replans",
+               "best_of_n": f", {flow.candidates} candidates, {flow.max_parallel} at once",
+               "cross_team": ", sub-teams " + ", ".join(f"{t.name} ({' + '.join(t.roles)})" for t in flow.teams)
+                             + f", judged by {judge.name if judge else '?'}"}.get(flow.type, "")
+    typer.echo(f"flow: {flow.type}, up to {flow.max_rounds} rounds{details}")
+    typer.echo(f"approval: {', '.join(spec.approval)}" if spec.approval else "approval: none (the run never stops "
+                                                                           "for a person)")
+    box = spec.sandbox
+    typer.echo(f"sandbox: on, {box.timeout_s:g} s wall, {box.cpu_s} s CPU, {box.memory_mb} MB, {box.processes} "
+               f"processes, network {'allowed' if box.network else 'cut'}, up to {box.max_attempts} attempts per step"
+               if box.enabled else "sandbox: off (the coder's code is never run)")
+    memory = spec.memory
+    if not memory.enabled:
+        typer.echo("memory: off")
+        return
+    store = memory.url or memory.path or "$HUDDLE_HOME/memory"
+    typer.echo(f"memory: namespace {spec.memory_namespace()!r} at {store}, embedder {memory.embedder.model} "
+               f"({memory.embedder.device}), top {memory.top_k} per prompt")
+    for role in spec.roles:
+        typer.echo(f"  {role.name}: reads {', '.join(role.reads()) or 'nothing'}; "
+                   f"writes {', '.join(role.writes()) or 'nothing'}"
+                   + (f"; tools {', '.join(role.tools)}" if role.tools else ""))
+
+
+def bad_argument(args: list[str]) -> str | None:
+    r"""What is wrong with the first argument that is not valid UTF-8, or ``None`` when all are.
+
+    Python hands such bytes over as lone surrogates (``\udcff``), which every later step (SQLite, the terminal,
+    a JSON line) refuses with a traceback; the command line refuses them first.
+
+    Example:
+        >>> print(bad_argument(["runs", "show", "ab\udcffcd"]))
+        argument 3 'ab\xffcd' is not valid UTF-8; retype it, or rename a file whose name has such bytes
+    """
+    for number, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "backslashreplace").decode("utf-8")
+            return f"argument {number} '{shown}' is not valid UTF-8; retype it, or rename a file whose name " \
+                   "has such bytes"
+    return None
+
+
+def main() -> None:
+    """Console-script entry point: arguments that are not UTF-8 and input that cannot be decoded exit 2."""
+    problem = bad_argument(sys.argv[1:])
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        sys.exit(EXIT_USER)
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except UnicodeError as exc:  # a file read somewhere no check names it: still the user's input, not a bug
+        typer.echo(f"error: some input is not UTF-8 text ({exc}); save files as UTF-8 and try again", err=True)
+        sys.exit(EXIT_USER)

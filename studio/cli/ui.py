@@ -1,0 +1,78 @@
+"""``huddle ui``: start the Streamlit studio on this machine and print its address."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+
+__all__ = ["ui"]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def ui(
+    team: Path | None = typer.Option(None, "--team", "-t", help="Team file to open on the Build page."),
+    port: int = typer.Option(8501, "--port", "-p", min=1, max=65535, help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback unless you say otherwise "
+                                                         "(another address needs a token or --insecure)."),
+    token_env: str | None = typer.Option(None, "--token-env", metavar="NAME",
+                                         help="Ask for the token this environment variable holds before the "
+                                              "studio shows anything."),
+    new_token: bool = typer.Option(False, "--new-token", help="Make a login token, print it once, and ask for it."),
+    insecure: bool = typer.Option(False, "--insecure", help="Serve a non-loopback address without a login: "
+                                                            "anyone who reaches it can run your teams."),
+) -> None:
+    """Open the studio in the browser: build a team, run it live, browse memory and past runs."""
+    from studio.exposure import TEAM_ENV, UI_TOKEN_ENV, AccessError, server_token, streamlit_command
+    from studio.spec import SpecError, load_spec
+
+    try:
+        token = server_token(host, "your teams, runs, memory and provider keys", token_env=token_env,
+                             new_token=new_token, insecure=insecure)
+    except AccessError as exc:
+        _fail(str(exc))
+    env = {k: v for k, v in os.environ.items() if k != UI_TOKEN_ENV}  # a login only when this command asks
+    if token is not None:
+        env[UI_TOKEN_ENV] = token  # the environment, not argv: ps shows a command line to every user
+    if team is not None:
+        try:
+            load_spec(team)
+        except SpecError as exc:
+            _fail(str(exc))
+        env[TEAM_ENV] = str(team.resolve())
+    if not _port_free(host, port):
+        _fail(f"cannot serve on {host}:{port}: the port is in use or the address is not this machine's; "
+              "pick another with --port or --host")
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"Huddle studio: http://{shown}:{port}  (Ctrl-C to stop)")
+    if token is None and insecure:
+        typer.echo(f"warning: --insecure: the studio has no login; anyone who can reach {host}:{port} can run your "
+                   "teams and read your runs and memory", err=True)
+    elif token is not None:
+        typer.echo("the studio asks for its token before it shows anything", err=True)
+    if new_token:
+        typer.echo(f"token (shown once, stored nowhere): {token}", err=True)
+    sys.stderr.flush()
+    try:
+        code = subprocess.run(streamlit_command(host, port), env=env, stdout=subprocess.DEVNULL).returncode
+    except KeyboardInterrupt:
+        code = 130
+    raise typer.Exit(code)

@@ -1,0 +1,338 @@
+"""The LLM gateway: every model call goes through here, and through litellm.
+
+Model strings are litellm's (``gpt-4o-mini``, ``ollama/llama3.2``,
+``hosted_vllm/...``) plus two in-process providers: ``local/smollm2`` (the
+embedded model) and ``scripted:PATH`` (a deterministic script per role). The
+gateway adds retries with exponential back-off on provider errors, a timeout,
+a per-run concurrency limit and the process-wide per-provider limits of
+:mod:`studio.llm.schedule`, optional streaming, JSON-schema constrained output
+where the provider supports it, and usage accounting (queue time included).
+
+Example:
+    >>> gw = Gateway()
+    >>> check_model("local/smollm2")  # raises ModelConfigError if it cannot run
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
+
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any
+
+import litellm  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+
+from studio.llm.local import ModelNotFound, gguf_path  # noqa: E402
+from studio.llm.providers import SCRIPTED_TARGET, register_providers  # noqa: E402
+from studio.llm.schedule import SCHEDULER, Scheduler  # noqa: E402
+from studio.llm.scripted import ScriptedModel, ScriptedProviderError, ScriptExhausted  # noqa: E402
+from studio.messages import Usage  # noqa: E402
+from studio.redact import redact  # noqa: E402
+from studio.spec.flow import ProviderLimits  # noqa: E402
+
+__all__ = ["NO_KEY", "CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "check_model"]
+
+litellm.suppress_debug_info = True
+litellm.telemetry = False
+register_providers()
+
+NO_KEY = "huddle-no-key"
+"""The API key sent to a team's own ``api_base`` when the team names no ``api_key_env``: a placeholder, so that
+litellm never fills in the provider's key from the environment (keys go only to their own provider's hosts)."""
+
+_RETRYABLE = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
+              litellm.InternalServerError, litellm.ServiceUnavailableError)
+
+
+class ModelConfigError(ValueError):
+    """A model that cannot be used as configured (unknown, missing key, missing file): a user error."""
+
+
+class ModelCallError(RuntimeError):
+    """A model call that failed for good (after retries, or not retryable)."""
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """Per-call knobs; the runner fills them from the spec."""
+
+    temperature: float = 0.2
+    max_tokens: int = 512
+    timeout_s: float = 120.0
+    retries: int = 2
+    retry_backoff_s: float = 1.0
+    api_base: str | None = None
+    """Where calls go instead of the provider's own host; it gets no key from the environment unless
+    ``api_key_env`` names one."""
+    api_key_env: str | None = None
+    """The environment variable holding the key for ``api_base`` (or for the provider)."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's reply text and what it cost."""
+
+    text: str
+    usage: Usage
+
+
+def provider_of(model: str) -> str:
+    """The provider name litellm would use for ``model`` (``local`` and ``scripted`` for the in-process ones)."""
+    if model.startswith("scripted:"):
+        return "scripted"
+    if model.startswith("local/"):  # our in-process provider: its one-call-at-a-time limit is keyed "local"
+        return "local"
+    try:
+        return litellm.get_llm_provider(model)[1]
+    except Exception:  # litellm raises its own BadRequestError for unknown providers
+        return model.split("/", 1)[0] if "/" in model else "unknown"
+
+
+def check_model(model: str, *, api_base: str | None = None) -> None:
+    """Raise :class:`ModelConfigError` when ``model`` cannot be called as configured.
+
+    Checks that a scripted file exists, a local model is installed, the
+    provider is known and its API key variables are set (not with an ``api_base``
+    of the team's own, which never gets the provider's key).
+    """
+    if model.startswith("scripted:"):
+        path = Path(model.removeprefix("scripted:"))
+        if not path.is_file():
+            raise ModelConfigError(f"model {model}: scripted file {path} does not exist")
+        return
+    if model.startswith("local/"):
+        try:
+            gguf_path(model.removeprefix("local/"))
+        except ModelNotFound as exc:
+            raise ModelConfigError(str(exc)) from None
+        return
+    try:
+        provider = litellm.get_llm_provider(model)[1]
+    except Exception:
+        raise ModelConfigError(
+            f"model {model!r}: litellm knows no provider for it; use a litellm model string such as "
+            "gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.2 or hosted_vllm/NAME"
+        ) from None
+    env = litellm.validate_environment(model)
+    missing = env.get("missing_keys") or []
+    if missing and not api_base and provider not in ("ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio"):
+        raise ModelConfigError(
+            f"model {model} (provider {provider}) needs {', '.join(missing)}: set it in the environment"
+        )
+
+
+class Gateway:
+    """Calls models for a run.
+
+    Each attempt first takes one of the run's own slots (``max_concurrency``),
+    then a slot of the model's provider from the process-wide scheduler, so
+    parallel branches and concurrent runs share each provider's limits.
+
+    Args:
+        max_concurrency: this run's model calls in flight at once.
+        scripted_start: replies already used per role key, for resuming a scripted run.
+        limits: provider name -> limits, applied to ``scheduler`` for the whole process
+            (the spec's ``defaults.providers``; the last gateway made wins).
+        scheduler: where provider slots come from; the process-wide ``SCHEDULER`` by default.
+
+    Raises:
+        ValueError: the ``HUDDLE_PROVIDER_LIMITS`` environment variable is malformed.
+
+    Example:
+        >>> from studio.llm.schedule import Scheduler
+        >>> private = Scheduler(environ={})
+        >>> gw = Gateway(2, limits={"openai": ProviderLimits(max_concurrency=8)}, scheduler=private)
+        >>> private.limits("openai").max_concurrency
+        8
+    """
+
+    def __init__(self, max_concurrency: int = 4, scripted_start: dict[str, int] | None = None,
+                 limits: dict[str, ProviderLimits] | None = None, scheduler: Scheduler | None = None):
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self.scheduler = scheduler if scheduler is not None else SCHEDULER
+        try:
+            self.scheduler.update(limits or {})
+        except ValueError as exc:  # a malformed HUDDLE_PROVIDER_LIMITS: the user's to fix
+            raise ModelConfigError(str(exc)) from None
+        self._scripted_start = dict(scripted_start or {})
+        self.scripts: dict[str, ScriptedModel] = {}
+        self._load_lock = threading.Lock()
+
+    def script(self, model: str) -> ScriptedModel:
+        """The :class:`ScriptedModel` behind a ``scripted:PATH`` model string (loaded on first use)."""
+        found = self.scripts.get(model)
+        if found is None:
+            with self._load_lock:
+                found = self.scripts.get(model)
+                if found is None:
+                    path = Path(model.removeprefix("scripted:"))
+                    found = self.scripts[model] = ScriptedModel.load(path, start_at=self._scripted_start)
+        return found
+
+    def complete(self, model: str, messages: list[dict[str, Any]], *, role: str = "",
+                 settings: CallSettings = CallSettings(), schema: type[BaseModel] | None = None,
+                 on_token: Callable[[str], None] | None = None) -> Completion:
+        """Call ``model`` and return its reply.
+
+        Args:
+            model: litellm model string, ``local/...`` or ``scripted:PATH``.
+            messages: chat messages.
+            role: the calling role's name, or ``role.branch`` on a parallel branch (scripted replies
+                are per role, or per role and branch).
+            settings: temperature, max tokens, timeout, retries.
+            schema: a pydantic model the reply should match; constrains decoding where the
+                provider supports it (the caller still validates).
+            on_token: called with each piece of text as it streams in.
+
+        Raises:
+            ModelCallError: the call failed after all retries, or with a non-retryable error.
+            ScriptExhausted: a scripted role has no reply left.
+        """
+        script = self.script(model) if model.startswith("scripted:") else None
+        kwargs: dict[str, Any] = {
+            "model": SCRIPTED_TARGET if script else model, "messages": messages,
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens, "timeout": settings.timeout_s,
+            "metadata": {"huddle_role": role},
+        }
+        if settings.api_base:
+            kwargs["api_base"] = settings.api_base
+        if (settings.api_base or settings.api_key_env) and script is None:
+            kwargs["api_key"] = _api_key(model, settings)
+        if schema is not None:
+            kwargs.update(self._schema_args(model, schema))
+        provider = provider_of(model)
+        started = time.perf_counter()
+        attempts, queued_s = 0, 0.0
+        while True:
+            attempts += 1
+            try:
+                asked = time.perf_counter()
+                # slots are held per attempt, so a back-off sleep below frees them for other calls
+                with self._slots:
+                    queued_s += time.perf_counter() - asked
+                    with self.scheduler.slot(provider) as slot:
+                        queued_s += slot.waited_s
+                        if script is not None:  # the script answers through litellm's mock path
+                            kwargs["mock_response"] = _scripted_reply(script, role, messages)
+                        text, prompt_tokens, completion_tokens, cost = self._call(kwargs, on_token)
+                if script is not None:  # litellm's mock usage is a constant: count words instead
+                    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+                    completion_tokens = len(text.split())
+                break
+            except Exception as exc:
+                cause = _our_cause(exc)
+                if cause is not None:
+                    raise cause from None
+                if isinstance(exc, _RETRYABLE) and attempts <= settings.retries:
+                    time.sleep(settings.retry_backoff_s * 2 ** (attempts - 1))
+                    continue
+                raise ModelCallError(_describe(model, exc, attempts, settings)) from None
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost,
+                      latency_ms=(time.perf_counter() - started) * 1000, model=model, calls=attempts,
+                      queue_ms=queued_s * 1000)
+        return Completion(text=text, usage=usage)
+
+    def _schema_args(self, model: str, schema: type[BaseModel]) -> dict[str, Any]:
+        if model.startswith("scripted:"):
+            return {}
+        json_schema = schema.model_json_schema()
+        if model.startswith("local/"):  # llama.cpp grammars take any schema, unions included
+            return {"response_format": {"type": "json_object", "schema": json_schema}}
+        if json_schema.get("type") != "object":  # providers' structured outputs want an object at the root
+            return {}
+        try:
+            supported = litellm.supports_response_schema(model=model)
+        except Exception:
+            supported = False
+        return {"response_format": schema} if supported else {}
+
+    def _call(self, kwargs: dict[str, Any], on_token: Callable[[str], None] | None) -> tuple[str, int, int, float]:
+        if on_token is None:
+            response = litellm.completion(**kwargs)
+            usage = getattr(response, "usage", None)
+            text = response.choices[0].message.content or ""
+        else:
+            pieces: list[str] = []
+            usage = None
+            for chunk in litellm.completion(**kwargs, stream=True, stream_options={"include_usage": True}):
+                piece = chunk.choices[0].delta.content if chunk.choices else None
+                if piece:
+                    pieces.append(piece)
+                    on_token(piece)
+                usage = getattr(chunk, "usage", None) or usage
+            text = "".join(pieces)
+            response = None
+        prompt = getattr(usage, "prompt_tokens", 0) or 0
+        completion = getattr(usage, "completion_tokens", 0) or 0
+        return text, prompt, completion, _cost(kwargs["model"], response)
+
+
+def _api_key(model: str, settings: CallSettings) -> str:
+    """The key for a call with its own endpoint or key variable.
+
+    That is the variable the team names, else :data:`NO_KEY`; never the provider's key that litellm would
+    take from the environment.
+
+    Raises:
+        ModelCallError: ``api_key_env`` names a variable that is not set.
+    """
+    if not settings.api_key_env:
+        return NO_KEY
+    key = os.environ.get(settings.api_key_env, "").strip()
+    if not key:
+        where = settings.api_base or f"provider {provider_of(model)}"
+        raise ModelCallError(f"model {model}: the team's api_key_env names ${settings.api_key_env}, which is not "
+                             f"set: export {settings.api_key_env}=<the key for {where}>")
+    return key
+
+
+def _scripted_reply(script: ScriptedModel, role: str, messages: list[dict[str, Any]]) -> str:
+    try:
+        return script.reply(role, messages)
+    except ScriptedProviderError as exc:  # a scripted provider error behaves like a real one
+        raise litellm.ServiceUnavailableError(message=f"scripted error: {exc}", llm_provider="scripted",
+                                              model=script.source) from None
+
+
+def _cost(model: str, response: Any) -> float:
+    if response is None or model.startswith(("local/", "scripted/")):
+        return 0.0
+    try:
+        return float(litellm.completion_cost(completion_response=response) or 0.0)
+    except Exception:  # unknown price (self-hosted models): cost is not known, not an error
+        return 0.0
+
+
+def _our_cause(exc: BaseException) -> BaseException | None:
+    """Our own exception inside what litellm raised (it wraps handler exceptions), which must not be retried."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (ScriptExhausted, ModelNotFound)):
+            return seen
+        seen = seen.__context__
+    return None
+
+
+def _describe(model: str, exc: Exception, attempts: int, settings: CallSettings = CallSettings()) -> str:
+    provider = provider_of(model)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    hint = ""
+    if isinstance(exc, litellm.AuthenticationError):
+        keys = (litellm.validate_environment(model).get("missing_keys") or []) if provider != "scripted" else []
+        hint = f"; check {' or '.join(keys) or 'the API key for ' + provider}"
+        if settings.api_base and not settings.api_key_env:
+            hint = (f"; {settings.api_base} gets no key from the environment: name the variable that holds its key "
+                    "in the team's defaults.api_key_env")
+        elif settings.api_key_env:
+            hint = f"; check ${settings.api_key_env}"
+    elif isinstance(exc, litellm.NotFoundError):
+        hint = "; check the model name"
+    return redact(f"model {model} (provider {provider}) failed after {attempts} attempt(s): {first}{hint}")

@@ -1,0 +1,85 @@
+"""litellm handlers for the in-process providers ``local/...`` (and the ``scripted`` name)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import litellm
+from litellm import CustomLLM
+from litellm.types.utils import GenericStreamingChunk
+
+from studio.llm.local import get_local_model
+
+
+def _fill(model_response: Any, text: str, prompt_tokens: int, completion_tokens: int) -> Any:
+    model_response.choices[0].message.content = text
+    model_response.usage = litellm.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                         total_tokens=prompt_tokens + completion_tokens)
+    return model_response
+
+
+def _chunks(pieces: Iterator[str]) -> Iterator[GenericStreamingChunk]:
+    for piece in pieces:
+        # litellm types finish_reason as str; None marks a chunk that does not end the reply (as is_finished does)
+        yield {"text": piece, "is_finished": False, "finish_reason": None, "usage": None, "index": 0,  # type: ignore[typeddict-item]
+               "tool_use": None}
+    yield {"text": "", "is_finished": True, "finish_reason": "stop", "usage": None, "index": 0, "tool_use": None}
+
+
+class ScriptedHandler(CustomLLM):
+    """Makes ``scripted/...`` a provider litellm knows; replies come as ``mock_response`` from the gateway."""
+
+    def completion(self, model, *args, **kwargs):
+        """Refuse: a scripted reply comes only through huddle's Gateway."""
+        raise litellm.BadRequestError(message=f"scripted/{model}: call it through huddle's Gateway, which "
+                                      "supplies the scripted reply", model=model, llm_provider="scripted")
+
+
+class LocalHandler(CustomLLM):
+    """Runs ``local/<name>`` in process (llama.cpp, transformers as fallback)."""
+
+    def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                   encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
+                   logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006
+        """Answer ``messages`` with the local model into litellm's ``model_response``; too slow: ``litellm.Timeout``."""
+        fmt = optional_params.get("response_format") or {}
+        started = time.monotonic()
+        text, prompt_tokens, completion_tokens = get_local_model(model).chat(
+            messages, temperature=optional_params.get("temperature", 0.2),
+            max_tokens=optional_params.get("max_tokens", 512), schema=fmt.get("schema"),
+        )
+        if timeout and time.monotonic() - started > float(timeout):
+            raise litellm.Timeout(message=f"local/{model} took longer than {timeout}s", model=model,
+                                  llm_provider="local")
+        return _fill(model_response, text, prompt_tokens, completion_tokens)
+
+    def streaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                  encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
+                  logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006
+        """Stream the local model's reply as litellm's chunks."""
+        return _chunks(get_local_model(model).stream(
+            messages, temperature=optional_params.get("temperature", 0.2),
+            max_tokens=optional_params.get("max_tokens", 512)))
+
+
+_REGISTERED = False
+SCRIPTED_TARGET = "scripted/script"
+"""The litellm model name of every scripted call (the gateway knows which script answers)."""
+
+
+def register_providers() -> None:
+    """Add the ``local`` and ``scripted`` providers to litellm (once per process)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    others = [p for p in litellm.custom_provider_map if p.get("provider") not in ("local", "scripted")]
+    litellm.custom_provider_map = [*others, {"provider": "local", "custom_handler": LocalHandler()},
+                                   {"provider": "scripted", "custom_handler": ScriptedHandler()}]
+    # Free models: tell litellm their price so its per-call cost bookkeeping finds it at once.
+    free = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "cache_creation_input_token_cost": 0.0,
+            "cache_read_input_token_cost": 0.0, "mode": "chat"}
+    litellm.register_model({SCRIPTED_TARGET: {**free, "litellm_provider": "scripted"},
+                            "local/smollm2": {**free, "litellm_provider": "local"}})
+    _REGISTERED = True

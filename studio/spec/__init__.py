@@ -1,0 +1,57 @@
+"""The versioned team spec: one pydantic model the UI edits, notebooks build, the exporter prints and the runner runs.
+
+``team`` holds the team and its roles, ``flow`` the pipeline and its edges, ``memory``
+the shared memory and tools, ``sandbox`` where model-written code runs.
+
+Example:
+    >>> from studio.spec import TeamSpec
+    >>> TeamSpec(name="solo", roles=[{"name": "coder", "kind": "coder"}]).roles[0].kind
+    'coder'
+"""
+
+from __future__ import annotations
+
+from studio.spec.flow import APPROVAL_POINTS, FLOW_TYPES, Edge, Flow, ProviderLimits, SubTeam
+from studio.spec.memory import COLLECTIONS, TOOLS, EmbedderSpec, MemorySpec, RoleMemory
+from studio.spec.sandbox import SandboxSpec
+from studio.spec.team import (
+    DEFAULT_MODEL,
+    ROLE_KINDS,
+    SPEC_VERSION,
+    Defaults,
+    Example,
+    RoleLimits,
+    RoleSpec,
+    SpecError,
+    TeamSpec,
+    dump_spec,
+    load_spec,
+    parse_spec,
+)
+
+__all__ = [
+    "APPROVAL_POINTS",
+    "COLLECTIONS",
+    "DEFAULT_MODEL",
+    "FLOW_TYPES",
+    "ROLE_KINDS",
+    "SPEC_VERSION",
+    "TOOLS",
+    "Defaults",
+    "Edge",
+    "EmbedderSpec",
+    "Example",
+    "Flow",
+    "MemorySpec",
+    "ProviderLimits",
+    "RoleLimits",
+    "RoleMemory",
+    "RoleSpec",
+    "SandboxSpec",
+    "SpecError",
+    "SubTeam",
+    "TeamSpec",
+    "dump_spec",
+    "load_spec",
+    "parse_spec",
+]
