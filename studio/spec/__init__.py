@@ -27,6 +27,7 @@ from studio.spec.team import (
     dump_spec,
     load_spec,
     parse_spec,
+    read_spec_data,
 )
 
 __all__ = [
@@ -53,5 +54,6 @@ __all__ = [
     "TeamSpec",
     "dump_spec",
     "load_spec",
+    "read_spec_data",
     "parse_spec",
 ]

@@ -66,6 +66,7 @@ __all__ = [
     "TeamSpec",
     "dump_spec",
     "load_spec",
+    "read_spec_data",
     "parse_spec",
 ]
 
@@ -357,15 +358,25 @@ def load_spec(path: str | Path) -> TeamSpec:
     Raises:
         SpecError: the file is missing, not UTF-8 text, over a limit, not valid YAML/JSON, or not a valid spec.
     """
+    return parse_spec(read_spec_data(path), str(path))
+
+
+def read_spec_data(path: str | Path) -> Any:
+    """The data of a ``.yaml``/``.yml`` or ``.json`` team file, read within the limits of :func:`load_spec`.
+
+    Not yet validated: :func:`parse_spec` does that.
+
+    Raises:
+        SpecError: the file is missing, not UTF-8 text, over a limit, or not valid YAML/JSON.
+    """
     path = Path(path)
     try:
         text = read_text(path, TEAM_BYTES)
-        data = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
+        return load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
     except OSError as exc:
         raise SpecError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
     except InputError as exc:
         raise SpecError(str(path), [str(exc)]) from None
-    return parse_spec(data, str(path))
 
 
 def dump_spec(spec: TeamSpec, fmt: Literal["yaml", "json"] = "yaml") -> str:

@@ -16,8 +16,7 @@ import yaml
 
 from studio.exposure import TEAM_ENV
 from studio.home import huddle_home
-from studio.safe_input import TEAM_BYTES, InputError, load_json, load_yaml, read_text
-from studio.spec import SpecError, TeamSpec, dump_spec, parse_spec
+from studio.spec import SpecError, TeamSpec, dump_spec, parse_spec, read_spec_data
 
 __all__ = ["EXAMPLES", "TEAM_ENV", "gallery", "home", "load_team_file", "providers", "set_team", "team_data",
            "validate"]
@@ -51,13 +50,7 @@ def load_team_file(path: str | Path) -> dict[str, Any]:
         SpecError: the file cannot be read or is not YAML/JSON.
     """
     path = Path(path)
-    try:
-        text = read_text(path, TEAM_BYTES)
-        data = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
-    except OSError as exc:
-        raise SpecError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
-    except InputError as exc:
-        raise SpecError(str(path), [str(exc)]) from None
+    data = read_spec_data(path)
     if not isinstance(data, dict):
         raise SpecError(str(path), ["expected a mapping at the top level"])
     return data
