@@ -119,13 +119,16 @@ class JudgeReply(BaseModel):
     reason: str = ""
 
 
+_Verdict = Literal["approve", "revise"]
+
+
 @lru_cache(maxsize=64)
 def _rank_schema(names: tuple[str, ...]) -> type[BaseModel]:
     """The rank reply with ``best`` limited to the candidates' names, so constrained decoding picks a real one."""
     # create_model's stubs want type[Any] for a field; a Literal (here one built at run time) is a special form
-    # that pydantic takes all the same.
+    # that pydantic takes all the same. (mypy flags the verdict field on a warm cache only, hence unused-ignore.)
     return create_model("Rank", best=(Literal[names], ...),  # type: ignore[arg-type]
-                        verdict=(Literal["approve", "revise"], ...),  # type: ignore[arg-type]
+                        verdict=(_Verdict, ...),  # type: ignore[arg-type, unused-ignore]
                         feedback=(str, Field(max_length=300)), lessons=(list[str], Field(max_length=3)))
 
 
