@@ -39,20 +39,6 @@ __all__ = [
     "provider_of",
 ]
 
-_WHERE = {
-    **dict.fromkeys(
-        [
-            "CallSettings",
-            "Completion",
-            "Gateway",
-            "ModelCallError",
-            "ModelConfigError",
-            "NO_KEY",
-            "check_model",
-            "provider_of",
-        ],
-        "studio.llm.gateway",
-    ),
-}
+_WHERE = dict.fromkeys(__all__, "studio.llm.gateway")  # every public name lives in the gateway module
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
