@@ -54,7 +54,8 @@ bench-sandbox: $(STAMP)
 	$(BIN)/python benchmarks/bench_sandbox.py
 
 eval: $(STAMP)
-	$(BIN)/huddle eval examples/teams/solver_team.yaml benchmarks/data/eval_tasks.jsonl --baseline single-call --out eval-out
+	$(BIN)/huddle eval examples/teams/solver_team.yaml benchmarks/data/eval_tasks_plain.jsonl --baseline single-call,sample-vote,retry --out eval-out/plain
+	$(BIN)/huddle eval examples/teams/solver_team.yaml benchmarks/data/eval_tasks.jsonl --baseline single-call,sample-vote,retry --out eval-out/examples
 
 eval-oracle: $(STAMP)
 	$(BIN)/python benchmarks/eval_oracle.py

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from studio.eval import BASELINE_TEAM, EvalError, grade, load_tasks  # noqa: E402
+from studio.eval import BASELINE_TEAMS, EvalError, grade, load_tasks  # noqa: E402
 from studio.home import huddle_home  # noqa: E402
 from studio.messages import Code, Ranking  # noqa: E402
 from studio.runner import shared_store  # noqa: E402
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if home.is_dir():  # a home that is not there has no runs (and is not made here)
         log = shared_store(home)
         for info in log.runs(100_000):  # newest first: the first run seen of a task is its newest
-            if info.team != BASELINE_TEAM and info.task in tasks and info.task not in newest:
+            if info.team not in BASELINE_TEAMS and info.task in tasks and info.task not in newest:
                 newest[info.task] = log.messages(info.run_id)
     if not newest:
         print(f"error: no team runs of the tasks in {args.tasks} in the run log of {home}; run huddle eval "

@@ -17,12 +17,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from memory.items import MemoryStoreError
+from memory.items import MemoryStoreError, canonical, collection_of
 from memory.scoped import ScopedMemory
 from memory.store import VectorMemory
 from studio.messages import Code, Error, Final, Message, Reflection, Review, Task
 
 __all__ = ["approve", "episode_text", "is_lesson", "post_mortem_text", "reflect"]
+
+_Shown = list[tuple[str, str]]
+"""``(id, text)`` pairs of stored items."""
 
 _REASONS = {
     "approved": "the critic approved the code",
@@ -32,7 +35,11 @@ _REASONS = {
     "stalled": "the team stalled, even after replanning",
     "rejected": "a person rejected the result",
     "chosen": "the judge chose the best sub-team's result",
+    "unsolved": "the code fails the task's tests",
 }
+_REPEAT_SIMILARITY = 0.9
+"""Cosine similarity from which a lesson says again what a lesson shown in the same run said."""
+_LEARNED = "\n(learned on the task: "
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
@@ -61,6 +68,8 @@ def _outcome(transcript: list[Message], status: str, error: str | None) -> str:
     final = next((m for m in reversed(transcript) if isinstance(m, Final)), None)
     if status == "failed" or final is None:
         return f"failed: {_short(error or 'the run stopped before a final message', 160)}"
+    if final.stop_reason == "unsolved":  # the final's first line: who claimed what, and what the tests said
+        return f"not solved: {_short(final.content.split(chr(10), 1)[0], 240)}"
     chosen_ok = final.stop_reason == "chosen" and final.executed and final.exit_code == 0 and not final.failed
     solved = final.stop_reason in ("approved", "satisfied") or chosen_ok
     return ("solved: " if solved else "not solved: ") + _REASONS[final.stop_reason]
@@ -106,6 +115,23 @@ def _untrusted_shown(memory: VectorMemory, transcript: list[Message]) -> dict[in
     return out
 
 
+def _recalled_lessons(memory: VectorMemory, transcript: list[Message]) -> _Shown:
+    """``(id, lesson)`` of the stored lessons the run's prompts showed (the task they quote left off)."""
+    ids = list(dict.fromkeys(i for m in transcript if not isinstance(m, Reflection) for i in m.memory_ids
+                             if collection_of(i) == "reflections"))
+    return [(h.id, h.text.split(_LEARNED, 1)[0]) for h in memory.get(ids)] if ids else []
+
+
+def _repeats(memory: VectorMemory, lesson: str, recalled: _Shown) -> bool:
+    """Whether ``lesson`` says again what a lesson shown in this run said: same canonical text, or nearly."""
+    if not recalled:
+        return False
+    if any(canonical(lesson) == canonical(text) for _, text in recalled):
+        return True
+    vectors = memory.embedder.encode([canonical(lesson), *(canonical(text) for _, text in recalled)])
+    return bool((vectors[1:] @ vectors[0]).max() >= _REPEAT_SIMILARITY)  # unit vectors: cosine similarity
+
+
 def approve(memory: VectorMemory, ids: list[str], *, by: str = "user") -> list[str]:
     """A person vouches for tainted lessons: they are shown as trusted lessons from now on; returns their ids.
 
@@ -132,23 +158,27 @@ def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
         run_id: the run.
         memory: the team's memory (the system writes post-mortems and episodes there).
         scopes: each role's scoped memory (lessons are written through the critic's).
-        status: ``done`` or ``failed``.
+        status: ``done``, ``unsolved`` (the final's code fails the task's tests) or ``failed``.
         error: the failure, if any.
     """
     out: list[Message] = []
     task = _short(_task(transcript), 300)
     shown = _untrusted_shown(memory, transcript)
+    outcome = "solved" if _outcome(transcript, status, error).startswith("solved") else "failed"
+    recalled = _recalled_lessons(memory, transcript)
     for index, review in enumerate(transcript):
         if not isinstance(review, Review):
             continue
         scoped = scopes.get(review.sender)
         for lesson in dict.fromkeys(x.strip() for x in review.lessons if is_lesson(x)):
-            text = f"{lesson}\n(learned on the task: {_short(task)})"
+            if _repeats(memory, lesson, recalled):
+                continue  # the team was shown it this run: storing it again adds nothing
+            text = f"{lesson}{_LEARNED}{_short(task)})"
             try:
                 if scoped is None:
                     raise MemoryStoreError(f"role {review.sender!r} has no memory access")
-                stored = scoped.write(text, "reflections", extra={"task": task, "note": "lesson"}, authored=lesson,
-                                      shown=shown[index])
+                stored = scoped.write(text, "reflections", extra={"task": task, "note": "lesson", "outcome": outcome},
+                                      authored=lesson, shown=shown[index])
             except MemoryStoreError as exc:
                 out.append(Error(run_id=run_id, sender=review.sender, error_type="memory", parent_id=review.id,
                                  content=f"lesson not stored: {exc}"))

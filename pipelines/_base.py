@@ -9,13 +9,14 @@ from typing import Any
 from langgraph.graph import StateGraph
 
 from roles import RoleContext, TeamState
-from roles.base import last, last_code, main_line
-from roles.executor import execution_of
-from studio.messages import Approval, Decision, Final, Message, Ranking, Review
+from roles.base import last, last_code, main_line, task_of
+from roles.executor import execution_of, given_tests
+from studio.messages import Approval, Code, Decision, Execution, Final, Message, Ranking, Review
 from studio.spec import TeamSpec
 
 __all__ = ["BRANCH_NODES", "COUNTED_NODES", "EXECUTE_NODE", "FINAL_NODE", "LEDGER_NODE", "Publish", "Reflect",
-           "RunWiring", "coder_names", "final_message", "new_graph", "node_update", "stamped"]
+           "RunWiring", "best_code", "coder_names", "final_message", "new_graph", "node_update", "stamped",
+           "task_counts"]
 
 FINAL_NODE = "_final"
 EXECUTE_NODE = "_execute"
@@ -110,15 +111,66 @@ def _reason(spec: TeamSpec, state: TeamState, transcript: list[Message]) -> tupl
     return "no_route", "No role was left to speak."
 
 
-def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
-    """The run's result: the main line's last code, whether it was approved, and why the run stopped."""
-    transcript = main_line(state["transcript"])
+_CLAIMS = frozenset({"approved", "satisfied", "chosen"})
+"""Stop reasons that claim success: the evidence can contradict them."""
+
+
+def task_counts(ran: Execution) -> tuple[int, int]:
+    """``(passed, failed)`` of the task's tests in a run: its tests less the ones the code brought itself."""
+    return ran.passed - ran.own_passed, ran.failed - ran.own_failed
+
+
+def best_code(transcript: list[Message]) -> tuple[Code | None, Execution | None]:
+    """The code the run returns, with its execution: of the code that ran, the one passing most task tests.
+
+    Ties go to the later version; when the last code did not run (a person's edit after the last run), there
+    is no evidence to weigh, and the last code is returned as it is.
+    """
     code = last_code(transcript)
-    reason, summary = _reason(spec, state, transcript)
     ran = execution_of(transcript, code)
+    if ran is None:
+        return code, None
+    best: tuple[int, Code, Execution] | None = None
+    for message in transcript:
+        if not isinstance(message, Code) or not message.code:
+            continue
+        run = execution_of(transcript, message)
+        if run is not None and (best is None or task_counts(run)[0] >= best[0]):
+            best = (task_counts(run)[0], message, run)
+    assert best is not None  # the last code ran
+    return best[1], best[2]
+
+
+def _evidence(transcript: list[Message], ran: Execution) -> str | None:
+    """What the run of the code shows against it (``None``: nothing, or the task gave no tests to check)."""
+    passed, failed = task_counts(ran)
+    if failed > 0:
+        return f"the code fails {failed} of {passed + failed} of the task's tests"
+    if not (passed or given_tests(task_of(transcript))):
+        return None  # no tests from the task: nothing to hold a claim against
+    if ran.limit is not None:
+        return f"the code's test run was stopped by the sandbox's {ran.limit} limit"
+    if ran.exit_code != 0 and ran.own_failed == 0:  # a failing test of the code's own is not the task's
+        return f"the code's test run exited with {ran.exit_code}"
+    return None
+
+
+def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
+    """The run's result: the main line's best code, whether it was approved, and why the run stopped.
+
+    When the task's tests fail on that code the run is ``unsolved``, whatever a role claimed.
+    """
+    transcript = main_line(state["transcript"])
+    code, ran = best_code(transcript)
+    reason, summary = _reason(spec, state, transcript)
+    evidence = _evidence(transcript, ran) if ran is not None and reason != "rejected" else None
+    if evidence is not None:
+        joint = ", but" if reason in _CLAIMS else ";"
+        reason, summary = "unsolved", f"{summary.rstrip('.')}{joint} {evidence}."
     if ran is not None:
         tests = f"{ran.passed} passed, {ran.failed} failed" if ran.tests_run else "no tests"
-        summary += f" Last run: {'ok' if ran.ok else 'failed'} ({tests}, exit {ran.exit_code})."
+        which = "Last run" if code is last_code(transcript) else "Its run (the best of the versions that ran)"
+        summary += f" {which}: {'ok' if ran.ok else 'failed'} ({tests}, exit {ran.exit_code})."
     body = f"{summary}\n\n```python\n{code.code}\n```" if code else f"{summary} No code was written."
     return Final(run_id=run_id, sender="system", content=body, code=code.code if code else "",
                  approved=reason == "approved", stop_reason=reason, parent_id=code.id if code else None,

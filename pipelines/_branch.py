@@ -6,11 +6,12 @@ from typing import Any
 
 from pipelines._base import RunWiring, stamped
 from roles import TeamState, write_code
-from roles.base import last, last_code, main_line
+from roles.base import last, last_code, main_line, task_of
 from roles.executor import execute, execution_of
+from roles.probe import crash_report
 from studio.messages import Code, Execution, Message
 
-__all__ = ["branch_messages", "branch_result", "run_coder_branch"]
+__all__ = ["branch_messages", "branch_result", "crashed_everywhere", "run_coder_branch"]
 
 
 def branch_messages(transcript: list[Message], branch: str, since: Message | None = None) -> list[Message]:
@@ -25,6 +26,22 @@ def branch_result(transcript: list[Message], branch: str,
     made = branch_messages(transcript, branch, since=since)
     code = last_code(made) or last(made, Code)
     return made, code, execution_of(made, code)
+
+
+def crashed_everywhere(ran: Message, code: str, task: str, sandbox: Any) -> Message:
+    """``ran``, failed when the task gave no test and the code crashes on every input tried (so it gets fixed).
+
+    Without a test a run only says the code imports; code that raises on each call to the task's
+    function (generated from its signature and text) has failed all the same, and the traceback is
+    what its coder fixes it from.
+    """
+    if not isinstance(ran, Execution) or not ran.ok or ran.passed > ran.own_passed:
+        return ran
+    why = crash_report(code, task, sandbox, name="probe-crash")
+    if not why:
+        return ran
+    return ran.model_copy(update={"content": f"FAILED: the code crashes on every input tried: {why}.",
+                                  "failed": ran.failed + 1, "failures": [*ran.failures, f"probe inputs: {why}"]})
 
 
 def run_coder_branch(state: TeamState, wiring: RunWiring, coder: str, branch: str, head: list[Message], *,
@@ -47,6 +64,8 @@ def run_coder_branch(state: TeamState, wiring: RunWiring, coder: str, branch: st
         if not running or code is None or not code.code:
             continue
         ran = stamped(execute({**state, "transcript": local}, ctx, task_tests=task_tests, prelude=prelude), branch)
+        if task_tests and not prelude:
+            ran = [crashed_everywhere(m, code.code, task_of(local), ctx.sandbox) for m in ran]
         wiring.publish(ran)
         made, local = made + ran, local + ran
         if ran and ran[0].ok:  # type: ignore[union-attr]  # execute() makes Execution messages only

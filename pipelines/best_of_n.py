@@ -1,12 +1,13 @@
 """``flow.type: best_of_n``: a small tree search, as in CodeTree.
 
-After the plan (when the team has a planner), ``flow.candidates`` coders write
-a solution each, in parallel branches; each runs against the task's tests and
-fixes its code from the result. The critic ranks the candidates with that
-evidence and reviews the best one, which continues on the main line: approved,
-it is the result; otherwise the coder revises it there, as in the sequential flow.
-Candidates after the first sample at a higher temperature, so a real model gives
-different ones.
+After the designed tests (when the team has a test designer) and the plan (when it has
+a planner), ``flow.candidates`` coders write a solution each, in parallel branches; each
+runs against the task's tests and fixes its code from the result. The critic ranks the
+candidates with that evidence (the task's examples, agreement on probe inputs, the
+designed tests weighed by how many candidates pass them: :mod:`roles.vote`) and reviews
+the best one, which continues on the main line: approved, it is the result; otherwise the
+coder revises it there, as in the sequential flow. Candidates after the first sample at a
+higher temperature, so a real model gives different ones.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def candidates(state: TeamState, spec: TeamSpec) -> list[Candidate]:
 def build_best_of_n(spec: TeamSpec, graph: StateGraph) -> None:
     """Optional planner, N candidate branches, the ranking critic, then the main line."""
     planner = next((r.name for r in spec.roles if r.behaviour == "planner"), None)
+    designer = next((r.name for r in spec.roles if r.behaviour == "test_designer"), None)
     critic = next(r.name for r in spec.roles if r.behaviour == "critic")
     start = partial(fan_out, spec=spec)
     main = MainLine(spec, graph, after_plan=start)
@@ -87,13 +89,17 @@ def build_best_of_n(spec: TeamSpec, graph: StateGraph) -> None:
                                  compare=rank_candidates))
     graph.add_edge(CANDIDATE, RANK)
     graph.add_conditional_edges(RANK, main.after_worker)
+    first = designer or planner
+    if designer is not None:  # the tests come from the task alone, before any plan or code
+        graph.add_edge(designer, planner) if planner is not None else graph.add_conditional_edges(designer, start)
     if planner is not None:
-        graph.add_edge(START, planner)
         graph.add_conditional_edges(planner, lambda state: gate_node("after_plan") if "after_plan" in main.gates
                                     else start(state))
+    if first is not None:
+        graph.add_edge(START, first)
     else:
         graph.add_conditional_edges(START, start)
     for name in main.workers:
-        if name != planner:
+        if name not in (planner, designer):
             graph.add_conditional_edges(name, main.after_worker)
     graph.add_edge(FINAL_NODE, END)

@@ -73,6 +73,7 @@ def final_node(state: TeamState, runtime: Runtime[RunWiring], *, spec: TeamSpec)
     """The run's result; the run reflects into memory first, when the team has reflection on."""
     wiring = runtime.context
     final = final_message(spec, wiring.run_id, state)
-    notes = wiring.reflect([*state["transcript"], final], "done", None) if wiring.reflect else []
+    status = "unsolved" if final.stop_reason == "unsolved" else "done"
+    notes = wiring.reflect([*state["transcript"], final], status, None) if wiring.reflect else []
     wiring.publish([*notes, final])
     return node_update(spec, FINAL_NODE, [*notes, final], state)

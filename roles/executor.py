@@ -9,14 +9,18 @@ that the coder revises from and the critic judges with.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from roles._parse import fenced_blocks
 from roles.base import RoleContext, TeamState, last, task_of
+from roles.designed import designed_results
+from roles.examples import example_asserts
 from sandbox import LIMIT_TEXT, ExecResult
-from studio.messages import Code, Execution, Message, Plan, ToolCall, ToolResult
+from studio.messages import Code, DesignedTests, Execution, Message, Plan, ToolCall, ToolResult
 from studio.redact import redact
 
-__all__ = ["attempts_in_step", "execute", "execution_of", "execution_report", "extract_tests"]
+__all__ = ["attempts_in_step", "execute", "execution_of", "execution_report", "extract_tests", "given_tests",
+           "run_code"]
 
 SOLUTION, TESTS = "solution.py", "test_task.py"
 _ASSERT_LINE = re.compile(r"^\s*(assert\s.+)$", re.MULTILINE)
@@ -37,6 +41,21 @@ def extract_tests(text: str) -> str:
     lines = [m.group(1).strip() for m in _ASSERT_LINE.finditer(outside)]
     parts = [b.strip() for b in blocks] + (["\n".join(lines)] if lines else [])
     return "\n\n".join(parts)
+
+
+def given_tests(task: str) -> str:
+    r"""The tests a task gives: its test code (:func:`extract_tests`), then its other worked examples as asserts.
+
+    Those are ``>>>`` lines in a docstring and sentences such as ``f(2) should return 4``
+    (:mod:`roles.examples`); a plan's text is not read this way (a model's prose is no evidence).
+
+    Example:
+        >>> given_tests("Write inc(n); inc(1) should return 2.")
+        'assert inc(1) == 2'
+    """
+    code = extract_tests(task)
+    more = [line for line in example_asserts(task) if line not in code]
+    return "\n\n".join(part for part in (code, "\n".join(more)) if part)
 
 
 def attempts_in_step(transcript: list[Message], coder: str) -> int:
@@ -62,6 +81,10 @@ def execution_report(execution: Execution, limit: int = _PROMPT_OUTPUT_CHARS) ->
     """What a prompt says about an execution: the outcome, the failures and the end of the output."""
     lines = [execution.content.splitlines()[0] if execution.content else ""]
     lines += [f"FAILED {f}" for f in execution.failures[:5]]
+    if execution.designed_failed:
+        shown = "; ".join(execution.designed_failed[:3])
+        lines.append(f"designed tests (written from the task's text; they may be wrong): {execution.designed_passed} "
+                     f"passed, {len(execution.designed_failed)} failed: {shown}")
     for name, text in (("stdout", execution.stdout), ("stderr", execution.stderr)):
         text = text.strip()
         if text:
@@ -95,19 +118,34 @@ def execute(state: TeamState, ctx: RoleContext, *, task_tests: bool = True, prel
     if ctx.sandbox is None or code is None or not code.code:
         return []
     plan = last(transcript, Plan)
-    given = "\n\n".join(t for t in (extract_tests(task_of(transcript)),
+    given = "\n\n".join(t for t in (given_tests(task_of(transcript)),
                                     extract_tests(plan.content) if plan else "") if t) if task_tests else ""
     source = f"{prelude}\n\n{code.code}" if prelude else code.code
-    files = {SOLUTION: source, **({TESTS: given} if given else {})}
     name = f"{ctx.role.name}-{ctx.branch}" if ctx.branch else ctx.role.name
-    result = ctx.sandbox.run(files, entry=SOLUTION, tests=[TESTS] if given else [], name=name)
+    ran = run_code(ctx.sandbox, source, given, run_id=ctx.run_id, sender=ctx.role.name, parent_id=code.id, name=name)
+    designed = last(transcript, DesignedTests) if task_tests else None
+    if designed is not None and designed.tests and ran.exit_code == 0:
+        rows = designed_results(source, designed.tests, ctx.sandbox, name=f"{name}-designed")
+        failing = [t for t, ok in zip(designed.tests, rows, strict=True) if not ok]
+        ran = ran.model_copy(update={"designed_passed": sum(rows), "designed_failed": failing})
+    return [ran]
+
+
+def run_code(sandbox: Any, source: str, tests: str, *, run_id: str, sender: str, parent_id: str | None = None,
+             name: str = "run") -> Execution:
+    """Run ``source`` in ``sandbox`` with ``tests`` (assert lines or test functions; may be empty) as an Execution.
+
+    What the code printed is redacted like everything else Huddle stores.
+    """
+    files = {SOLUTION: source, **({TESTS: tests} if tests else {})}
+    result = sandbox.run(files, entry=SOLUTION, tests=[TESTS] if tests else [], name=name)
     own = [t for t in result.tests or [] if t.from_code]
-    return [Execution(
-        run_id=ctx.run_id, sender=ctx.role.name, parent_id=code.id, content=_content(result, bool(given)),
+    return Execution(
+        run_id=run_id, sender=sender, parent_id=parent_id, content=_content(result, bool(tests)),
         exit_code=result.exit_code, stdout=redact(result.stdout), stderr=redact(result.stderr),
         passed=result.passed, failed=result.failed, tests_run=result.tests is not None,
         failures=[redact(f"{t.name}: {t.message}") for t in result.tests or [] if not t.ok],
         own_passed=sum(t.ok for t in own), own_failed=sum(not t.ok for t in own),
         limit=result.limit, duration_ms=round(result.duration_s * 1000, 1), peak_memory_mb=result.peak_memory_mb,
         network=result.network, filesystem=result.filesystem, workspace=str(result.workspace or ""),
-    )]
+    )

@@ -22,9 +22,10 @@ from collections.abc import Iterator, Sequence
 from itertools import zip_longest
 from typing import Any
 
-from roles.executor import extract_tests
+from roles.executor import given_tests
+from roles.inputs import generated_calls
 
-__all__ = ["agreement", "behaviour", "probe_calls", "shared_results"]
+__all__ = ["agreement", "behaviour", "crash_report", "probe_calls", "runs", "shared_results"]
 
 PROBES = 16
 """Probe calls per task, at most."""
@@ -39,11 +40,14 @@ except BaseException:
     print({mark!r} + "null")
     raise SystemExit(0)
 _out = []
+_first = None
 for _src in _calls:
     try:
         _out.append(repr(eval(_src, _ns))[:200])
     except BaseException as _exc:
         _out.append("!" + type(_exc).__name__)
+        _first = _first or (_src + " raised " + type(_exc).__name__ + ": " + str(_exc))[:300]
+print({mark!r} + "E" + _json.dumps(_first))
 print({mark!r} + _json.dumps(_out))
 """
 
@@ -90,9 +94,13 @@ def _example_calls(tests: str) -> Iterator[tuple[str, list[Any]]]:
 
 
 def probe_calls(task: str, limit: int = PROBES) -> list[str]:
-    """Calls to try every candidate on: the task's example calls, then one argument at a time varied."""
+    """Calls to try every candidate on: the task's example calls, then one argument at a time varied.
+
+    A task without examples (or with few) gets calls on inputs generated from its signature and text
+    (:func:`roles.inputs.generated_calls`) after those.
+    """
     calls: list[str] = []
-    examples = list(_example_calls(extract_tests(task) or task))
+    examples = list(_example_calls(given_tests(task) or task))
 
     def add(name: str, args: Sequence[Any]) -> None:
         call = f"{name}({', '.join(repr(a) for a in args)})"
@@ -113,34 +121,66 @@ def probe_calls(task: str, limit: int = PROBES) -> list[str]:
             for call_args in round_:
                 if call_args is not None:
                     add(name, call_args)
+    function = examples[0][0] if examples else None
+    for call in generated_calls(task, function, limit) if len(calls) < limit else []:
+        if call not in calls:
+            calls.append(call)
     return calls[:limit]
 
 
 def behaviour(code: str, calls: Sequence[str], sandbox: Any, name: str = "probe") -> tuple[str, ...] | None:
     """What ``code`` returns (``repr``, or ``!Error``) for each call; ``None`` when it could not be run."""
+    return _probe(code, calls, sandbox, name)[0]
+
+
+def _probe(code: str, calls: Sequence[str], sandbox: Any, name: str) -> tuple[tuple[str, ...] | None, str]:
+    """(the behaviour, the first error as ``call raised Error: message``, or "")."""
     if not calls or not code.strip():
-        return None
+        return None, ""
     runner = _RUNNER.format(calls=json.dumps(list(calls)), mark=_MARK)
     result = sandbox.run({"solution.py": code, "probe.py": runner}, entry="probe.py", name=name)
-    line = next((ln for ln in reversed(result.stdout.splitlines()) if ln.startswith(_MARK)), None)
-    if line is None:
-        return None
+    lines = [ln[len(_MARK):] for ln in result.stdout.splitlines() if ln.startswith(_MARK)]
+    first: object = None
     try:
-        out = json.loads(line[len(_MARK):])
-    except ValueError:
-        return None
-    return tuple(out) if isinstance(out, list) and len(out) == len(calls) else None
+        out, first = json.loads(lines[-1]), json.loads(lines[-2][1:]) if len(lines) > 1 else None
+    except (ValueError, IndexError):
+        return None, ""
+    seen = tuple(out) if isinstance(out, list) and len(out) == len(calls) else None
+    return seen, first if isinstance(first, str) else ""
+
+
+def crash_report(code: str, task: str, sandbox: Any, name: str = "probe") -> str:
+    """Why ``code`` crashes on every probe call of ``task`` (the first call's error); "" when it runs on any.
+
+    Code that returns nothing but errors on every input it can be given has failed without a test, so a coder
+    can fix it from this, as from a failed test.
+    """
+    calls = probe_calls(task, limit=6)
+    seen, first = _probe(code, calls, sandbox, name)
+    return first if seen is not None and not runs(seen) and first else ""
 
 
 def agreement(behaviours: Sequence[tuple[str, ...] | None]) -> list[int]:
-    """For each behaviour, how many of the others are the same (0 for one that could not be run).
+    """For each behaviour, how many of the others are the same (0 for one that could not be run or crashed on all).
+
+    Candidates that crash alike are not a cluster: a majority that crashes loses to a minority that runs.
 
     Example:
-        >>> agreement([("1",), ("1",), ("2",), None])
-        [1, 1, 0, 0]
+        >>> agreement([("1",), ("1",), ("2",), None, ("!TypeError",), ("!TypeError",)])
+        [1, 1, 0, 0, 0, 0]
     """
-    return [0 if b is None else sum(1 for j, other in enumerate(behaviours) if j != i and other == b)
+    return [0 if not runs(b) else sum(1 for j, other in enumerate(behaviours) if j != i and other == b)
             for i, b in enumerate(behaviours)]
+
+
+def runs(behaviour: tuple[str, ...] | None) -> bool:
+    """Whether a candidate ran and returned something on at least one call (a crash on every call is no vote).
+
+    Example:
+        >>> runs(("!TypeError", "3")), runs(("!TypeError", "!TypeError")), runs(None)
+        (True, False, False)
+    """
+    return behaviour is not None and any(not r.startswith("!") for r in behaviour)
 
 
 def shared_results(behaviours: Sequence[tuple[str, ...] | None]) -> list[int]:

@@ -12,6 +12,7 @@ pick breaks what is still tied.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
@@ -19,14 +20,15 @@ from typing import Literal
 from pydantic import BaseModel, Field, create_model
 
 from roles._parse import ParseError, extract_code, extract_json, parse_model
-from roles.base import RoleContext, TeamState, ask, feedback_of, task_of
+from roles.base import RoleContext, TeamState, ask, feedback_of, last, task_of
 from roles.critic import ReviewReply
+from roles.designed import designed_scores
 from roles.executor import execute, execution_report
 from roles.probe import agreement, behaviour, probe_calls, shared_results
-from studio.messages import Code, Execution, Message, Ranking, Review, Usage, new_id
+from studio.messages import Code, DesignedTests, Execution, Message, Ranking, Review, Usage, new_id
 
 __all__ = ["SHOWN", "Candidate", "JudgeReply", "RankReply", "by_evidence", "judge_results", "promote",
-           "rank_candidates", "shown_to_critic", "with_agreement"]
+           "rank_candidates", "shown_to_critic", "with_agreement", "with_designed"]
 
 
 @dataclass(frozen=True)
@@ -43,22 +45,24 @@ class Candidate:
     """How many other candidates gave the same results on every probe call."""
     shared: int = 0
     """Results on single probe calls it shares with other candidates (summed over them)."""
+    designed: float = 0.0
+    """Designed tests it passes, each weighted by the share of candidates that pass it (:mod:`roles.vote`)."""
 
-    def score(self) -> tuple[int, int, int, int, int, int, int]:
+    def score(self) -> tuple[int, int, int, int, float, int, int, int]:
         """The sort key of the evidence; higher is better.
 
         In order: runs clean on the task's tests, passes more of them, fails fewer, agrees with more others
-        (wholly, then call by call), passes more of its own tests, has code.
+        (wholly), passes more trusted designed tests, agrees call by call, passes more of its own tests, has code.
 
         The code's own tests (its ``test_`` functions) count after the agreement: a small model's tests are
         often wrong, and a wrong test must not sink right code below code that agrees with the others.
         """
         ran = self.execution
         if ran is None:
-            return (0, 0, 0, self.agreement, self.shared, 0, int(bool(self.code and self.code.code)))
+            return (0, 0, 0, self.agreement, self.designed, self.shared, 0, int(bool(self.code and self.code.code)))
         failed = ran.failed - ran.own_failed
         clean = ran.limit is None and failed == 0 and (ran.exit_code == 0 or ran.own_failed > 0)
-        return (int(clean), ran.passed - ran.own_passed, -failed, self.agreement, self.shared,
+        return (int(clean), ran.passed - ran.own_passed, -failed, self.agreement, self.designed, self.shared,
                 ran.own_passed - ran.own_failed, 1)
 
     def report(self) -> str:
@@ -66,8 +70,9 @@ class Candidate:
         if self.code is None or not self.code.code:
             return "no code was written"
         ran = execution_report(self.execution, limit=400) if self.execution is not None else "not run"
-        return f"{ran}\nsame results as {self.agreement} other candidate(s) on probe inputs" if self.agreement \
-            else ran
+        if self.agreement:
+            ran += f"\nsame results as {self.agreement} other candidate(s) on probe inputs"
+        return ran + (f"\npasses designed tests worth {self.designed:g}" if self.designed else "")
 
 
 SHOWN = 8
@@ -104,6 +109,14 @@ def with_agreement(candidates: list[Candidate], task: str, sandbox) -> list[Cand
             for c in candidates]
     return [replace(c, agreement=n, shared=k)
             for c, n, k in zip(candidates, agreement(seen), shared_results(seen), strict=True)]
+
+
+def with_designed(candidates: list[Candidate], tests: Sequence[str], sandbox) -> list[Candidate]:
+    """The candidates, each with its trust-weighted score on the designed ``tests`` (unchanged without tests)."""
+    if not tests or sandbox is None:
+        return candidates
+    found = designed_scores([c.code.code if c.code else "" for c in candidates], tests, sandbox)
+    return [replace(c, designed=score) for c, score in zip(candidates, found, strict=True)]
 
 
 class RankReply(ReviewReply):
@@ -144,7 +157,7 @@ def _pick(candidates: list[Candidate], name: str | None, tie_break: str = "criti
     """
     ranked = by_evidence(candidates)
     best = ranked[0]
-    tied = [c for c in ranked if c.score()[:6] == best.score()[:6]]
+    tied = [c for c in ranked if c.score()[:7] == best.score()[:7]]
     if tie_break == "shortest" and len(tied) > 1:
         shortest = min(tied, key=_length)
         return shortest, f" The evidence ties {', '.join(c.name for c in tied)}: the shortest code, {shortest.name}'s."
@@ -160,9 +173,11 @@ _OVERRULED = (
     (3, lambda c, b: f"{c.name} was picked, but {b.name} passed more tests."),
     (4, lambda c, b: f"{c.name} was picked, but {b.name} gives the same results as {b.agreement} other "
                      f"candidate(s) on probe inputs, {c.name} as {c.agreement}."),
-    (5, lambda c, b: f"{c.name} was picked, but {b.name} shares {b.shared} results on probe inputs with the "
+    (5, lambda c, b: f"{c.name} was picked, but {b.name} passes more of the designed tests the candidates "
+                     f"agree with ({b.designed:g} against {c.designed:g})."),
+    (6, lambda c, b: f"{c.name} was picked, but {b.name} shares {b.shared} results on probe inputs with the "
                      f"others, {c.name} {c.shared}."),
-    (6, lambda c, b: f"{c.name} was picked, but {b.name} passes more of its own tests."),
+    (7, lambda c, b: f"{c.name} was picked, but {b.name} passes more of its own tests."),
 )
 """How far the evidence must agree with a pick, and what it says when it does not (the first level that
 tells them apart)."""
@@ -195,7 +210,9 @@ def rank_candidates(state: TeamState, ctx: RoleContext, candidates: list[Candida
     """The critic ranks the candidates by their runs and reviews the best, which continues on the main line."""
     transcript, task = state["transcript"], task_of(state["transcript"])
     if ctx.team.sandbox.enabled:
-        candidates = with_agreement(candidates, task, ctx.sandbox)
+        designed = last(transcript, DesignedTests)
+        candidates = with_designed(with_agreement(candidates, task, ctx.sandbox), designed.tests if designed else [],
+                                   ctx.sandbox)
     shown = shown_to_critic(candidates)
     names = tuple(c.name for c in shown)
     answer = ask(ctx, {"task": task, "names": ", ".join(names), "feedback": feedback_of(transcript),

@@ -181,9 +181,10 @@ Huddle's Python API, so no YAML file is needed. Run it with
 
 Each role uses its own model unless --model names one for all of them. The script
 prints each message as `[sender · kind] first line` and exits with 0 when the run
-is done, 1 when it failed, 2 when it could not start (say, a missing API key) and 3
+is done, 1 when it failed, 2 when it could not start (say, a missing API key), 3
 when it waits for a person's approval (answer with `huddle run --resume RUN_ID
---approve`, or run with --auto-approve).
+--approve`, or run with --auto-approve) and 4 when it ended unsolved (its code
+fails the task's tests, whatever a role claimed).
 """
 
 import argparse
@@ -214,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run {{run.run_id}} waits for approval ({{run.pending.point}}): huddle run --resume {{run.run_id}} "
               "--approve (or --reject WHY)", file=sys.stderr)
         return 3
+    if run.status == "unsolved":  # the run ended, but its code fails the task's tests
+        print(f"run {{run.run_id}} unsolved: {{run.final.content.splitlines()[0]}}", file=sys.stderr)
+        return 4
     if run.status != "done":
         print(f"error: run {{run.run_id}} {{run.status}}: {{run.error}}", file=sys.stderr)
         return 1

@@ -90,6 +90,10 @@ def _plan(message: Any) -> str:
     return message.content or "\n".join(f"{s.id}. {s.description}" for s in message.steps)
 
 
+def _tests(message: Any) -> str:
+    return message.content or "\n".join(message.tests) or "no tests"
+
+
 def _review(message: Any) -> str:
     return message.content or (f"{message.verdict}: {message.feedback}" if message.feedback else message.verdict)
 
@@ -130,6 +134,7 @@ KINDS: Mapping[str, Kind] = covering("the kind registry (studio/kinds.py)", {
     "task": Kind("task", "📝", "bold white", _content),
     "plan": Kind("plan", "🗺️", "cyan", _plan, turn=True),
     "code": Kind("code", "💻", "green", _content, turn=True),
+    "tests": Kind("tests", "📋", "cyan", _tests, turn=True),
     "execution": Kind("execution", "🧪", "yellow", _content),
     "review": Kind("review", "🔍", "magenta", _review, turn=True),
     "decision": Kind("decision", "🧭", "blue", _decision),

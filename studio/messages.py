@@ -26,6 +26,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "Code",
     "Decision",
+    "DesignedTests",
     "Error",
     "Execution",
     "Approval",
@@ -152,6 +153,18 @@ class Code(_Base):
     """Language of the code block."""
 
 
+class DesignedTests(_Base):
+    """Tests a test designer wrote from the task's text, before any code: evidence to weigh, not a verdict.
+
+    A small model's asserts are often wrong, so a flow trusts each one only as far as the candidates agree with
+    it (:mod:`roles.vote`); they never decide a run's outcome, the task's own tests do.
+    """
+
+    kind: Literal["tests"] = "tests"
+    tests: list[str] = Field(default_factory=list)
+    """One ``assert`` line each, calling the task's function."""
+
+
 class Execution(_Base):
     """The result of running code in the sandbox; ``parent_id`` is the code message it ran."""
 
@@ -173,6 +186,10 @@ class Execution(_Base):
     """Of ``passed``, the tests the code brought itself (its ``test_`` functions)."""
     own_failed: int = 0
     """Of ``failed``, the tests the code brought itself."""
+    designed_passed: int = 0
+    """A test designer's asserts that passed (run apart: they never count in ``passed``/``failed``)."""
+    designed_failed: list[str] = Field(default_factory=list)
+    """A test designer's asserts that failed; they may be wrong, so they do not make the run fail."""
     limit: str | None = None
     """The sandbox limit that stopped the code (``timeout``, ``cpu``, ``memory``, ``output``, …), if any."""
     duration_ms: float = 0.0
@@ -219,12 +236,14 @@ class Final(_Base):
 
     kind: Literal["final"] = "final"
     code: str = ""
-    """The last code written, if any."""
+    """The run's best code: of the main line's code that ran, the one that passed most of the task's tests
+    (the later one on a tie); the last code written when that did not run."""
     approved: bool = False
     """Whether the critic approved the code."""
-    stop_reason: Literal["approved", "satisfied", "max_rounds", "no_route", "stalled", "rejected", "chosen"] = \
-        "approved"
-    """Why the run stopped."""
+    stop_reason: Literal["approved", "satisfied", "max_rounds", "no_route", "stalled", "rejected", "chosen",
+                         "unsolved"] = "approved"
+    """Why the run stopped. ``unsolved``: whatever a role claimed, the code fails the task's tests (the
+    evidence decides); the content says who claimed what and what the run of the code showed."""
     executed: bool = False
     """Whether the final code was run in the sandbox (then ``passed``/``failed``/``exit_code`` say how it went)."""
     exit_code: int | None = None
@@ -315,18 +334,19 @@ class Error(_Base):
     """Whether the run stopped because of it."""
 
 
-MESSAGE_TYPES = (Task, Plan, Code, Execution, Review, Decision, Final, ToolCall, ToolResult, Reflection, Error,
-                 Ledger, Ranking, Approval)
+MESSAGE_TYPES = (Task, Plan, Code, DesignedTests, Execution, Review, Decision, Final, ToolCall, ToolResult,
+                 Reflection, Error, Ledger, Ranking, Approval)
 """Every message class, in the order of the union."""
 
 Message = Annotated[
-    Task | Plan | Code | Execution | Review | Decision | Final | ToolCall | ToolResult | Reflection | Error
-    | Ledger | Ranking | Approval,
+    Task | Plan | Code | DesignedTests | Execution | Review | Decision | Final | ToolCall | ToolResult | Reflection
+    | Error | Ledger | Ranking | Approval,
     Field(discriminator="kind"),
 ]
 """Any message, discriminated by ``kind``."""
 
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
+# mypy reads a union of fifteen members as a UnionType value here rather than a type form (fourteen passed)
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)  # type: ignore[arg-type, unused-ignore]
 
 
 def dump_message(message: Message) -> dict[str, Any]:

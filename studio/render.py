@@ -23,6 +23,7 @@ from studio.kinds import APPROVAL_COLOURS, KINDS, LEDGER_FACTS, covering
 from studio.messages import (
     Approval,
     Code,
+    DesignedTests,
     Execution,
     Final,
     Ledger,
@@ -123,6 +124,13 @@ def _plan(console: Console, title: str, message: Plan) -> None:
     _panel(console, title, message, "\n".join(f"{s.id}. {s.description}" for s in message.steps))
 
 
+def _tests(console: Console, title: str, message: DesignedTests) -> None:
+    tests = "\n".join(message.tests)
+    prose = message.content if message.content and message.content != tests else ""
+    body = Group(*([escape(prose)] if prose else []), *([_python(tests)] if tests else []))
+    _panel(console, f"{title}  [dim]{len(message.tests)} designed test(s)[/]", message, body)
+
+
 def _review(console: Console, title: str, message: Review) -> None:
     colour = "green" if message.verdict == "approve" else "yellow"
     _panel(console, title, message, f"[{colour}]{message.verdict}[/]: {message.feedback}")
@@ -201,7 +209,7 @@ def _print_execution(console: Console, title: str, message: Execution, tail_line
 _DRAW: dict[str, Callable[[Console, str, Any], None]] = dict(covering("the CLI (studio/render.py)", {
     "task": _markdown, "plan": _plan, "code": _code, "execution": _print_execution, "review": _review,
     "decision": _one_line("dim"), "final": _final, "tool_call": _one_line("dim"), "tool_result": _tool_result,
-    "reflection": _reflection, "error": _one_line("red"), "ledger": _ledger, "ranking": _ranking,
+    "reflection": _reflection, "tests": _tests, "error": _one_line("red"), "ledger": _ledger, "ranking": _ranking,
     "approval": _approval,
 }))
 """How the terminal draws each kind after its title: (console, title, message)."""
@@ -209,11 +217,11 @@ _DRAW: dict[str, Callable[[Console, str, Any], None]] = dict(covering("the CLI (
 
 def runs_table(rows: list[dict[str, Any]]) -> Table:
     """The run index as a table."""
-    widths = {"run": 12, "team": 8, "status": 7, "started": 11, "msgs": 4, "tokens": 6, "cost": 7}
+    widths = {"run": 12, "team": 8, "status": 8, "started": 11, "msgs": 4, "tokens": 6, "cost": 7}
     table = Table(*(Column(name, no_wrap=True, min_width=w) for name, w in widths.items()),
                   Column("task", no_wrap=True, overflow="ellipsis"), box=box.SIMPLE_HEAD)
     for r in rows:
-        colour = {"done": "green", "failed": "red"}.get(r["status"], "yellow")
+        colour = {"done": "green", "unsolved": "magenta", "failed": "red"}.get(r["status"], "yellow")
         started = r["created_at"][5:16].replace("T", " ")
         table.add_row(r["run_id"][:12], r["team"], f"[{colour}]{r['status']}[/]", started,
                       str(r["messages"]), str(r["prompt_tokens"] + r["completion_tokens"]),

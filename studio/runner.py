@@ -44,8 +44,8 @@ from studio.messages import MESSAGE_TYPES, Approval, Error, Final, Message, Plan
 from studio.redact import redact, redact_data
 from studio.spec import RoleSpec, TeamSpec, parse_spec
 
-__all__ = ["ApprovalDecision", "RunNotFound", "RunNotWaiting", "RunResult", "RunStopped", "huddle_home", "shared_store",
-           "open_team_memory", "pending_approval", "resume_run", "run_team"]
+__all__ = ["FINISHED", "ApprovalDecision", "RunNotFound", "RunNotWaiting", "RunResult", "RunStopped", "end_status",
+           "huddle_home", "open_team_memory", "pending_approval", "resume_run", "run_team", "shared_store"]
 
 
 class RunNotFound(LookupError):
@@ -69,7 +69,8 @@ class RunResult:
 
     run_id: str
     status: str
-    """``done`` (ended with a final message), ``failed``, or ``waiting`` (for a person's approval)."""
+    """``done`` (ended with a final message), ``unsolved`` (ended with one, but its code fails the task's
+    tests), ``failed``, or ``waiting`` (for a person's approval)."""
     messages: list[Message] = field(default_factory=list)
     error: str | None = None
 
@@ -82,6 +83,16 @@ class RunResult:
     def final(self) -> Final | None:
         """The final message, if the run got that far."""
         return next((m for m in reversed(self.messages) if isinstance(m, Final)), None)
+
+
+FINISHED = frozenset({"done", "unsolved"})
+"""Statuses of a run that ended with a final message (resuming it changes nothing)."""
+
+
+def end_status(messages: list[Message]) -> str:
+    """The status of a run that ended: ``unsolved`` when its final's code fails the task's tests, else ``done``."""
+    final = next((m for m in reversed(messages) if isinstance(m, Final)), None)
+    return "unsolved" if final is not None and final.stop_reason == "unsolved" else "done"
 
 
 _OPEN: dict[tuple[str, Path], object] = {}
@@ -210,8 +221,10 @@ class _Session:
         except Exception as exc:  # a bug: record it so the run log tells what happened
             self._fail("internal", f"{type(exc).__name__}: {exc}")
             raise
-        self.log.set_status(self.run_id, "done")
-        return RunResult(self.run_id, "done", self.log.messages(self.run_id))
+        messages = self.log.messages(self.run_id)
+        status = end_status(messages)
+        self.log.set_status(self.run_id, status)
+        return RunResult(self.run_id, status, messages)
 
     def _interrupts(self) -> list:
         snapshot = self.graph.get_state(self.config)
@@ -301,8 +314,8 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
         raise RunNotFound(f"no run {run_id!r} in {log.path}; see `huddle runs list`")
     if decision is not None and info.status != "waiting":
         raise RunNotWaiting(f"run {info.run_id} is {info.status}, not waiting for approval; nothing to approve")
-    if info.status == "done":
-        return RunResult(info.run_id, "done", log.messages(info.run_id))
+    if info.status in FINISHED:
+        return RunResult(info.run_id, info.status, log.messages(info.run_id))
     spec = parse_spec(info.spec, f"run {info.run_id}")
     _check_models(spec, info.model)
     logged = log.messages(info.run_id)

@@ -180,7 +180,7 @@ def test_the_baseline_is_one_plain_call_graded_the_same_way(duo, script, home):
     report = evaluate(duo, [SUB, ADD], model, baseline=True, home=home, gateway=gateway)
     gateway.script(model).assert_complete()
     assert [(r.task_id, r.system, r.passed) for r in report.results] == [
-        ("sub", "team", False), ("sub", "baseline", True), ("add", "team", True), ("add", "baseline", False)]
+        ("sub", "team", False), ("sub", "single-call", True), ("add", "team", True), ("add", "single-call", False)]
     sub_base, add_base = report.results[1], report.results[3]
     assert sub_base.attempts == 1 and sub_base.tokens > 0 and add_base.reason == "no code block"
     calls = [c for c in gateway.script(model).calls if c.role == "baseline"]
@@ -216,7 +216,7 @@ def test_write_outputs_makes_results_and_a_chart(duo, script, home, tmp_path):
     report = evaluate(duo, [ADD], model, baseline=True, home=home)
     paths = write_outputs(report, tmp_path / "out")
     lines = [json.loads(line) for line in paths["results"].read_text().splitlines()]
-    assert [(r.get("task"), r.get("system")) for r in lines] == [("add", "team"), ("add", "baseline"), (None, None)]
+    assert [(r.get("task"), r.get("system")) for r in lines] == [("add", "team"), ("add", "single-call"), (None, None)]
     assert lines[-1]["summary"] is True and lines[-1]["ratio"] == 1.0
     assert paths["chart"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -233,8 +233,8 @@ def test_cli_json_prints_one_object_per_task_then_the_summary(duo_file, script, 
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r.get("task") for r in rows] == ["add", "sub", None]  # --limit 2: spin never ran
-    assert rows[0]["team"]["passed"] and rows[0]["baseline"]["passed"]
-    assert not rows[1]["team"]["passed"] and rows[1]["baseline"]["passed"]
+    assert rows[0]["team"]["passed"] and rows[0]["single-call"]["passed"]
+    assert not rows[1]["team"]["passed"] and rows[1]["single-call"]["passed"]
     assert {"tests_passed", "tests_total", "attempts", "tokens", "cost_usd", "seconds", "run_id", "reason"} <= \
         set(rows[1]["team"])
     summary = rows[-1]
@@ -253,8 +253,8 @@ def test_cli_table_with_totals_and_ratio(duo_file, script, home, tmp_path):
                  home=home)
     assert out.returncode == 0, out.stderr
     assert "attempts" in out.stdout and "total" in out.stdout and "1/2" in out.stdout
-    assert "sub (team): hidden tests: 1 of 2 failed" in out.stdout and "sub (baseline): no code block" in out.stdout
-    assert "1.00× the baseline's pass rate" in out.stdout
+    assert "sub (team): hidden tests: 1 of 2 failed" in out.stdout and "sub (single-call): no code block" in out.stdout
+    assert "single-call 1/2 (50%): team 1.00× its pass rate" in out.stdout
 
 
 def test_cli_user_errors_exit_2_naming_the_problem(duo_file, script, home, tmp_path):

@@ -64,10 +64,11 @@ def test_ingest_search_list_forget_round_trip(docs, home, dev_team_file):
 
 
 def test_runs_show_lists_the_memory_behind_each_message(home, dev_team_file):
-    for _ in range(2):
-        out = huddle("run", str(dev_team_file), "Write fizzbuzz", "--model", f"scripted:{DEV_SCRIPT}", home=home)
-        assert out.returncode == 0, out.stderr
-    assert "critic · reflection" in out.stdout and "lesson → reflections r-" in out.stdout
+    outs = [huddle("run", str(dev_team_file), "Write fizzbuzz", "--model", f"scripted:{DEV_SCRIPT}", home=home)
+            for _ in range(2)]
+    assert [out.returncode for out in outs] == [0, 0], [out.stderr for out in outs]
+    assert "critic · reflection" in outs[0].stdout and "lesson → reflections r-" in outs[0].stdout
+    assert "lesson → reflections" not in outs[1].stdout  # run 2 was shown run 1's lesson: a repeat is not stored
     runs = _lines(huddle("runs", "list", "--json", home=home))
     shown = huddle("runs", "show", runs[0]["run_id"], home=home)
     assert "memory used: r-" in shown.stdout  # run 2 retrieved run 1's lesson

@@ -196,8 +196,12 @@ def test_team_runs_in_two_processes_share_one_memory(chroma_server, namespace, t
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
     notes = [{m["note"]: m["memory_ids"] for m in map(json.loads, out.splitlines()) if m["kind"] == "reflection"}
              for out, _ in outs]
-    assert notes[0] == notes[1] and set(notes[0]) == {"lesson", "episode"}  # the same texts: the same records
-    lesson = notes[0]["lesson"][0]
+    # The same texts make the same records. The two runs overlap: one that was shown the other's lesson
+    # before writing its own does not store it again (a repeat), so the lesson may come from one run only.
+    assert notes[0]["episode"] == notes[1]["episode"]
+    lessons = {tuple(n["lesson"]) for n in notes if "lesson" in n}
+    assert len(lessons) == 1 and all(set(n) <= {"lesson", "episode"} for n in notes)
+    lesson = lessons.pop()[0]
 
     mem = VectorMemory(namespace, embedder=get_embedder("hash"), url=chroma_server)
     assert mem.count() == {"knowledge": 0, "episodes": 1, "reflections": 1}

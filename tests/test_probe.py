@@ -39,9 +39,10 @@ def test_probe_calls_vary_the_examples_literal_arguments():
     assert "total([])" in lists and "total([3, 2, 1])" in lists
 
 
-def test_probe_calls_without_example_calls_are_empty():
+def test_probe_calls_without_a_function_are_empty_and_without_literals_are_generated():
     assert probe_calls("Write a haiku about Python.") == []
-    assert probe_calls("assert f(x) == 1") == []  # a name, not a literal: nothing to vary
+    calls = probe_calls("assert f(x) == 1")  # a name, not a literal: nothing to vary, but f(x) can be called
+    assert calls[0] == "f(0)" and "f(x)" not in calls
 
 
 def test_behaviour_records_results_and_errors_per_call(box):
@@ -157,5 +158,5 @@ def test_best_of_n_shared_results_separate_candidates_that_agree_with_no_one_who
     result = run_team(example("best_of_n_team", candidates=4), INC, model=model)
     ranking = next(m for m in result.messages if isinstance(m, Ranking))
     assert ranking.chosen == "c1", ranking.reason
-    assert "c3 was picked, but c1 shares 10 results on probe inputs with the others, c3 3." in ranking.reason
+    assert "c3 was picked, but c1 shares 14 results on probe inputs with the others, c3 3." in ranking.reason
     assert ranking.order == ["c1", "c4", "c2", "c3"]

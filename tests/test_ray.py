@@ -107,7 +107,7 @@ def test_every_run_of_a_batch_reaches_the_drivers_run_log(duo, script, home, tmp
     # one copy of the script served the batch: each reply was used once, by one run
     assert sum(m.usage.calls for run in runs for m in run.messages) == 8
     err = capsys.readouterr().err
-    assert "runs on Ray" in err and "4/4" in err and "done 4 · failed 0" in err
+    assert "runs on Ray" in err and "4/4" in err and "done 4 · unsolved 0 · failed 0" in err
 
 
 def test_a_run_that_fails_on_its_worker_is_recorded_failed(duo, script, home, local_ray):
@@ -171,10 +171,10 @@ def test_eval_on_ray_gives_the_sequential_loops_report(duo, script, home, tmp_pa
                 summary["complete"]) == (4, 3, 2, 1.5, True), name
         written = (tmp_path / name / "results.jsonl").read_text().splitlines()
         assert [(o["task"], o["system"]) for o in map(json.loads, written[:-1])] == [
-            (f"add{i}", system) for i in range(4) for system in ("team", "baseline")], name  # in task order
+            (f"add{i}", system) for i in range(4) for system in ("team", "single-call")], name  # in task order
         assert (tmp_path / name / "chart.png").stat().st_size > 0
         for obj in per_task:
-            for system in ("team", "baseline"):
+            for system in ("team", "single-call"):
                 assert shared_store(home).get_run(obj[system]["run_id"]).status == "done"
     assert set(lines["here"][-1]) == set(lines["ray"][-1])
     assert len(shared_store(home).runs()) == 16

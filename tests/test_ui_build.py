@@ -209,8 +209,8 @@ def test_parse_upload_names_the_file_and_the_place():
     with pytest.raises(SpecError) as bad_team:
         parse_upload("t.yaml", b"name: t\nroles: [{name: a, kind: planer}]\n")
     assert bad_team.value.problems == ["roles[0].kind: 'planer' is not a built-in kind (planner, coder, critic, "
-                                       "orchestrator); for a custom kind of your own, add acts_as: one of planner, "
-                                       "coder, critic, orchestrator"]
+                                       "orchestrator, test_designer); for a custom kind of your own, add acts_as: "
+                                       "one of planner, coder, critic, orchestrator, test_designer"]
     assert parse_upload("t.json", b'{"name": "t", "roles": [{"name": "a", "kind": "coder"}]}')["name"] == "t"
 
 

@@ -1,8 +1,10 @@
-"""Reference solutions for ``eval_tasks.jsonl``: one top-level function per task, named as its entry point.
+"""Reference solutions for ``eval_tasks.jsonl`` and ``eval_tasks_plain.jsonl``: one top-level function per task.
+
+Each function is named as its task's entry point (entry points are unique across both files).
 
 Each function stands alone (standard library only, imports inside the function, no helpers), so its
 source, taken with ``inspect.getsource``, runs as a whole ``solution.py`` in the sandbox.
-``tests/test_eval_tasks.py`` checks that every one passes its task's hidden tests and visible example.
+``tests/test_eval_tasks.py`` checks that every one passes its task's hidden tests and visible examples.
 """
 
 # ---- trivial ----
@@ -175,7 +177,7 @@ def flatten_once(lists):
 
 
 def word_frequency(text):
-    counts = {}
+    counts: dict = {}
     for word in text.lower().split():
         counts[word] = counts.get(word, 0) + 1
     return counts
@@ -220,3 +222,136 @@ def is_anagram(a, b):
 
 def chunk(items, size):
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+# ==== eval_tasks_plain.jsonl: plain sentences, no example ====
+
+# ---- trivial ----
+
+
+def is_negative(n):
+    return n < 0
+
+
+def cube(n):
+    return n * n * n
+
+
+def first_char(s):
+    return s[:1]
+
+
+def absolute_difference(a, b):
+    return abs(a - b)
+
+
+def join_words(words):
+    return " ".join(words)
+
+
+# ---- easy ----
+
+
+def digits_only(s):
+    return "".join(ch for ch in s if ch in "0123456789")
+
+
+def is_leap_year(year):
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def product_of_list(nums):
+    result = 1
+    for n in nums:
+        result *= n
+    return result
+
+
+def count_positive(nums):
+    return sum(1 for n in nums if n > 0)
+
+
+def capitalize_words(s):
+    return " ".join(word[:1].upper() + word[1:].lower() for word in s.split(" "))
+
+
+def fibonacci(n):
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    return a
+
+
+# ---- harder ----
+
+
+def to_binary(n):
+    if n == 0:
+        return "0"
+    bits = []
+    while n:
+        bits.append(str(n % 2))
+        n //= 2
+    return "".join(reversed(bits))
+
+
+def longest_word(sentence):
+    best = ""
+    for word in sentence.split():
+        if len(word) > len(best):
+            best = word
+    return best
+
+
+def rotate_right(items, k):
+    if not items:
+        return []
+    k %= len(items)
+    return items[len(items) - k:] + items[:len(items) - k]
+
+
+def transpose(matrix):
+    if not matrix:
+        return []
+    return [[row[i] for row in matrix] for i in range(len(matrix[0]))]
+
+
+def summarize_ranges(nums):
+    parts = []
+    i = 0
+    while i < len(nums):
+        j = i
+        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
+            j += 1
+        parts.append(str(nums[i]) if i == j else f"{nums[i]}-{nums[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+# ==== eval_tasks_plain.jsonl: docstring tasks (HumanEval-like) ====
+
+
+def sum_of_squares(nums):
+    return sum(n * n for n in nums)
+
+
+def alternate_case(s):
+    return "".join(ch.upper() if i % 2 == 0 else ch.lower() for i, ch in enumerate(s))
+
+
+def max_profit(prices):
+    best = 0
+    low = None
+    for price in prices:
+        if low is None or price < low:
+            low = price
+        elif price - low > best:
+            best = price - low
+    return best
+
+
+def group_by_length(words):
+    groups: dict = {}
+    for word in words:
+        groups.setdefault(len(word), []).append(word)
+    return groups

@@ -24,13 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from studio.kinds import KIND_NAMES, KINDS, covering
-from studio.messages import Code, Execution, Final, Message
+from studio.messages import Code, DesignedTests, Execution, Final, Message
 from studio.spec import TeamSpec, dump_spec
 
 __all__ = ["LiveView", "StudioServer", "live_view", "open_studio", "run_html", "team_html", "timeline_html"]
 
-COLOURS = {"planner": "#3b82f6", "coder": "#16a34a", "critic": "#ea580c", "orchestrator": "#9333ea"}
+COLOURS = {"planner": "#3b82f6", "coder": "#16a34a", "critic": "#ea580c", "orchestrator": "#9333ea",
+           "test_designer": "#0e8a96"}
 _OTHER = "#64748b"
+_STATUS_ICONS = {"done": "✅", "unsolved": "⚠️"}
+"""Icon of a finished run's status (anything else failed: ❌); ``unsolved``: its code fails the task's tests."""
 _BOX_W, _BOX_H, _GAP = 130, 46, 40
 
 
@@ -101,13 +104,19 @@ def _code(message: Code | Final) -> str:
     return (f"<div>{_e(prose)}</div>" if prose else "") + f"<pre>{_e(message.code)}</pre>"
 
 
+def _tests(message: DesignedTests) -> str:
+    tests = "\n".join(message.tests)
+    prose = f"<div>{_e(message.content)}</div>" if message.content and message.content != tests else ""
+    return prose + (f"<pre>{_e(tests)}</pre>" if tests else "")
+
+
 def _execution(message: Execution) -> str:
     failures = "".join(f"<pre>{_e(f)}</pre>" for f in message.failures[:3])
     return f"<div>{_e(message.content)}</div>{failures}"
 
 
 _BODY: dict[str, Callable[[Any], str]] = dict(covering("the notebook (studio/api/notebook.py)", {
-    **{kind: _text for kind in KIND_NAMES}, "code": _code, "final": _code, "execution": _execution,
+    **{kind: _text for kind in KIND_NAMES}, "tests": _tests, "code": _code, "final": _code, "execution": _execution,
 }))
 """A message's HTML by its kind: the kind's summary, but the code and the sandbox's verdict drawn as such."""
 
@@ -134,6 +143,8 @@ def run_html(run: Any) -> str:
               f"{usage.prompt_tokens + usage.completion_tokens} tokens · ${usage.cost_usd:.4f}")
     if run.error:
         status += f" · {run.error}"
+    if run.status == "unsolved" and run.final is not None:  # what was claimed, and what the tests said
+        status = f"{_STATUS_ICONS['unsolved']} {status} · {run.final.content.splitlines()[0]}"
     return timeline_html(run.messages, kinds, status)
 
 
@@ -175,7 +186,7 @@ class LiveView:
     def close(self, status: str) -> None:
         """Draw the final line: the run's ``status``, its message count and how long it took."""
         self.speaking = ""
-        self._show(f"{'✅' if status == 'done' else '❌'} {status} · {len(self.messages)} messages · "
+        self._show(f"{_STATUS_ICONS.get(status, '❌')} {status} · {len(self.messages)} messages · "
                    f"{time.monotonic() - self.started:.1f}s", force=True)
 
 

@@ -22,6 +22,9 @@ __all__ = ["Run"]
 class Run:
     """What one run published, in order: its messages, final result and totals.
 
+    Its ``status`` is ``done``, ``unsolved`` (it ended, but its code fails the task's tests), ``failed`` or
+    ``waiting`` (for a person's approval).
+
     Example:
         >>> run = Run("r1", "done", [])
         >>> run.final is None, run.usage.calls
@@ -65,7 +68,8 @@ class Run:
         """Approve what the run waits for (``edit``: with this plan or code instead) and go on.
 
         Returns:
-            The run as it now stands: done, failed, or waiting at the next approval point.
+            The run as it now stands: done, unsolved (its code fails the task's tests), failed, or waiting at
+            the next approval point.
 
         Raises:
             RunNotWaiting: the run is not waiting for approval.

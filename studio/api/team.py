@@ -72,6 +72,11 @@ class Role:
         return Role._make(name, "critic", settings)
 
     @staticmethod
+    def test_designer(name: str = "test_designer", **settings: Any) -> RoleSpec:
+        """A test designer: writes asserts from the task's text before any code (evidence, weighed by agreement)."""
+        return Role._make(name, "test_designer", settings)
+
+    @staticmethod
     def orchestrator(name: str = "orchestrator", **settings: Any) -> RoleSpec:
         """An orchestrator: keeps a progress ledger and picks who speaks next."""
         return Role._make(name, "orchestrator", settings)

@@ -238,7 +238,8 @@ class _Bar:
     """A rich progress bar on stderr for a batch of runs (or nothing)."""
 
     def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.counts = total, enabled, {"done": 0, "failed": 0}
+        self.total, self.enabled, self.counts = total, enabled, {"done": 0, "unsolved": 0,
+                                                                       "failed": 0}
         self.progress: Progress | None = None
 
     def __enter__(self) -> _Bar:
@@ -257,7 +258,7 @@ class _Bar:
         self.counts[status if status in self.counts else "failed"] += 1
         if self.progress is not None:
             self.progress.update(self.task, advance=1,
-                                 counts=f"done {self.counts['done']} · failed {self.counts['failed']}")
+                                 counts=" · ".join(f"{k} {n}" for k, n in self.counts.items()))
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:

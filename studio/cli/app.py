@@ -36,6 +36,8 @@ app.command("gc")(gc)
 app.command("eval", cls=EvalCommand)(eval_command)
 
 EXIT_USER = 2
+EXIT_UNSOLVED = 4
+"""Exit code of ``huddle run`` when the run ended, but its code fails the task's tests (status ``unsolved``)."""
 
 
 def _fail(message: str, code: int = EXIT_USER) -> NoReturn:
@@ -153,6 +155,10 @@ def run(
                    f"with  huddle run --resume {result.run_id} --approve  (or --reject \"why\", or --edit FILE)",
                    err=True)
         raise typer.Exit(EXIT_WAITING)
+    if result.status == "unsolved":
+        summary = result.final.content.split("\n", 1)[0] if result.final is not None else ""
+        typer.echo(f"run {result.run_id} is unsolved: {summary}", err=True)
+        raise typer.Exit(EXIT_UNSOLVED)
     if result.status != "done":
         typer.echo(f"error: run {result.run_id} failed: {result.error}", err=True)
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""``huddle eval``: run a team on tasks with hidden tests, optionally against a single model call.
+"""``huddle eval``: run a team on tasks with hidden tests, optionally against baselines on the same model.
 
 Exit codes: 0 when the evaluation ran (whatever the pass rate), 2 for a user
 error found before it starts (team file, task file, model, ``--limit``,
@@ -22,10 +22,9 @@ import typer
 from typer.core import TyperCommand
 
 from studio.batch.cluster import LOCAL, is_address
+from studio.eval.report import BASELINES, baseline_names
 
 __all__ = ["EvalCommand", "eval_command", "with_ray_value"]
-
-BASELINES = ("single-call",)
 
 
 def with_ray_value(args: list[str]) -> list[str]:
@@ -70,7 +69,17 @@ def _user_errors() -> tuple[type[BaseException], ...]:
             RayUnavailable)
 
 
-def _prepare(team_file: Path, tasks_file: Path, model: str | None, baseline: str | None, limit: int | None,
+def _baseline_names(given: list[str] | None) -> tuple[str, ...]:
+    """The baselines of every ``--baseline`` (each one name or a comma-separated list), in order, once each."""
+    try:
+        return baseline_names(given or [])
+    except ValueError:
+        bad = next(n.strip() for g in given or [] for n in g.split(",") if n.strip() not in ("", *BASELINES))
+        _fail(f"--baseline: expected {', '.join(BASELINES)} (repeat --baseline or separate them with commas), "
+              f"got {bad!r}")
+
+
+def _prepare(team_file: Path, tasks_file: Path, model: str | None, baseline: tuple[str, ...], limit: int | None,
              ray: str | None = None):
     """Everything checked before the first run: (spec, tasks, gateway, baseline model or None).
 
@@ -80,8 +89,6 @@ def _prepare(team_file: Path, tasks_file: Path, model: str | None, baseline: str
     from studio.llm import Gateway, check_model
     from studio.spec import load_spec
 
-    if baseline is not None and baseline not in BASELINES:
-        _fail(f"--baseline: expected {' or '.join(BASELINES)} (one plain model call per task), got {baseline!r}")
     if limit is not None and limit < 1:
         _fail(f"--limit: expected a number of tasks of at least 1, got {limit}")
     spec = load_spec(team_file)
@@ -106,56 +113,75 @@ def _mark(result) -> str:
 
 
 def _table(report):
+    """One row per task, a column group per system, then a totals row.
+
+    The team: pass/fail, attempts, tokens, cost, seconds; each baseline: pass/fail, tokens, seconds.
+    """
     from rich import box
     from rich.table import Table
 
-    with_base = report.baseline_model is not None
     table = Table("task", "team", "attempts", "tokens", "cost", "seconds", box=box.SIMPLE_HEAD)
-    if with_base:
-        for name in ("baseline", "b. tokens", "b. seconds"):
-            table.add_column(name)
-    for team, base in report.pairs():
-        row = [team.task_id, _mark(team), str(team.attempts), f"{team.tokens:,}", f"${team.cost_usd:.4f}",
-               f"{team.seconds:.1f}"]
-        table.add_row(*row, *([_mark(base), f"{base.tokens:,}", f"{base.seconds:.1f}"] if base else []))
+    for name in report.baselines:
+        for column in (name, "tokens", "seconds"):
+            table.add_column(column)
+    rows = report.rows()
+    for row in rows:
+        team = row["team"]
+        cells = [team.task_id, _mark(team), str(team.attempts), f"{team.tokens:,}", f"${team.cost_usd:.4f}",
+                 f"{team.seconds:.1f}"]
+        for name in report.baselines:
+            cells += [_mark(row[name]), f"{row[name].tokens:,}", f"{row[name].seconds:.1f}"]
+        table.add_row(*cells)
     s = report.summary()
     table.add_section()
-    attempts = sum(t.attempts for t, _ in report.pairs())
-    table.add_row("[bold]total[/]", f"{s['team_passed']}/{s['total']}", str(attempts), f"{s['team_tokens']:,}",
-                  f"${s['team_cost_usd']:.4f}", f"{s['team_seconds']:.1f}",
-                  *([f"{s['baseline_passed']}/{s['total']}", f"{s['baseline_tokens']:,}",
-                     f"{s['baseline_seconds']:.1f}"] if with_base else []))
+    team = s["systems"]["team"]
+    cells = ["[bold]total[/]", f"{team['passed']}/{s['total']}", str(sum(r["team"].attempts for r in rows)),
+             f"{team['tokens']:,}", f"${team['cost_usd']:.4f}", f"{team['seconds']:.1f}"]
+    for name in report.baselines:
+        stats = s["systems"][name]
+        cells += [f"{stats['passed']}/{s['total']}", f"{stats['tokens']:,}", f"{stats['seconds']:.1f}"]
+    table.add_row(*cells)
     return table
+
+
+def _closing_line(report) -> str:
+    """Each system's pass rate, and the team's ratio to each baseline's."""
+    s = report.summary()
+    systems = s["systems"]
+    parts = [f"team {systems['team']['passed']}/{s['total']} ({systems['team']['pass_rate']:.0%})"]
+    for name in report.baselines:
+        stats = systems[name]
+        ratio = f"team {stats['ratio']:.2f}× its pass rate" if stats["ratio"] is not None else \
+            "ratio n/a (it passed none)"
+        parts.append(f"{name} {stats['passed']}/{s['total']} ({stats['pass_rate']:.0%}): {ratio}")
+    return " · ".join(parts)
 
 
 def _print_report(console, report) -> None:
     from rich.markup import escape
 
     console.print(_table(report))
-    for team, base in report.pairs():
-        for result in (team, base):
-            if result is not None and not result.passed:
+    for row in report.rows():
+        for result in row.values():
+            if not result.passed:
                 console.print(f"[red]✗[/] {escape(result.task_id)} ({result.system}): {escape(result.reason)}",
                               highlight=False)
-    s = report.summary()
-    if not s["total"]:
-        return
-    line = f"team {s['team_passed']}/{s['total']} ({s['team_pass_rate']:.0%})"
-    if s["baseline_passed"] is not None:
-        ratio = f"{s['ratio']:.2f}× the baseline's pass rate" if s["ratio"] is not None else \
-            "ratio n/a (the baseline passed none)"
-        line += f" · single call {s['baseline_passed']}/{s['total']} ({s['baseline_pass_rate']:.0%}) · {ratio}"
-    console.print(f"[bold]{line}[/]", highlight=False)
+    if report.rows():
+        console.print(f"[bold]{escape(_closing_line(report))}[/]", highlight=False)
 
 
 def eval_command(
     team_file: Path = typer.Argument(..., metavar="TEAM_FILE", help="Team spec (YAML or JSON)."),
     tasks_file: Path = typer.Argument(..., metavar="TASKS.jsonl",
-                                      help="One task a line: {id, prompt, entry_point, tests}."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model for every role (and the baseline): a "
+                                      help="One task a line: {id, prompt, entry_point, tests}, or HumanEval / "
+                                           "MBPP records as published (.jsonl or .jsonl.gz)."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model for every role (and the baselines): a "
                                                                  "litellm string, local/smollm2 or scripted:PATH."),
-    baseline: str | None = typer.Option(None, "--baseline", help="Also run a baseline on each task: single-call "
-                                                                  "(one plain call to the same model)."),
+    baseline: list[str] | None = typer.Option(
+        None, "--baseline", metavar="NAME[,NAME]",
+        help="Also run baselines on each task, on the coder's model (repeatable, or comma-separated): single-call "
+             "(one plain call), sample-vote (samples within the team's tokens, the team's vote picks), retry "
+             "(samples until one passes the task's example)."),
     limit: int | None = typer.Option(None, "--limit", "-n", help="Only the first N tasks."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per task, then the summary."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write results.jsonl and chart.png to this folder."),
@@ -173,8 +199,9 @@ def eval_command(
 
     from studio.eval import EvalReport, evaluate, write_outputs
 
+    names = _baseline_names(baseline)
     try:
-        spec, tasks, gateway, base = _prepare(team_file, tasks_file, model, baseline, limit, ray)
+        spec, tasks, gateway, base = _prepare(team_file, tasks_file, model, names, limit, ray)
     except _user_errors() as exc:
         _fail(str(exc))
     where = ""
@@ -182,7 +209,7 @@ def eval_command(
         from studio.batch.cluster import describe
 
         where = f"on Ray ({describe()})"
-    report = EvalReport(spec.name, model, base)
+    report = EvalReport(spec.name, model, base, baselines=names)
     console = Console(stderr=json_out)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[score]}"), TimeElapsedColumn(),
@@ -190,15 +217,15 @@ def eval_command(
     bar = progress.add_task(where if ray is not None else "starting…", total=len(tasks), score="")
 
     def started(task, system) -> None:
-        done = len(report.pairs())
+        done = len(report.rows())
         progress.update(bar, description=f"task {done + 1}/{len(tasks)} {task.id} ({system})")
 
     def finished(result) -> None:
         report.results.append(result)
-        if result.system != ("baseline" if base else "team"):
+        if result.system != report.systems[-1]:
             return
-        s = report.summary()
-        score = f"passed: team {s['team_passed']}" + (f", baseline {s['baseline_passed']}" if base else "")
+        systems = report.summary()["systems"]
+        score = "passed: " + ", ".join(f"{name} {stats['passed']}" for name, stats in systems.items())
         progress.update(bar, advance=1, score=score)
         if json_out:
             typer.echo(json.dumps(report.task_objects()[-1]))
@@ -207,10 +234,9 @@ def eval_command(
     try:
         with progress:
             if ray is None:
-                evaluate(spec, tasks, model, baseline=base is not None, on_result=finished, on_start=started,
-                         gateway=gateway)
+                evaluate(spec, tasks, model, baseline=names, on_result=finished, on_start=started, gateway=gateway)
             else:
-                report.workers = evaluate(spec, tasks, model, baseline=base is not None, on_result=finished,
+                report.workers = evaluate(spec, tasks, model, baseline=names, on_result=finished,
                                           ray=True if ray == LOCAL else ray).workers
     except KeyboardInterrupt:
         code = 130
@@ -221,8 +247,8 @@ def eval_command(
         typer.echo(f"error: the evaluation crashed: {type(exc).__name__}: {exc}", err=True)
         code = 1
     order = {task.id: i for i, task in enumerate(tasks)}  # on Ray, tasks finish in any order
-    report.results.sort(key=lambda r: (order[r.task_id], r.system != "team"))
-    finished_tasks = len(report.pairs())
+    report.results.sort(key=lambda r: (order[r.task_id], report.systems.index(r.system)))
+    finished_tasks = len(report.rows())
     if json_out:
         typer.echo(json.dumps({**report.summary(), "complete": not code}))
     elif finished_tasks or not code:

@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING
 from studio._lazy import lazy_exports
 
 if TYPE_CHECKING:  # the names for type checkers; at run time each resolves on first use (imports stay light)
-    from studio.eval.harness import BASELINE_TEAM, baseline_model, grade, run_baseline, run_task
-    from studio.eval.report import EvalReport, TaskResult, write_outputs
+    from studio.eval.harness import BASELINE_TEAM, BASELINE_TEAMS, baseline_model, grade, run_baseline, run_task
+    from studio.eval.report import BASELINES, EvalReport, TaskResult, write_outputs
     from studio.eval.suite import evaluate
     from studio.eval.tasks import EvalError, EvalTask, load_tasks
 
 __all__ = [
+    "BASELINES",
     "BASELINE_TEAM",
+    "BASELINE_TEAMS",
     "EvalError",
     "EvalReport",
     "EvalTask",
@@ -38,8 +40,9 @@ __all__ = [
 ]
 
 _WHERE = {
-    **dict.fromkeys(["BASELINE_TEAM", "baseline_model", "grade", "run_baseline", "run_task"], "studio.eval.harness"),
-    **dict.fromkeys(["EvalReport", "TaskResult", "write_outputs"], "studio.eval.report"),
+    **dict.fromkeys(["BASELINE_TEAM", "BASELINE_TEAMS", "baseline_model", "grade", "run_baseline", "run_task"],
+                    "studio.eval.harness"),
+    **dict.fromkeys(["BASELINES", "EvalReport", "TaskResult", "write_outputs"], "studio.eval.report"),
     **dict.fromkeys(["evaluate"], "studio.eval.suite"),
     **dict.fromkeys(["EvalError", "EvalTask", "load_tasks"], "studio.eval.tasks"),
 }

@@ -22,7 +22,7 @@ from typing import Any
 from roles._parse import ParseError, extract_code
 from sandbox import LIMIT_TEXT, ExecResult, Sandbox
 from studio.bus import Bus
-from studio.eval.report import TaskResult
+from studio.eval.report import BASELINES, TaskResult
 from studio.eval.tasks import EvalTask
 from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
@@ -32,14 +32,19 @@ from studio.redact import redact
 from studio.runner import run_team, shared_store
 from studio.spec import RoleSpec, SandboxSpec, TeamSpec
 
-__all__ = ["BASELINE_TEAM", "baseline_model", "grade", "run_baseline", "run_task"]
+__all__ = ["BASELINE_ROLE", "BASELINE_SYSTEM", "BASELINE_TEAM", "BASELINE_TEAMS", "baseline_model", "baseline_team",
+           "grade", "run_baseline", "run_task"]
 
 BASELINE_TEAM = "single-call baseline"
-"""The team name the baseline's runs carry in the run log."""
+"""The team name the single call's runs carry in the run log (``<name> baseline`` for each baseline)."""
+BASELINE_TEAMS = frozenset(f"{name} baseline" for name in BASELINES)
+"""The team names of every baseline's runs (a reader of the run log skips these for the team's runs)."""
+BASELINE_ROLE = "baseline"
+"""The role a baseline's calls are made as (a script's ``baseline:`` queue answers them)."""
 BASELINE_SYSTEM = "You are a Python programmer. Reply with one ```python code block that defines the function."
 HIDDEN = "test_hidden.py"
 
-def _defines(code: str, name: str) -> bool:
+def defines(code: str, name: str) -> bool:
     """Whether ``code`` binds ``name`` at the top level (def, class, assignment or import)."""
     try:
         tree = ast.parse(code)
@@ -57,7 +62,7 @@ def _defines(code: str, name: str) -> bool:
     return False
 
 
-def _short(text: str, limit: int = 160) -> str:
+def short_text(text: str, limit: int = 160) -> str:
     flat = " · ".join(line.strip() for line in str(text).splitlines() if line.strip())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
@@ -77,14 +82,14 @@ def _verdict(task: EvalTask, code: str, result: ExecResult, timeout_s: float) ->
     elif result.limit:
         reason = f"hidden tests stopped: {LIMIT_TEXT[result.limit]}"
     elif broken is not None:
-        reason = f"the code fails on import: {_short(broken.message)}"
+        reason = f"the code fails on import: {short_text(broken.message)}"
     elif ok == total and total and not any(not t.ok for t in hidden):
         return ok, total, ""
     else:
         first = next((t for t in hidden if not t.ok), None)
-        detail = _short(first.message) if first else "the hidden tests did not report"
+        detail = short_text(first.message) if first else "the hidden tests did not report"
         reason = f"hidden tests: {total - ok} of {total} failed: {detail}"
-    if not _defines(code, task.entry_point):
+    if not defines(code, task.entry_point):
         reason = f"{task.entry_point} is not defined in the code ({reason})"
     return ok, total, reason
 
@@ -98,7 +103,7 @@ def grade(task: EvalTask, code: str, box: SandboxSpec, home: Path, run_id: str) 
         (hidden tests passed, hidden tests in all, why it failed or "").
     """
     sandbox = Sandbox(box.model_copy(update={"enabled": True}), home / "workspaces" / f"eval-{run_id}")
-    result = sandbox.run({"solution.py": code, HIDDEN: "\n".join(task.tests) + "\n"}, entry="solution.py",
+    result = sandbox.run({"solution.py": code, HIDDEN: task.hidden_file()}, entry="solution.py",
                          tests=[HIDDEN], name="hidden-tests")
     return _verdict(task, code, result, box.timeout_s)
 
@@ -120,8 +125,8 @@ def run_task(spec: TeamSpec, task: EvalTask, model: str | None = None, home: str
                       gateway=gateway)
     messages = result.messages
     code = result.final.code if result.final is not None else ""
-    if result.status != "done":
-        graded = (0, task.hidden_tests(), f"run failed: {_short(result.error or result.status)}")
+    if result.status not in ("done", "unsolved"):  # an unsolved run's code is graded like any other
+        graded = (0, task.hidden_tests(), f"run failed: {short_text(result.error or result.status)}")
     elif not code.strip():
         graded = (0, task.hidden_tests(), "no code")
     else:
@@ -138,9 +143,14 @@ def _written(message) -> bool:
     return isinstance(message, Code) and bool(message.code.strip()) and message.usage.calls > 0
 
 
-def _baseline_spec(model: str, box: SandboxSpec) -> dict[str, Any]:
-    """A one-role team standing for the baseline in the run log (so the studio can show its runs)."""
-    spec = TeamSpec(name=BASELINE_TEAM, roles=[RoleSpec(name="baseline", kind="coder", model=model)],
+def baseline_team(system: str) -> str:
+    """The team name a baseline's runs carry in the run log: ``single-call baseline`` and so on."""
+    return f"{system} baseline"
+
+
+def baseline_spec(model: str, box: SandboxSpec, team: str = BASELINE_TEAM) -> dict[str, Any]:
+    """A one-role team standing for a baseline in the run log (so the studio can show its runs)."""
+    spec = TeamSpec(name=team, roles=[RoleSpec(name=BASELINE_ROLE, kind="coder", model=model)],
                     sandbox=box, memory={"enabled": False})
     return spec.model_dump(mode="json", by_alias=True)
 
@@ -168,19 +178,20 @@ def run_baseline(task: EvalTask, model: str, home: str | Path | None = None, *, 
     started = time.monotonic()
     log = shared_store(home)
     bus, run_id = Bus(log), new_id()
-    log.create_run(run_id, team=BASELINE_TEAM, task=task.prompt, model=model, spec=_baseline_spec(model, box))
+    log.create_run(run_id, team=BASELINE_TEAM, task=task.prompt, model=model, spec=baseline_spec(model, box))
     first = Task(run_id=run_id, sender="user", content=task.prompt)
     bus.publish(first)
-    failed = TaskResult(task.id, "baseline", passed=False, tests_total=task.hidden_tests(), attempts=1,
+    failed = TaskResult(task.id, "single-call", passed=False, tests_total=task.hidden_tests(), attempts=1,
                         run_id=run_id)
     prompt = [{"role": "system", "content": BASELINE_SYSTEM}, {"role": "user", "content": task.prompt}]
     try:
-        reply = (gateway or Gateway()).complete(model, prompt, role="baseline", settings=settings or CallSettings())
+        reply = (gateway or Gateway()).complete(model, prompt, role=BASELINE_ROLE,
+                                                settings=settings or CallSettings())
     except (ModelCallError, ScriptExhausted) as exc:
         text = redact(str(exc))
         bus.publish(Error(run_id=run_id, sender="system", error_type="provider", fatal=True, content=text))
         log.set_status(run_id, "failed", text)
-        return _replace(failed, reason=f"model call failed: {_short(text)}", seconds=time.monotonic() - started)
+        return _replace(failed, reason=f"model call failed: {short_text(text)}", seconds=time.monotonic() - started)
     usage = {"tokens": reply.usage.prompt_tokens + reply.usage.completion_tokens, "cost_usd": reply.usage.cost_usd}
     try:
         code = extract_code(reply.text)

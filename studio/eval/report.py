@@ -1,5 +1,8 @@
 """What an evaluation found: each system's result per task, the totals, and the files written out.
 
+The systems are the team and the baselines asked for (``single-call``, ``sample-vote``, ``retry``:
+see :mod:`studio.eval.baselines`).
+
 Example:
     >>> report = EvalReport("solo")
     >>> report.results.append(TaskResult("add", "team", passed=True, tests_passed=1, tests_total=1))
@@ -10,26 +13,57 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["EvalReport", "System", "TaskResult", "write_outputs"]
+__all__ = ["BASELINES", "Baselines", "EvalReport", "System", "TaskResult", "baseline_names", "write_outputs"]
 
-System = Literal["team", "baseline"]
+System = Literal["team", "single-call", "sample-vote", "retry"]
+BASELINES: tuple[str, ...] = ("single-call", "sample-vote", "retry")
+"""The baselines ``huddle eval --baseline`` takes, in the order they run on each task."""
+Baselines = bool | str | Sequence[str] | None
+"""What ``evaluate`` takes for ``baseline``: ``True`` (the single call), a name, a comma-separated list or names."""
+
+
+def baseline_names(baseline: Baselines) -> tuple[str, ...]:
+    """The baselines ``baseline`` asks for, in order and once each.
+
+    Example:
+        >>> baseline_names("single-call,retry"), baseline_names(True)
+        (('single-call', 'retry'), ('single-call',))
+
+    Raises:
+        ValueError: a name that is not one of :data:`BASELINES`.
+    """
+    if baseline is None or baseline is False:
+        return ()
+    if baseline is True:
+        return ("single-call",)
+    given = [baseline] if isinstance(baseline, str) else list(baseline)
+    names = [n.strip() for item in given for n in item.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline {unknown[0]!r}: expected {', '.join(BASELINES)}")
+    return tuple(dict.fromkeys(names))
+
+
+_STATS = ("passed", "pass_rate", "tokens", "cost_usd", "seconds")
 
 
 @dataclass(frozen=True)
 class TaskResult:
-    """How one system (the team, or the single-call baseline) did on one task."""
+    """How one system (the team, or a baseline) did on one task."""
 
     task_id: str
     system: System
+    """``team``, or the baseline's name (``single-call``, ``sample-vote``, ``retry``)."""
     passed: bool
     tests_passed: int = 0
     tests_total: int = 0
     attempts: int = 0
-    """Code messages written (the baseline: 1)."""
+    """Code messages written (a baseline: the samples it drew)."""
     tokens: int = 0
     """Prompt plus completion tokens over the whole run."""
     cost_usd: float = 0.0
@@ -57,39 +91,68 @@ class EvalReport:
     model: str | None = None
     """The ``--model`` override; ``None`` when each role used the spec's model."""
     baseline_model: str | None = None
-    """The baseline's model; ``None`` when no baseline ran."""
+    """The baselines' model; ``None`` when no baseline ran."""
     results: list[TaskResult] = field(default_factory=list)
     workers: list[str] = field(default_factory=list)
     """The Ray worker processes (``host:pid``) the tasks ran in; empty when they ran here."""
+    baselines: tuple[str, ...] = ()
+    """The baselines that ran, in order; ``("single-call",)`` when only ``baseline_model`` is given."""
 
-    def pairs(self) -> list[tuple[TaskResult, TaskResult | None]]:
-        """(team, baseline) for each finished task, in order."""
-        team = [r for r in self.results if r.system == "team"]
-        base = {r.task_id: r for r in self.results if r.system == "baseline"}
+    def __post_init__(self) -> None:
+        if self.baseline_model is not None and not self.baselines:
+            self.baselines = ("single-call",)
         if self.baseline_model is None:
-            return [(r, None) for r in team]
-        return [(r, base[r.task_id]) for r in team if r.task_id in base]
+            self.baselines = ()
+        self.baselines = tuple(self.baselines)
+
+    @property
+    def systems(self) -> tuple[str, ...]:
+        """``team``, then each baseline."""
+        return ("team", *self.baselines)
+
+    def rows(self) -> list[dict[str, TaskResult]]:
+        """For each finished task, in order: system name -> its result."""
+        by_task: dict[str, dict[str, TaskResult]] = {}
+        for result in self.results:
+            by_task.setdefault(result.task_id, {})[result.system] = result
+        team = [r.task_id for r in self.results if r.system == "team"]
+        return [by_task[t] for t in team if all(s in by_task[t] for s in self.systems)]
 
     def task_objects(self) -> list[dict[str, Any]]:
-        """One JSON-ready object per finished task, with both systems' results."""
-        return [{"task": t.task_id, "team": t.to_dict(), "baseline": b.to_dict() if b else None}
-                for t, b in self.pairs()]
+        """One JSON-ready object per finished task: ``task``, then each system's result under its name."""
+        return [{"task": row["team"].task_id, **{s: row[s].to_dict() for s in self.systems}}
+                for row in self.rows()]
 
     def summary(self) -> dict[str, Any]:
-        """Totals for the team and the baseline, and the ratio of their pass rates."""
-        pairs = self.pairs()
-        total = len(pairs)
-        out: dict[str, Any] = {"summary": True, "team": self.team_name, "total": total}
-        for name, results in (("team", [t for t, _ in pairs]), ("baseline", [b for _, b in pairs if b])):
-            ran = name == "team" or self.baseline_model is not None
+        """Totals per system, and the team's pass rate over each baseline's.
+
+        ``systems`` maps each system to its ``passed``, ``pass_rate``, ``tokens``, ``cost_usd`` and
+        ``seconds`` (a baseline also its ``ratio``: the team's pass rate over its own, ``None`` when it
+        passed nothing). The flat ``team_*`` keys repeat the team's; ``baseline_*`` and ``ratio`` are
+        the single call's (``None`` when it did not run), as before there were several baselines.
+        """
+        rows = self.rows()
+        total = len(rows)
+        systems: dict[str, dict[str, Any]] = {}
+        for name in self.systems:
+            results = [row[name] for row in rows]
             passed = sum(r.passed for r in results)
-            out[f"{name}_passed"] = passed if ran else None
-            out[f"{name}_pass_rate"] = round(passed / total, 4) if ran and total else None
-            out[f"{name}_tokens"] = sum(r.tokens for r in results) if ran else None
-            out[f"{name}_seconds"] = round(sum(r.seconds for r in results), 3) if ran else None
-            out[f"{name}_cost_usd"] = round(sum(r.cost_usd for r in results), 6) if ran else None
-        base_rate = out["baseline_pass_rate"]
-        out["ratio"] = round(out["team_pass_rate"] / base_rate, 4) if base_rate else None
+            systems[name] = {"passed": passed, "pass_rate": round(passed / total, 4) if total else None,
+                             "tokens": sum(r.tokens for r in results),
+                             "cost_usd": round(sum(r.cost_usd for r in results), 6),
+                             "seconds": round(sum(r.seconds for r in results), 3)}
+        team_rate = systems["team"]["pass_rate"]
+        for name in self.baselines:
+            rate = systems[name]["pass_rate"]
+            systems[name]["ratio"] = round(team_rate / rate, 4) if rate else None
+        single = systems.get("single-call", {})
+        out: dict[str, Any] = {"summary": True, "team": self.team_name, "total": total}
+        for key in _STATS:
+            out[f"team_{key}"] = systems["team"][key]
+        for key in _STATS:
+            out[f"baseline_{key}"] = single.get(key)
+        out["ratio"] = single.get("ratio")
+        out["systems"], out["baselines"] = systems, list(self.baselines)
         out["model"], out["baseline_model"] = self.model, self.baseline_model
         return out
 
@@ -111,7 +174,7 @@ def write_outputs(report: EvalReport, out_dir: str | Path) -> dict[str, Path]:
 
 
 def _chart(report: EvalReport, path: Path) -> None:
-    """Three panels, team against baseline: pass rate, tokens per task, seconds per task."""
+    """Cost against accuracy: one point per system, tokens per task (log scale) by pass rate."""
     # Imported here: matplotlib costs a second to import, and only --out needs it. A bare Figure on the
     # Agg canvas leaves pyplot's global backend alone (a notebook keeps its own).
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -119,19 +182,25 @@ def _chart(report: EvalReport, path: Path) -> None:
 
     s = report.summary()
     done = max(s["total"], 1)
-    systems = [("team", "#3b6fb6")] + ([("baseline", "#c8843a")] if s["baseline_passed"] is not None else [])
-    panels = [("pass rate", "{}_pass_rate", 1), ("tokens per task", "{}_tokens", done),
-              ("seconds per task", "{}_seconds", done)]
-    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
-    names = {"team": report.team_name, "baseline": "single call"}
-    for ax, (title, key, per) in zip(fig.subplots(1, 3), panels, strict=True):
-        values = [(s[key.format(name)] or 0) / per for name, _ in systems]
-        bars = ax.bar([names[n] for n, _ in systems], values, color=[c for _, c in systems])
-        ax.bar_label(bars, labels=[f"{v:.0%}" if title == "pass rate" else f"{v:,.1f}" for v in values])
-        ax.set_title(title)
-        ax.spines[["top", "right"]].set_visible(False)
-        if title == "pass rate":
-            ax.set_ylim(0, 1.1)
-    fig.suptitle(f"{report.team_name} on {s['total']} task(s)")
+    ax = fig.subplots()
+    colours = {"team": "#3b6fb6", "single-call": "#c8843a", "sample-vote": "#5a9e5a", "retry": "#a8558f"}
+    points = sorted(((max(stats["tokens"] / done, 1.0), stats["pass_rate"] or 0.0, name, stats["seconds"] / done)
+                     for name, stats in s["systems"].items()), key=lambda p: p[0])  # a log axis has no 0 tokens
+    for i, (tokens, rate, name, seconds) in enumerate(points):
+        label = f"{report.team_name} (team)" if name == "team" else name
+        ax.scatter([tokens], [rate], s=70, color=colours.get(name, "#777777"), zorder=3)
+        # neighbours alternate above and below their point, so close ones do not write over each other
+        ax.annotate(f"{label}\n{seconds:,.1f} s/task", (tokens, rate), textcoords="offset points",
+                    xytext=(0, 10 if i % 2 == 0 else -30), ha="center", fontsize=9)
+    low, high = points[0][0], points[-1][0]
+    ax.set_xlim(low / 2, high * 2)
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens per task (log scale)")
+    ax.set_ylabel("pass rate")
+    ax.set_ylim(-0.05, 1.15)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_title(f"{report.team_name} on {s['total']} task(s): cost against accuracy")
     fig.savefig(path, dpi=100)

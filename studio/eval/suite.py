@@ -1,4 +1,4 @@
-"""``evaluate``: run a team on each task (and the single-call baseline after it), here or on Ray.
+"""``evaluate``: run a team on each task (and the baselines asked for after it), here or on Ray.
 
 Example:
     >>> from studio.spec import load_spec
@@ -13,58 +13,66 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from studio.eval.harness import baseline_model, run_baseline, run_task
-from studio.eval.report import EvalReport, System, TaskResult
+from studio.eval.baselines import run_named
+from studio.eval.harness import baseline_model, run_task
+from studio.eval.report import Baselines, EvalReport, TaskResult, baseline_names
 from studio.eval.tasks import EvalTask
 from studio.llm import CallSettings, Gateway
 from studio.spec import TeamSpec
 
 __all__ = ["evaluate"]
 
-
-def evaluate(spec: TeamSpec, tasks: Iterable[EvalTask], model: str | None = None, baseline: bool = False,
+def evaluate(spec: TeamSpec, tasks: Iterable[EvalTask], model: str | None = None, baseline: Baselines = False,
              home: str | Path | None = None, on_result: Callable[[TaskResult], None] | None = None, *,
-             on_start: Callable[[EvalTask, System], None] | None = None,
+             on_start: Callable[[EvalTask, str], None] | None = None,
              gateway: Gateway | None = None, ray: bool | str = False) -> EvalReport:
-    """Run the team on each task in order, and the baseline on it right after when ``baseline`` is set.
+    """Run the team on each task in order, and each baseline asked for on it right after.
 
     One gateway serves the whole evaluation, so a scripted model's queues run on from task to
-    task (the team's roles, and ``baseline``).
+    task (the team's roles, and ``baseline``). The sampled baselines get the team's tokens on
+    the task as their budget (see :mod:`studio.eval.baselines`).
 
     Args:
         spec: the team.
         tasks: the tasks, in order.
-        model: a model for every role and the baseline; ``None``: each role's own (the baseline: the coder's).
-        baseline: also ask the single-call baseline each task.
+        model: a model for every role and the baselines; ``None``: each role's own (the baselines: the coder's).
+        baseline: the baselines to run: ``True`` for ``single-call``, or names (``"single-call,retry"``,
+            ``["sample-vote", "retry"]``) from :data:`studio.eval.report.BASELINES`.
         home: the state folder (``$HUDDLE_HOME`` by default).
-        on_result: called with each result as it is made (team, then baseline, per task).
+        on_result: called with each result as it is made (team, then each baseline, per task).
         on_start: called with the task and the system about to run (not on Ray).
         gateway: the gateway to use (tests pass one to inspect the scripted calls; not on Ray).
         ray: ``True`` runs the tasks at once on a local Ray instance, an address (``auto``,
             ``ray://head:10001``) on that cluster (see :mod:`studio.eval.on_ray`); the report is the same,
             in task order.
+
+    Raises:
+        ValueError: an unknown baseline name.
     """
+    names = baseline_names(baseline)
     d = spec.defaults
     settings = CallSettings(temperature=d.temperature, max_tokens=d.max_tokens, timeout_s=d.timeout_s,
                             retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base,
                             api_key_env=d.api_key_env)
-    base = baseline_model(spec, model) if baseline else None
+    base = baseline_model(spec, model) if names else None
     if ray is not False:
         from studio.eval.on_ray import evaluate_on_ray
 
         return evaluate_on_ray(spec, list(tasks), model, base, settings, home, on_result,
-                               address=None if ray is True else ray)
+                               address=None if ray is True else ray, baselines=names)
     gateway = gateway or Gateway(d.max_concurrency, limits=d.providers)
-    report = EvalReport(spec.name, model, base)
+    report = EvalReport(spec.name, model, base, baselines=names)
     for task in tasks:
-        for system in ("team", "baseline") if base else ("team",):
+        team: TaskResult | None = None
+        for system in report.systems:
             if on_start is not None:
                 on_start(task, system)
-            if system == "team":
-                result = run_task(spec, task, model, home, gateway=gateway)
+            if team is None:
+                result = team = run_task(spec, task, model, home, gateway=gateway)
             else:
                 assert base is not None  # a baseline runs only when there is one
-                result = run_baseline(task, base, home, gateway=gateway, settings=settings, sandbox=spec.sandbox)
+                result = run_named(system, task, base, home, budget=team.tokens, fallback=spec.flow.candidates,
+                                   gateway=gateway, settings=settings, sandbox=spec.sandbox)
             report.results.append(result)
             if on_result is not None:
                 on_result(result)

@@ -33,6 +33,7 @@ DEFAULT_READ: dict[str, tuple[str, ...]] = {
     "coder": ("knowledge", "reflections"),
     "critic": ("knowledge", "reflections"),
     "orchestrator": ("episodes",),
+    "test_designer": (),
 }
 DEFAULT_WRITE: dict[str, tuple[str, ...]] = {"critic": ("reflections",)}
 

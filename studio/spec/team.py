@@ -71,8 +71,8 @@ __all__ = [
 ]
 
 SPEC_VERSION: Final = 1
-ROLE_KINDS = ("planner", "coder", "critic", "orchestrator")
-RoleKind = Literal["planner", "coder", "critic", "orchestrator"]
+ROLE_KINDS = ("planner", "coder", "critic", "orchestrator", "test_designer")
+RoleKind = Literal["planner", "coder", "critic", "orchestrator", "test_designer"]
 DEFAULT_MODEL = "local/smollm2"
 _BUS_URL = re.compile(r"rediss?://[^:@/?]*(:\d+)?(/\d*)?(\?namespace=[\w.-]+)?")
 

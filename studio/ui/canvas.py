@@ -40,6 +40,7 @@ KIND_LOOK: dict[str, tuple[str, str, str]] = {
     "planner": ("🧭", "#e8f1fd", "#1e6fd9"),
     "coder": ("💻", "#e9f7ef", "#1e8e4e"),
     "critic": ("🔍", "#fff4e5", "#d9822b"),
+    "test_designer": ("📋", "#e6f7f8", "#0e8a96"),
 }
 """Kind to (icon, background, border colour) of its nodes."""
 _UNKNOWN_LOOK = ("❓", "#f4f4f4", "#8a8a8a")
@@ -48,7 +49,7 @@ _DX, _DY = 240.0, 140.0
 # the order a task usually travels; the orchestrator in a row above them, since it talks to all of them.
 # The critic starts lower so its route back to the coder does not hide the coder's route to it.
 _SLOTS = {"planner": (230.0, 0.0, 0.0, _DY), "coder": (470.0, 0.0, 0.0, _DY), "critic": (710.0, 100.0, 0.0, _DY),
-          "orchestrator": (470.0, -170.0, _DX, 0.0)}
+          "orchestrator": (470.0, -170.0, _DX, 0.0), "test_designer": (230.0, 170.0, 0.0, _DY)}
 _OTHER_SLOTS = (950.0, 0.0, 0.0, _DY)
 Position = tuple[float, float]
 

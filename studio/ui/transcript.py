@@ -29,6 +29,7 @@ from studio.kinds import KINDS, covering
 from studio.messages import (
     Code,
     Decision,
+    DesignedTests,
     Error,
     Execution,
     Final,
@@ -50,7 +51,8 @@ AVATARS = {"orchestrator": "🧭", "planner": "🗺️", "coder": "💻", "criti
 """Avatar of an agent, by its role kind (or ``user`` / ``system``)."""
 KIND_ICONS = {name: kind.icon for name, kind in KINDS.items()}
 """Icon in front of each message, by its kind (from the one table of kinds, ``studio.kinds``)."""
-STATUS_ICONS = {"starting": "⏳", "running": "🔄", "waiting": "⏸️", "done": "✅", "failed": "❌", "stopped": "⏹️"}
+STATUS_ICONS = {"starting": "⏳", "running": "🔄", "waiting": "⏸️", "done": "✅", "unsolved": "⚠️", "failed": "❌",
+                "stopped": "⏹️"}
 """Icon in front of a run's status."""
 WINDOW = 50
 """Messages shown at once; older ones are a page away, so a long run renders as fast as a short one."""
@@ -198,6 +200,15 @@ def _decision(message: Decision) -> None:
                 + (f"  :orange[({', '.join(flags)})]" if flags else ""))
 
 
+def _tests(message: DesignedTests) -> None:
+    st.caption(f"{len(message.tests)} designed test(s): evidence weighed by how many candidates agree with each")
+    tests = "\n".join(message.tests)
+    if message.content and message.content != tests:
+        st.markdown(plain(message.content))
+    if tests:
+        st.code(tests, language="python")
+
+
 def _error(message: Error) -> None:
     text = f"{message.error_type or 'error'}{' (fatal)' if message.fatal else ''}: {message.content}"
     (st.error if message.fatal else st.warning)(text)
@@ -242,7 +253,8 @@ def _execution(message: Execution) -> None:
 _DRAW: dict[str, Callable[[Any], None]] = dict(covering("the studio (studio/ui/transcript.py)", {
     "task": _text, "plan": _plan, "code": _code, "execution": _execution, "review": _review,
     "decision": _decision, "final": _code, "tool_call": _tool_call, "tool_result": _tool_result,
-    "reflection": _reflection, "error": _error, "ledger": ledger, "ranking": ranking, "approval": approval,
+    "reflection": _reflection, "tests": _tests, "error": _error, "ledger": ledger, "ranking": ranking,
+    "approval": approval,
 }))
 """How the studio draws each kind's body, under its caption."""
 
@@ -288,6 +300,8 @@ def render_result(final: Final | None, key: str) -> None:
         st.info("No final result (yet).")
         return
     head = ":green[**approved**]" if final.approved else f":orange[**{final.stop_reason}**]"
+    if final.stop_reason == "unsolved":  # a role's claim the evidence contradicts: say both
+        head = f":red[**unsolved**] · {final.content.split(chr(10), 1)[0]}"
     if final.executed:
         ok = final.exit_code == 0 and not final.failed
         colour = "green" if ok else "red"

@@ -1,0 +1,38 @@
+"""The evidence without a worked example on the real embedded model: the solver team against sample-vote."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT
+
+from roles.designer import parse_tests
+from studio.bus.sqlite import RunLog
+from studio.eval import EvalTask, evaluate
+from studio.messages import DesignedTests, Ranking
+from studio.spec import load_spec
+
+pytestmark = pytest.mark.slow
+
+TASK = EvalTask(id="count_upper", entry_point="count_upper",
+                prompt="Write a Python function count_upper(s) that returns how many uppercase letters the string "
+                       "s contains.",
+                tests=["assert count_upper('aBC') == 2", "assert count_upper('') == 0", "assert count_upper('x') == 0"])
+
+
+def test_the_solver_team_and_sample_vote_on_a_task_without_an_example(home):
+    spec = load_spec(ROOT / "examples" / "teams" / "solver_team.yaml")
+    spec = spec.model_copy(update={"flow": spec.flow.model_copy(update={"candidates": 3}),
+                                   "memory": spec.memory.model_copy(update={"enabled": False})})
+    report = evaluate(spec, [TASK], baseline=["sample-vote"], home=home)
+    team, vote = report.results
+    assert (team.system, vote.system) == ("team", "sample-vote")
+    assert 0 < vote.tokens <= team.tokens  # the same budget at most
+    assert team.tests_total == vote.tests_total == 3
+    log = RunLog(home / "runs.db")
+    assert log.get_run(team.run_id).status in ("done", "unsolved")
+    messages = log.messages(team.run_id)
+    designed = next(m for m in messages if isinstance(m, DesignedTests))
+    assert designed.usage.model == "local/smollm2" and designed.usage.completion_tokens > 0
+    assert all(parse_tests(t, "count_upper") == [t] for t in designed.tests)  # well-formed asserts, if any
+    ranking = next(m for m in messages if isinstance(m, Ranking))
+    assert sorted(ranking.order) == ["c1", "c2", "c3"]
