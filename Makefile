@@ -58,7 +58,8 @@ eval: $(STAMP)
 	$(BIN)/huddle eval examples/teams/solver_team.yaml benchmarks/data/eval_tasks.jsonl --baseline single-call,sample-vote,retry --out eval-out/examples
 
 eval-oracle: $(STAMP)
-	$(BIN)/python benchmarks/eval_oracle.py
+	$(BIN)/python benchmarks/eval_oracle.py benchmarks/data/eval_tasks_plain.jsonl
+	$(BIN)/python benchmarks/eval_oracle.py benchmarks/data/eval_tasks.jsonl
 
 bench-parallel: $(STAMP)
 	$(BIN)/python benchmarks/bench_parallel.py

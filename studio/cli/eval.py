@@ -211,6 +211,8 @@ def eval_command(
         where = f"on Ray ({describe()})"
     report = EvalReport(spec.name, model, base, baselines=names)
     console = Console(stderr=json_out)
+    if not console.is_terminal:  # a file or a pipe: the whole table, not one cut to 80 columns
+        console = Console(stderr=json_out, width=240)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[score]}"), TimeElapsedColumn(),
                         console=Console(stderr=True), transient=True)

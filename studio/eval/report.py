@@ -188,12 +188,11 @@ def _chart(report: EvalReport, path: Path) -> None:
     colours = {"team": "#3b6fb6", "single-call": "#c8843a", "sample-vote": "#5a9e5a", "retry": "#a8558f"}
     points = sorted(((max(stats["tokens"] / done, 1.0), stats["pass_rate"] or 0.0, name, stats["seconds"] / done)
                      for name, stats in s["systems"].items()), key=lambda p: p[0])  # a log axis has no 0 tokens
-    for i, (tokens, rate, name, seconds) in enumerate(points):
+    for tokens, rate, name, seconds in points:
         label = f"{report.team_name} (team)" if name == "team" else name
-        ax.scatter([tokens], [rate], s=70, color=colours.get(name, "#777777"), zorder=3)
-        # neighbours alternate above and below their point, so close ones do not write over each other
-        ax.annotate(f"{label}\n{seconds:,.1f} s/task", (tokens, rate), textcoords="offset points",
-                    xytext=(0, 10 if i % 2 == 0 else -30), ha="center", fontsize=9)
+        # a legend, not labels by the points: systems of the same cost sit on top of each other
+        ax.scatter([tokens], [rate], s=70, color=colours.get(name, "#777777"), zorder=3,
+                   label=f"{label}: {rate:.0%}, {tokens:,.0f} tokens, {seconds:,.1f} s per task")
     low, high = points[0][0], points[-1][0]
     ax.set_xlim(low / 2, high * 2)
     ax.set_xscale("log")
@@ -202,5 +201,6 @@ def _chart(report: EvalReport, path: Path) -> None:
     ax.set_ylim(-0.05, 1.15)
     ax.grid(True, which="major", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
     ax.set_title(f"{report.team_name} on {s['total']} task(s): cost against accuracy")
     fig.savefig(path, dpi=100)
