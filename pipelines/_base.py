@@ -10,7 +10,7 @@ from langgraph.graph import StateGraph
 
 from roles import RoleContext, TeamState
 from roles.base import last, last_code, main_line, task_of
-from roles.executor import execution_of, given_tests
+from roles.executor import execution_of, given_tests, task_counts
 from studio.messages import Approval, Code, Decision, Execution, Final, Message, Ranking, Review
 from studio.spec import TeamSpec
 
@@ -113,11 +113,6 @@ def _reason(spec: TeamSpec, state: TeamState, transcript: list[Message]) -> tupl
 
 _CLAIMS = frozenset({"approved", "satisfied", "chosen"})
 """Stop reasons that claim success: the evidence can contradict them."""
-
-
-def task_counts(ran: Execution) -> tuple[int, int]:
-    """``(passed, failed)`` of the task's tests in a run: its tests less the ones the code brought itself."""
-    return ran.passed - ran.own_passed, ran.failed - ran.own_failed
 
 
 def best_code(transcript: list[Message]) -> tuple[Code | None, Execution | None]:

@@ -19,7 +19,7 @@ import ast
 import builtins
 import re
 
-__all__ = ["doctest_asserts", "example_asserts", "sentence_asserts"]
+__all__ = ["bare_asserts", "doctest_asserts", "example_asserts", "sentence_asserts"]
 
 _PROMPT = re.compile(r"^\s*>>>\s?(.*)$")
 _CONTINUED = re.compile(r"^\s*\.\.\.\s?(.*)$")
@@ -153,7 +153,8 @@ def _value(rest: str) -> str | None:
     return None
 
 
-def _bare_asserts(text: str) -> list[str]:
+def bare_asserts(text: str) -> list[str]:
+    """The ``assert`` lines of ``text``, stripped (fenced or not: callers cut the fences they skip)."""
     return [m.group(1).strip() for m in re.finditer(r"^\s*(assert\s.+)$", text, re.MULTILINE)]
 
 
@@ -170,7 +171,7 @@ def example_asserts(text: str) -> list[str]:
     prose = "\n".join(line for line in prose.splitlines() if not _PROMPT.match(line) and
                       not line.strip().startswith("assert "))
     out: list[str] = []
-    for line in [*_bare_asserts(text), *doctest_asserts(text), *sentence_asserts(prose)]:
+    for line in [*bare_asserts(text), *doctest_asserts(text), *sentence_asserts(prose)]:
         if line not in out:
             out.append(line)
     return out

@@ -14,16 +14,15 @@ from typing import Any
 from roles._parse import fenced_blocks
 from roles.base import RoleContext, TeamState, last, task_of
 from roles.designed import designed_results
-from roles.examples import example_asserts
+from roles.examples import bare_asserts, example_asserts
 from sandbox import LIMIT_TEXT, ExecResult
 from studio.messages import Code, DesignedTests, Execution, Message, Plan, ToolCall, ToolResult
 from studio.redact import redact
 
 __all__ = ["attempts_in_step", "execute", "execution_of", "execution_report", "extract_tests", "given_tests",
-           "run_code"]
+           "run_code", "task_counts"]
 
 SOLUTION, TESTS = "solution.py", "test_task.py"
-_ASSERT_LINE = re.compile(r"^\s*(assert\s.+)$", re.MULTILINE)
 _PROMPT_OUTPUT_CHARS = 1200
 """How much of stdout/stderr a prompt gets (the message keeps the sandbox's full, capped output)."""
 
@@ -38,9 +37,14 @@ def extract_tests(text: str) -> str:
     blocks = [code for lang, code in fenced_blocks(text) if lang in ("", "python", "py")
               and ("assert " in code or "def test" in code)]
     outside = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
-    lines = [m.group(1).strip() for m in _ASSERT_LINE.finditer(outside)]
+    lines = bare_asserts(outside)
     parts = [b.strip() for b in blocks] + (["\n".join(lines)] if lines else [])
     return "\n\n".join(parts)
+
+
+def task_counts(ran: Execution) -> tuple[int, int]:
+    """``(passed, failed)`` of the task's tests in a run: its tests less the ones the code brought itself."""
+    return ran.passed - ran.own_passed, ran.failed - ran.own_failed
 
 
 def given_tests(task: str) -> str:

@@ -23,7 +23,7 @@ from roles._parse import ParseError, extract_code, extract_json, parse_model
 from roles.base import RoleContext, TeamState, ask, feedback_of, last, task_of
 from roles.critic import ReviewReply
 from roles.designed import designed_scores
-from roles.executor import execute, execution_report
+from roles.executor import execute, execution_report, task_counts
 from roles.probe import agreement, behaviour, probe_calls, shared_results
 from studio.messages import Code, DesignedTests, Execution, Message, Ranking, Review, Usage, new_id
 
@@ -60,9 +60,9 @@ class Candidate:
         ran = self.execution
         if ran is None:
             return (0, 0, 0, self.agreement, self.designed, self.shared, 0, int(bool(self.code and self.code.code)))
-        failed = ran.failed - ran.own_failed
+        passed, failed = task_counts(ran)
         clean = ran.limit is None and failed == 0 and (ran.exit_code == 0 or ran.own_failed > 0)
-        return (int(clean), ran.passed - ran.own_passed, -failed, self.agreement, self.designed, self.shared,
+        return (int(clean), passed, -failed, self.agreement, self.designed, self.shared,
                 ran.own_passed - ran.own_failed, 1)
 
     def report(self) -> str:
