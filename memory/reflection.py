@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from memory.items import MemoryStoreError, canonical, collection_of
 from memory.scoped import ScopedMemory
 from memory.store import VectorMemory
-from studio.messages import Code, Error, Final, Message, Reflection, Review, Task
+from studio.messages import Code, Error, Final, Message, Reflection, Review, Task, ToolResult
 
 __all__ = ["approve", "episode_text", "is_lesson", "post_mortem_text", "reflect"]
 
@@ -103,7 +103,8 @@ def episode_text(transcript: list[Message], status: str, error: str | None = Non
 def _untrusted_shown(memory: VectorMemory, transcript: list[Message]) -> dict[int, list[tuple[str, str]]]:
     """For each message index: ``(id, text)`` of the untrusted items in the prompts up to and including it.
 
-    An id no longer stored counts as untrusted: nobody can say what it was.
+    An id no longer stored counts as untrusted: nobody can say what it was. What a Python function or an MCP
+    server returned counts as an item ``tool:<message id>`` with the text the role was shown.
     """
     ids = list(dict.fromkeys(i for m in transcript for i in m.memory_ids))
     found = {h.id: h for h in memory.get(ids)} if ids else {}
@@ -111,6 +112,8 @@ def _untrusted_shown(memory: VectorMemory, transcript: list[Message]) -> dict[in
     out, acc = {}, {}
     for index, message in enumerate(transcript):
         acc.update({i: bad[i] for i in message.memory_ids if i in bad})
+        if isinstance(message, ToolResult) and message.untrusted:
+            acc[f"tool:{message.id}"] = message.content
         out[index] = list(acc.items())
     return out
 

@@ -45,7 +45,7 @@ class MainLine:
         self.workers = [r.name for r in spec.workers()]
         self.coders = coder_names(spec)
         self.executing = spec.sandbox.enabled and bool(self.coders)
-        self.gates = list(spec.approval)
+        self.gates = spec.approval_points()
         self.plan_node, self.on_reject_final = plan_node, on_reject_final
         self.after_plan = after_plan or self.after_worker_plan
 

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -22,7 +23,11 @@ from langgraph.types import interrupt
 from roles.base import TeamState, last
 from studio.messages import Approval, Code, Ledger, Message, Plan, PlanStep
 
-__all__ = ["ApprovalDecision", "approval_subject", "gate_messages", "pending_approval", "plan_steps"]
+__all__ = ["TOOL_POINT", "ApprovalDecision", "approval_subject", "gate_messages", "pending_approval", "plan_steps",
+           "tool_arguments", "tool_call_parts"]
+
+TOOL_POINT = "before_tool"
+"""The approval point before a tool call; its request's content is ``name(arguments as JSON)``."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,40 @@ def pending_approval(messages: list[Message]) -> Approval | None:
         if isinstance(message, Approval):
             return message if message.status == "requested" else None
     return None
+
+
+def tool_call_parts(content: str) -> tuple[str, str]:
+    """(the tool's name, its arguments as JSON text) of a ``before_tool`` request's content ``name({...})``.
+
+    Example:
+        >>> tool_call_parts('search({"query": "x"})')
+        ('search', '{"query": "x"}')
+    """
+    name, _, rest = content.partition("(")
+    return name.strip(), (rest[:-1] if rest.endswith(")") else rest).strip() or "{}"
+
+
+def tool_arguments(text: str) -> dict[str, Any]:
+    """The arguments a person gave a tool call: ``text`` must be a JSON object.
+
+    Raises:
+        ValueError: it is not JSON, or not a JSON object; the message says where and what to write.
+
+    Example:
+        >>> tool_arguments('[1, 2]')
+        Traceback (most recent call last):
+            ...
+        ValueError: the arguments must be a JSON object ({"name": value, ...}), got a list
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the arguments are not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+                         'write a JSON object such as {"query": "text"}') from None
+    if not isinstance(value, dict):
+        kind = {list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(type(value), "a number")
+        raise ValueError(f'the arguments must be a JSON object ({{"name": value, ...}}), got {kind}')
+    return value
 
 
 _STEP_LINE = re.compile(r"^(?:(?P<id>[A-Za-z0-9_-]{1,8})[.):]\s+)?(?P<text>.*?)(?:\s+\(after (?P<deps>[^)]*)\))?$")

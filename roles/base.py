@@ -7,6 +7,7 @@ runs on the embedded model, a real provider or a script.
 
 from __future__ import annotations
 
+import json
 import operator
 import sys
 from collections.abc import Callable
@@ -22,6 +23,17 @@ from pydantic import BaseModel, RootModel
 from memory.scoped import ScopedMemory
 from roles._parse import ParseError
 from roles._recall import MemorySearchCall, fence_tag, memory_block, parse_tool_call, recall, run_memory_search
+from roles.act import (
+    ActStep,
+    Journal,
+    call_schema,
+    describe_tools,
+    parse_call,
+    remembered,
+    request_key,
+    run_tool,
+    tool_result_text,
+)
 from sandbox import Sandbox
 from studio.messages import (
     Approval,
@@ -39,6 +51,7 @@ from studio.messages import (
     Usage,
 )
 from studio.spec import RoleSpec, TeamSpec
+from studio.tools import Tool
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired
@@ -47,9 +60,6 @@ else:  # Python 3.10 (requires-python): typing has no NotRequired yet
 
 __all__ = ["Answer", "Completion", "ModelFn", "RoleContext", "TeamState", "ask", "feedback_of", "last_code",
            "main_line", "render_prompt", "transcript_text"]
-
-MAX_TOOL_CALLS = 2
-"""Tool calls a role may make before it must answer."""
 
 PROMPTS = Path(__file__).parent / "prompts"
 T = TypeVar("T")
@@ -85,8 +95,13 @@ class Completion(Protocol):
 class ModelFn(Protocol):
     """Calls the role's model: chat messages in, a completion out."""
 
-    def __call__(self, messages: list[dict[str, Any]], *, schema: type[BaseModel] | None = None) -> Completion:
-        """Answer ``messages``; with ``schema``, the reply is JSON of that pydantic model."""
+    def __call__(self, messages: list[dict[str, Any]], *, schema: type[BaseModel] | None = None,
+                 tools: list[dict[str, Any]] | None = None, tool_choice: str = "auto") -> Completion:
+        """Answer ``messages``; with ``schema``, the reply is JSON of that pydantic model.
+
+        ``tools`` (OpenAI-style function specs) and ``tool_choice`` (``auto`` or ``required``) go only to a
+        model with native function calling.
+        """
         ...
 
 
@@ -112,6 +127,11 @@ class RoleContext:
     """Where the role's code runs (``None`` when the team has execution off)."""
     branch: str = ""
     """The parallel branch this context works in (empty on the main line)."""
+    tools: tuple[Tool, ...] = ()
+    """The Python functions' and MCP servers' tools the role may call (``memory_search`` comes with memory)."""
+    journal: Journal | None = None
+    """Model replies and tool results by request, kept when the team approves tool calls (a paused turn resumes
+    with the same replies)."""
 
     def for_branch(self, branch: str, **call_options: Any) -> RoleContext:
         """This role working in ``branch``.
@@ -209,38 +229,53 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
         schema: type[BaseModel] | None = None, query: str = "", prompt: str | None = None) -> Answer[T]:
     """Render the role's prompt with what memory recalls for ``query``, call the model and parse its reply.
 
-    A role granted the ``memory_search`` tool may first reply with a search
-    (at most :data:`MAX_TOOL_CALLS` times); the results are added to the
-    conversation. A reply that does not parse gets one repair attempt; the
-    caller falls back to a default when ``parsed`` is ``None``. ``prompt`` names another prompt file than
-    the role's behaviour (the critic ranking candidates uses ``rank``).
+    A role with tools (``memory_search``, Python functions, MCP servers' tools) may first call them, up to its
+    ``max_tool_calls`` (see :mod:`roles.act`); the results are added to the conversation. A reply that does not
+    parse gets one repair attempt; the caller falls back to a default when ``parsed`` is ``None``. ``prompt``
+    names another prompt file than the role's behaviour (the critic ranking candidates uses ``rank``).
     """
     kind = prompt or ctx.role.behaviour  # a custom kind uses its behaviour's prompt, with its own instructions
     hits = recall(ctx, query)
     values = {"role": ctx.role, "memory": memory_block(hits, ctx.team.memory.max_chars, tag=fence_tag(ctx.run_id)),
               **values}
+    tools = {t.name: t for t in ctx.tools}
+    native = bool(tools) and bool(getattr(ctx.model, "native_tools", False))
     system = render_prompt(kind, "system", **values)
     if _tools_allowed(ctx):
         system += "\n\n" + render_prompt("tools", "memory_search")
+    if tools and not native:
+        system += "\n\n" + describe_tools(tools)
     messages = [{"role": "system", "content": system},
                 *(_shown_examples(ctx, kind, values) if kind == ctx.role.behaviour else []),
                 {"role": "user", "content": render_prompt(kind, "user", **values)}]
     answer: Answer[T] = Answer(None, "", Usage(), memory_ids=[h.id for h in hits])
-    tools_left = MAX_TOOL_CALLS if _tools_allowed(ctx) else 0
+    calls_left = ctx.role.max_tool_calls if _tools_allowed(ctx) or tools else 0
+    required = ctx.role.tool_choice == "required" and bool(tools)
     repairs = 0
     while True:
-        wanted = _with_tool(schema) if tools_left and schema is not None else schema
-        reply = ctx.model(messages, schema=wanted)
-        answer.text, answer.usage = reply.text, answer.usage + reply.usage
-        call = parse_tool_call(reply.text) if tools_left else None
-        if call is not None:
-            tools_left -= 1
-            shown = _use_tool(ctx, call, answer)
-            messages = [*messages, {"role": "assistant", "content": reply.text},
-                        {"role": "user", "content": render_prompt("tools", "result", query=call.query, results=shown)}]
+        step = _complete(ctx, messages, schema, tools, calls_left, native, required)
+        answer.text, answer.usage = step.text, answer.usage + step.usage
+        if calls_left and step.tool_calls:  # native function calling
+            calls_left, messages = _run_native(ctx, step, tools, calls_left, messages, answer)
+            required = False
+            continue
+        search = parse_tool_call(step.text) if calls_left and _tools_allowed(ctx) else None
+        call = parse_call(step.text, tools) if calls_left and tools and search is None else None
+        if search is not None or call is not None:
+            calls_left -= 1
+            required = False
+            if search is not None:
+                shown = _use_tool(ctx, search, answer)
+                result = render_prompt("tools", "result", query=search.query, results=shown)
+            else:
+                assert call is not None  # one of the two is set (the branch's condition)
+                notes, outcome, _ = run_tool(ctx, call[0], call[1], tools, ctx.journal)
+                answer.notes += notes
+                result = tool_result_text(ctx.run_id, call[0], outcome)
+            messages = [*messages, {"role": "assistant", "content": step.text}, {"role": "user", "content": result}]
             continue
         try:
-            answer.parsed = parse(reply.text)
+            answer.parsed = parse(step.text)
             return answer
         except ParseError as exc:
             answer.notes.append(Error(
@@ -251,8 +286,55 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
             if repairs:
                 return answer
             repairs += 1
-            messages = [*messages, {"role": "assistant", "content": reply.text},
+            messages = [*messages, {"role": "assistant", "content": step.text},
                         {"role": "user", "content": render_prompt(kind, "repair", **values, error=str(exc))}]
+
+
+def _complete(ctx: RoleContext, messages: list[dict[str, Any]], schema: type[BaseModel] | None,
+              tools: dict[str, Tool], calls_left: int, native: bool, required: bool) -> ActStep:
+    """One model call of the act loop (served from the journal when a paused turn resumes)."""
+    if native and calls_left:
+        specs = [t.openai_spec() for t in tools.values()]
+        key = "model:" + request_key(ctx.role.name, ctx.branch, messages, schema and schema.__qualname__, specs)
+        choice = "required" if required else "auto"
+        return _step(remembered(ctx.journal, key, lambda: _plain_step(ctx.model(messages, schema=schema, tools=specs,
+                                                                                tool_choice=choice))))
+    wanted = schema
+    if calls_left and tools:
+        wanted = call_schema(tools, schema, required=required, searching=_tools_allowed(ctx))
+    elif calls_left and schema is not None:  # memory_search only
+        wanted = _with_tool(schema)
+    key = "model:" + request_key(ctx.role.name, ctx.branch, messages, wanted and wanted.model_json_schema())
+    return _step(remembered(ctx.journal, key, lambda: _plain_step(ctx.model(messages, schema=wanted))))
+
+
+def _plain_step(reply: Completion) -> dict[str, Any]:
+    calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in getattr(reply, "tool_calls", ())]
+    return {"text": reply.text, "usage": reply.usage.model_dump(), "tool_calls": calls}
+
+
+def _step(data: dict[str, Any]) -> ActStep:
+    return ActStep(data["text"], Usage(**data["usage"]), tuple(data.get("tool_calls") or ()))
+
+
+def _run_native(ctx: RoleContext, step: ActStep, tools: dict[str, Tool], calls_left: int,
+                messages: list[dict[str, Any]], answer: Answer) -> tuple[int, list[dict[str, Any]]]:
+    """Run a native reply's tool calls (those over the role's limit are answered with a refusal)."""
+    asked = [{"id": c["id"], "type": "function",
+              "function": {"name": c["name"], "arguments": json.dumps(c["arguments"], default=str)}}
+             for c in step.tool_calls]
+    # an empty string, not None: some OpenAI-compatible servers (llama.cpp's) refuse a null content
+    messages = [*messages, {"role": "assistant", "content": step.text or "", "tool_calls": asked}]
+    for call in step.tool_calls:
+        if calls_left:
+            calls_left -= 1
+            notes, outcome, _ = run_tool(ctx, call["name"], call["arguments"], tools, ctx.journal)
+            answer.notes += notes
+            shown = tool_result_text(ctx.run_id, call["name"], outcome)
+        else:
+            shown = f"Not run: the role may call at most {ctx.role.max_tool_calls} tools in a turn. Answer now."
+        messages.append({"role": "tool", "tool_call_id": call["id"], "content": shown})
+    return calls_left, messages
 
 
 def _shown_examples(ctx: RoleContext, kind: str, values: dict[str, Any]) -> list[dict[str, str]]:

@@ -26,9 +26,9 @@ import textwrap
 from typing import Any, Literal
 
 from studio.redact import redact
-from studio.spec import RoleSpec, TeamSpec, dump_spec
+from studio.spec import McpServer, PythonTool, RoleSpec, TeamSpec, approval_label, dump_spec
 
-__all__ = ["EXAMPLE_TASK", "FORMATS", "team_source", "to_notebook", "to_script", "to_yaml"]
+__all__ = ["EXAMPLE_TASK", "FORMATS", "server_label", "team_source", "to_notebook", "to_script", "to_yaml"]
 
 FORMATS = ("script", "notebook", "yaml")
 EXAMPLE_TASK = "Write fizzbuzz(n) with a test"
@@ -126,6 +126,24 @@ def _role(role: RoleSpec, indent: int) -> str:
     return _call("Role.custom", [role.name], {"acts_as": role.acts_as, **own, **settings}, indent)
 
 
+def server_label(server: McpServer) -> str:
+    """Where an MCP server is, for people: its command line (stdio) or its URL; never a header's value.
+
+    Example:
+        >>> server_label(McpServer(command="python", args=["notes.py"], env=["NOTES_DB"]))
+        'python notes.py (env: NOTES_DB)'
+    """
+    if server.url is not None:
+        return server.url
+    return " ".join([server.command or "", *server.args]) + (f" (env: {', '.join(server.env)})" if server.env else "")
+
+
+def _tool_notes(role: RoleSpec) -> list[str]:
+    """Comments above a role whose function tools were defined in ``__main__`` (a notebook or a script)."""
+    return [f"{tool.python} must be importable where this runs: move it into a module and name that instead"
+            for tool in role.tools if isinstance(tool, PythonTool) and tool.python.startswith("__main__:")]
+
+
 def _flow(spec: TeamSpec) -> Any:
     """The ``flow`` argument: a list of ``(from, to)`` pairs, or a mapping when entry or max_rounds are set."""
     fields = spec.flow.model_dump(exclude_defaults=True)
@@ -142,12 +160,16 @@ def team_source(spec: TeamSpec, indent: int = 0) -> str:
     if spec.description:
         lines.append(f"{inner}description={_expr(spec.description, indent + 4, indent + 17)},")
     lines.append(f"{inner}roles=[")
-    lines += [f"{pad}        {_role(role, indent + 8)}," for role in spec.roles]
+    for role in spec.roles:
+        lines += [f"{pad}        # {note}" for note in _tool_notes(role)]
+        lines.append(f"{pad}        {_role(role, indent + 8)},")
     lines.append(f"{inner}],")
     keywords = {"flow": _flow(spec)}
     for part in ("defaults", "memory", "sandbox"):
         keywords[part] = getattr(spec, part).model_dump(exclude_defaults=True, mode="json") or None
-    keywords["approval"] = list(spec.approval) or None
+    keywords["mcp_servers"] = {name: server.model_dump(exclude_defaults=True, mode="json")
+                               for name, server in spec.mcp_servers.items()} or None
+    keywords["approval"] = [p if isinstance(p, str) else p.model_dump(mode="json") for p in spec.approval] or None
     for key, value in keywords.items():
         if value is not None:
             lines.append(f"{inner}{key}={_expr(value, indent + 4, indent + len(key) + 6)},")
@@ -261,7 +283,8 @@ def to_notebook(spec: TeamSpec) -> dict[str, Any]:
     if spec.approval:
         parameters += "\nAUTO_APPROVE = False  # True: approve every approval point without stopping"
         run_code = "run = team.run(TASK, model=MODEL, auto_approve=AUTO_APPROVE)\nrun"
-        run_text += (f" The team stops for your approval ({', '.join(spec.approval)}): when `run.status` is "
+        points = ", ".join(approval_label(p) for p in spec.approval)
+        run_text += (f" The team stops for your approval ({points}): when `run.status` is "
                      "`waiting`, look at `run.pending` and go on with `run = run.approve()`, "
                      "`run.approve(edit=...)` or `run.reject(\"why\")`.")
     cells = [

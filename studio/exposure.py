@@ -16,11 +16,12 @@ import hmac
 import ipaddress
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 
-__all__ = ["MIN_TOKEN_CHARS", "TEAM_ENV", "UI_APP", "UI_TOKEN_ENV", "AccessError", "is_loopback", "server_token",
-           "streamlit_command", "token_matches"]
+__all__ = ["MIN_TOKEN_CHARS", "TEAM_ENV", "UI_APP", "UI_TOKEN_ENV", "AccessError", "is_loopback", "port_free",
+           "server_token", "streamlit_command", "token_matches"]
 
 UI_TOKEN_ENV = "HUDDLE_UI_TOKEN"
 """``huddle ui`` hands the studio its login token in this variable of the Streamlit process (never on its
@@ -100,3 +101,13 @@ def streamlit_command(host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(UI_APP), "--server.address", host, "--server.port",
             str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--global.developmentMode", "false", "--client.toolbarMode", "minimal"]
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now (nothing else holds it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -289,7 +289,9 @@ class Approval(_Base):
     """
 
     kind: Literal["approval"] = "approval"
-    point: Literal["after_plan", "before_execution", "before_final"]
+    point: Literal["after_plan", "before_execution", "before_final", "before_tool"]
+    """Where the run stopped; ``before_tool``: before a call of a tool the team listed under ``approval``
+    (``content`` shows the call, an edit gives new arguments as a JSON object)."""
     status: Literal["requested", "approved", "edited", "rejected"] = "requested"
     feedback: str = ""
     """Why it was rejected (the team reads it), or a note with an edit."""
@@ -312,6 +314,9 @@ class ToolResult(_Base):
     tool: str
     ok: bool = True
     """False when the tool refused or failed (``content`` says why)."""
+    untrusted: bool = False
+    """True for what a Python function or an MCP server returned: shown to models fenced as data, and a lesson
+    written after seeing it is stored as untrusted until a person approves it."""
 
 
 class Reflection(_Base):

@@ -143,8 +143,11 @@ def _reflection(console: Console, title: str, message: Reflection) -> None:
 
 def _tool_result(console: Console, title: str, message: ToolResult) -> None:
     state = "" if message.ok else " [red](failed)[/]"
-    console.print(f"{title}{state}  [dim]{len(message.memory_ids)} item(s): "
-                  f"{', '.join(message.memory_ids) or message.content[:80]}[/]")
+    if message.memory_ids:  # memory_search: the items it found
+        console.print(f"{title}{state}  [dim]{len(message.memory_ids)} item(s): {', '.join(message.memory_ids)}[/]")
+        return
+    shown = " ".join(message.content.split())
+    console.print(f"{title}{state}  [dim]{escape(shown[:200]) + ('…' if len(shown) > 200 else '')}[/]")
 
 
 def _ledger(console: Console, title: str, message: Ledger) -> None:
@@ -159,6 +162,8 @@ def _ranking(console: Console, title: str, message: Ranking) -> None:
 
 def _approval(console: Console, title: str, message: Approval) -> None:
     point = message.point.replace("_", " ")
+    if message.point == "before_tool":
+        point = f"tool call {message.content.split('(', 1)[0]}" if message.status == "requested" else "tool call"
     if message.status != "requested":  # the person's answer, on one line
         feedback = f"  [dim]{escape(message.feedback)}[/]" if message.feedback else ""
         console.print(f"{title}  [{APPROVAL_COLOURS[message.status]}]{point}: {message.status}[/]{feedback}")

@@ -10,39 +10,37 @@ Example:
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from memory.reflection import reflect
 from memory.store import VectorMemory
-from memory.team import open_memory, role_scopes
+from memory.team import role_scopes
 from pipelines import (
     BRANCH_NODES,
     ApprovalDecision,
     RunWiring,
-    build_graph,
     executing_roles,
     node_update,
     pending_approval,
 )
 from roles import RoleContext
+from roles.act import Journal
 from sandbox import Sandbox, SandboxError
-from studio._checkpoint_serde import RedactingSerializer
-from studio.bus import Bus, RunStore, bus_url, open_store
+from studio._run_state import compiled_graph, open_team_memory, shared_store
+from studio.bus import Bus
 from studio.bus.sqlite import calls_per_sender
 from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
 from studio.llm.role_model import RoleModel
 from studio.llm.scripted import ScriptExhausted
-from studio.messages import MESSAGE_TYPES, Approval, Error, Final, Message, PlanStep, Task, Usage, new_id
+from studio.messages import Approval, Error, Final, Message, Task, new_id
 from studio.redact import redact, redact_data
 from studio.spec import RoleSpec, TeamSpec, parse_spec
+from studio.tools.toolbox import team_tools
 
 __all__ = ["FINISHED", "ApprovalDecision", "RunNotFound", "RunNotWaiting", "RunResult", "RunStopped", "end_status",
            "huddle_home", "open_team_memory", "pending_approval", "resume_run", "run_team", "shared_store"]
@@ -95,75 +93,13 @@ def end_status(messages: list[Message]) -> str:
     return "unsolved" if final is not None and final.stop_reason == "unsolved" else "done"
 
 
-_OPEN: dict[tuple[str, Path], object] = {}
-_OPEN_LOCK = threading.RLock()
-
-
-def _cached(kind: str, home: Path, make: Callable[[], object]):
-    """One connection per state file per process: opening and closing SQLite costs more than a turn."""
-    key = (kind, home.resolve())
-    with _OPEN_LOCK:
-        if key not in _OPEN:
-            _OPEN[key] = make()
-        return _OPEN[key]
-
-
-def shared_store(home: str | Path | None = None, url: str | None = None) -> RunStore:
-    """The run log, shared within this process.
-
-    It is the bus ``$HUDDLE_BUS_URL`` names, else ``url`` (a team's ``defaults.bus_url``), else SQLite in
-    ``home`` (``$HUDDLE_HOME`` by default).
-
-    Raises:
-        BusUnavailable: the bus cannot be used (a Redis server down, a bad URL).
-    """
-    home = huddle_home(home)
-    url = bus_url(url)
-    return _cached(f"log:{url or ''}", home, lambda: open_store(home, url))
-
-
-def _checkpointer(home: Path) -> SqliteSaver:
-    def make() -> SqliteSaver:
-        home.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process, no fsync per step
-        # Allow exactly our message types back out of checkpoints (LangGraph blocks unlisted types).
-        serde = RedactingSerializer(allowed_msgpack_modules=[*MESSAGE_TYPES, PlanStep, Usage])
-        return SqliteSaver(conn, serde=serde)
-
-    return _cached("checkpoints", home, make)
-
-
-def open_team_memory(spec: TeamSpec, home: str | Path | None = None) -> VectorMemory | None:
-    """The team's shared memory as its spec describes it (``None`` when ``memory.enabled`` is false).
-
-    Opened once per process and location.
-
-    Raises:
-        EmbedderError: the embedder cannot be loaded.
-        MemoryStoreError: the store cannot be opened, or was built with another embedder.
-    """
-    if not spec.memory.enabled:
-        return None
-    home = huddle_home(home)
-    settings = spec.memory
-    key = f"memory:{settings.model_dump_json()}:{spec.memory_namespace()}"
-    return _cached(key, home, lambda: open_memory(settings, spec.memory_namespace(), home))
-
-
-def _compiled(spec: TeamSpec, home: Path):
-    """The team's compiled graph on ``home``'s checkpoints, built once per process."""
-    key = spec.model_dump_json(by_alias=True)
-    return _cached(f"graph:{key}", home, lambda: build_graph(spec).compile(checkpointer=_checkpointer(home)))
-
-
 def _settings(spec: TeamSpec, role: RoleSpec) -> CallSettings:
     d, lim = spec.defaults, role.limits
     return CallSettings(
         temperature=d.temperature if lim.temperature is None else lim.temperature,
         max_tokens=lim.max_tokens or d.max_tokens, timeout_s=lim.timeout_s or d.timeout_s,
         retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base, api_key_env=d.api_key_env,
+        native_tools=d.native_tools,
     )
 
 
@@ -173,8 +109,15 @@ class _Session:
     def __init__(self, spec: TeamSpec, run_id: str, home: Path, model: str | None,
                  on_message: Callable[[Message], None] | None, on_turn: Callable[[str], None] | None,
                  gateway: Gateway | None = None, scripted_start: dict[str, int] | None = None,
-                 memory: VectorMemory | None = None):
+                 memory: VectorMemory | None = None, strict_tools: bool = False):
         self.spec, self.run_id, self.model = spec, run_id, model
+        self.pool = _open_pool(spec)
+        try:  # the tools first: a team whose tools cannot be set up fails before anything is opened or logged
+            kit = team_tools(spec, self.pool, strict=strict_tools)
+        except Exception:
+            self.close()
+            raise
+        self.tool_problems = kit.problems
         self.memory = memory if memory is not None or not spec.memory.enabled else open_team_memory(spec, home)
         self.scopes = role_scopes(spec, self.memory, run_id) if self.memory is not None else {}
         self.log = shared_store(home, spec.defaults.bus_url)
@@ -185,15 +128,35 @@ class _Session:
                                           limits=spec.defaults.providers)
         sandbox = Sandbox(spec.sandbox, home / "workspaces" / run_id) if spec.sandbox.enabled else None
         runs_code = executing_roles(spec)
+        approving = bool(spec.approved_tools())  # a turn paused before a tool call resumes from its journal
         contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn), self.scopes.get(r.name),
-                                        sandbox if r.name in runs_code else None)
+                                        sandbox if r.name in runs_code else None, tools=kit.tools[r.name],
+                                        journal=Journal() if approving else None)
                     for r in spec.roles}
+        self.contexts = contexts
         reflecting = self.memory is not None and spec.memory.reflect
         self.wiring = RunWiring(run_id, contexts, self.bus.publish_many, self._reflect if reflecting else None)
-        self.graph = _compiled(spec, home)
+        self.graph = compiled_graph(spec, home)
         # Parallel branches run on LangGraph's thread pool: as many threads as the flow runs branches at once.
         self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": 6 * spec.flow.max_rounds + 30,
                        "max_concurrency": spec.flow.max_parallel}
+
+    def close(self) -> None:
+        """End the run's MCP sessions (their server processes stop)."""
+        if self.pool is not None:
+            self.pool.close()
+
+    def report_tool_problems(self) -> None:
+        """Publish each MCP server that could not be reached as an error: the run goes on without it."""
+        for problem in self.tool_problems:
+            self.bus.publish(Error(run_id=self.run_id, sender="system", error_type="tool", content=redact(problem)))
+
+    def replay_paused_turns(self, replays: dict[str, dict]) -> None:
+        """Give each role the journal of its turn that paused before a tool call, so it resumes identically."""
+        for role, replay in replays.items():
+            ctx = self.contexts.get(role)
+            if ctx is not None and ctx.journal is not None:
+                ctx.journal.replay.update(replay)
 
     def _model_fn(self, role: RoleSpec, on_turn: Callable[[str], None] | None) -> RoleModel:
         return RoleModel(self.gateway, self.spec.model_for(role.name, self.model), role.name,
@@ -207,6 +170,12 @@ class _Session:
 
     def execute(self, graph_input: dict | Command | None) -> RunResult:
         """Run the graph to the end or to an approval point; a failure is published as a fatal error, never lost."""
+        try:
+            return self._execute(graph_input)
+        finally:
+            self.close()
+
+    def _execute(self, graph_input: dict | Command | None) -> RunResult:
         try:
             # "sync": each step's checkpoint is saved before the next node runs, so at most the
             # node that was running can have published without a checkpoint (see resume_run).
@@ -233,8 +202,10 @@ class _Session:
     def _wait(self, asked: list) -> RunResult:
         """The run stopped at an approval point: ask for it (once) in the log, and wait."""
         logged = self.log.messages(self.run_id)
-        if pending_approval(logged) is None:
-            value = asked[0].value
+        value = asked[0].value
+        pending = pending_approval(logged)
+        # a turn paused twice (two tool calls to approve) asks again: its first answer is logged when it ends
+        if pending is None or (pending.point, pending.content) != (value["point"], redact(value.get("text") or "")):
             self.bus.publish(Approval(run_id=self.run_id, sender="system", point=value["point"],
                                       content=redact(value.get("text") or ""), parent_id=value.get("subject_id")))
         self.log.set_status(self.run_id, "waiting")
@@ -254,6 +225,27 @@ class _Session:
         return RunResult(self.run_id, "failed", self.log.messages(self.run_id), error=text)
 
 
+def _open_pool(spec: TeamSpec):
+    """The run's MCP connections (``None`` when the team lists no server); they open on first use."""
+    if not spec.mcp_servers:
+        return None
+    from studio.tools.mcp import McpPool  # deferred: the MCP SDK loads only for teams that list servers
+
+    return McpPool(dict(spec.mcp_servers))
+
+
+def _paused_turns(spec: TeamSpec, home: Path, run_id: str) -> dict[str, dict]:
+    """Per role, the journal of a turn paused before a tool call (model replies and tool results so far)."""
+    snapshot = compiled_graph(spec, home).get_state({"configurable": {"thread_id": run_id}})
+    out: dict[str, dict] = {}
+    for task in snapshot.tasks:
+        for interrupt in task.interrupts:
+            value = interrupt.value if isinstance(interrupt.value, dict) else {}
+            if value.get("point") == "before_tool":
+                out.setdefault(str(value.get("role", "")), {}).update(value.get("replay") or {})
+    return out
+
+
 def _check_models(spec: TeamSpec, model: str | None) -> None:
     for name in sorted({spec.model_for(r.name, model) for r in spec.roles}):
         check_model(name, api_base=spec.defaults.api_base)
@@ -262,7 +254,8 @@ def _check_models(spec: TeamSpec, model: str | None) -> None:
 def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str | Path | None = None,
              on_message: Callable[[Message], None] | None = None,
              on_turn: Callable[[str], None] | None = None, run_id: str | None = None,
-             gateway: Gateway | None = None, memory: VectorMemory | None = None) -> RunResult:
+             gateway: Gateway | None = None, memory: VectorMemory | None = None,
+             strict_tools: bool = False) -> RunResult:
     """Run ``spec`` on ``task`` until a final message, a failure or ``max_rounds``.
 
     Args:
@@ -275,20 +268,25 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
         run_id: use this id instead of a fresh one.
         gateway: the model gateway to use (tests inject one to inspect scripted calls).
         memory: the team memory to use instead of the one the spec describes.
+        strict_tools: an MCP server that cannot be reached at the start is an error (the CLI's choice) instead of
+            an ``error`` message in a run that goes on without its tools.
 
     Raises:
         ModelConfigError: a model cannot be used (unknown, missing key or file).
+        ToolConfigError: a tool cannot be set up (see :func:`studio.tools.toolbox.team_tools`).
         EmbedderError, MemoryStoreError: the team's memory cannot be opened.
     """
     _check_models(spec, model)
     home = huddle_home(home)
     run_id = run_id or new_id()
     task = redact(task)  # from here on (run log, checkpoints, memory, prompts) the task holds no secret
-    session = _Session(spec, run_id, home, model, on_message, on_turn, gateway, memory=memory)
+    session = _Session(spec, run_id, home, model, on_message, on_turn, gateway, memory=memory,
+                       strict_tools=strict_tools)
     session.log.create_run(run_id, team=spec.name, task=task, model=model,
                            spec=spec.model_dump(mode="json", by_alias=True))
     first = Task(run_id=run_id, sender="user", content=task)
     session.bus.publish(first)
+    session.report_tool_problems()
     return session.execute({"transcript": [first], "turns": 0})
 
 
@@ -319,12 +317,17 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
     spec = parse_spec(info.spec, f"run {info.run_id}")
     _check_models(spec, info.model)
     logged = log.messages(info.run_id)
-    session = _Session(spec, info.run_id, home, info.model, on_message, on_turn,
-                       scripted_start=calls_per_sender(logged))
+    replays = _paused_turns(spec, home, info.run_id) if info.status == "waiting" and decision is not None else {}
+    used = calls_per_sender(logged)
+    for role, replay in replays.items():  # a script's replies the paused turn used are not in the log yet
+        used[role] = used.get(role, 0) + sum(1 for key in replay if key.startswith("model:"))
+    session = _Session(spec, info.run_id, home, info.model, on_message, on_turn, scripted_start=used)
     if info.status == "waiting" and session._interrupts():
         if decision is None:
+            session.close()
             return RunResult(info.run_id, "waiting", logged)
         log.set_status(info.run_id, "running")
+        session.replay_paused_turns(replays)
         return session.execute(Command(resume=decision.as_resume()))
     log.set_status(info.run_id, "running")
     snapshot = session.graph.get_state(session.config)

@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 
 from studio.bus.sqlite import RunLog
 from studio.export import to_notebook, to_script, to_yaml
-from studio.spec import TeamSpec, dump_spec, load_spec
+from studio.spec import TeamSpec, dump_spec, load_spec, parse_spec
 
 TEAMS = sorted((ROOT / "examples" / "teams").glob("*.yaml"))
 REPLIES = ROOT / "examples" / "scripts"
@@ -147,8 +147,29 @@ def _every_setting() -> TeamSpec:
     })
 
 
+def _with_tools() -> TeamSpec:
+    """A team with a Python tool, MCP servers over stdio (env names) and HTTP (a ``${VAR}`` header), allow and
+    deny lists, a tool-call limit and approval before a tool's calls."""
+    return TeamSpec.model_validate({
+        "name": "tooly",
+        "roles": [
+            {"name": "coder", "kind": "coder", "max_tool_calls": 6,
+             "tools": [{"python": "statistics:mean"}, {"python": "json:dumps", "name": "to_json"},
+                       {"mcp": "notes", "allow": ["search", "read"], "deny": ["read"]}, "memory_search"]},
+            {"name": "researcher", "kind": "researcher", "acts_as": "critic", "tools": [{"mcp": "web"}]},
+        ],
+        "mcp_servers": {
+            "notes": {"command": "python", "args": ["-m", "notes_server", "--db", "notes db.sqlite"],
+                      "env": ["NOTES_DB", "NOTES_USER"], "cwd": "/srv/notes"},
+            "web": {"url": "http://127.0.0.1:8123/mcp", "headers": {"Authorization": "Bearer ${WEB_TOKEN}"},
+                    "timeout_s": 5},
+        },
+        "approval": ["before_final", {"tools": ["search"]}],
+    })
+
+
 SPECS = [pytest.param(lambda t=t: load_spec(t), id=t.stem) for t in TEAMS] + [
-    pytest.param(_every_setting, id="every-setting")]
+    pytest.param(_every_setting, id="every-setting"), pytest.param(_with_tools, id="tools")]
 
 
 def test_the_examples_cover_what_round_trips_must_keep():
@@ -170,6 +191,33 @@ def test_script_and_notebook_build_exactly_the_spec(tmp_path, make):
     notebook = to_notebook(spec)
     nbformat.validate(nbformat.from_dict(notebook))
     assert _notebook_team(notebook) == spec
+
+
+def test_tools_and_servers_round_trip_through_yaml_and_read_as_written():
+    spec = _with_tools()
+    assert parse_spec(yaml.safe_load(to_yaml(spec))) == spec
+    script = to_script(spec)
+    assert '"headers": {"Authorization": "Bearer ${WEB_TOKEN}"}' in script
+    assert '"env": ["NOTES_DB", "NOTES_USER"]' in script
+    assert 'approval=["before_final", {"tools": ["search"]}],' in script and "max_tool_calls=6," in script
+    assert "must be importable" not in script
+
+
+def test_a_function_from_main_exports_with_a_note_that_it_must_be_importable(tmp_path):
+    from studio import Role, Team
+
+    def lookup(query: str) -> str:
+        """Find notes."""
+        return query
+
+    lookup.__module__, lookup.__qualname__ = "__main__", "lookup"  # as if defined in a notebook
+    team = Team("nb", roles=[Role.coder(tools=[lookup])])
+    script = to_script(team.spec)
+    assert ("            # __main__:lookup must be importable where this runs: move it into a module and name that "
+            "instead\n            Role.coder(tools=[{\"python\": \"__main__:lookup\"}]),") in script
+    path = tmp_path / "nb.py"
+    path.write_text(script)
+    assert _module(path).build_team().spec == team.spec
 
 
 def test_script_writes_only_what_differs_from_the_defaults():
@@ -207,7 +255,8 @@ def test_exported_script_runs_like_huddle_run(tmp_path, reference, team):
     script.write_text(to_script(load_spec(team_file)))
     out = subprocess.run([sys.executable, str(script), TASK, "--model", _model(team), "--auto-approve"],
                          capture_output=True,
-                         text=True, env=_env(tmp_path / "home"), cwd=tmp_path, timeout=300)
+                         text=True, env=_env(tmp_path / "home"), timeout=300,
+                         cwd=ROOT if load_spec(team_file).mcp_servers else tmp_path)  # a server's relative path
     assert out.returncode == 0, out.stderr
     assert _steps(tmp_path / "home") == expected
     assert out.stdout.splitlines() == _printed(tmp_path / "home")

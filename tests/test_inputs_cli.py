@@ -36,6 +36,7 @@ FILE_ATTACKS: dict[str, list[list[str]]] = {
     "ui": [["--team", "{bin_yaml}"], ["--team", "{latin_yaml}"]],
     "eval": [["{bin_yaml}", "{tasks}"], [str(DEV_TEAM), "{bin_jsonl}"], [str(DEV_TEAM), "{latin_jsonl}"],
              [str(DEV_TEAM), "{tasks}", "--model", "scripted:{latin_yaml}"]],
+    "mcp serve": [["{bin_yaml}"], ["{latin_yaml}"], [str(DEV_TEAM), "--model", "scripted:{bin_yaml}"]],
     "memory ingest": [["{ok_py}", "--team", "{bin_yaml}"], ["{bin_txt}", "--team", "{hash_team}"]],
     "memory search": [["query", "--team", "{bin_yaml}"]],
     "memory list": [["--team", "{latin_yaml}"]],

@@ -4,10 +4,10 @@ The layers, lowest first (a module may import its own layer or any lower one):
 
     leaves      studio (its lazy face), studio._lazy, studio.messages, studio.redact, studio.home,
                 studio.safe_input, studio.exposure, studio.kinds, studio.spec.*
-    services    memory, sandbox, studio.llm, studio.bus
+    services    memory, sandbox, studio.llm, studio.bus, studio.tools
     roles       roles
     pipelines   pipelines
-    engine      studio.runner, studio._checkpoint_serde
+    engine      studio.runner, studio._run_state, studio._checkpoint_serde
     features    studio.eval, studio.batch, studio.export, studio.render
     surfaces    studio.api, studio.cli, studio.ui (and they never import each other)
 
@@ -32,10 +32,10 @@ MAX_LINES = 400
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaves", ("studio", "studio._lazy", "studio.messages", "studio.redact", "studio.home", "studio.safe_input",
                 "studio.exposure", "studio.kinds", "studio.spec.*")),
-    ("services", ("memory.*", "sandbox.*", "studio.llm.*", "studio.bus.*")),
+    ("services", ("memory.*", "sandbox.*", "studio.llm.*", "studio.bus.*", "studio.tools.*")),
     ("roles", ("roles.*",)),
     ("pipelines", ("pipelines.*",)),
-    ("engine", ("studio.runner", "studio._checkpoint_serde")),
+    ("engine", ("studio.runner", "studio._run_state", "studio._checkpoint_serde")),
     ("features", ("studio.eval.*", "studio.batch.*", "studio.export", "studio.render")),
     ("surfaces", ("studio.api.*", "studio.cli.*", "studio.ui.*")),
 ]

@@ -141,7 +141,7 @@ def test_teams_validate_shows_memory_settings_and_scopes(home, tmp_path):
                                                            "memory": {"read": ["notes"]}}]}))
     out = huddle("teams", "validate", str(bad), home=home)
     assert out.returncode == 2
-    assert "roles[0].tools[0]: expected 'memory_search'" in out.stderr
+    assert "roles[0].tools[0]: unknown tool 'web'; a role's tools are memory_search" in out.stderr
     assert "roles[0].memory.read[0]: expected 'knowledge', 'episodes' or 'reflections'" in out.stderr
 
 

@@ -677,3 +677,100 @@ def test_the_approval_points_are_picked_team_wide(at, downloads):
     _w(at.multiselect, "approval").set_value([]).run()
     assert not at.error and "approval" not in at.session_state["huddle_team"]
     assert parse_spec(_downloaded(at, downloads)).approval == []
+
+
+# --- tools and MCP servers ----------------------------------------------------------------------------------------
+
+
+def _add_server(at: AppTest, name: str, line: str) -> None:
+    at.text_input(key="build_mcp_new_name").set_value(name)
+    at.text_input(key="build_mcp_new_line").set_value(line)
+    at.button(key="build_mcp_add").click().run()
+
+
+def test_add_a_server_pick_its_tools_for_a_role_and_try_one(at, downloads):
+    import shlex
+    import sys
+
+    from _mcp_servers import SERVERS
+
+    _add_server(at, "notes", shlex.join([sys.executable, str(SERVERS / "notes_like.py")]))
+    assert not at.exception and not at.error
+    _picker(at).set_value(2).run()  # the coder
+    _w(at.checkbox, "roles.2.tools.mcp.notes").check().run()
+    at.button(key="build_tools_list_2_notes").click().run()
+    assert not at.error
+    allow = _w(at.multiselect, "roles.2.tools.mcp.notes.allow")
+    assert {"add", "echo", "big", "boom"} <= set(allow.options)  # listed from the running server
+    allow.set_value(["add", "echo", "boom"]).run()
+    _w(at.multiselect, "roles.2.tools.mcp.notes.deny").set_value(["boom"]).run()
+    _w(at.text_area, "roles.2.tools.python").set_value("statistics:mean\njson:dumps as to_json").run()
+    _w(at.number_input, "roles.2.max_tool_calls").set_value(6).run()
+    _w(at.multiselect, "approval.tools").set_value(["add"]).run()
+    assert not at.exception and not at.error
+
+    spec = parse_spec(_downloaded(at, downloads))
+    assert spec.mcp_servers["notes"].command == sys.executable
+    assert spec.mcp_servers["notes"].args == [str(SERVERS / "notes_like.py")]
+    coder = spec.role("coder")
+    assert [t.model_dump(exclude_defaults=True) for t in coder.tools] == [
+        {"mcp": "notes", "allow": ["add", "echo", "boom"], "deny": ["boom"]},
+        {"python": "statistics:mean"}, {"python": "json:dumps", "name": "to_json"}]
+    assert coder.max_tool_calls == 6 and spec.approved_tools() == {"add"}
+
+    tried = at.selectbox(key="build_try_tool_2")
+    assert tried.options == ["add (mcp notes)", "echo (mcp notes)", "mean (python statistics:mean)",
+                             "to_json (python json:dumps)"]  # in the role's order; boom is denied
+    tried.set_value("add (mcp notes)").run()
+    at.text_area(key="build_try_args_2").set_value('{"a": 2, "b": 40}')
+    at.button(key="build_try_run_2").click().run()
+    assert "add (mcp notes): ok" in _alerts(at.success) and at.text[-1].value == "42"
+    at.selectbox(key="build_try_tool_2").set_value("mean (python statistics:mean)").run()
+    at.text_area(key="build_try_args_2").set_value('{"data": "not numbers"}')
+    at.button(key="build_try_run_2").click().run()
+    assert any(e.value == "mean (python statistics:mean): failed" for e in at.error)
+    assert at.text[-1].value.startswith("mean failed: ")
+    at.text_area(key="build_try_args_2").set_value('{"data": [1, 2, 6]}')
+    at.button(key="build_try_run_2").click().run()
+    assert "mean (python statistics:mean): ok" in _alerts(at.success) and at.text[-1].value == "3"
+
+    at.button(key="build_mcp_rm_notes").click().run()  # the role's tools from it go with it
+    spec = parse_spec(_downloaded(at, downloads))
+    assert spec.mcp_servers == {} and [t.python for t in spec.role("coder").tools] == ["statistics:mean",
+                                                                                         "json:dumps"]
+
+
+def test_a_server_that_cannot_be_reached_shows_an_error_naming_it(at, downloads):
+    _add_server(at, "gone", "huddle-no-such-mcp-server --flag")
+    _add_server(at, "web", "http://127.0.0.1:9/mcp")
+    assert not at.exception and not at.error
+    at.button(key="build_mcp_list_gone").click().run()
+    errors = [e.value for e in at.error if e.icon == "🔌"]
+    assert len(errors) == 1 and errors[0].startswith("MCP server 'gone': command 'huddle-no-such-mcp-server' not found")
+    spec = parse_spec(_downloaded(at, downloads))
+    assert spec.mcp_servers["gone"].args == ["--flag"] and spec.mcp_servers["web"].url == "http://127.0.0.1:9/mcp"
+    at.radio(key=next(r.key for r in at.radio if r.key.endswith("mcp_servers.web.transport"))).set_value("stdio").run()
+    assert parse_spec(_downloaded(at, downloads)).mcp_servers["web"].command == "python"
+    _add_server(at, "gone", "python other.py")  # a name in use is refused, nothing replaced
+    assert any("Give the server a new name" in e.value for e in at.error)
+    assert parse_spec(_downloaded(at, downloads)).mcp_servers["gone"].command == "huddle-no-such-mcp-server"
+
+
+def test_a_loaded_team_with_tool_approval_and_dict_tools_edits_without_losing_them(at, downloads):
+    data = yaml.safe_load(DEV_TEAM.read_text())
+    data["mcp_servers"] = {"notes": {"url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer ${T}"}}}
+    data["roles"][2]["tools"] = ["memory_search", {"mcp": "notes", "allow": ["search"]}, {"python": "statistics:mean"}]
+    data["approval"] = {"tools": ["search"]}
+    at.session_state["huddle_team"] = data
+    at.run()
+    assert not at.exception and not at.error
+    _picker(at).set_value(2).run()
+    assert _w(at.multiselect, "roles.2.tools").value == ["memory_search"]
+    assert _w(at.multiselect, "roles.2.tools.mcp.notes.allow").value == ["search"]
+    _w(at.multiselect, "roles.2.tools").set_value([]).run()
+    _w(at.multiselect, "approval").set_value(["before_final"]).run()
+    spec = parse_spec(_downloaded(at, downloads))
+    assert [t.model_dump(exclude_defaults=True) for t in spec.role("coder").tools] == [
+        {"mcp": "notes", "allow": ["search"]}, {"python": "statistics:mean"}]
+    assert spec.approval_points() == ["before_final"] and spec.approved_tools() == {"search"}
+    assert spec.mcp_servers["notes"].headers == {"Authorization": "Bearer ${T}"}

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.export import server_label
 from studio.kinds import KIND_NAMES, KINDS, covering
 from studio.messages import Code, DesignedTests, Execution, Final, Message
-from studio.spec import TeamSpec, dump_spec
+from studio.spec import TeamSpec, dump_spec, tool_label
 
 __all__ = ["LiveView", "StudioServer", "live_view", "open_studio", "run_html", "team_html", "timeline_html"]
 
@@ -79,17 +80,26 @@ def _graph_svg(spec: TeamSpec) -> str:
     return "".join(parts)
 
 
+def _servers_html(spec: TeamSpec) -> str:
+    if not spec.mcp_servers:
+        return ""
+    items = "".join(f"<li><b>{_e(name)}</b>: <code>{_e(server_label(server))}</code></li>"
+                    for name, server in spec.mcp_servers.items())
+    return f"<p>MCP servers:</p><ul>{items}</ul>"
+
+
 def team_html(spec: TeamSpec) -> str:
-    """The team: its graph (the entry has a thick border) and a table of its roles."""
+    """The team: its graph (the entry has a thick border), a table of its roles and its MCP servers."""
     rows = "".join(
         f"<tr><td><b>{_e(r.name)}</b></td><td>{_e(r.kind)}{_e(' → ' + r.acts_as) if r.acts_as else ''}</td>"
         f"<td>{_e(spec.model_for(r.name))}</td><td>{_e(', '.join(r.reads()) or '-')}</td>"
+        f"<td>{_e('; '.join(tool_label(t) for t in r.tools) or '-')}</td>"
         f"<td>{_e(r.instructions[:80])}</td></tr>" for r in spec.roles)
     memory = f"memory: {_e(spec.memory_namespace())}" if spec.memory.enabled else "memory off"
     sandbox = "code runs in the sandbox" if spec.sandbox.enabled else "code is not run"
     return (f'<div class="huddle-team"><h4>Team {_e(spec.name)}</h4><p>{_e(spec.description)}</p>'
             f"{_graph_svg(spec)}<table><tr><th>role</th><th>kind</th><th>model</th><th>reads</th>"
-            f"<th>instructions</th></tr>{rows}</table>"
+            f"<th>tools</th><th>instructions</th></tr>{rows}</table>{_servers_html(spec)}"
             f"<p>entry {_e(spec.entry())} · up to {spec.flow.max_rounds} rounds · {memory} · {sandbox}</p></div>")
 
 

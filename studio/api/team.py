@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.api._live import drive
+from studio.api._tools import approval_entries, role_tools, server_specs
 from studio.api.run import Run
 from studio.messages import Message
 from studio.spec import RoleSpec, SpecError, TeamSpec, dump_spec, load_spec, parse_spec
@@ -35,18 +36,28 @@ Edge = tuple[str, str]
 class Role:
     """Builders for the roles of a team; each returns a :class:`~studio.spec.RoleSpec`.
 
-    Settings are the role's spec fields: ``model``, ``instructions``, ``tools``,
-    ``memory`` (``{"read": [...], "write": [...]}``) and ``limits``.
+    Settings are the role's spec fields: ``model``, ``instructions``, ``tools``, ``max_tool_calls``,
+    ``memory`` (``{"read": [...], "write": [...]}``) and ``limits``. ``tools`` takes Python functions
+    themselves, ``"package.module:function"``, ``"memory_search"``, :class:`~studio.spec.PythonTool`,
+    :class:`~studio.spec.McpTools` or their dicts (``{"mcp": "notes", "allow": ["search"]}``).
 
     Example:
         >>> Role.coder(instructions="Use the standard library.").instructions
         'Use the standard library.'
         >>> Role.custom("tester", acts_as="critic").behaviour
         'critic'
+        >>> Role.custom("researcher", acts_as="coder", tools=["statistics:mean", "memory_search"]).tools[0].python
+        'statistics:mean'
+
+    Raises:
+        TypeError: a ``tools`` entry that is never a tool, naming the role and the entry.
+        ValueError: (a :class:`~studio.spec.SpecError`) a bad field or tool, naming the role and what to fix.
     """
 
     @staticmethod
     def _make(name: str, kind: str, settings: dict[str, Any]) -> RoleSpec:
+        if settings.get("tools") is not None:
+            settings = {**settings, "tools": role_tools(name, settings["tools"])}
         data = {"name": name, "kind": kind, **settings}
         try:
             return RoleSpec.model_validate(data)
@@ -87,6 +98,14 @@ class Role:
         return Role._make(name, kind or name.lower().replace("-", "_"), {"acts_as": acts_as, **settings})
 
 
+def _role(role: Any) -> Any:
+    """A role given as a dict, its ``tools`` taken as :class:`Role` takes them (functions, strings, models)."""
+    if not isinstance(role, dict) or not isinstance(role.get("tools"), list):
+        return role
+    tools = role_tools(str(role.get("name", "?")), role["tools"])
+    return {**role, "tools": [t if isinstance(t, str) else t.model_dump(exclude_defaults=True) for t in tools]}
+
+
 def _flow(flow: dict[str, Any] | Sequence[Edge] | None) -> dict[str, Any]:
     if flow is None:
         return {}
@@ -112,7 +131,12 @@ class Team:
         roles: its roles (from :class:`Role`, or dicts in the spec's shape).
         flow: the routes as ``[(from, to), ...]``, or the spec's ``flow`` mapping
             (``entry``, ``edges``, ``max_rounds``).
-        description, defaults, memory, sandbox, approval: the spec's fields of those names.
+        description, defaults, memory, sandbox: the spec's fields of those names.
+        approval: the approval points, and ``{"tools": [NAME, ...]}`` (or a
+            :class:`~studio.spec.ToolApproval`) to approve calls of those tools.
+        mcp_servers: MCP servers the roles take tools from, by name: a
+            :class:`~studio.spec.McpServer` or its fields as a dict (``{"command": "python", "args": [...]}``
+            or ``{"url": "http://127.0.0.1:8000/mcp", "headers": {"Authorization": "Bearer ${TOKEN}"}}``).
         home: state folder for runs and memory (``$HUDDLE_HOME`` by default).
 
     Raises:
@@ -121,14 +145,16 @@ class Team:
 
     def __init__(self, name: str, roles: Iterable[RoleSpec | dict[str, Any]], flow: Any = None, *,
                  description: str = "", defaults: dict[str, Any] | None = None, memory: dict[str, Any] | None = None,
-                 sandbox: dict[str, Any] | None = None, approval: list[str] | None = None,
-                 home: str | Path | None = None):
+                 sandbox: dict[str, Any] | None = None, approval: list[Any] | dict[str, Any] | None = None,
+                 mcp_servers: dict[str, Any] | None = None, home: str | Path | None = None):
         data: dict[str, Any] = {
             "name": name, "description": description,
-            "roles": [r.model_dump(by_alias=True, exclude_defaults=True) if isinstance(r, RoleSpec) else r
+            "roles": [r.model_dump(by_alias=True, exclude_defaults=True) if isinstance(r, RoleSpec) else _role(r)
                       for r in roles],
             "flow": _flow(flow), "defaults": defaults or {}, "memory": memory or {}, "sandbox": sandbox or {},
-            "approval": list(approval or []),
+            "approval": approval_entries(approval),
+            "mcp_servers": {name: server.model_dump(exclude_defaults=True)
+                            for name, server in server_specs(mcp_servers).items()},
         }
         self.spec = parse_spec(data, f"team {name!r}")
         self.home = home

@@ -18,6 +18,7 @@ import typer
 from studio.cli.eval import EvalCommand, eval_command
 from studio.cli.export import export
 from studio.cli.gc import gc
+from studio.cli.mcp import app as mcp_app
 from studio.cli.memory import app as memory_app
 from studio.cli.sandbox import app as sandbox_app
 from studio.cli.ui import ui
@@ -30,6 +31,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(teams_app, name="teams")
 app.add_typer(memory_app, name="memory")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(mcp_app, name="mcp")
 app.command("ui")(ui)
 app.command("export")(export)
 app.command("gc")(gc)
@@ -54,9 +56,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from studio.llm.scripted import ScriptError
     from studio.runner import RunNotFound, RunNotWaiting
     from studio.spec import SpecError
+    from studio.tools import ToolConfigError
 
     return (SpecError, ModelConfigError, RunNotFound, RunNotWaiting, ScriptError, EmbedderError, MemoryStoreError,
-            SandboxError, BusUnavailable)
+            SandboxError, BusUnavailable, ToolConfigError)
 
 
 @app.command()
@@ -114,6 +117,14 @@ def run(
         if resume:
             if team_file or task:
                 _fail("--resume takes no TEAM_FILE or TASK: the run keeps its own")
+            if answer is not None and answer.action == "edit":  # a tool call's new arguments: a JSON object
+                from studio.cli.approval import check_answer
+                from studio.runner import pending_approval, shared_store
+
+                try:
+                    answer = check_answer(answer, pending_approval(shared_store().messages(resume)))
+                except typer.BadParameter as exc:
+                    _fail(str(exc))
             result = resume_run(resume, on_message=show, on_turn=thinking, decision=answer)
         else:
             if team_file is None or not task:
@@ -121,7 +132,8 @@ def run(
             spec = load_spec(team_file)
             _check_scripts(spec, model)
             run_id = new_id()
-            result = run_team(spec, task, model=model, on_message=show, on_turn=thinking, run_id=run_id)
+            result = run_team(spec, task, model=model, on_message=show, on_turn=thinking, run_id=run_id,
+                              strict_tools=True)
         while result.status == "waiting":
             from pipelines import ApprovalDecision
 
@@ -237,7 +249,7 @@ def runs_show(
 @teams_app.command("validate")
 def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSON).")) -> None:
     """Check a team file; exit 2 with every problem listed if it is invalid."""
-    from studio.spec import SpecError, load_spec
+    from studio.spec import SpecError, approval_label, load_spec, tool_label
 
     try:
         spec = load_spec(file)
@@ -252,12 +264,13 @@ def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSO
                "cross_team": ", sub-teams " + ", ".join(f"{t.name} ({' + '.join(t.roles)})" for t in flow.teams)
                              + f", judged by {judge.name if judge else '?'}"}.get(flow.type, "")
     typer.echo(f"flow: {flow.type}, up to {flow.max_rounds} rounds{details}")
-    typer.echo(f"approval: {', '.join(spec.approval)}" if spec.approval else "approval: none (the run never stops "
-                                                                           "for a person)")
+    typer.echo(f"approval: {', '.join(approval_label(p) for p in spec.approval)}" if spec.approval
+               else "approval: none (the run never stops for a person)")
     box = spec.sandbox
     typer.echo(f"sandbox: on, {box.timeout_s:g} s wall, {box.cpu_s} s CPU, {box.memory_mb} MB, {box.processes} "
                f"processes, network {'allowed' if box.network else 'cut'}, up to {box.max_attempts} attempts per step"
                if box.enabled else "sandbox: off (the coder's code is never run)")
+    _servers_and_tools(spec)
     memory = spec.memory
     if not memory.enabled:
         typer.echo("memory: off")
@@ -268,7 +281,22 @@ def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSO
     for role in spec.roles:
         typer.echo(f"  {role.name}: reads {', '.join(role.reads()) or 'nothing'}; "
                    f"writes {', '.join(role.writes()) or 'nothing'}"
-                   + (f"; tools {', '.join(role.tools)}" if role.tools else ""))
+                   + (f"; tools {', '.join(tool_label(t) for t in role.tools)}" if role.tools else ""))
+
+
+def _servers_and_tools(spec) -> None:
+    """The team's MCP servers (a command line or a URL, never a header's value) and each role's tools."""
+    from studio.export import server_label
+    from studio.spec import tool_label
+
+    if spec.mcp_servers:
+        typer.echo(f"mcp servers: {len(spec.mcp_servers)}")
+        for name, server in spec.mcp_servers.items():
+            how = "http" if server.url is not None else "stdio"
+            typer.echo(f"  {name}: {how} {server_label(server)}, {server.timeout_s:g} s per call")
+    for role in (r for r in spec.roles if r.tools):
+        typer.echo(f"tools of {role.name}: {'; '.join(tool_label(t) for t in role.tools)} "
+                   f"(up to {role.max_tool_calls} calls a turn)")
 
 
 def bad_argument(args: list[str]) -> str | None:

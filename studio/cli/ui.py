@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,15 +18,6 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def ui(
     team: Path | None = typer.Option(None, "--team", "-t", help="Team file to open on the Build page."),
     port: int = typer.Option(8501, "--port", "-p", min=1, max=65535, help="Port to serve on."),
@@ -41,7 +31,7 @@ def ui(
                                                             "anyone who reaches it can run your teams."),
 ) -> None:
     """Open the studio in the browser: build a team, run it live, browse memory and past runs."""
-    from studio.exposure import TEAM_ENV, UI_TOKEN_ENV, AccessError, server_token, streamlit_command
+    from studio.exposure import TEAM_ENV, UI_TOKEN_ENV, AccessError, port_free, server_token, streamlit_command
     from studio.spec import SpecError, load_spec
 
     try:
@@ -58,7 +48,7 @@ def ui(
         except SpecError as exc:
             _fail(str(exc))
         env[TEAM_ENV] = str(team.resolve())
-    if not _port_free(host, port):
+    if not port_free(host, port):
         _fail(f"cannot serve on {host}:{port}: the port is in use or the address is not this machine's; "
               "pick another with --port or --host")
     shown = f"[{host}]" if ":" in host else host

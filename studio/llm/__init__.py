@@ -24,8 +24,10 @@ if TYPE_CHECKING:  # the names for type checkers; at run time each resolves on f
         Gateway,
         ModelCallError,
         ModelConfigError,
+        ToolCallRequest,
         check_model,
         provider_of,
+        supports_native_tools,
     )
 
 __all__ = [
@@ -35,8 +37,10 @@ __all__ = [
     "ModelCallError",
     "ModelConfigError",
     "NO_KEY",
+    "ToolCallRequest",
     "check_model",
     "provider_of",
+    "supports_native_tools",
 ]
 
 _WHERE = dict.fromkeys(__all__, "studio.llm.gateway")  # every public name lives in the gateway module

@@ -6,7 +6,8 @@ embedded model) and ``scripted:PATH`` (a deterministic script per role). The
 gateway adds retries with exponential back-off on provider errors, a timeout,
 a per-run concurrency limit and the process-wide per-provider limits of
 :mod:`studio.llm.schedule`, optional streaming, JSON-schema constrained output
-where the provider supports it, and usage accounting (queue time included).
+where the provider supports it, native function calling (``tools=``, OpenAI's format) for the
+providers that have it, and usage accounting (queue time included).
 
 Example:
     >>> gw = Gateway()
@@ -29,6 +30,7 @@ from typing import Any
 import litellm  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
+from studio.llm._tool_calls import StreamedCalls, ToolCallRequest, parse_calls  # noqa: E402
 from studio.llm.local import ModelNotFound, gguf_path  # noqa: E402
 from studio.llm.providers import SCRIPTED_TARGET, register_providers  # noqa: E402
 from studio.llm.schedule import SCHEDULER, Scheduler  # noqa: E402
@@ -37,7 +39,8 @@ from studio.messages import Usage  # noqa: E402
 from studio.redact import redact  # noqa: E402
 from studio.spec.flow import ProviderLimits  # noqa: E402
 
-__all__ = ["NO_KEY", "CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "check_model"]
+__all__ = ["NO_KEY", "CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "ToolCallRequest",
+           "check_model", "supports_native_tools"]
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
@@ -73,14 +76,18 @@ class CallSettings:
     ``api_key_env`` names one."""
     api_key_env: str | None = None
     """The environment variable holding the key for ``api_base`` (or for the provider)."""
+    native_tools: bool | None = None
+    """Whether the model gets tools as native function calls: ``None`` asks litellm, ``True``/``False`` force it."""
 
 
 @dataclass(frozen=True)
 class Completion:
-    """A model's reply text and what it cost."""
+    """A model's reply text, the function calls it asked for (native tools only) and what it cost."""
 
     text: str
     usage: Usage
+    tool_calls: tuple[ToolCallRequest, ...] = ()
+    """The calls the model made through native function calling, in order; empty for a plain reply."""
 
 
 def provider_of(model: str) -> str:
@@ -93,6 +100,27 @@ def provider_of(model: str) -> str:
         return litellm.get_llm_provider(model)[1]
     except Exception:  # litellm raises its own BadRequestError for unknown providers
         return model.split("/", 1)[0] if "/" in model else "unknown"
+
+
+def supports_native_tools(model: str, setting: bool | None = None) -> bool:
+    """Whether ``model`` should get tools as native function calls (litellm's ``tools=``).
+
+    Never for the in-process models (``local/...``, ``scripted:``: their callers constrain JSON instead);
+    otherwise ``setting`` when it is not ``None`` (the team's ``defaults.native_tools``), else what litellm
+    knows of the model.
+
+    Example:
+        >>> supports_native_tools("local/smollm2", True), supports_native_tools("openai/my-model", True)
+        (False, True)
+    """
+    if model.startswith(("local/", "scripted:")):
+        return False
+    if setting is not None:
+        return setting
+    try:
+        return bool(litellm.supports_function_calling(model=model))
+    except Exception:  # a model litellm has no entry for: not known to support it
+        return False
 
 
 def check_model(model: str, *, api_base: str | None = None) -> None:
@@ -178,7 +206,8 @@ class Gateway:
 
     def complete(self, model: str, messages: list[dict[str, Any]], *, role: str = "",
                  settings: CallSettings = CallSettings(), schema: type[BaseModel] | None = None,
-                 on_token: Callable[[str], None] | None = None) -> Completion:
+                 on_token: Callable[[str], None] | None = None, tools: list[dict[str, Any]] | None = None,
+                 tool_choice: str | dict[str, Any] = "auto") -> Completion:
         """Call ``model`` and return its reply.
 
         Args:
@@ -190,6 +219,11 @@ class Gateway:
             schema: a pydantic model the reply should match; constrains decoding where the
                 provider supports it (the caller still validates).
             on_token: called with each piece of text as it streams in.
+            tools: functions the model may call, in OpenAI's format (``Tool.openai_spec()``); passed as
+                litellm's ``tools=``, except to ``local/...`` and ``scripted:`` models, which never get them.
+                The calls come back in ``Completion.tool_calls``.
+            tool_choice: with ``tools``: ``"auto"`` (the model picks a call or a reply), ``"required"``, or
+                ``{"type": "function", "function": {"name": NAME}}`` to force that call.
 
         Raises:
             ModelCallError: the call failed after all retries, or with a non-retryable error.
@@ -208,6 +242,8 @@ class Gateway:
             kwargs["api_key"] = _api_key(model, settings)
         if schema is not None:
             kwargs.update(self._schema_args(model, schema))
+        if tools and script is None and not model.startswith("local/"):
+            kwargs.update(tools=tools, tool_choice=tool_choice)
         provider = provider_of(model)
         started = time.perf_counter()
         attempts, queued_s = 0, 0.0
@@ -222,9 +258,9 @@ class Gateway:
                         queued_s += slot.waited_s
                         if script is not None:  # the script answers through litellm's mock path
                             kwargs["mock_response"] = _scripted_reply(script, role, messages)
-                        text, prompt_tokens, completion_tokens, cost = self._call(kwargs, on_token)
+                        text, calls, prompt_tokens, completion_tokens, cost = self._call(kwargs, on_token)
                 if script is not None:  # litellm's mock usage is a constant: count words instead
-                    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+                    prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
                     completion_tokens = len(text.split())
                 break
             except Exception as exc:
@@ -238,7 +274,7 @@ class Gateway:
         usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost,
                       latency_ms=(time.perf_counter() - started) * 1000, model=model, calls=attempts,
                       queue_ms=queued_s * 1000)
-        return Completion(text=text, usage=usage)
+        return Completion(text=text, usage=usage, tool_calls=calls)
 
     def _schema_args(self, model: str, schema: type[BaseModel]) -> dict[str, Any]:
         if model.startswith("scripted:"):
@@ -254,25 +290,31 @@ class Gateway:
             supported = False
         return {"response_format": schema} if supported else {}
 
-    def _call(self, kwargs: dict[str, Any], on_token: Callable[[str], None] | None) -> tuple[str, int, int, float]:
+    def _call(self, kwargs: dict[str, Any],
+              on_token: Callable[[str], None] | None) -> tuple[str, tuple[ToolCallRequest, ...], int, int, float]:
         if on_token is None:
             response = litellm.completion(**kwargs)
             usage = getattr(response, "usage", None)
-            text = response.choices[0].message.content or ""
+            message = response.choices[0].message
+            text, calls = message.content or "", parse_calls(getattr(message, "tool_calls", None))
         else:
             pieces: list[str] = []
+            streamed = StreamedCalls()
             usage = None
             for chunk in litellm.completion(**kwargs, stream=True, stream_options={"include_usage": True}):
-                piece = chunk.choices[0].delta.content if chunk.choices else None
+                delta = chunk.choices[0].delta if chunk.choices else None
+                piece = delta.content if delta is not None else None
                 if piece:
                     pieces.append(piece)
                     on_token(piece)
+                if delta is not None:
+                    streamed.add(getattr(delta, "tool_calls", None))
                 usage = getattr(chunk, "usage", None) or usage
-            text = "".join(pieces)
+            text, calls = "".join(pieces), streamed.result()
             response = None
         prompt = getattr(usage, "prompt_tokens", 0) or 0
         completion = getattr(usage, "completion_tokens", 0) or 0
-        return text, prompt, completion, _cost(kwargs["model"], response)
+        return text, calls, prompt, completion, _cost(kwargs["model"], response)
 
 
 def _api_key(model: str, settings: CallSettings) -> str:

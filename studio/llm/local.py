@@ -10,8 +10,11 @@ process; calls to one model are serialised (llama.cpp is not re-entrant).
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib.util
+import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,9 +86,11 @@ class LocalModel:
         """Return ``(text, prompt_tokens, completion_tokens)``."""
         with self._lock:
             if self.backend == "llama.cpp":
-                fmt = {"type": "json_object", "schema": schema} if schema else None
+                grammar = _json_or_text(schema) if schema and schema.get(OR_TEXT) else None
+                fmt = {"type": "json_object", "schema": schema} if schema and grammar is None else None
                 out = self._llama.create_chat_completion(messages=messages, temperature=temperature,
-                                                         max_tokens=max_tokens, response_format=fmt)
+                                                         max_tokens=max_tokens, response_format=fmt,
+                                                         grammar=grammar)
                 usage = out.get("usage") or {}
                 text = out["choices"][0]["message"]["content"] or ""
                 return text, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
@@ -130,6 +135,24 @@ class LocalModel:
 
 _CACHE: dict[str, LocalModel] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+OR_TEXT = "x-huddle-or-text"
+"""A schema key: the reply is either JSON of the schema or free text that does not start with ``{``."""
+
+
+@functools.lru_cache(maxsize=32)
+def _grammar_for(schema_json: str) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    rules = re.sub(r"^root ::=", "huddle-json ::=", json_schema_to_gbnf(schema_json), flags=re.MULTILINE)
+    return LlamaGrammar.from_string(rules + "\nroot ::= huddle-json | huddle-text\n"
+                                    "huddle-text ::= [^{] [^\\x00]*\n", verbose=False)
+
+
+def _json_or_text(schema: dict[str, Any]) -> Any:
+    """A llama.cpp grammar for "JSON of ``schema``, or any text that does not start with ``{``"."""
+    return _grammar_for(json.dumps({k: v for k, v in schema.items() if k != OR_TEXT}, sort_keys=True))
 
 
 def get_local_model(name: str) -> LocalModel:

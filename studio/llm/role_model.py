@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from studio.llm.gateway import CallSettings, Completion, Gateway
+from studio.llm.gateway import CallSettings, Completion, Gateway, supports_native_tools
 
 __all__ = ["RoleModel"]
 
@@ -39,8 +39,31 @@ class RoleModel:
         settings = self.settings if temperature is None else replace(self.settings, temperature=temperature)
         return replace(self, branch=branch, settings=settings)
 
-    def __call__(self, messages: list[dict[str, Any]], *, schema: type[BaseModel] | None = None) -> Completion:
-        """Call the gateway with this role's model and settings (``schema``: a JSON reply of that model)."""
+    @property
+    def native_tools(self) -> bool:
+        """Whether this model takes tools as native function calls (else the caller constrains JSON).
+
+        Never for ``local/...`` and ``scripted:`` models; otherwise the team's ``defaults.native_tools``
+        when set, else what litellm knows of the model.
+
+        Example:
+            >>> RoleModel(Gateway(), "local/smollm2", "coder", CallSettings(native_tools=True)).native_tools
+            False
+        """
+        return supports_native_tools(self.model, self.settings.native_tools)
+
+    def __call__(self, messages: list[dict[str, Any]], *, schema: type[BaseModel] | None = None,
+                 tools: list[dict[str, Any]] | None = None, tool_choice: str | dict[str, Any] = "auto") -> Completion:
+        """Call the gateway with this role's model and settings.
+
+        Args:
+            messages: chat messages; ``assistant`` turns with ``tool_calls`` and ``tool`` turns pass unchanged.
+            schema: a pydantic model the reply should match (JSON, constrained where the provider can).
+            tools: functions in OpenAI's format, for a model with :attr:`native_tools`; the calls come back
+                in ``Completion.tool_calls``.
+            tool_choice: with ``tools``: ``"auto"``, ``"required"`` (a call, not a reply) or a forced function.
+        """
         if self.on_turn is not None:
             self.on_turn(self.key)
-        return self.gateway.complete(self.model, messages, role=self.key, settings=self.settings, schema=schema)
+        return self.gateway.complete(self.model, messages, role=self.key, settings=self.settings, schema=schema,
+                                     tools=tools, tool_choice=tool_choice)

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from studio.spec.flow import APPROVAL_POINTS, FLOW_TYPES, Edge, Flow, ProviderLimits, SubTeam
+from studio.spec.io import dump_spec, load_spec, parse_spec, read_spec_data
 from studio.spec.memory import COLLECTIONS, TOOLS, EmbedderSpec, MemorySpec, RoleMemory
 from studio.spec.sandbox import SandboxSpec
 from studio.spec.team import (
@@ -24,11 +25,8 @@ from studio.spec.team import (
     RoleSpec,
     SpecError,
     TeamSpec,
-    dump_spec,
-    load_spec,
-    parse_spec,
-    read_spec_data,
 )
+from studio.spec.tools import McpServer, McpTools, PythonTool, ToolApproval, ToolRef, approval_label, tool_label
 
 __all__ = [
     "APPROVAL_POINTS",
@@ -43,8 +41,11 @@ __all__ = [
     "EmbedderSpec",
     "Example",
     "Flow",
+    "McpServer",
+    "McpTools",
     "MemorySpec",
     "ProviderLimits",
+    "PythonTool",
     "RoleLimits",
     "RoleMemory",
     "RoleSpec",
@@ -52,8 +53,12 @@ __all__ = [
     "SpecError",
     "SubTeam",
     "TeamSpec",
+    "ToolApproval",
+    "ToolRef",
+    "approval_label",
     "dump_spec",
     "load_spec",
     "read_spec_data",
+    "tool_label",
     "parse_spec",
 ]

@@ -140,18 +140,19 @@ def flow_problems(spec: Any) -> list[str]:
         problems += _team_problems(spec)
     elif spec.flow.teams or spec.flow.judge:
         problems.append(f"flow.teams: sub-teams and a judge belong to flow cross_team, not {kind}")
-    if "after_plan" in spec.approval:
+    points = spec.approval_points()
+    if "after_plan" in points:
         if kind == "cross_team":
             problems.append("approval: after_plan has no team-wide plan to approve in flow cross_team (each "
                             "sub-team plans on its own); use before_execution or before_final")
         elif not any(r.behaviour == "planner" for r in spec.roles) and kind != "magentic":
             problems.append("approval: after_plan needs a role that acts as a planner")
-    if "before_execution" in spec.approval and kind == "cross_team":
+    if "before_execution" in points and kind == "cross_team":
         problems.append("approval: before_execution: in flow cross_team code runs inside the sub-teams and the "
                         "judge; use before_final")
-    elif "before_execution" in spec.approval and not (spec.sandbox.enabled and
+    elif "before_execution" in points and not (spec.sandbox.enabled and
                                                       any(r.behaviour == "coder" for r in spec.roles)):
         problems.append("approval: before_execution needs a coder and the sandbox on (sandbox.enabled)")
-    if len(set(spec.approval)) < len(spec.approval):
+    if len(set(points)) < len(points):
         problems.append("approval: each point may be listed once")
     return problems

@@ -11,17 +11,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Final, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from studio.redact import is_provider_key_name, redact, secret_fields
-from studio.safe_input import TEAM_BYTES, InputError, load_json, load_yaml, read_text
 from studio.spec.flow import (
     APPROVAL_POINTS,
     FLOW_TYPES,
@@ -40,9 +35,9 @@ from studio.spec.memory import (
     EmbedderSpec,
     MemorySpec,
     RoleMemory,
-    Tool,
 )
 from studio.spec.sandbox import SandboxSpec
+from studio.spec.tools import McpServer, McpTools, PythonTool, ToolApproval, ToolRef
 
 __all__ = [
     "APPROVAL_POINTS",
@@ -64,10 +59,6 @@ __all__ = [
     "SpecError",
     "SubTeam",
     "TeamSpec",
-    "dump_spec",
-    "load_spec",
-    "read_spec_data",
-    "parse_spec",
 ]
 
 SPEC_VERSION: Final = 1
@@ -112,6 +103,11 @@ class Defaults(_Model):
     (not the provider's, e.g. ``$OPENAI_API_KEY``) unless ``api_key_env`` names one."""
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
     """Name of the environment variable holding the key for ``api_base`` (``MY_GATEWAY_KEY``); never the key."""
+    native_tools: bool | None = None
+    """Whether roles with tools get them as the provider's native function calls (litellm's ``tools=``):
+    ``None`` asks litellm whether the model supports them, ``true`` forces it on (a self-hosted server such as
+    llama.cpp's, vLLM or Ollama that litellm has no entry for), ``false`` off (tools go through constrained
+    JSON instead). The embedded and scripted models always use constrained JSON."""
     bus_url: str | None = None
     """The bus of this team's runs: ``redis://HOST:PORT/DB`` (Redis Streams) instead of the SQLite run log in
     ``$HUDDLE_HOME``; ``$HUDDLE_BUS_URL`` wins when set. No password here (the spec is stored with every run):
@@ -174,11 +170,29 @@ class RoleSpec(_Model):
     writes_tests: bool = True
     """For a coder: write a ``test_`` function from the task's text (its examples, the cases it names) with
     the code; it runs with the code in the sandbox, and counts as evidence after the task's own tests."""
-    tools: list[Tool] = Field(default_factory=list)
-    """Names of tools the role may call: ``memory_search`` (search the memory with its own query)."""
+    tools: list[ToolRef] = Field(default_factory=list)
+    """Tools the role may call: ``memory_search`` (search the memory with its own query), typed Python
+    functions (``{python: "package.module:function"}``) and MCP servers' tools (``{mcp: SERVER, allow: [...]}``)."""
+    max_tool_calls: int = Field(4, ge=0, le=50)
+    """Tool calls the role may make in one turn before it must give its own reply."""
+    tool_choice: Literal["auto", "required"] = "auto"
+    """``required``: the role's first reply of a turn must be a tool call (a small model that rarely chooses to
+    call one still does); ``auto``: the model decides."""
     limits: RoleLimits = Field(default_factory=RoleLimits)
     memory: RoleMemory = Field(default_factory=RoleMemory)
     """Read and write scopes in the shared memory."""
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _check_tool_entries(cls, value: Any) -> Any:
+        for i, entry in enumerate(value if isinstance(value, list) else []):
+            if isinstance(entry, str) and entry != "memory_search" or not isinstance(entry, (str, dict, BaseModel)):
+                raise ValueError(f"[{i}]: unknown tool {entry!r}; a role's tools are memory_search, "
+                                 '{python: "package.module:function"} or {mcp: SERVER, allow: [...]}')
+            if isinstance(entry, dict) and not {"python", "mcp"} & set(entry):
+                raise ValueError(f"[{i}]: a tool entry needs python: package.module:function or mcp: SERVER, "
+                                 f"got the keys {', '.join(map(str, entry)) or 'none'}")
+        return value
 
     @model_validator(mode="after")
     def _check_kind(self) -> RoleSpec:
@@ -224,9 +238,30 @@ class TeamSpec(_Model):
     """The shared vector memory (retrieval and reflection)."""
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
     """Where and how the coder's code runs (limits, network), or ``enabled: false`` to never run it."""
-    approval: list[ApprovalPoint] = Field(default_factory=list)
+    mcp_servers: dict[str, McpServer] = Field(default_factory=dict)
+    """MCP servers the roles may take tools from, by name (``{mcp: NAME}`` in a role's ``tools``)."""
+    approval: list[ApprovalPoint | ToolApproval] = Field(default_factory=list)
     """Where the run stops for a person to approve, edit or reject: ``after_plan``, ``before_execution``,
-    ``before_final``."""
+    ``before_final``, and ``{tools: [NAME, ...]}`` before any call of those tools (``approval: {tools: [...]}``
+    is the same as a list holding only that)."""
+
+    @field_validator("approval", mode="before")
+    @classmethod
+    def _check_approval_entries(cls, value: Any) -> Any:
+        points = ", ".join(repr(p) for p in APPROVAL_POINTS)
+        for i, entry in enumerate(value if isinstance(value, list) else []):
+            if not (entry in APPROVAL_POINTS or isinstance(entry, (dict, ToolApproval))):
+                raise ValueError(f"[{i}]: expected {points} or {{tools: [NAME, ...]}}, got {entry!r}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _approval_mapping(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("approval"), dict):
+            found = dict(data["approval"])
+            points = found.pop("points", []) or []
+            data = {**data, "approval": [*points, found] if found else list(points)}
+        return data
 
     @model_validator(mode="after")
     def _check_references(self) -> TeamSpec:
@@ -254,6 +289,7 @@ class TeamSpec(_Model):
                     )
         if self.flow.entry is not None and self.flow.entry not in seen:
             problems.append(f"flow.entry: no role named {self.flow.entry!r}; expected one of: {names}")
+        problems += _tool_problems(self)
         if not problems:
             problems += flow_problems(self)
         problems += [f"{path}: looks like a secret (an API key, a token or a URL with a password); a team file is "
@@ -263,6 +299,14 @@ class TeamSpec(_Model):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def approval_points(self) -> list[str]:
+        """The approval points of the flow (``after_plan``, ``before_execution``, ``before_final``), in order."""
+        return [p for p in self.approval if isinstance(p, str)]
+
+    def approved_tools(self) -> set[str]:
+        """Names of the tools whose calls wait for a person's approval."""
+        return {name for p in self.approval if isinstance(p, ToolApproval) for name in p.tools}
 
     def role(self, name: str) -> RoleSpec:
         """Return the role called ``name``."""
@@ -304,84 +348,18 @@ class TeamSpec(_Model):
         return override or self.role(name).model or self.defaults.model
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _describe(err: Mapping[str, Any]) -> list[str]:
-    loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
-    where = _loc(loc)
-    kind = err["type"]
-    if kind == "value_error":  # our own checks: "field: what" lines, about the whole spec or one part of it
-        lines = str(err["ctx"]["error"]).splitlines()
-        return [f"{where}.{line}" if where else line for line in lines]
-    if kind == "extra_forbidden":
-        return [f"{where}: unknown field; remove it or check its spelling"]
-    if kind == "literal_error":
-        return [f"{where}: expected {err['ctx']['expected']}, got {err['input']!r}"]
-    if kind == "missing":
-        return [f"{where}: required field is missing"]
-    got = err.get("input")
-    shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
-    return [f"{where or 'spec'}: {err['msg'].lower()}{shown}"]
-
-
-def parse_spec(data: Any, source: str = "<spec>") -> TeamSpec:
-    """Validate ``data`` (a dict from YAML or JSON) into a :class:`TeamSpec`.
-
-    Raises:
-        SpecError: naming ``source``, each bad field's path and what was expected.
-    """
-    if data is None:
-        raise SpecError(source, ["the file is empty; expected a team with at least name and roles"])
-    if not isinstance(data, dict):
-        raise SpecError(source, [f"expected a mapping at the top level, got {type(data).__name__}"])
-    version = data.get("version", SPEC_VERSION)
-    if version != SPEC_VERSION:
-        raise SpecError(source, [f"version: this Huddle reads spec version {SPEC_VERSION}, got {version!r}"])
-    try:
-        return TeamSpec.model_validate(data)
-    except ValidationError as exc:
-        problems = [line for err in exc.errors() for line in _describe(err)]
-        raise SpecError(source, problems) from None
-
-
-def load_spec(path: str | Path) -> TeamSpec:
-    """Load a team spec from a ``.yaml``/``.yml`` or ``.json`` file.
-
-    The file is read within :mod:`studio.safe_input`'s limits: at most 1 MB of UTF-8 text, no duplicate keys,
-    nesting and YAML aliases bounded, so a hostile file fails at once instead of hanging or exhausting memory.
-
-    Raises:
-        SpecError: the file is missing, not UTF-8 text, over a limit, not valid YAML/JSON, or not a valid spec.
-    """
-    return parse_spec(read_spec_data(path), str(path))
-
-
-def read_spec_data(path: str | Path) -> Any:
-    """The data of a ``.yaml``/``.yml`` or ``.json`` team file, read within the limits of :func:`load_spec`.
-
-    Not yet validated: :func:`parse_spec` does that.
-
-    Raises:
-        SpecError: the file is missing, not UTF-8 text, over a limit, or not valid YAML/JSON.
-    """
-    path = Path(path)
-    try:
-        text = read_text(path, TEAM_BYTES)
-        return load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
-    except OSError as exc:
-        raise SpecError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
-    except InputError as exc:
-        raise SpecError(str(path), [str(exc)]) from None
-
-
-def dump_spec(spec: TeamSpec, fmt: Literal["yaml", "json"] = "yaml") -> str:
-    """Serialise ``spec`` as YAML or JSON text that :func:`load_spec` reads back."""
-    data = spec.model_dump(by_alias=True, exclude_defaults=False, mode="json")
-    if fmt == "json":
-        return json.dumps(data, indent=2) + "\n"
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+def _tool_problems(spec: TeamSpec) -> list[str]:
+    """Roles' tools that name a server the team does not list, or list one twice."""
+    problems: list[str] = []
+    servers = ", ".join(sorted(spec.mcp_servers)) or "none: add it under mcp_servers"
+    for i, role in enumerate(spec.roles):
+        seen: set[str] = set()
+        for j, tool in enumerate(role.tools):
+            key = tool.mcp if isinstance(tool, McpTools) else tool.python if isinstance(tool, PythonTool) else tool
+            if key in seen:
+                problems.append(f"roles[{i}].tools[{j}]: {key!r} is listed twice; list it once")
+            seen.add(key)
+            if isinstance(tool, McpTools) and tool.mcp not in spec.mcp_servers:
+                problems.append(f"roles[{i}].tools[{j}].mcp: no MCP server named {tool.mcp!r} in mcp_servers "
+                                f"(the team has {servers})")
+    return problems

@@ -23,7 +23,8 @@ from studio.spec import ROLE_KINDS, TeamSpec
 from studio.ui import build_io, canvas_view, state
 from studio.ui.build_fields import problem_md, replace_team
 from studio.ui.canvas import KIND_LOOK
-from studio.ui.flow_form import FLOW_PROBLEM, approval_select, flow_form
+from studio.ui.flow_form import FLOW_PROBLEM, approval_select, flow_form, tool_approval_select
+from studio.ui.mcp_form import servers_form
 from studio.ui.role_form import role_form, select_role
 from studio.ui.team_edit import add_role, names
 from studio.ui.team_form import routes_editor, team_form
@@ -89,5 +90,8 @@ def page() -> None:
         st.markdown("**Flow**")
         flow_form(data, problems)
         approval_select(data, problems)
+        tool_approval_select(data, problems)
+        st.markdown("**MCP servers** (tools for the roles from other programs and services)")
+        servers_form(data, problems)
         st.markdown("**Routes** (after *from* speaks, *to* speaks next)")
         routes_editor(data, problems)

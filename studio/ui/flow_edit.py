@@ -23,6 +23,7 @@ from studio.spec import APPROVAL_POINTS, FLOW_TYPES, Flow
 from studio.ui.team_edit import role_kind, role_name, roles
 
 __all__ = ["APPROVAL_HELP", "FLOW_CAPTIONS", "FLOW_NUMBERS", "NUMBER_FIELDS", "add_sub_team", "approval",
+           "approved_tools", "set_approval",
            "behaviour", "flow_type", "judge_of", "number_default", "remove_sub_team", "set_flow_type",
            "set_sub_team_roles", "sub_team_of", "sub_teams"]
 
@@ -182,7 +183,40 @@ def judge_of(data: dict[str, Any]) -> str | None:
     return critics[0] if len(critics) == 1 else None
 
 
-def approval(data: dict[str, Any]) -> list[str]:
-    """The team's approval points, as text (``[]`` when unset or not a list)."""
+def _approval_list(data: dict[str, Any]) -> list[Any]:
+    """The team's ``approval`` as a list (the mapping form ``{tools: [...]}`` as the one entry it stands for)."""
     found = data.get("approval")
-    return [str(p) for p in found] if isinstance(found, list) else []
+    if isinstance(found, dict):
+        rest = {k: v for k, v in found.items() if k != "points"}
+        points = found.get("points")
+        return [*(points if isinstance(points, list) else []), *([rest] if rest else [])]
+    return list(found) if isinstance(found, list) else []
+
+
+def approval(data: dict[str, Any]) -> list[str]:
+    """The team's approval points, as text (``[]`` when unset or not a list); tool approvals are left out."""
+    return [str(p) for p in _approval_list(data) if not isinstance(p, dict)]
+
+
+def approved_tools(data: dict[str, Any]) -> list[str]:
+    """Names of the tools whose calls wait for approval (from every ``{tools: [...]}`` entry)."""
+    return [str(name) for p in _approval_list(data) if isinstance(p, dict) and isinstance(p.get("tools"), list)
+            for name in p["tools"]]
+
+
+def set_approval(data: dict[str, Any], points: list[str] | None = None,
+                 tools: list[str] | None = None) -> dict[str, Any]:
+    """A copy of ``data`` with new approval points and/or tools (``None``: keep those as they are).
+
+    Example:
+        >>> set_approval({"approval": ["after_plan", {"tools": ["a"]}]}, tools=["b"])
+        {'approval': ['after_plan', {'tools': ['b']}]}
+        >>> set_approval({"approval": {"tools": ["a"]}}, tools=[])
+        {}
+    """
+    points = approval(data) if points is None else list(points)
+    tools = approved_tools(data) if tools is None else list(tools)
+    others = [p for p in _approval_list(data) if isinstance(p, dict) and not isinstance(p.get("tools"), list)]
+    value = [*points, *([{"tools": tools}] if tools else []), *others]
+    out = {k: v for k, v in data.items() if k != "approval"}
+    return {**out, "approval": value} if value else out

@@ -21,17 +21,19 @@ from studio.ui.flow_edit import (
     NUMBER_FIELDS,
     add_sub_team,
     approval,
+    approved_tools,
     behaviour,
     flow_type,
     number_default,
     remove_sub_team,
+    set_approval,
     set_flow_type,
     set_sub_team_roles,
     sub_teams,
 )
 from studio.ui.team_edit import get_path, names, roles
 
-__all__ = ["ANY_CRITIC", "FLOW_PROBLEM", "approval_select", "flow_form"]
+__all__ = ["ANY_CRITIC", "FLOW_PROBLEM", "approval_select", "flow_form", "tool_approval_select"]
 
 ANY_CRITIC = "(the one critic outside the sub-teams)"
 FLOW_PROBLEM = "roles: flow "
@@ -128,7 +130,32 @@ def approval_select(data: dict[str, Any], problems: list[str]) -> None:
     widget = key("approval")
     st.multiselect("Human approval", options, default=list(dict.fromkeys(chosen)), key=widget,
                    format_func=lambda p: f"{p} — {APPROVAL_HELP.get(p, 'unknown point')}",
-                   on_change=writer(("approval",), widget, lambda v: list(v) or None),
+                   on_change=_set_approval, args=(widget, "points"),
                    help="The run stops at each point until someone approves, edits or rejects (on the Run page "
                         "or with the CLI).")
-    show_problems(problems, "approval")
+    show_problems(problems, "approval", exact=True)
+
+
+def _set_approval(widget: str, which: str) -> None:
+    chosen = list(st.session_state[widget])
+    data = state.team_data()
+    state.set_team(set_approval(data, points=chosen) if which == "points" else set_approval(data, tools=chosen))
+
+
+def tool_approval_select(data: dict[str, Any], problems: list[str]) -> None:
+    """The tools whose every call waits for a person (approve, edit its arguments, or reject)."""
+    chosen = approved_tools(data)
+    functions = [str(t.get("name") or str(t["python"]).rpartition(":")[2].rpartition(".")[2])
+                 for r in roles(data) if isinstance(r, dict) and isinstance(r.get("tools"), list)
+                 for t in r["tools"] if isinstance(t, dict) and t.get("python")]
+    allowed = [str(name) for r in roles(data) if isinstance(r, dict) and isinstance(r.get("tools"), list)
+               for t in r["tools"] if isinstance(t, dict) and isinstance(t.get("allow"), list) for name in t["allow"]]
+    widget = key("approval", "tools")
+    st.multiselect("Approve before calls of these tools", list(dict.fromkeys([*chosen, *functions, *allowed])),
+                   default=list(dict.fromkeys(chosen)), key=widget, accept_new_options=True,
+                   on_change=_set_approval, args=(widget, "tools"),
+                   help="Each call of these tools waits until someone approves it, edits its arguments or "
+                        "rejects it (type a name to add one not listed).")
+    for line in problems:
+        if line.startswith("approval[") or line.startswith("approval."):
+            st.error(problem_md(line), icon="⚠️")

@@ -54,10 +54,20 @@ def ranking(message: Ranking) -> None:
 
 
 def approval(message: Approval) -> None:
-    """The point and the status (and the feedback); a request also folds away what it asked about."""
+    """The point and the status (and the feedback); a request also folds away what it asked about.
+
+    Before a tool call (``before_tool``) the point reads ``Tool call: NAME`` and the request shows its
+    arguments as JSON.
+    """
     colour = APPROVAL_COLOURS.get(message.status, "gray")
-    st.markdown(f"**{message.point.replace('_', ' ')}** · :{colour}[**{message.status}**]"
+    point, shown, language = message.point.replace("_", " "), message.content, "python"
+    if message.point == "before_tool":
+        name, _, rest = message.content.partition("(")
+        point, shown, language = f"Tool call: {name.strip() or '?'}", rest.removesuffix(")") or "{}", "json"
+    elif message.point == "after_plan":
+        language = "text"
+    st.markdown(f"**{plain(point)}** · :{colour}[**{message.status}**]"
                 + (f" — {plain(message.feedback)}" if message.feedback else ""))
     if message.status == "requested" and message.content:
-        with st.expander("what was asked"):
-            st.code(message.content, language="text" if message.point == "after_plan" else "python")
+        with st.expander("what was asked", expanded=message.point == "before_tool"):
+            st.code(shown, language=language)

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from studio.spec import COLLECTIONS, ROLE_KINDS, TOOLS
+from studio.spec import COLLECTIONS, ROLE_KINDS
 from studio.spec.memory import DEFAULT_READ, DEFAULT_WRITE
 from studio.ui import canvas_view, state
 from studio.ui.build_fields import (
@@ -23,14 +23,15 @@ from studio.ui.build_fields import (
 )
 from studio.ui.canvas import KIND_LOOK
 from studio.ui.team_edit import get_path, names, problems_under, remove_role, rename_role, role_kind, role_name, roles
+from studio.ui.tools_form import role_tools
 
 __all__ = ["SELECTED", "role_form", "select_role"]
 
 SELECTED = "build_selected"
 """Session key of the selected role's index; the picker widget only shows it."""
 _PICKS = "build_pick_revision"
-_FIELDS = ("name", "kind", "model", "instructions", "tools", "writes_tests", "memory.read", "memory.write",
-           "limits.temperature", "limits.max_tokens", "limits.timeout_s")
+_FIELDS = ("name", "kind", "model", "instructions", "tools", "max_tool_calls", "writes_tests", "memory.read",
+           "memory.write",           "limits.temperature", "limits.max_tokens", "limits.timeout_s")
 
 
 def select_role(index: int) -> None:
@@ -129,15 +130,13 @@ def _fields(data: dict[str, Any], problems: list[str], index: int, role: dict[st
     with right:
         text(data, problems, "Instructions", ("roles", index, "instructions"), area=True,
              help="Persona or extra instructions, appended to the role's system prompt.")
-        tools = role["tools"] if isinstance(role.get("tools"), list) else []
-        widget = key("roles", index, "tools")
-        st.multiselect("Tools", list(TOOLS), default=[t for t in tools if t in TOOLS], key=widget,
-                       help="memory_search: the role searches the shared memory with its own query.",
-                       on_change=writer(("roles", index, "tools"), widget, lambda chosen: list(chosen) or None))
-        show_problems(problems, f"roles[{index}].tools")
+        number(data, problems, "Tool calls a turn", ("roles", index, "max_tool_calls"), integer=True, default=4,
+               help="How many tools the role may call in one turn before it must give its own reply.")
         if role.get("kind") == "coder" or role.get("acts_as") == "coder":
             toggle(data, problems, "Writes its own tests", ("roles", index, "writes_tests"), default=True,
                    help="Asks the coder for a test_ function from the task's text with its code; it runs with it.")
+    st.markdown("**Tools**")
+    role_tools(data, problems, index)
     st.markdown("**Memory**")
     read, write = st.columns(2)
     with read:

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -60,6 +61,8 @@ _CACHE = "huddle_transcripts"
 _CACHED_RUNS = 8
 _FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.S)
 _TAIL_LINES = 20
+_CUT = re.compile(r"\n\[… ([\d,]+) more characters cut\]$")
+"""How ``studio.tools.cap`` marks a result it cut."""
 
 
 @dataclass
@@ -220,14 +223,25 @@ def _reflection(message: Reflection) -> None:
 
 
 def _tool_call(message: ToolCall) -> None:
-    args = ", ".join(f"{k}={v!r}" for k, v in message.arguments.items())
-    st.code(f"{message.tool}({args})", language="python")
+    arguments = json.dumps(message.arguments, indent=2, ensure_ascii=False, default=str)
+    st.markdown(f"🔧 calls **{plain(message.tool)}**")
+    st.code(arguments, language="json")
 
 
 def _tool_result(message: ToolResult) -> None:
-    st.markdown(f"`{message.tool}` " + (":green[ok]" if message.ok else ":red[failed]"))
-    with st.expander(f"result ({len(message.memory_ids)} item(s))"):
-        st.text(message.content)
+    """Whether it worked on one line; the text (as the role was shown it, capped) folded away, open when it failed."""
+    cut = _CUT.search(message.content)
+    head = f"`{message.tool}` " + (":green[**ok**]" if message.ok else ":red[**failed**]")
+    if not message.ok:
+        first = message.content.strip().splitlines()[0] if message.content.strip() else "(no reason given)"
+        head += f" — {plain(first[:300])}"
+    st.markdown(head)
+    size = f"{len(message.content) - (len(cut.group(0)) if cut else 0):,} characters"
+    if cut:
+        size += f", {int(cut.group(1).replace(',', '')):,} more cut"
+    items = f", {len(message.memory_ids)} memory item(s)" if message.memory_ids else ""
+    with st.expander(f"result ({size}{items})", expanded=not message.ok):
+        st.text(message.content or "(empty)")
 
 
 def _execution(message: Execution) -> None:
