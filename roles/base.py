@@ -24,12 +24,14 @@ from memory.scoped import ScopedMemory
 from roles._parse import ParseError
 from roles._recall import MemorySearchCall, fence_tag, memory_block, parse_tool_call, recall, run_memory_search
 from roles.act import (
+    REPEATED,
     ActStep,
     Journal,
     call_schema,
     describe_tools,
     parse_call,
     remembered,
+    repeated_call,
     request_key,
     run_tool,
     tool_result_text,
@@ -252,11 +254,12 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
     calls_left = ctx.role.max_tool_calls if _tools_allowed(ctx) or tools else 0
     required = ctx.role.tool_choice == "required" and bool(tools)
     repairs = 0
+    done: set[str] = set()  # the turn's tool calls, by name and arguments
     while True:
         step = _complete(ctx, messages, schema, tools, calls_left, native, required)
         answer.text, answer.usage = step.text, answer.usage + step.usage
         if calls_left and step.tool_calls:  # native function calling
-            calls_left, messages = _run_native(ctx, step, tools, calls_left, messages, answer)
+            calls_left, messages = _run_native(ctx, step, tools, calls_left, messages, answer, done)
             required = False
             continue
         search = parse_tool_call(step.text) if calls_left and _tools_allowed(ctx) else None
@@ -269,9 +272,14 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
                 result = render_prompt("tools", "result", query=search.query, results=shown)
             else:
                 assert call is not None  # one of the two is set (the branch's condition)
-                notes, outcome, _ = run_tool(ctx, call[0], call[1], tools, ctx.journal)
-                answer.notes += notes
-                result = tool_result_text(ctx.run_id, call[0], outcome)
+                again = repeated_call(ctx, call[0], call[1], done)
+                if again is not None:  # the same call again: not run, and the next reply must be the answer
+                    answer.notes += again
+                    calls_left, result = 0, REPEATED
+                else:
+                    notes, outcome, _ = run_tool(ctx, call[0], call[1], tools, ctx.journal)
+                    answer.notes += notes
+                    result = tool_result_text(ctx.run_id, call[0], outcome)
             messages = [*messages, {"role": "assistant", "content": step.text}, {"role": "user", "content": result}]
             continue
         try:
@@ -318,7 +326,7 @@ def _step(data: dict[str, Any]) -> ActStep:
 
 
 def _run_native(ctx: RoleContext, step: ActStep, tools: dict[str, Tool], calls_left: int,
-                messages: list[dict[str, Any]], answer: Answer) -> tuple[int, list[dict[str, Any]]]:
+                messages: list[dict[str, Any]], answer: Answer, done: set[str]) -> tuple[int, list[dict[str, Any]]]:
     """Run a native reply's tool calls (those over the role's limit are answered with a refusal)."""
     asked = [{"id": c["id"], "type": "function",
               "function": {"name": c["name"], "arguments": json.dumps(c["arguments"], default=str)}}
@@ -326,7 +334,11 @@ def _run_native(ctx: RoleContext, step: ActStep, tools: dict[str, Tool], calls_l
     # an empty string, not None: some OpenAI-compatible servers (llama.cpp's) refuse a null content
     messages = [*messages, {"role": "assistant", "content": step.text or "", "tool_calls": asked}]
     for call in step.tool_calls:
-        if calls_left:
+        again = repeated_call(ctx, call["name"], call["arguments"], done) if calls_left else None
+        if again is not None:
+            answer.notes += again
+            calls_left, shown = 0, REPEATED
+        elif calls_left:
             calls_left -= 1
             notes, outcome, _ = run_tool(ctx, call["name"], call["arguments"], tools, ctx.journal)
             answer.notes += notes

@@ -262,7 +262,10 @@ def judge_results(state: TeamState, ctx: RoleContext, candidates: list[Candidate
     reason = (reply.reason if reply else "") + reason
     notes: list[Message] = list(answer.notes)
     if merged and ctx.sandbox is not None:
-        code = Code(run_id=ctx.run_id, sender=ctx.role.name, content=answer.text, code=merged, branch="merge")
+        assert reply is not None  # merged code comes only with a reply that parsed
+        # the reply's fields in words, not its JSON, which every surface would show as prose
+        said = f"Merged code from the sub-teams' results (the best alone: {reply.best}). {reply.reason}".strip()
+        code = Code(run_id=ctx.run_id, sender=ctx.role.name, content=said, code=merged, branch="merge")
         ran = [m.model_copy(update={"branch": "merge"}) for m in execute({**state, "transcript": [
             *transcript, code]}, ctx)]
         trial = Candidate("merged", code, next((m for m in ran if isinstance(m, Execution)), None))

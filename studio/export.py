@@ -35,11 +35,13 @@ EXAMPLE_TASK = "Write fizzbuzz(n) with a test"
 WIDTH = 120
 """Longest line written (the repository's ruff line length)."""
 
-# What the script and the notebook print for each message: deterministic, one line per message.
+# What the notebook prints for each message, as the script does: `[sender · kind] first line`, the rest indented.
 _PRINT_LOOP = """\
 for message in run.messages:
     first, *rest = message.content.splitlines() or [""]
-    print(f"[{message.sender} · {message.kind}] {first}" + (f" (+{len(rest)} lines)" if rest else ""))"""
+    print(f"[{message.sender} · {message.kind}] {first}")
+    for line in rest:
+        print(f"  {line}" if line else "")"""
 
 
 def _string(text: str) -> str:
@@ -202,15 +204,17 @@ Huddle's Python API, so no YAML file is needed. Run it with
     python {filename} "{task}" --model scripted:PATH
 
 Each role uses its own model unless --model names one for all of them. The script
-prints each message as `[sender · kind] first line` and exits with 0 when the run
-is done, 1 when it failed, 2 when it could not start (say, a missing API key), 3
-when it waits for a person's approval (answer with `huddle run --resume RUN_ID
---approve`, or run with --auto-approve) and 4 when it ended unsolved (its code
-fails the task's tests, whatever a role claimed).
+prints each message on stdout as it is published (`[sender · kind] first line`, the
+rest of it indented), and each model's reply on stderr as it streams in (not with
+--quiet). It exits with 0 when the run is done, 1 when it failed, 2 when it could
+not start (say, a missing API key), 3 when it waits for a person's approval (answer
+with `huddle run --resume RUN_ID --approve`, or run with --auto-approve) and 4 when
+it ended unsolved (its code fails the task's tests, whatever a role claimed).
 """
 
 import argparse
 import sys
+import threading
 
 from studio import Role, Team
 
@@ -220,19 +224,55 @@ def build_team() -> Team:
     return {team}
 
 
+class Printer:
+    """Prints a run as it goes: each reply on stderr as it streams in, each message on stdout when published."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # parallel branches speak from several threads
+        self.speaking: str | None = None
+
+    def piece(self, role: str, piece: str) -> None:
+        """A piece of the reply of ``role`` (``role.branch`` on a branch); the role's name starts each reply."""
+        with self.lock:
+            if role != self.speaking:
+                self._end_reply()
+                sys.stderr.write(f"{{role}} > ")
+                self.speaking = role
+            sys.stderr.write(piece)
+            sys.stderr.flush()
+
+    def published(self, message) -> None:
+        """A message, once it is in the run log: `[sender · kind] first line`, then the rest indented."""
+        with self.lock:
+            self._end_reply()
+            first, *rest = message.content.splitlines() or [""]
+            print(f"[{{message.sender}} · {{message.kind}}] {{first}}")
+            for line in rest:
+                print(f"  {{line}}" if line else "")
+            sys.stdout.flush()
+
+    def _end_reply(self) -> None:
+        if self.speaking is not None:
+            sys.stderr.write("\\n")
+            sys.stderr.flush()
+            self.speaking = None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the team on the task given on the command line and print what it published."""
+    """Run the team on the task given on the command line, printing what it says as it goes."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", help="what the team should do")
     parser.add_argument("--model", help="model for every role: a litellm string, local/smollm2 or scripted:PATH")
     parser.add_argument("--auto-approve", action="store_true", help="approve every approval point without asking")
+    parser.add_argument("--quiet", action="store_true", help="print the messages only, not the replies as they stream")
     args = parser.parse_args(argv)
+    printer = Printer()
     try:
-        run = build_team().run(args.task, model=args.model, display=False, auto_approve=args.auto_approve)
+        run = build_team().run(args.task, model=args.model, display=False, auto_approve=args.auto_approve,
+                               on_message=printer.published, on_token=None if args.quiet else printer.piece)
     except ValueError as exc:  # the team cannot run: a model, key or script file is missing
         print(f"error: {{exc}}", file=sys.stderr)
         return 2
-{loop}
     if run.status == "waiting":
         print(f"run {{run.run_id}} waits for approval ({{run.pending.point}}): huddle run --resume {{run.run_id}} "
               "--approve (or --reject WHY)", file=sys.stderr)
@@ -264,7 +304,7 @@ def to_script(spec: TeamSpec, *, filename: str | None = None) -> str:
     """
     text = _SCRIPT.format(title=_docstring_text(_title(spec)),
                           filename=_file_name(spec, filename), task=EXAMPLE_TASK,
-                          team=team_source(spec, indent=4), loop=textwrap.indent(_PRINT_LOOP, "    "))
+                          team=team_source(spec, indent=4))
     return redact(text)
 
 
@@ -308,5 +348,5 @@ def to_notebook(spec: TeamSpec) -> dict[str, Any]:
 
 
 def to_yaml(spec: TeamSpec, fmt: Literal["yaml", "json"] = "yaml") -> str:
-    """The validated spec written back out in full, every default included."""
-    return redact(dump_spec(spec, fmt))
+    """The validated spec written back out, minimal: no default and no ``null`` (what the studio's Save writes)."""
+    return redact(dump_spec(spec, fmt, minimal=True))

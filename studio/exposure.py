@@ -106,6 +106,9 @@ def streamlit_command(host: str, port: int) -> list[str]:
 def port_free(host: str, port: int) -> bool:
     """Whether a server could listen on ``host:port`` now (nothing else holds it)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As the servers do (uvicorn, Streamlit): connections of a server just stopped, left in TIME_WAIT, do
+        # not hold the port; a socket listening on it still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

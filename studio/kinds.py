@@ -12,7 +12,7 @@ Example:
     >>> from studio.messages import Review
     >>> review = Review(run_id="r", sender="critic", verdict="approve", feedback="Tests pass.")
     >>> KINDS[review.kind].label, KINDS[review.kind].icon, KINDS[review.kind].summary(review)
-    ('review', '🔍', 'approve: Tests pass.')
+    ('review', ':material/rate_review:', 'approve: Tests pass.')
     >>> covering("the pager", {"task": print}, kinds=("task", "plan"))
     Traceback (most recent call last):
     studio.kinds.KindNotDrawn: the pager does not draw the message kind(s) plan yet: add them to its table of kinds
@@ -34,8 +34,8 @@ _T = TypeVar("_T")
 LEDGER_FACTS = (("facts given", "facts_given"), ("facts to look up", "facts_to_look_up"),
                 ("facts to derive", "facts_to_derive"), ("educated guesses", "educated_guesses"))
 """The fact lists of a task ledger: (heading, field), in the order Magentic-One writes them."""
-APPROVAL_COLOURS = {"requested": "yellow", "approved": "green", "edited": "cyan", "rejected": "red"}
-"""Colour of each approval status (rich and Streamlit both know these names)."""
+APPROVAL_COLOURS = {"requested": "yellow", "approved": "green", "edited": "blue", "rejected": "red"}
+"""Colour of each approval status: names that rich and Streamlit's ``:colour[text]`` both know (not ``cyan``)."""
 
 
 class KindNotDrawn(LookupError):
@@ -49,7 +49,8 @@ class Kind:
     label: str
     """What the transcript calls it (the kind itself, so that a log, a terminal and a page read alike)."""
     icon: str
-    """Emoji in front of it in the studio and the notebook."""
+    """Streamlit's Material icon (``:material/name:``) in front of it in the studio: no emoji, which needs a font
+    that many machines lack. A terminal marks a kind by its label and colour; HTML (the notebook) by its label."""
     colour: str
     """Its rich style in a terminal (the title, and the colour of its panel's border)."""
     summary: Callable[[Any], str]
@@ -131,20 +132,20 @@ def _approval(message: Any) -> str:
 
 
 KINDS: Mapping[str, Kind] = covering("the kind registry (studio/kinds.py)", {
-    "task": Kind("task", "📝", "bold white", _content),
-    "plan": Kind("plan", "🗺️", "cyan", _plan, turn=True),
-    "code": Kind("code", "💻", "green", _content, turn=True),
-    "tests": Kind("tests", "📋", "cyan", _tests, turn=True),
-    "execution": Kind("execution", "🧪", "yellow", _content),
-    "review": Kind("review", "🔍", "magenta", _review, turn=True),
-    "decision": Kind("decision", "🧭", "blue", _decision),
-    "final": Kind("final", "🏁", "bold green", _content),
-    "tool_call": Kind("tool_call", "🔧", "cyan", _tool_call),
-    "tool_result": Kind("tool_result", "📎", "cyan", _tool_result),
-    "reflection": Kind("reflection", "💡", "bright_magenta", _content),
-    "error": Kind("error", "⛔", "bold red", _error),
-    "ledger": Kind("ledger", "📒", "blue", _ledger),
-    "ranking": Kind("ranking", "🏆", "magenta", _ranking),
-    "approval": Kind("approval", "✋", "yellow", _approval),
+    "task": Kind("task", ":material/description:", "bold white", _content),
+    "plan": Kind("plan", ":material/map:", "cyan", _plan, turn=True),
+    "code": Kind("code", ":material/code:", "green", _content, turn=True),
+    "tests": Kind("tests", ":material/checklist:", "cyan", _tests, turn=True),
+    "execution": Kind("execution", ":material/science:", "yellow", _content),
+    "review": Kind("review", ":material/rate_review:", "magenta", _review, turn=True),
+    "decision": Kind("decision", ":material/alt_route:", "blue", _decision),
+    "final": Kind("final", ":material/flag:", "bold green", _content),
+    "tool_call": Kind("tool_call", ":material/build:", "cyan", _tool_call),
+    "tool_result": Kind("tool_result", ":material/attach_file:", "cyan", _tool_result),
+    "reflection": Kind("reflection", ":material/lightbulb:", "bright_magenta", _content),
+    "error": Kind("error", ":material/error:", "bold red", _error),
+    "ledger": Kind("ledger", ":material/menu_book:", "blue", _ledger),
+    "ranking": Kind("ranking", ":material/emoji_events:", "magenta", _ranking),
+    "approval": Kind("approval", ":material/front_hand:", "yellow", _approval),
 })
 """Every message kind's label, icon, colour, summary and whether it is a turn."""

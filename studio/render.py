@@ -91,6 +91,11 @@ def _markdown(console: Console, title: str, message: Message) -> None:
     _panel(console, title, message, Markdown(message.content or "(empty)"))
 
 
+def _as_typed(console: Console, title: str, message: Message) -> None:
+    """The text as the person typed it, line breaks kept (Markdown would join them): a task."""
+    _panel(console, title, message, escape(message.content or "(empty)"))
+
+
 def _one_line(style: str) -> Callable[[Console, str, Any], None]:
     """A drawer that prints the title and the kind's summary after it, on one line, in ``style``."""
     def draw(console: Console, title: str, message: Message) -> None:
@@ -121,7 +126,9 @@ def _final(console: Console, title: str, message: Final) -> None:
 
 
 def _plan(console: Console, title: str, message: Plan) -> None:
-    _panel(console, title, message, "\n".join(f"{s.id}. {s.description}" for s in message.steps))
+    # a step's own line breaks stay, indented under it; escaped, so "[x]" in a step is text, not a style
+    _panel(console, title, message, "\n".join(escape(f"{s.id}. {s.description}").replace("\n", "\n    ")
+                                              for s in message.steps))
 
 
 def _tests(console: Console, title: str, message: DesignedTests) -> None:
@@ -212,7 +219,7 @@ def _print_execution(console: Console, title: str, message: Execution, tail_line
 
 
 _DRAW: dict[str, Callable[[Console, str, Any], None]] = dict(covering("the CLI (studio/render.py)", {
-    "task": _markdown, "plan": _plan, "code": _code, "execution": _print_execution, "review": _review,
+    "task": _as_typed, "plan": _plan, "code": _code, "execution": _print_execution, "review": _review,
     "decision": _one_line("dim"), "final": _final, "tool_call": _one_line("dim"), "tool_result": _tool_result,
     "reflection": _reflection, "tests": _tests, "error": _one_line("red"), "ledger": _ledger, "ranking": _ranking,
     "approval": _approval,
@@ -221,16 +228,22 @@ _DRAW: dict[str, Callable[[Console, str, Any], None]] = dict(covering("the CLI (
 
 
 def runs_table(rows: list[dict[str, Any]]) -> Table:
-    """The run index as a table."""
-    widths = {"run": 12, "team": 8, "status": 8, "started": 11, "msgs": 4, "tokens": 6, "cost": 7}
-    table = Table(*(Column(name, no_wrap=True, min_width=w) for name, w in widths.items()),
-                  Column("task", no_wrap=True, overflow="ellipsis"), box=box.SIMPLE_HEAD)
+    """The run index as a table that fits 80 columns: the team and the task wrap, and no column is cut off.
+
+    The cost column shows only when some run cost something (local and scripted runs cost nothing).
+    """
+    costs = any(r["cost_usd"] for r in rows)
+    names = ["run", "team", "status", "started", "msgs", "tokens", *(["cost"] if costs else [])]
+    table = Table(*(Column(name, no_wrap=name != "team", overflow="fold") for name in names),
+                  Column("task", overflow="fold", ratio=1), box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=(0, 1, 0, 0))
     for r in rows:
         colour = {"done": "green", "unsolved": "magenta", "failed": "red"}.get(r["status"], "yellow")
         started = r["created_at"][5:16].replace("T", " ")
-        table.add_row(r["run_id"][:12], r["team"], f"[{colour}]{r['status']}[/]", started,
-                      str(r["messages"]), str(r["prompt_tokens"] + r["completion_tokens"]),
-                      f"${r['cost_usd']:.4f}" if r["cost_usd"] else "-", r["task"][:48])
+        cost = [f"${r['cost_usd']:.4f}" if r["cost_usd"] else "-"] if costs else []
+        table.add_row(r["run_id"][:12], escape(r["team"]), f"[{colour}]{r['status']}[/]", started,
+                      str(r["messages"]), str(r["prompt_tokens"] + r["completion_tokens"]), *cost,
+                      escape(r["task"][:120]))
     return table
 
 

@@ -109,8 +109,10 @@ class _Session:
     def __init__(self, spec: TeamSpec, run_id: str, home: Path, model: str | None,
                  on_message: Callable[[Message], None] | None, on_turn: Callable[[str], None] | None,
                  gateway: Gateway | None = None, scripted_start: dict[str, int] | None = None,
-                 memory: VectorMemory | None = None, strict_tools: bool = False):
+                 memory: VectorMemory | None = None, strict_tools: bool = False,
+                 on_token: Callable[[str, str], None] | None = None):
         self.spec, self.run_id, self.model = spec, run_id, model
+        self.on_token = on_token
         self.pool = _open_pool(spec)
         try:  # the tools first: a team whose tools cannot be set up fails before anything is opened or logged
             kit = team_tools(spec, self.pool, strict=strict_tools)
@@ -160,7 +162,7 @@ class _Session:
 
     def _model_fn(self, role: RoleSpec, on_turn: Callable[[str], None] | None) -> RoleModel:
         return RoleModel(self.gateway, self.spec.model_for(role.name, self.model), role.name,
-                         _settings(self.spec, role), on_turn)
+                         _settings(self.spec, role), on_turn, on_token=self.on_token)
 
     def _reflect(self, transcript: list[Message], status: str, error: str | None) -> list[Message]:
         # Episodes and post-mortems quote the task and the reviews: what memory stores is redacted like the log.
@@ -216,12 +218,9 @@ class _Session:
         self.bus.publish(Error(run_id=self.run_id, sender="system", error_type=error_type, fatal=True,
                                content=text))
         self.log.set_status(self.run_id, "failed", text)
-        if self.wiring.reflect is not None:  # a post-mortem, so the next run on this task knows what went wrong
-            try:
-                self.bus.publish_many(self.wiring.reflect(self.log.messages(self.run_id), "failed", text))
-            except Exception as exc:  # reflection must never hide the failure it reflects on
-                self.bus.publish(Error(run_id=self.run_id, sender="system", error_type="memory",
-                                       content=redact(f"post-mortem not stored: {type(exc).__name__}: {exc}")))
+        # No post-mortem or episode: a provider that is down, a script out of replies, a stop, the sandbox's set-up
+        # or a bug says nothing about the task, and would only mislead the next run on it. (A run that ends
+        # unsolved, at max_rounds or without a route does reflect: that is the team's own outcome.)
         return RunResult(self.run_id, "failed", self.log.messages(self.run_id), error=text)
 
 
@@ -255,7 +254,7 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
              on_message: Callable[[Message], None] | None = None,
              on_turn: Callable[[str], None] | None = None, run_id: str | None = None,
              gateway: Gateway | None = None, memory: VectorMemory | None = None,
-             strict_tools: bool = False) -> RunResult:
+             strict_tools: bool = False, on_token: Callable[[str, str], None] | None = None) -> RunResult:
     """Run ``spec`` on ``task`` until a final message, a failure or ``max_rounds``.
 
     Args:
@@ -266,6 +265,9 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
         on_message: called with each message after it is persisted.
         on_turn: called with a role's name when it calls its model.
         run_id: use this id instead of a fresh one.
+        on_token: called as ``on_token(role_key, piece)`` with each piece of a model's reply as it streams in,
+            from the thread making the call; ``role_key`` is the role's name or ``name.branch``. A reply that
+            cannot be streamed (a provider's JSON-constrained one) gives one ``on_token(role_key, "")`` as it starts.
         gateway: the model gateway to use (tests inject one to inspect scripted calls).
         memory: the team memory to use instead of the one the spec describes.
         strict_tools: an MCP server that cannot be reached at the start is an error (the CLI's choice) instead of
@@ -281,7 +283,7 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
     run_id = run_id or new_id()
     task = redact(task)  # from here on (run log, checkpoints, memory, prompts) the task holds no secret
     session = _Session(spec, run_id, home, model, on_message, on_turn, gateway, memory=memory,
-                       strict_tools=strict_tools)
+                       strict_tools=strict_tools, on_token=on_token)
     session.log.create_run(run_id, team=spec.name, task=task, model=model,
                            spec=spec.model_dump(mode="json", by_alias=True))
     first = Task(run_id=run_id, sender="user", content=task)
@@ -293,13 +295,15 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
 def resume_run(run_id: str, *, home: str | Path | None = None,
                on_message: Callable[[Message], None] | None = None,
                on_turn: Callable[[str], None] | None = None,
-               decision: ApprovalDecision | None = None) -> RunResult:
+               decision: ApprovalDecision | None = None,
+               on_token: Callable[[str, str], None] | None = None) -> RunResult:
     """Continue a run that was killed, failed, or waits for approval, from its last checkpoint.
 
     Messages already in the log are neither lost nor published twice: a node
     that published but died before its checkpoint is recorded as done. A run
     waiting for approval goes on only with a ``decision`` (from this process or
-    any other: the pause lives in the checkpoint); without one it stays waiting.
+    any other: the pause lives in the checkpoint); without one it stays waiting. ``on_message``, ``on_turn``
+    and ``on_token`` are as for :func:`run_team`.
 
     Raises:
         RunNotFound: no such run.
@@ -321,7 +325,8 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
     used = calls_per_sender(logged)
     for role, replay in replays.items():  # a script's replies the paused turn used are not in the log yet
         used[role] = used.get(role, 0) + sum(1 for key in replay if key.startswith("model:"))
-    session = _Session(spec, info.run_id, home, info.model, on_message, on_turn, scripted_start=used)
+    session = _Session(spec, info.run_id, home, info.model, on_message, on_turn, scripted_start=used,
+                       on_token=on_token)
     if info.status == "waiting" and session._interrupts():
         if decision is None:
             session.close()

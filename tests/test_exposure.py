@@ -22,6 +22,7 @@ from conftest import ROOT, _free_port
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
+import studio.cli.ui as cli_ui
 from studio.cli import app as cli
 from studio.cli._token_proxy import token_proxy
 from studio.exposure import UI_TOKEN_ENV, AccessError, is_loopback, server_token
@@ -112,11 +113,11 @@ def test_memory_serve_insecure_warns_that_every_document_is_readable(monkeypatch
 def _ui(monkeypatch, *args: str):
     calls = []
 
-    def fake_run(argv, env, **kwargs):
+    def fake_serve(argv, env, **kwargs):
         calls.append((argv, env))
-        return subprocess.CompletedProcess(argv, 0)
+        return 0
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(cli_ui, "serve", fake_serve)  # what starts Streamlit (and passes signals on to it)
     out = CliRunner().invoke(cli, ["ui", "--port", str(_free_port()), *args])
     assert out.exit_code == 0, out.output
     return out.output, calls[0]

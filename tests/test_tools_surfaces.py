@@ -18,6 +18,7 @@ from studio.cli.app import app
 from studio.messages import Approval
 from studio.spec import McpServer, McpTools, PythonTool, SpecError, ToolApproval
 from studio.tools import cap, import_function
+from studio.ui import icons
 from studio.ui.approval_form import decision_for, tool_call_parts
 
 
@@ -217,7 +218,7 @@ def test_the_transcript_draws_calls_failed_and_cut_results_and_a_waiting_tool_ca
     at.run()
     assert not at.exception
     markdown = [m.value for m in at.markdown]
-    assert "🔧 calls **search**" in markdown
+    assert f"{icons.ALERTS['tool']} calls **search**" in markdown
     assert any(c.value == '{\n  "query": "flaky",\n  "limit": 2\n}' and c.language == "json" for c in at.code)
     assert "`search` :red[**failed**] — MCP server 'notes': the server exited while calling search" in markdown
     labels = [e.label for e in at.expander]

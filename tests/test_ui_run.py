@@ -15,7 +15,7 @@ from pipelines.approval import ApprovalDecision
 from studio.messages import Approval, Decision, Final, Plan, Task, new_id
 from studio.runner import shared_store
 from studio.spec import dump_spec
-from studio.ui import transcript, worker
+from studio.ui import icons, transcript, worker
 from studio.ui.approval_form import APPROVE, EDIT, REJECT, edit_key, feedback_key
 
 TIMEOUT_S = 90
@@ -120,23 +120,23 @@ def test_a_scripted_dev_team_run_shows_every_agent_the_executions_and_the_result
     coder = bubbles["coder"]
     assert "Here is a first version, with a test." in coder
     assert 'return "Fizz" * (n % 3 == 0) + "Buzz" * (n % 5 == 0) or str(n)' in coder  # the fix, as code
-    assert ":red[**✗** FAILED: tests: 0 passed, 1 failed" in coder
-    assert ":green[**✓** OK: tests: 1 passed, 0 failed" in coder
+    assert f":red[{icons.ALERTS['failed']} FAILED: tests: 0 passed, 1 failed" in coder
+    assert f":green[{icons.ALERTS['valid']} OK: tests: 1 passed, 0 failed" in coder
     assert "execution details: 1 failure(s)" in coder
     assert 'assert fizzbuzz(7) == "7"' in coder and "where fizzbuzz(7) = ''" in coder  # inside the expander
     assert "**approve**" in bubbles["critic"] and "Correct, and its test passes." in bubbles["critic"]
     assert "lesson → reflections" in bubbles["critic"]
     assert "episode → episodes" in bubbles["system"]
     avatars = {b.name: b.avatar for b in app.chat_message}
-    assert avatars["coder"] == transcript.AVATARS["coder"] and avatars["critic"] == transcript.AVATARS["critic"]
+    assert avatars["coder"] == icons.ROLES["coder"] and avatars["critic"] == icons.ROLES["critic"]
 
-    result = next(m.value for m in app.markdown if m.value.startswith("🏁 Final result"))
+    result = next(m.value for m in app.markdown if m.value.startswith(f"{icons.ALERTS['final']} Final result"))
     assert "approved" in result and "tests: 1 passed, 0 failed" in result
     final = shared_store().messages(handle.run_id)[-1]
     assert final.kind == "final" and final.code in [c.value for c in app.code]
     download = app.get("download_button")
     assert [d.label for d in download] == ["Download the code"]
-    charts = app.get("vega_lite_chart")
+    charts = [c for c in app.get("vega_lite_chart") if not (c.key or "").startswith("run-timeline")]
     assert len(charts) == 1  # tokens; no cost chart when every call cost $0
     assert _charted(charts[0]) == _tokens_by_sender(shared_store().messages(handle.run_id))
     assert set(_charted(charts[0])) == {"orchestrator", "planner", "coder", "critic"}
@@ -252,7 +252,7 @@ def decisions(monkeypatch) -> list:
 
     seen = []
 
-    def resume_run(run_id, *, home=None, on_message=None, on_turn=None, decision=None):
+    def resume_run(run_id, *, home=None, on_message=None, on_turn=None, decision=None, on_token=None):
         seen.append((run_id, decision))
         log = shared_store(home)
         status = {"approve": "approved", "edit": "edited", "reject": "rejected"}[decision.action]
@@ -275,7 +275,7 @@ def _opened(app: AppTest, run_id: str) -> AppTest:
 
 
 def _prompt(app: AppTest) -> str:
-    return next((w.value for w in app.warning if w.icon == "✋"), "")
+    return next((w.value for w in app.warning if w.icon == icons.ALERTS["approval"]), "")
 
 
 def test_a_waiting_run_shows_what_it_asks_and_three_answers(dev_team):
@@ -316,7 +316,7 @@ def test_each_answer_resumes_the_run_with_its_decision(action, dev_team, decisio
     assert decisions == [(run_id, expected)]
     assert not _prompt(app)
     assert worker.get(run_id).status == "done"
-    shown = {"approve": ":green[**approved**]", "edit": ":cyan[**edited**]", "reject": ":red[**rejected**]"}
+    shown = {"approve": ":green[**approved**]", "edit": ":blue[**edited**]", "reject": ":red[**rejected**]"}
     assert shown[action] in _bubbles(app)["user"]
 
 
@@ -367,5 +367,5 @@ def test_a_run_waiting_before_final_is_approved_here_and_finishes(started, dev_t
     assert [(a.point, a.status) for a in answers] == [("before_final", "requested"), ("before_final", "approved")]
     assert messages[-1].kind == "final" and messages[-1].approved
     assert "**before final** · :green[**approved**]" in _bubbles(app)["user"]
-    result = next(m.value for m in app.markdown if m.value.startswith("🏁 Final result"))
+    result = next(m.value for m in app.markdown if m.value.startswith(f"{icons.ALERTS['final']} Final result"))
     assert "approved" in result and lines

@@ -7,7 +7,7 @@ from conftest import DEV_SCRIPT
 from streamlit.testing.v1 import AppTest
 
 from studio.runner import run_team, shared_store
-from studio.ui import runs_page
+from studio.ui import icons, runs_page
 
 
 def runs_page_app():
@@ -37,7 +37,7 @@ def _app() -> AppTest:
 
 
 def _kinds(block) -> list[str]:
-    """The kind of each message a block shows, from the caption above it (``📝 task · #1 …``)."""
+    """The kind of each message a block shows, from the caption above it (``:material/description: task · #1 …``)."""
     return [c.value.split(" · ")[0].split(" ", 1)[1] for c in block.caption if " · #" in c.value]
 
 
@@ -77,14 +77,14 @@ def test_replay_shows_the_transcript_up_to_the_chosen_message(three_runs):
     replay = app.tabs[0]
     assert _kinds(replay) == ["task", "decision", "plan"]
     assert [b.name for b in replay.chat_message] == ["user", "orchestrator", "planner"]
-    assert not [m for m in replay.markdown if m.value.startswith("🏁 Final result")]
+    assert not [m for m in replay.markdown if m.value.startswith(f"{icons.ALERTS['final']} Final result")]
     assert any(c.value.startswith("at #3 of 13: planner · plan") for c in replay.caption)
     app.slider(key=f"runs-replay-at-{first}").set_value(6).run()
     assert _kinds(app.tabs[0]) == ["task", "decision", "plan", "decision", "code", "execution"]
     assert any("FAILED: tests: 0 passed, 1 failed" in m.value for m in app.tabs[0].markdown)
     info = shared_store().get_run(first)
     tokens = f"{info.prompt_tokens + info.completion_tokens:,}"
-    assert [m.value for m in app.tabs[0].metric] == ["✅ done", "13", tokens, "$0.0000"]
+    assert [m.value for m in app.tabs[0].metric] == [f"{icons.STATUS['done']} done", "13", tokens, "$0.0000"]
 
 
 def test_compare_puts_two_runs_of_one_team_side_by_side(three_runs):
@@ -94,11 +94,12 @@ def test_compare_puts_two_runs_of_one_team_side_by_side(three_runs):
     app.selectbox(key="runs_compare_right").set_value(failed).run()
     assert not app.exception, app.exception
     left, right = app.tabs[1].children[1].children.values()  # the two columns, after the team selectbox
-    assert [m.value for m in left.metric][:2] == ["✅ done", "13"]
-    assert [m.value for m in right.metric][:2] == ["❌ failed", str(len(shared_store().messages(failed)))]
+    assert [m.value for m in left.metric][:2] == [f"{icons.STATUS['done']} done", "13"]
+    failed_count = str(len(shared_store().messages(failed)))
+    assert [m.value for m in right.metric][:2] == [f"{icons.STATUS['failed']} failed", failed_count]
     assert left.markdown[0].value == "**Write fizzbuzz**"
     assert right.markdown[0].value == "**Write fizzbuzz, unplanned**"
-    left_result = next(m.value for m in left.markdown if m.value.startswith("🏁 Final result"))
+    left_result = next(m.value for m in left.markdown if m.value.startswith(f"{icons.ALERTS['final']} Final result"))
     assert "approved" in left_result and "tests: 1 passed, 0 failed" in left_result
     assert any('or str(n)' in c.value for c in left.code)
     assert [i.value for i in right.info] == ["No final result (yet)."]

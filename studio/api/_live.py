@@ -12,9 +12,13 @@ from studio.spec import TeamSpec
 __all__ = ["drive"]
 
 
-def drive(spec: TeamSpec, start: Callable[..., Any], display: Any,
-          on_message: Callable[[Message], None] | None) -> Any:
-    """Run ``start(on_message, on_turn)`` while the live view shows it; returns what ``start`` returned."""
+def drive(spec: TeamSpec, start: Callable[..., Any], display: Any, on_message: Callable[[Message], None] | None,
+          on_token: Callable[[str, str], None] | None = None) -> Any:
+    """Run ``start(on_message, on_turn, on_token)`` while the live view shows it; returns what ``start`` returned.
+
+    The live view (when there is one) and the caller's ``on_message`` and ``on_token`` all get what the run
+    publishes and streams.
+    """
     view = live_view(spec, display)
 
     def published(message: Message) -> None:
@@ -23,7 +27,14 @@ def drive(spec: TeamSpec, start: Callable[..., Any], display: Any,
         if on_message is not None:
             on_message(message)
 
-    result = start(published, view.turn if view is not None else None)
+    def streamed(key: str, piece: str) -> None:
+        if view is not None:
+            view.token(key, piece)
+        if on_token is not None:
+            on_token(key, piece)
+
+    result = start(published, view.turn if view is not None else None,
+                   streamed if view is not None or on_token is not None else None)
     if view is not None:
         view.close(result.status)
     return result

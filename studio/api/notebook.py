@@ -1,7 +1,8 @@
 """Jupyter surfaces: a team drawn as HTML, a run's timeline, live updates in a cell, the studio on a team.
 
-Everything is plain, escaped HTML (no JavaScript), so it renders the same in
-Jupyter, VS Code and a static notebook viewer.
+Everything is plain, escaped HTML (no JavaScript, and no emoji: a message's kind
+shows as its label, a run's status as its word), so it renders the same in
+Jupyter, VS Code, a static notebook viewer and on a machine without an emoji font.
 
 Example:
     >>> from studio.spec import TeamSpec, RoleSpec
@@ -16,6 +17,7 @@ import html
 import os
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -33,8 +35,6 @@ __all__ = ["LiveView", "StudioServer", "live_view", "open_studio", "run_html", "
 COLOURS = {"planner": "#3b82f6", "coder": "#16a34a", "critic": "#ea580c", "orchestrator": "#9333ea",
            "test_designer": "#0e8a96"}
 _OTHER = "#64748b"
-_STATUS_ICONS = {"done": "✅", "unsolved": "⚠️"}
-"""Icon of a finished run's status (anything else failed: ❌); ``unsolved``: its code fails the task's tests."""
 _BOX_W, _BOX_H, _GAP = 130, 46, 40
 
 
@@ -139,7 +139,7 @@ def timeline_html(messages: list[Message], kinds: dict[str, str], status: str = 
         cost = f"{m.usage.prompt_tokens}+{m.usage.completion_tokens} tok" if m.usage.calls else ""
         kind = KINDS[m.kind]
         rows.append(f'<tr><td>{i}</td><td style="color:{colour}"><b>{_e(m.sender)}</b></td>'
-                    f"<td>{kind.icon} {_e(kind.label)}</td><td>{_BODY[m.kind](m)}</td><td>{cost}</td></tr>")
+                    f"<td>{_e(kind.label)}</td><td>{_BODY[m.kind](m)}</td><td>{cost}</td></tr>")
     head = f"<p>{_e(status)}</p>" if status else ""
     return (f'<div class="huddle-run">{head}<table><tr><th>#</th><th>who</th><th>kind</th><th>message</th>'
             f"<th>usage</th></tr>{''.join(rows)}</table></div>")
@@ -154,39 +154,78 @@ def run_html(run: Any) -> str:
     if run.error:
         status += f" · {run.error}"
     if run.status == "unsolved" and run.final is not None:  # what was claimed, and what the tests said
-        status = f"{_STATUS_ICONS['unsolved']} {status} · {run.final.content.splitlines()[0]}"
+        status = f"{status} · {run.final.content.splitlines()[0]}"
     return timeline_html(run.messages, kinds, status)
+
+
+_SAID_CHARS = 1500
+"""How much of a speaking role's reply the live view shows (its end)."""
+
+
+def _said_html(said: dict[str, str], kinds: dict[str, str]) -> str:
+    """What the speaking roles have said so far, as it streams in: a block each, under the timeline."""
+    blocks = [f'<div class="huddle-live"><b style="color:{COLOURS.get(kinds.get(key.split(".")[0], ""), _OTHER)}">'
+              f"{_e(key)}</b> <i>is speaking…</i><pre>{_e(text[-_SAID_CHARS:])}</pre></div>"
+              for key, text in list(said.items())[-3:] if text]
+    return "".join(blocks)
 
 
 @dataclass
 class LiveView:
-    """Updates one cell output as a run publishes: the timeline so far and a progress line."""
+    """Updates one cell output as a run publishes: the timeline, a progress line, what the speaking roles say.
+
+    What a role says shows under the timeline as it streams in, until its message is published.
+    """
 
     handle: Any
     kinds: dict[str, str]
     max_rounds: int
     messages: list[Message] = field(default_factory=list)
     speaking: str = ""
+    said: dict[str, str] = field(default_factory=dict)
+    """Per role (or ``role.branch``) whose reply is streaming: its text so far, until its message is published."""
     started: float = field(default_factory=time.monotonic)
     min_interval_s: float = 0.2
     _last: float = 0.0
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def _show(self, status: str, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < self.min_interval_s:
-            return
-        self._last = now
-        self.handle.update(_HTML(timeline_html(self.messages, self.kinds, status), plain=status))
+        with self._lock:  # parallel branches stream from several threads
+            now = time.monotonic()
+            if not force and now - self._last < self.min_interval_s:
+                return
+            self._last = now
+            page = timeline_html(self.messages, self.kinds, status) + _said_html(self.said, self.kinds)
+            self.handle.update(_HTML(page, plain=status))
 
     def _progress(self) -> str:
         rounds = sum(KINDS[m.kind].turn for m in self.messages)
-        who = f" · {self.speaking} is thinking…" if self.speaking else ""
-        return f"⏳ round {rounds}/{self.max_rounds}{who} · {time.monotonic() - self.started:.0f}s"
+        who = ""
+        if self.speaking:
+            said = self.said.get(self.speaking, "")
+            who = f" · {self.speaking} is speaking… ({len(said)} chars)" if said else f" · {self.speaking} is thinking…"
+        return f"running · round {rounds}/{self.max_rounds}{who} · {time.monotonic() - self.started:.0f}s"
 
     def message(self, message: Message) -> None:
-        """Add a published message; redraw at most every ``min_interval_s``, at once for a final or error."""
-        self.messages.append(message)
+        """Add a published message; redraw at most every ``min_interval_s``, at once for a final or error.
+
+        The message replaces its sender's streamed text.
+        """
+        with self._lock:
+            self.messages.append(message)
+            self.said.pop(f"{message.sender}.{message.branch}" if message.branch else message.sender, None)
         self._show(self._progress(), force=message.kind in ("final", "error"))
+
+    def token(self, key: str, piece: str) -> None:
+        """A piece of ``key``'s reply as it streams in (``""``: a reply that cannot stream has started).
+
+        The first piece of a reply shows at once, the rest at most every ``min_interval_s``.
+        """
+        with self._lock:
+            first = not self.said.get(key)
+            self.said[key] = (self.said.get(key, "") + piece)[-4 * _SAID_CHARS:]
+            self.speaking = key
+        self._show(self._progress(), force=first and bool(piece))
 
     def turn(self, role: str) -> None:
         """Show that ``role``'s model call has started."""
@@ -196,7 +235,8 @@ class LiveView:
     def close(self, status: str) -> None:
         """Draw the final line: the run's ``status``, its message count and how long it took."""
         self.speaking = ""
-        self._show(f"{_STATUS_ICONS.get(status, '❌')} {status} · {len(self.messages)} messages · "
+        self.said.clear()
+        self._show(f"{status} · {len(self.messages)} messages · "
                    f"{time.monotonic() - self.started:.1f}s", force=True)
 
 
@@ -230,7 +270,7 @@ def live_view(spec: TeamSpec, display: Any = "auto") -> LiveView | None:
     show = _ipython_display() if display == "auto" else display
     if show is None:
         return None
-    handle = show(_HTML("⏳ starting…", plain="⏳ starting…"), display_id=True)
+    handle = show(_HTML("starting…", plain="starting…"), display_id=True)
     return LiveView(handle, {r.name: r.behaviour for r in spec.roles}, spec.flow.max_rounds)
 
 

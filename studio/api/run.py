@@ -67,6 +67,8 @@ class Run:
     def approve(self, edit: str | None = None, **options: Any) -> Run:
         """Approve what the run waits for (``edit``: with this plan or code instead) and go on.
 
+        ``options`` are ``display``, ``on_message`` and ``on_token``, as for :meth:`Team.run`.
+
         Returns:
             The run as it now stands: done, unsolved (its code fails the task's tests), failed, or waiting at
             the next approval point.
@@ -91,15 +93,19 @@ class Run:
             raise ValueError("reject(feedback): say why, so the team knows what to change")
         return self._answer(ApprovalDecision.reject(feedback), **options)
 
-    def _answer(self, decision, *, display: Any = "auto", on_message: Callable[[Message], None] | None = None) -> Run:
+    def _answer(self, decision, *, display: Any = "auto", on_message: Callable[[Message], None] | None = None,
+                on_token: Callable[[str, str], None] | None = None) -> Run:
         from studio.runner import resume_run
 
         if self.spec is None:
-            result = resume_run(self.run_id, home=self.home, decision=decision, on_message=on_message)
+            result = resume_run(self.run_id, home=self.home, decision=decision, on_message=on_message,
+                                on_token=on_token)
             return Run(result.run_id, result.status, result.messages, result.error, home=self.home)
-        result = drive(self.spec, lambda published, turn: resume_run(self.run_id, home=self.home, decision=decision,
-                                                                     on_message=published, on_turn=turn),
-                       display, on_message)
+        def start(published, turn, token):
+            return resume_run(self.run_id, home=self.home, decision=decision, on_message=published, on_turn=turn,
+                              on_token=token)
+
+        result = drive(self.spec, start, display, on_message, on_token)
         return Run(result.run_id, result.status, result.messages, result.error, spec=self.spec, home=self.home)
 
     @property

@@ -192,7 +192,8 @@ class Team:
         return path
 
     def run(self, task: str, model: str | None = None, *, display: Any = "auto",
-            on_message: Callable[[Message], None] | None = None, auto_approve: bool = False) -> Run:
+            on_message: Callable[[Message], None] | None = None, auto_approve: bool = False,
+            on_token: Callable[[str, str], None] | None = None) -> Run:
         """Run the team on ``task`` until it ends or waits for approval; returns the :class:`Run`.
 
         A team with ``approval`` points stops at each with ``status == "waiting"``; answer with
@@ -205,22 +206,27 @@ class Team:
                 or ``False`` never; or a function like IPython's ``display`` that returns a handle.
             on_message: also called with each message once it is in the run log.
             auto_approve: approve every approval point instead of stopping.
+            on_token: also called as ``on_token(role, piece)`` with each model's reply as it streams in (``role``
+                is the role's name, or ``name.branch`` on a parallel branch; the live display shows the same
+                text); a reply that cannot stream gives one ``on_token(role, "")`` as it starts.
 
         Raises:
             ModelConfigError: a model cannot be used (unknown, missing key or file).
         """
         from studio.runner import run_team
 
-        run = self._drive(lambda published, turn: run_team(self.spec, task, model=model, home=self.home,
-                                                            on_message=published, on_turn=turn),
-                          display, on_message)
+        run = self._drive(lambda published, turn, token: run_team(self.spec, task, model=model, home=self.home,
+                                                                   on_message=published, on_turn=turn,
+                                                                   on_token=token),
+                          display, on_message, on_token)
         while auto_approve and run.status == "waiting":
-            run = run.approve(display=display, on_message=on_message)
+            run = run.approve(display=display, on_message=on_message, on_token=on_token)
         return run
 
-    def _drive(self, start: Callable[..., Any], display: Any, on_message: Callable[[Message], None] | None) -> Run:
-        """Run ``start(on_message, on_turn)`` with the live view, and wrap its result as a :class:`Run`."""
-        result = drive(self.spec, start, display, on_message)
+    def _drive(self, start: Callable[..., Any], display: Any, on_message: Callable[[Message], None] | None,
+               on_token: Callable[[str, str], None] | None) -> Run:
+        """Run ``start(on_message, on_turn, on_token)`` with the live view, and wrap its result as a :class:`Run`."""
+        result = drive(self.spec, start, display, on_message, on_token)
         return Run(result.run_id, result.status, result.messages, result.error, spec=self.spec, home=self.home)
 
     async def arun(self, task: str, model: str | None = None, **options: Any) -> Run:

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 import typer
 
+from studio.cli._root import RootGroup, root
 from studio.cli.eval import EvalCommand, eval_command
 from studio.cli.export import export
 from studio.cli.gc import gc
@@ -24,7 +25,7 @@ from studio.cli.sandbox import app as sandbox_app
 from studio.cli.ui import ui
 
 app = typer.Typer(help="Huddle: run teams of LLM agents from the command line.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+                  add_completion=False, pretty_exceptions_enable=False, cls=RootGroup)
 runs_app = typer.Typer(help="Browse past runs in the run log.", no_args_is_help=True)
 teams_app = typer.Typer(help="Work with team spec files.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -36,6 +37,7 @@ app.command("ui")(ui)
 app.command("export")(export)
 app.command("gc")(gc)
 app.command("eval", cls=EvalCommand)(eval_command)
+app.callback()(root)  # --version
 
 EXIT_USER = 2
 EXIT_UNSOLVED = 4
@@ -84,6 +86,7 @@ def run(
     """
     from rich.console import Console
 
+    from studio.cli._live import LiveTokens
     from studio.cli.approval import EXIT_WAITING, ask_person, decision_from_flags
     from studio.messages import new_id
     from studio.render import print_json_line, print_message
@@ -91,19 +94,19 @@ def run(
     from studio.spec import load_spec
 
     console = Console(stderr=json_out)
-    status = console.status("starting…") if not json_out else None
+    # the speaking roles' tokens, live: on a terminal only (piped or --json output gets the messages alone)
+    live = LiveTokens(console) if not json_out and console.is_terminal else None
     started = time.monotonic()
     run_id = None
+    turn, token = (live.turn, live.token) if live is not None else (None, None)
 
     def show(message) -> None:
+        if live is not None:
+            live.message(message)
         if json_out:
             print_json_line(message)
         else:
             print_message(console, message)
-
-    def thinking(role: str) -> None:
-        if status is not None:
-            status.update(f"[bold]{role}[/] is thinking… ({time.monotonic() - started:.0f}s)")
 
     try:
         answer = decision_from_flags(approve, reject, edit)
@@ -112,8 +115,8 @@ def run(
     if answer is not None and not resume:
         _fail("--approve, --reject and --edit answer a waiting run: add --resume RUN_ID")
     try:
-        if status is not None:
-            status.start()
+        if live is not None:
+            live.start()
         if resume:
             if team_file or task:
                 _fail("--resume takes no TEAM_FILE or TASK: the run keeps its own")
@@ -125,38 +128,38 @@ def run(
                     answer = check_answer(answer, pending_approval(shared_store().messages(resume)))
                 except typer.BadParameter as exc:
                     _fail(str(exc))
-            result = resume_run(resume, on_message=show, on_turn=thinking, decision=answer)
+            result = resume_run(resume, on_message=show, on_turn=turn, on_token=token, decision=answer)
         else:
             if team_file is None or not task:
                 _fail("give a TEAM_FILE and a TASK, e.g. huddle run examples/teams/dev_team.yaml \"Write fizzbuzz\"")
             spec = load_spec(team_file)
             _check_scripts(spec, model)
             run_id = new_id()
-            result = run_team(spec, task, model=model, on_message=show, on_turn=thinking, run_id=run_id,
+            result = run_team(spec, task, model=model, on_message=show, on_turn=turn, on_token=token, run_id=run_id,
                               strict_tools=True)
         while result.status == "waiting":
             from pipelines import ApprovalDecision
 
-            if status is not None:
-                status.stop()
+            if live is not None:
+                live.stop()
             decision = ApprovalDecision.approve() if auto_approve else ask_person(console, result.pending)
             if decision is None:
                 break
-            if status is not None:
-                status.start()
-            result = resume_run(result.run_id, on_message=show, on_turn=thinking, decision=decision)
+            if live is not None:
+                live.start()
+            result = resume_run(result.run_id, on_message=show, on_turn=turn, on_token=token, decision=decision)
     except KeyboardInterrupt:
-        if status is not None:
-            status.stop()
+        if live is not None:
+            live.stop()
         typer.echo(f"interrupted: continue with  huddle run --resume {resume or run_id}", err=True)
         raise typer.Exit(130) from None
     except _user_errors() as exc:
-        if status is not None:
-            status.stop()
+        if live is not None:
+            live.stop()
         _fail(str(exc))
     finally:
-        if status is not None:
-            status.stop()
+        if live is not None:
+            live.stop()
     if not json_out:
         usage = sum(m.usage.prompt_tokens + m.usage.completion_tokens for m in result.messages)
         console.print(f"[dim]run {result.run_id} · {result.status} · {usage} tokens · "

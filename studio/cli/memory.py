@@ -85,6 +85,14 @@ def _server_of(exc) -> str:
     return f"the Chroma server at {url.scheme}://{url.netloc.decode()}"
 
 
+def _hint_default(memory) -> None:
+    """Say on stderr that the ``default`` namespace (no ``--team``) is empty, and how to pick a team's."""
+    if not any(memory.count().values()):
+        typer.echo("hint: without --team, huddle memory uses the 'default' namespace, which is empty here; a team "
+                   "keeps its memory in a namespace of its own: add --team FILE (the team's file) or --team NAMESPACE",
+                   err=True)
+
+
 def _check_collection(collection: str | None) -> None:
     if collection is not None and collection not in COLLECTION_CHOICES:
         _fail(f"--collection {collection!r}: expected one of {', '.join(COLLECTION_CHOICES)}")
@@ -147,6 +155,8 @@ def search(
     _check_collection(collection)
     memory, label = _open(team, url)
     hits = memory.search(query, k, collections=(collection,) if collection else COLLECTION_CHOICES)
+    if not hits and team is None:
+        _hint_default(memory)
     if json_out:
         for hit in hits:
             typer.echo(json.dumps(hit.as_dict()))
@@ -171,6 +181,8 @@ def list_items(
     _check_collection(collection)
     memory, label = _open(team, url)
     items = memory.list(collection, limit=limit)
+    if not items and team is None:
+        _hint_default(memory)
     if json_out:
         for item in items:
             typer.echo(json.dumps(item.as_dict()))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
 import typer
 
-__all__ = ["ui"]
+__all__ = ["GRACE_S", "serve", "ui"]
+
+GRACE_S = 10.0
+"""How long the server has to stop after a signal before it is killed (a run in progress may hold it up)."""
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -61,8 +66,55 @@ def ui(
     if new_token:
         typer.echo(f"token (shown once, stored nowhere): {token}", err=True)
     sys.stderr.flush()
+    raise typer.Exit(serve(streamlit_command(host, port), env))
+
+
+def serve(command: list[str], env: dict[str, str], grace_s: float = GRACE_S) -> int:
+    """Run the studio's server until it exits; SIGTERM, SIGINT and SIGHUP to this process stop it first.
+
+    A process manager (or ``docker stop``) signals only this process: the server must not outlive it as an
+    orphan that keeps the port. The first signal is passed on as SIGTERM, Streamlit's clean shutdown; a server
+    still running ``grace_s`` seconds later, or at a second signal, is killed.
+
+    Returns:
+        0 when a SIGTERM or SIGHUP stopped it, 130 for SIGINT (Ctrl-C), else the server's own exit status.
+    """
+    received: list[int] = []
+    deadline: list[threading.Timer] = []
+    server: subprocess.Popen | None = None
+
+    def stop() -> None:
+        if server is None or server.poll() is not None:
+            return
+        if deadline:  # asked twice: stop waiting
+            server.kill()
+            return
+        server.send_signal(signal.SIGTERM)
+        deadline.append(threading.Timer(grace_s, _kill, args=(server,)))
+        deadline[0].daemon = True
+        deadline[0].start()
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop()
+
+    # The handlers come first: a signal while the server starts must stop it too, not leave it behind.
+    before = {number: signal.signal(number, forward) for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
-        code = subprocess.run(streamlit_command(host, port), env=env, stdout=subprocess.DEVNULL).returncode
-    except KeyboardInterrupt:
-        code = 130
-    raise typer.Exit(code)
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        if received:
+            stop()
+        code = server.wait()
+    finally:
+        for timer in deadline:
+            timer.cancel()
+        for number, handler in before.items():
+            signal.signal(number, handler)
+    if not received:
+        return code
+    return 130 if signal.SIGINT in received else 0
+
+
+def _kill(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.kill()

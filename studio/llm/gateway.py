@@ -25,14 +25,14 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
-import litellm  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
-from studio.llm._tool_calls import StreamedCalls, ToolCallRequest, parse_calls  # noqa: E402
+from studio._lazy import LazyModule  # noqa: E402
+from studio.llm._streaming import Relay, read_stream  # noqa: E402
+from studio.llm._tool_calls import ToolCallRequest, parse_calls  # noqa: E402
 from studio.llm.local import ModelNotFound, gguf_path  # noqa: E402
-from studio.llm.providers import SCRIPTED_TARGET, register_providers  # noqa: E402
 from studio.llm.schedule import SCHEDULER, Scheduler  # noqa: E402
 from studio.llm.scripted import ScriptedModel, ScriptedProviderError, ScriptExhausted  # noqa: E402
 from studio.messages import Usage  # noqa: E402
@@ -42,16 +42,30 @@ from studio.spec.flow import ProviderLimits  # noqa: E402
 __all__ = ["NO_KEY", "CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "ToolCallRequest",
            "check_model", "supports_native_tools"]
 
-litellm.suppress_debug_info = True
-litellm.telemetry = False
-register_providers()
+
+def _set_up(module: Any) -> None:
+    """Quiet litellm and teach it the in-process providers, the first time a call needs it."""
+    from studio.llm.providers import register_providers
+
+    module.suppress_debug_info = True
+    module.telemetry = False
+    register_providers()
+
+
+if TYPE_CHECKING:
+    import litellm
+else:  # imported at the first call that needs it: a scripted run never does (litellm takes seconds to import)
+    litellm = LazyModule("litellm", _set_up)
 
 NO_KEY = "huddle-no-key"
 """The API key sent to a team's own ``api_base`` when the team names no ``api_key_env``: a placeholder, so that
 litellm never fills in the provider's key from the environment (keys go only to their own provider's hosts)."""
+_NO_CALLS: tuple[ToolCallRequest, ...] = ()
 
-_RETRYABLE = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
-              litellm.InternalServerError, litellm.ServiceUnavailableError)
+
+def _retryable() -> tuple[type[Exception], ...]:
+    return (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
+            litellm.InternalServerError, litellm.ServiceUnavailableError)
 
 
 class ModelConfigError(ValueError):
@@ -218,7 +232,10 @@ class Gateway:
             settings: temperature, max tokens, timeout, retries.
             schema: a pydantic model the reply should match; constrains decoding where the
                 provider supports it (the caller still validates).
-            on_token: called with each piece of text as it streams in.
+            on_token: called with each piece of text as it streams in (the embedded model streams JSON-constrained
+                replies too; a scripted reply comes word by word, spread over its ``delay_s``). A provider's
+                JSON-constrained reply is not streamed, so that its guarantee holds: ``on_token("")`` is called
+                once when the call starts instead, a sign of life.
             tools: functions the model may call, in OpenAI's format (``Tool.openai_spec()``); passed as
                 litellm's ``tools=``, except to ``local/...`` and ``scripted:`` models, which never get them.
                 The calls come back in ``Completion.tool_calls``.
@@ -231,7 +248,7 @@ class Gateway:
         """
         script = self.script(model) if model.startswith("scripted:") else None
         kwargs: dict[str, Any] = {
-            "model": SCRIPTED_TARGET if script else model, "messages": messages,
+            "model": model, "messages": messages,
             "temperature": settings.temperature,
             "max_tokens": settings.max_tokens, "timeout": settings.timeout_s,
             "metadata": {"huddle_role": role},
@@ -244,6 +261,10 @@ class Gateway:
             kwargs.update(self._schema_args(model, schema))
         if tools and script is None and not model.startswith("local/"):
             kwargs.update(tools=tools, tool_choice=tool_choice)
+        if on_token is not None and "response_format" in kwargs and not model.startswith("local/"):
+            on_token("")  # a provider's structured output comes whole (its guarantee kept): a sign of life instead
+            on_token = None
+        relay = Relay(on_token) if on_token is not None else None
         provider = provider_of(model)
         started = time.perf_counter()
         attempts, queued_s = 0, 0.0
@@ -256,18 +277,21 @@ class Gateway:
                     queued_s += time.perf_counter() - asked
                     with self.scheduler.slot(provider) as slot:
                         queued_s += slot.waited_s
-                        if script is not None:  # the script answers through litellm's mock path
-                            kwargs["mock_response"] = _scripted_reply(script, role, messages)
-                        text, calls, prompt_tokens, completion_tokens, cost = self._call(kwargs, on_token)
+                        if script is not None:  # the script answers here, without litellm
+                            text, calls, cost = _scripted_reply(script, role, messages, relay), _NO_CALLS, 0.0
+                        else:
+                            text, calls, prompt_tokens, completion_tokens, cost = self._call(kwargs, relay)
                 if script is not None:  # litellm's mock usage is a constant: count words instead
                     prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
                     completion_tokens = len(text.split())
                 break
             except Exception as exc:
+                if relay is not None and relay.raised is not None:  # the caller's own exception (a Stop): as it is
+                    raise relay.raised from None
                 cause = _our_cause(exc)
                 if cause is not None:
                     raise cause from None
-                if isinstance(exc, _RETRYABLE) and attempts <= settings.retries:
+                if isinstance(exc, _retryable()) and attempts <= settings.retries:
                     time.sleep(settings.retry_backoff_s * 2 ** (attempts - 1))
                     continue
                 raise ModelCallError(_describe(model, exc, attempts, settings)) from None
@@ -298,19 +322,8 @@ class Gateway:
             message = response.choices[0].message
             text, calls = message.content or "", parse_calls(getattr(message, "tool_calls", None))
         else:
-            pieces: list[str] = []
-            streamed = StreamedCalls()
-            usage = None
-            for chunk in litellm.completion(**kwargs, stream=True, stream_options={"include_usage": True}):
-                delta = chunk.choices[0].delta if chunk.choices else None
-                piece = delta.content if delta is not None else None
-                if piece:
-                    pieces.append(piece)
-                    on_token(piece)
-                if delta is not None:
-                    streamed.add(getattr(delta, "tool_calls", None))
-                usage = getattr(chunk, "usage", None) or usage
-            text, calls = "".join(pieces), streamed.result()
+            text, calls, usage = read_stream(
+                litellm.completion(**kwargs, stream=True, stream_options={"include_usage": True}), on_token)
             response = None
         prompt = getattr(usage, "prompt_tokens", 0) or 0
         completion = getattr(usage, "completion_tokens", 0) or 0
@@ -336,9 +349,11 @@ def _api_key(model: str, settings: CallSettings) -> str:
     return key
 
 
-def _scripted_reply(script: ScriptedModel, role: str, messages: list[dict[str, Any]]) -> str:
+def _scripted_reply(script: ScriptedModel, role: str, messages: list[dict[str, Any]],
+                    on_token: Callable[[str], None] | None) -> str:
+    """The script's next reply for ``role``, streamed to ``on_token`` word by word (see ``ScriptedModel.reply``)."""
     try:
-        return script.reply(role, messages)
+        return script.reply(role, messages) if on_token is None else script.reply(role, messages, on_piece=on_token)
     except ScriptedProviderError as exc:  # a scripted provider error behaves like a real one
         raise litellm.ServiceUnavailableError(message=f"scripted error: {exc}", llm_provider="scripted",
                                               model=script.source) from None

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -86,28 +86,35 @@ class LocalModel:
         """Return ``(text, prompt_tokens, completion_tokens)``."""
         with self._lock:
             if self.backend == "llama.cpp":
-                grammar = _json_or_text(schema) if schema and schema.get(OR_TEXT) else None
-                fmt = {"type": "json_object", "schema": schema} if schema and grammar is None else None
                 out = self._llama.create_chat_completion(messages=messages, temperature=temperature,
-                                                         max_tokens=max_tokens, response_format=fmt,
-                                                         grammar=grammar)
+                                                         max_tokens=max_tokens, **_constraint(schema))
                 usage = out.get("usage") or {}
                 text = out["choices"][0]["message"]["content"] or ""
                 return text, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
             return self._chat_transformers(messages, temperature, max_tokens)
 
-    def stream(self, messages: list[dict[str, Any]], *, temperature: float = 0.2,
-               max_tokens: int = 512) -> Iterator[str]:
-        """Yield the reply piece by piece."""
-        if self.backend != "llama.cpp":
-            yield self.chat(messages, temperature=temperature, max_tokens=max_tokens)[0]
-            return
+    def stream(self, messages: list[dict[str, Any]], *, temperature: float = 0.2, max_tokens: int = 512,
+               schema: dict[str, Any] | None = None) -> Generator[str, None, tuple[int, int]]:
+        """Yield the reply piece by piece (a JSON-constrained one too); return ``(prompt_tokens, completion_tokens)``.
+
+        The model stays locked while the generator is open: close it (or run it to its end) when done.
+        """
+        if self.backend != "llama.cpp":  # transformers generates the whole reply at once
+            text, prompt_tokens, completion_tokens = self.chat(messages, temperature=temperature,
+                                                               max_tokens=max_tokens)
+            yield text
+            return prompt_tokens, completion_tokens
+        completion_tokens = 0
         with self._lock:
             for chunk in self._llama.create_chat_completion(messages=messages, temperature=temperature,
-                                                            max_tokens=max_tokens, stream=True):
+                                                            max_tokens=max_tokens, stream=True,
+                                                            **_constraint(schema)):
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
+                    completion_tokens += 1  # llama.cpp streams one token per chunk
                     yield piece
+            # the context now holds the prompt and the reply (the last token is not evaluated)
+            return max(0, self._llama.n_tokens - completion_tokens + 1), completion_tokens
 
     def _chat_transformers(self, messages: list[dict[str, Any]], temperature: float,
                            max_tokens: int) -> tuple[str, int, int]:
@@ -153,6 +160,15 @@ def _grammar_for(schema_json: str) -> Any:
 def _json_or_text(schema: dict[str, Any]) -> Any:
     """A llama.cpp grammar for "JSON of ``schema``, or any text that does not start with ``{``"."""
     return _grammar_for(json.dumps({k: v for k, v in schema.items() if k != OR_TEXT}, sort_keys=True))
+
+
+def _constraint(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """llama.cpp's arguments for a reply that matches ``schema``: a response format, or a grammar for JSON or text."""
+    if not schema:
+        return {}
+    if schema.get(OR_TEXT):
+        return {"grammar": _json_or_text(schema)}
+    return {"response_format": {"type": "json_object", "schema": schema}}
 
 
 def get_local_model(name: str) -> LocalModel:

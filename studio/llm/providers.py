@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import litellm
@@ -20,12 +20,32 @@ def _fill(model_response: Any, text: str, prompt_tokens: int, completion_tokens:
     return model_response
 
 
-def _chunks(pieces: Iterator[str]) -> Iterator[GenericStreamingChunk]:
-    for piece in pieces:
-        # litellm types finish_reason as str; None marks a chunk that does not end the reply (as is_finished does)
-        yield {"text": piece, "is_finished": False, "finish_reason": None, "usage": None, "index": 0,  # type: ignore[typeddict-item]
-               "tool_use": None}
-    yield {"text": "", "is_finished": True, "finish_reason": "stop", "usage": None, "index": 0, "tool_use": None}
+def _chunks(pieces: Generator[str, None, tuple[int, int]], model: str,
+            timeout: float | None) -> Iterator[GenericStreamingChunk]:
+    """The pieces of a local reply as litellm's chunks, its usage in the last; too slow: ``litellm.Timeout``.
+
+    The pieces are closed however this ends, so the local model is never left locked by a stream nobody reads.
+    """
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration as end:
+                prompt_tokens, completion_tokens = end.value
+                break
+            if timeout and time.monotonic() - started > float(timeout):
+                raise litellm.Timeout(message=f"local/{model} took longer than {timeout}s", model=model,
+                                      llm_provider="local")
+            # litellm types finish_reason as str; None marks a chunk that does not end the reply (as is_finished does)
+            yield {"text": piece, "is_finished": False, "finish_reason": None, "usage": None,  # type: ignore[typeddict-item]
+                   "index": 0, "tool_use": None}
+    finally:
+        pieces.close()
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+             "total_tokens": prompt_tokens + completion_tokens}
+    yield {"text": "", "is_finished": True, "finish_reason": "stop", "usage": usage,  # type: ignore[typeddict-item]
+           "index": 0, "tool_use": None}
 
 
 class ScriptedHandler(CustomLLM):
@@ -58,10 +78,11 @@ class LocalHandler(CustomLLM):
     def streaming(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
                   encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
                   logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006
-        """Stream the local model's reply as litellm's chunks."""
+        """Stream the local model's reply as litellm's chunks (a JSON-constrained one too: llama.cpp streams it)."""
+        fmt = optional_params.get("response_format") or {}
         return _chunks(get_local_model(model).stream(
             messages, temperature=optional_params.get("temperature", 0.2),
-            max_tokens=optional_params.get("max_tokens", 512)))
+            max_tokens=optional_params.get("max_tokens", 512), schema=fmt.get("schema")), model, timeout)
 
 
 _REGISTERED = False

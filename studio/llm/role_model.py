@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,6 +29,9 @@ class RoleModel:
     settings: CallSettings
     on_turn: Callable[[str], None] | None = None
     branch: str = ""
+    on_token: Callable[[str, str], None] | None = None
+    """Called as ``on_token(key, piece)`` with the reply's text as it streams in (``""`` once for a reply that
+    cannot be streamed: see :meth:`Gateway.complete`), from the thread making the call."""
 
     @property
     def key(self) -> str:
@@ -65,5 +69,6 @@ class RoleModel:
         """
         if self.on_turn is not None:
             self.on_turn(self.key)
+        on_token = functools.partial(self.on_token, self.key) if self.on_token is not None else None
         return self.gateway.complete(self.model, messages, role=self.key, settings=self.settings, schema=schema,
-                                     tools=tools, tool_choice=tool_choice)
+                                     tools=tools, tool_choice=tool_choice, on_token=on_token)

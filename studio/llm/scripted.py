@@ -9,9 +9,10 @@ and from its role's shared queue (``coder``) when not. Branches run at once,
 so which branch gets which reply of a shared queue depends on timing: give
 each branch its own queue where the replies differ.
 
-A reply is a string, ``{content: str, delay_s: float}`` (a simulated latency)
-or ``{error: str}`` (a provider error, to exercise retries). Replies never
-cycle: a key with none left raises :class:`ScriptExhausted`, naming it.
+A reply is a string, ``{content: str, delay_s: float}`` (a simulated latency;
+a streamed reply's words come over it) or ``{error: str}`` (a provider error,
+to exercise retries). Replies never cycle: a key with none left raises
+:class:`ScriptExhausted`, naming it.
 
 Example:
     >>> model = ScriptedModel({"coder": ["print(1)"], "coder.s2": ["print(2)"]})
@@ -25,8 +26,10 @@ Example:
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,12 +166,15 @@ class ScriptedModel:
         role = key.split(".", 1)[0]
         return role if role in self._queues else None
 
-    def reply(self, role: str, messages: list[dict[str, Any]]) -> str:
+    def reply(self, role: str, messages: list[dict[str, Any]], *,
+              on_piece: Callable[[str], None] | None = None) -> str:
         """Return the next reply for ``role`` (sleeping ``delay_s`` first).
 
         Args:
             role: a role name, or ``role.branch`` for a call from a parallel branch.
             messages: the chat messages of the call (recorded).
+            on_piece: called with the reply word by word (each with the spaces after it), as a model streams;
+                the ``delay_s`` is then spread over the words instead of slept first.
 
         Raises:
             ScriptExhausted: the key has no reply left (or none at all).
@@ -192,7 +198,13 @@ class ScriptedModel:
                 )
             self._used[key] = index + 1
             item = queue[index]
-        if item.delay_s:
+        if on_piece is not None and item.error is None:
+            words = re.findall(r"\s*\S+\s*", item.content) or ([item.content] if item.content else [])
+            for word in words:
+                if item.delay_s:
+                    time.sleep(item.delay_s / len(words))
+                on_piece(word)
+        elif item.delay_s:
             time.sleep(item.delay_s)
         self.calls.append(ScriptedCall(role, list(messages), None if item.error else item.content, item.error))
         if item.error is not None:

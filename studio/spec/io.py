@@ -46,7 +46,17 @@ def _describe(err: Mapping[str, Any]) -> list[str]:
         return [f"{where}: required field is missing"]
     got = err.get("input")
     shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
-    return [f"{where or 'spec'}: {err['msg'].lower()}{shown}"]
+    return [f"{where or 'spec'}: {_sentence(err['msg'])}{shown}"]
+
+
+def _sentence(msg: str) -> str:
+    """Pydantic's message, to follow a colon: its first letter lower-cased, the rest (a regex, a name) kept.
+
+    Example:
+        >>> _sentence("String should match pattern '^[a-zA-Z_]+$'"), _sentence("URL scheme should be 'http'")
+        ("string should match pattern '^[a-zA-Z_]+$'", "URL scheme should be 'http'")
+    """
+    return msg if msg[1:2].isupper() else msg[:1].lower() + msg[1:]
 
 
 def parse_spec(data: Any, source: str = "<spec>") -> TeamSpec:
@@ -99,9 +109,18 @@ def read_spec_data(path: str | Path) -> Any:
         raise SpecError(str(path), [str(exc)]) from None
 
 
-def dump_spec(spec: TeamSpec, fmt: Literal["yaml", "json"] = "yaml") -> str:
-    """Serialise ``spec`` as YAML or JSON text that :func:`load_spec` reads back."""
-    data = spec.model_dump(by_alias=True, exclude_defaults=False, mode="json")
+def dump_spec(spec: TeamSpec, fmt: Literal["yaml", "json"] = "yaml", *, minimal: bool = False) -> str:
+    """Serialise ``spec`` as YAML or JSON text that :func:`load_spec` reads back.
+
+    Args:
+        spec: the team.
+        fmt: ``"yaml"`` or ``"json"``.
+        minimal: leave out every field that holds its default or ``null`` (``version`` stays, first), so a
+            24-line team file stays about 24 lines; :func:`load_spec` still reads back the same team.
+    """
+    data = spec.model_dump(by_alias=True, exclude_defaults=minimal, exclude_none=minimal, mode="json")
+    if minimal:
+        data = {"version": SPEC_VERSION, **{k: v for k, v in data.items() if k != "version"}}
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -26,7 +26,7 @@ from pipelines.approval import TOOL_POINT, ApprovalDecision, pending_approval, t
 from pipelines.approval import tool_call_parts as call_parts
 from studio.messages import Approval, Message
 from studio.runner import shared_store
-from studio.ui import state, worker
+from studio.ui import icons, state, worker
 from studio.ui.flow_edit import APPROVAL_HELP
 
 __all__ = ["APPROVE", "EDIT", "NOTE", "REJECT", "TOOL_POINT", "approval_prompt", "decision_for", "edit_key",
@@ -101,7 +101,7 @@ def _answer(run_id: str, request_id: str, action: str) -> None:
     request = waiting_request(info.status, log.messages(info.run_id)) if info else None
     # a second click, or answered in another tab or the CLI
     if info is None or request is None or request.id != request_id:
-        st.toast("That request was answered already; the run is shown as it is now.", icon="ℹ️")
+        st.toast("That request was answered already; the run is shown as it is now.", icon=icons.ALERTS["info"])
         return
     try:
         tool = request.point == TOOL_POINT
@@ -123,12 +123,14 @@ def approval_prompt(run_id: str, request: Approval) -> None:
         name, shown = tool_call_parts(request.content)
         language, label = "json", "Arguments (a JSON object)"
         st.warning(f"**Waiting for your approval: Tool call: {name}** — approve, edit its arguments or reject "
-                   "the call. The run goes on once you answer.", icon="✋")
+                   "the call. The run goes on once you answer.", icon=icons.ALERTS["approval"])
     else:
         st.warning(f"**Waiting for your approval: {request.point.replace('_', ' ')}** — "
-                   f"{APPROVAL_HELP.get(request.point, '')}. The run goes on once you answer.", icon="✋")
+                   f"{APPROVAL_HELP.get(request.point, '')}. The run goes on once you answer.",
+                   icon=icons.ALERTS["approval"])
     st.code(shown or "(nothing to show)", language=language)
-    approve, edit, reject = st.tabs(["✅ Approve", "✏️ Edit", "⛔ Reject"])
+    approve, edit, reject = st.tabs([f"{icons.ALERTS['approve']} Approve", f"{icons.ALERTS['edit']} Edit",
+                                     f"{icons.ALERTS['reject']} Reject"])
     args = (run_id, request.id)
     with approve:
         st.button("Approve", key=APPROVE, type="primary", on_click=_answer, args=(*args, "approve"),
@@ -143,4 +145,4 @@ def approval_prompt(run_id: str, request: Approval) -> None:
         st.button("Reject", key=REJECT, on_click=_answer, args=(*args, "reject"))
     note = st.session_state.get(NOTE)
     if note and note[0] == request.id:
-        st.error(note[1], icon="⚠️")
+        st.error(note[1], icon=icons.ALERTS["problem"])

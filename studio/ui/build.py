@@ -20,13 +20,12 @@ from typing import Any
 import streamlit as st
 
 from studio.spec import ROLE_KINDS, TeamSpec
-from studio.ui import build_io, canvas_view, state
-from studio.ui.build_fields import problem_md, replace_team
-from studio.ui.canvas import KIND_LOOK
+from studio.ui import build_io, canvas_view, icons, state
+from studio.ui.build_fields import guard, md, problem_md, replace_team
 from studio.ui.flow_form import FLOW_PROBLEM, approval_select, flow_form, tool_approval_select
 from studio.ui.mcp_form import servers_form
 from studio.ui.role_form import role_form, select_role
-from studio.ui.team_edit import add_role, names
+from studio.ui.team_edit import add_role, edge_ends, edges, names, remove_edge
 from studio.ui.team_form import routes_editor, team_form
 
 __all__ = ["page"]
@@ -43,22 +42,38 @@ def _summary(data: dict[str, Any], spec: TeamSpec | None, problems: list[str]) -
         lines = "\n".join(f"- {problem_md(p)}" for p in problems)
         count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
         st.error(f"**This team is not valid yet ({count})**; it is kept as edited, so fix the fields below.\n\n"
-                 f"{lines}", icon="🚫")
+                 f"{lines}", icon=icons.ALERTS["refused"])
         return
     roles = ", ".join(f"{r.name} ({r.kind})" for r in spec.roles)
-    st.success(f"Team **{spec.name}** is valid: {roles}.", icon="✅")
+    st.success(f"Team **{spec.name}** is valid: {roles}.", icon=icons.ALERTS["valid"])
 
 
 def _palette(problems: list[str]) -> None:
     st.caption("Add a role")
     for column, kind in zip(st.columns(len(ROLE_KINDS)), ROLE_KINDS, strict=True):
-        column.button(f"{KIND_LOOK[kind][0]} {kind}", key=f"build_add_{kind}", on_click=_add, args=(kind,),
+        column.button(kind, icon=icons.ROLES[kind], key=f"build_add_{kind}", on_click=guard(_add), args=(kind,),
                       width="stretch", help=f"Add a {kind} role")
     for line in problems:
         # About the set of roles as a whole (one orchestrator, at least one worker); what a flow type needs
         # of the roles is shown under the flow type instead.
         if line.startswith("roles:") and not line.startswith(FLOW_PROBLEM):
-            st.error(problem_md(line), icon="⚠️")
+            st.error(problem_md(line), icon=icons.ALERTS["problem"])
+
+
+def _remove_selected(index: int) -> None:
+    replace_team(remove_edge(state.team_data(), index))
+    st.session_state.pop(canvas_view.SELECTED_EDGE, None)
+
+
+def _selected_route(data: dict[str, Any]) -> None:
+    """The route whose edge was clicked: all a route has is where it starts and ends."""
+    index = st.session_state.get(canvas_view.SELECTED_EDGE)
+    if not isinstance(index, int) or not 0 <= index < len(edges(data)):
+        return
+    src, tgt = edge_ends(edges(data)[index])
+    row, button = st.columns([6, 1], vertical_alignment="center")
+    row.markdown(f"Selected route: `{md(src)}` → `{md(tgt)}` (after *{md(src)}* speaks, *{md(tgt)}* speaks next)")
+    button.button("Remove route", key="build_edge_rm", on_click=guard(_remove_selected), args=(index,))
 
 
 def page() -> None:
@@ -75,10 +90,12 @@ def page() -> None:
     st.subheader("Canvas")
     _palette(problems)
     st.caption("Drag nodes; draw an edge from one role to another to add a route (from **start**: the entry); "
-               "right-click a node or an edge to delete it; click a node to edit it below.")
+               "right-click a node to delete it; click a node to edit it below; click an edge to select its route "
+               "(Backspace or the button below removes it).")
     clicked = canvas_view.show(data, problems)
     if clicked is not None and clicked < len(names(data)):
         select_role(clicked)
+    _selected_route(data)
 
     role_col, team_col = st.columns([3, 2], gap="large")
     with role_col:

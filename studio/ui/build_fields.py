@@ -4,8 +4,12 @@ Every widget writes its field in an ``on_change`` callback, which Streamlit
 runs before the script: by the time the page validates, the edit is in the
 dict, valid or not. A keyed widget keeps its own value across reruns (in the
 browser too), so when the dict changes under the widgets (a loaded file, a
-role removed on the canvas, a rename) :func:`reset_widgets` moves every key
-to a new revision: the widgets start afresh from the dict.
+role removed on the canvas, a rename) :func:`replace_team` moves the team's
+revision on, and with it every widget key: the widgets start afresh from the
+dict. Every callback is made with :func:`guard`, which drops it when the
+revision moved since it was drawn: the browser may still send a change of a
+widget drawn for the team before (its old name, kind or approval points),
+and that change must never land in the team now shown.
 """
 
 from __future__ import annotations
@@ -17,14 +21,13 @@ from typing import Any
 import streamlit as st
 
 from studio.spec import DEFAULT_MODEL
-from studio.ui import state
+from studio.ui import icons, state
 from studio.ui.team_edit import FieldPath, get_path, problems_under, set_path, split_problem
 
-__all__ = ["CUSTOM", "PREFIX", "UNSET", "key", "md", "model_choices", "model_picker", "number", "problem_md",
-           "replace_team", "reset_widgets", "show_problems", "text", "toggle", "writer"]
+__all__ = ["CUSTOM", "PREFIX", "UNSET", "guard", "key", "md", "model_choices", "model_picker", "number",
+           "problem_md", "replace_team", "reset_widgets", "show_problems", "text", "toggle", "writer"]
 
 PREFIX = "bld"
-_REVISION = "build_widget_revision"
 UNSET = "(team default)"
 CUSTOM = "other model…"
 PROVIDER_MODELS = {
@@ -42,26 +45,35 @@ PROVIDER_MODELS = {
 
 def key(*path: str | int) -> str:
     """The widget key of the field at ``path`` in this revision (``bld3:roles.1.name``)."""
-    return f"{PREFIX}{st.session_state.get(_REVISION, 0)}:" + ".".join(str(p) for p in path)
+    return f"{PREFIX}{state.revision()}:" + ".".join(str(p) for p in path)
 
 
 def reset_widgets() -> None:
     """Start every field widget afresh from the team dict on the next run."""
-    st.session_state[_REVISION] = st.session_state.get(_REVISION, 0) + 1
+    state.commit(state.team_data(), reshaped=True)
 
 
 def replace_team(data: dict[str, Any]) -> None:
-    """Store ``data`` as the team and make the widgets show it."""
-    state.set_team(data)
-    reset_widgets()
+    """Store ``data`` as the team and make the widgets show it (drawn afresh, under new keys)."""
+    state.commit(data, reshaped=True)
+
+
+def guard(callback: Callable[..., None]) -> Callable[..., None]:
+    """``callback`` for a widget drawn now: it does nothing once the team was reshaped or replaced since."""
+    drawn = state.revision()
+
+    def call(*args: Any, **kwargs: Any) -> None:
+        if state.revision() == drawn:
+            callback(*args, **kwargs)
+    return call
 
 
 def writer(path: FieldPath, widget: str, convert: Callable[[Any], Any] = lambda v: v) -> Callable[[], None]:
-    """An ``on_change`` callback storing widget ``widget``'s value, through ``convert``, at ``path``."""
+    """A guarded ``on_change`` callback storing widget ``widget``'s value, through ``convert``, at ``path``."""
 
     def write() -> None:
-        state.set_team(set_path(state.team_data(), path, convert(st.session_state[widget])))
-    return write
+        state.commit(set_path(state.team_data(), path, convert(st.session_state[widget])))
+    return guard(write)
 
 
 def md(text: str) -> str:
@@ -78,7 +90,7 @@ def problem_md(line: str) -> str:
 def show_problems(problems: list[str], path: str, *, exact: bool = False) -> None:
     """Show the problems about ``path`` (and the fields inside it, unless ``exact``) right here."""
     for line in problems_under(problems, path, exact=exact):
-        st.error(problem_md(line), icon="⚠️")
+        st.error(problem_md(line), icon=icons.ALERTS["problem"])
 
 
 def _dotted(path: FieldPath) -> str:
@@ -134,7 +146,7 @@ def _pick_model(path: FieldPath, widget: str) -> None:
     choice = st.session_state[widget]
     if choice == CUSTOM:
         return  # the text field below takes the model string
-    state.set_team(set_path(state.team_data(), path, None if choice == UNSET else choice))
+    state.commit(set_path(state.team_data(), path, None if choice == UNSET else choice))
 
 
 def model_picker(data: dict[str, Any], problems: list[str], label: str, path: FieldPath, *, can_unset: bool) -> None:
@@ -147,7 +159,7 @@ def model_picker(data: dict[str, Any], problems: list[str], label: str, path: Fi
         current = UNSET if can_unset else DEFAULT_MODEL
     widget = key(*path)
     choice = st.selectbox(label, options, index=options.index(current) if current in options else len(options) - 1,
-                          key=widget, on_change=_pick_model, args=(path, widget),
+                          key=widget, on_change=guard(_pick_model), args=(path, widget),
                           help="A litellm model string; keys of the providers are read from the environment.")
     if choice == CUSTOM or custom:
         st.text_input("Model string", value=current if custom else "", key=widget + ".text",

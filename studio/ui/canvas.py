@@ -5,7 +5,9 @@ edited may be empty or duplicated); each ``flow.edges`` route is an edge
 ``edge-<index>``; a fixed ``start`` node points at the entry. Node positions
 are not part of the spec: the page keeps them by role name and
 :func:`layout` places the roles that have none. In a ``cross_team`` flow a
-node also names its role's sub-team (``👥 red``) or marks the judge (``⚖️ judge``).
+node also names its role's sub-team (``team red``) or marks the judge (``judge``). The labels are plain
+Markdown: the canvas (a React component of its own) draws neither Streamlit's Material icons nor, on a machine
+without an emoji font, emoji; a kind shows as its colours and its name.
 
 Example:
     >>> team = {"name": "t", "roles": [{"name": "p", "kind": "planner"}, {"name": "c", "kind": "coder"}],
@@ -30,20 +32,22 @@ from streamlit_flow.state import StreamlitFlowState
 from studio.ui.flow_edit import judge_of, sub_team_of
 from studio.ui.team_edit import edge_ends, edges, names, problems_under, role_kind, role_name, roles
 
-__all__ = ["KIND_LOOK", "START", "from_flow", "layout", "positions_from", "role_index", "signature", "to_flow"]
+__all__ = ["KIND_LOOK", "START", "UNKNOWN_LOOK", "from_flow", "layout", "positions_from", "role_index", "signature",
+           "to_flow"]
 
 START = "start"
 """Id of the node whose edge marks ``flow.entry``; drawing a new edge from it picks a new entry."""
 _ENTRY_EDGE = "entry"
-KIND_LOOK: dict[str, tuple[str, str, str]] = {
-    "orchestrator": ("🎛️", "#f3ebfb", "#7b3fc4"),
-    "planner": ("🧭", "#e8f1fd", "#1e6fd9"),
-    "coder": ("💻", "#e9f7ef", "#1e8e4e"),
-    "critic": ("🔍", "#fff4e5", "#d9822b"),
-    "test_designer": ("📋", "#e6f7f8", "#0e8a96"),
+KIND_LOOK: dict[str, tuple[str, str]] = {
+    "orchestrator": ("#f3ebfb", "#7b3fc4"),
+    "planner": ("#e8f1fd", "#1e6fd9"),
+    "coder": ("#e9f7ef", "#1e8e4e"),
+    "critic": ("#fff4e5", "#d9822b"),
+    "test_designer": ("#e6f7f8", "#0e8a96"),
 }
-"""Kind to (icon, background, border colour) of its nodes."""
-_UNKNOWN_LOOK = ("❓", "#f4f4f4", "#8a8a8a")
+"""Kind to (background, border colour) of its nodes."""
+UNKNOWN_LOOK = ("#f4f4f4", "#8a8a8a")
+"""The look of a role whose kind is not in :data:`KIND_LOOK` (none yet, or a typo)."""
 _DX, _DY = 240.0, 140.0
 # Kind to (x, y, step x, step y) of its first slot and the next ones: workers in columns left to right,
 # the order a task usually travels; the orchestrator in a row above them, since it talks to all of them.
@@ -98,23 +102,23 @@ def _entry(data: dict[str, Any]) -> tuple[str | None, bool]:
 
 
 def _part(data: dict[str, Any], name: str) -> str:
-    """A role's part in a ``cross_team`` flow: ``👥 red`` (its sub-team), ``⚖️ judge`` or ``""``."""
+    """A role's part in a ``cross_team`` flow: ``team red`` (its sub-team), ``judge`` or ``""``."""
     team = sub_team_of(data).get(name)
     if team is not None:
-        return f"👥 {team}"
-    return "⚖️ judge" if name and name == judge_of(data) else ""
+        return f"team {team}"
+    return "judge" if name and name == judge_of(data) else ""
 
 
 def _node(index: int, role: Any, pos: Position, bad: bool, part: str = "") -> StreamlitFlowNode:
     kind = role_kind(role)
-    icon, background, border = KIND_LOOK.get(kind, _UNKNOWN_LOOK)
+    background, border = KIND_LOOK.get(kind, UNKNOWN_LOOK)
     model = role.get("model") if isinstance(role, dict) else None
     name = role_name(role) or "(no name)"
-    lines = [f"{icon} **{_escape(name)}**", f"{_escape(kind or '?')}" + (f" · {_escape(str(model))}" if model else "")]
+    lines = [f"**{_escape(name)}**", f"{_escape(kind or '?')}" + (f" · {_escape(str(model))}" if model else "")]
     if part:
         lines.append(_escape(part))
     if bad:
-        lines.append("⚠️ has problems")
+        lines.append("**has problems**")
     style = {"background": background, "border": f"2px {'dashed #d93025' if bad else 'solid ' + border}",
              "borderRadius": "10px", "color": "#1f2328", "width": "180px", "padding": "4px"}
     return StreamlitFlowNode(f"role-{index}", pos, {"content": "\n\n".join(lines), "kind": kind}, "default",
@@ -146,7 +150,7 @@ def to_flow(data: dict[str, Any], positions: dict[str, Position], problems: Sequ
         timestamp: the state's timestamp; a newer one than the canvas last sent makes it redraw from this state.
     """
     spots = layout(data, positions)
-    nodes = [StreamlitFlowNode(START, (0.0, 0.0), {"content": "▶ **start**"}, "input", source_position="right",
+    nodes = [StreamlitFlowNode(START, (0.0, 0.0), {"content": "**start**"}, "input", source_position="right",
                                connectable=True, deletable=False, selectable=False,
                                style={"background": "#ffffff", "border": "2px solid #555", "borderRadius": "18px",
                                       "width": "110px", "padding": "2px"})]

@@ -12,6 +12,7 @@ on every rerun, and applying it twice would undo the edits made since.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
@@ -22,11 +23,15 @@ from streamlit_flow.state import StreamlitFlowState
 from studio.ui import canvas
 from studio.ui.build_fields import replace_team
 
-__all__ = ["POSITIONS", "forget", "move_position", "show"]
+__all__ = ["POSITIONS", "SELECTED_EDGE", "forget", "move_position", "show"]
 
 POSITIONS = "build_positions"
 """Session key: role name -> (x, y) of its node. Not part of the spec."""
-_FLOW, _SIGNATURE, _SEEN = "build_flow", "build_flow_signature", "build_flow_seen"
+SELECTED_EDGE = "build_selected_edge"
+"""Session key: the index of the route whose edge was clicked last. The component's own edge menu is off: its
+*Edit Edge* dialog edits a label, a type and an animation, none of which a route has (a route is ``{from, to}``);
+the page shows the clicked route with a Remove button instead."""
+_FLOW, _SIGNATURE, _SEEN, _MOUNT = "build_flow", "build_flow_signature", "build_flow_seen", "build_flow_mount"
 
 
 def move_position(old: str, new: str) -> None:
@@ -37,9 +42,14 @@ def move_position(old: str, new: str) -> None:
 
 
 def forget() -> None:
-    """Drop positions and the drawn state: a different team (a loaded file) is laid out afresh."""
-    for name in (POSITIONS, _FLOW, _SIGNATURE):
+    """Drop positions and the drawn state: a different team (a loaded file) is laid out afresh.
+
+    The component is mounted afresh too (a new key), so an event it built from the old team's
+    nodes can never come back and be applied to the new team.
+    """
+    for name in (POSITIONS, _FLOW, _SIGNATURE, SELECTED_EDGE):
         st.session_state.pop(name, None)
+    st.session_state[_MOUNT] = st.session_state.get(_MOUNT, 0) + 1
 
 
 def _current(data: dict[str, Any], problems: list[str]) -> StreamlitFlowState:
@@ -63,16 +73,19 @@ def show(data: dict[str, Any], problems: list[str], *, height: int = 440) -> int
     new team and reruns the script, so everything above the canvas shows it.
     """
     drawn = _current(data, problems)
-    event = streamlit_flow("build_canvas", drawn, height=height, fit_view=True, allow_new_edges=True,
-                           animate_new_edges=False, layout=ManualLayout(), get_node_on_click=True,
-                           enable_node_menu=True, enable_edge_menu=True, enable_pane_menu=False,
-                           show_minimap=False, hide_watermark=True)
+    event = streamlit_flow(f"build_canvas_{st.session_state.get(_MOUNT, 0)}", drawn, height=height, fit_view=True,
+                           allow_new_edges=True, animate_new_edges=False, layout=ManualLayout(),
+                           get_node_on_click=True, get_edge_on_click=True, enable_node_menu=True,
+                           enable_edge_menu=False, enable_pane_menu=False, show_minimap=False, hide_watermark=True)
     if event is drawn or event.timestamp <= max(drawn.timestamp, st.session_state.get(_SEEN, 0)):
         return None  # no component (tests, first draw) or an event already applied or older than the spec
     st.session_state[_SEEN] = event.timestamp
     st.session_state.setdefault(POSITIONS, {}).update(canvas.positions_from(data, event))
     updated = canvas.from_flow(data, event)
     clicked = canvas.role_index(event.selected_id)
+    edge = re.fullmatch(r"edge-(\d+)", event.selected_id or "")
+    if edge:
+        st.session_state[SELECTED_EDGE] = int(edge.group(1))
     if updated != data:
         replace_team(updated)
         st.rerun()

@@ -12,8 +12,8 @@ from typing import Any
 import streamlit as st
 
 from studio.spec import APPROVAL_POINTS, FLOW_TYPES
-from studio.ui import state
-from studio.ui.build_fields import key, number, problem_md, replace_team, show_problems, writer
+from studio.ui import icons, state
+from studio.ui.build_fields import guard, key, number, problem_md, replace_team, show_problems, writer
 from studio.ui.flow_edit import (
     APPROVAL_HELP,
     FLOW_CAPTIONS,
@@ -49,13 +49,13 @@ def flow_form(data: dict[str, Any], problems: list[str]) -> None:
     kind = flow_type(data)
     options = list(FLOW_TYPES) + ([kind] if kind not in FLOW_TYPES else [])
     widget = key("flow", "type")
-    st.selectbox("Flow", options, index=options.index(kind), key=widget, on_change=_set_type, args=(widget,),
+    st.selectbox("Flow", options, index=options.index(kind), key=widget, on_change=guard(_set_type), args=(widget,),
                  help="How the roles work together; see the line under it.")
     st.caption(FLOW_CAPTIONS.get(kind, "not a flow type this Huddle knows"))
     show_problems(problems, "flow.type")
     for line in problems:
         if line.startswith(FLOW_PROBLEM):
-            st.error(problem_md(line), icon="⚠️")
+            st.error(problem_md(line), icon=icons.ALERTS["problem"])
     shown = FLOW_NUMBERS.get(kind, ())
     if shown:
         for column, name in zip(st.columns(len(shown)), shown, strict=True):
@@ -102,12 +102,13 @@ def sub_teams_editor(data: dict[str, Any], problems: list[str]) -> None:
                             on_change=writer(("flow", "teams", i, "name"), name_widget),
                             help="Short name, shown on its messages (letters, digits, _ and -).")
         roles_col.multiselect("Roles", options, default=list(dict.fromkeys(members)), key=roles_widget,
-                              on_change=_set_members, args=(i, roles_widget),
+                              on_change=guard(_set_members), args=(i, roles_widget),
                               help="In speaking order; picking a role here takes it from another sub-team.")
-        button.button("✕", key=f"build_team_rm_{i}", on_click=_remove_team, args=(i,), help="Remove this sub-team")
+        button.button("", icon=icons.ALERTS["remove"], key=f"build_team_rm_{i}", on_click=guard(_remove_team),
+                      args=(i,), help="Remove this sub-team")
         show_problems(problems, f"flow.teams[{i}]")
     show_problems(problems, "flow.teams", exact=True)
-    st.button("Add sub-team", key="build_team_add", on_click=_add_team)
+    st.button("Add sub-team", key="build_team_add", on_click=guard(_add_team))
 
 
 def _judge(data: dict[str, Any], problems: list[str]) -> None:
@@ -130,7 +131,7 @@ def approval_select(data: dict[str, Any], problems: list[str]) -> None:
     widget = key("approval")
     st.multiselect("Human approval", options, default=list(dict.fromkeys(chosen)), key=widget,
                    format_func=lambda p: f"{p} — {APPROVAL_HELP.get(p, 'unknown point')}",
-                   on_change=_set_approval, args=(widget, "points"),
+                   on_change=guard(_set_approval), args=(widget, "points"),
                    help="The run stops at each point until someone approves, edits or rejects (on the Run page "
                         "or with the CLI).")
     show_problems(problems, "approval", exact=True)
@@ -139,7 +140,7 @@ def approval_select(data: dict[str, Any], problems: list[str]) -> None:
 def _set_approval(widget: str, which: str) -> None:
     chosen = list(st.session_state[widget])
     data = state.team_data()
-    state.set_team(set_approval(data, points=chosen) if which == "points" else set_approval(data, tools=chosen))
+    state.commit(set_approval(data, points=chosen) if which == "points" else set_approval(data, tools=chosen))
 
 
 def tool_approval_select(data: dict[str, Any], problems: list[str]) -> None:
@@ -153,9 +154,9 @@ def tool_approval_select(data: dict[str, Any], problems: list[str]) -> None:
     widget = key("approval", "tools")
     st.multiselect("Approve before calls of these tools", list(dict.fromkeys([*chosen, *functions, *allowed])),
                    default=list(dict.fromkeys(chosen)), key=widget, accept_new_options=True,
-                   on_change=_set_approval, args=(widget, "tools"),
+                   on_change=guard(_set_approval), args=(widget, "tools"),
                    help="Each call of these tools waits until someone approves it, edits its arguments or "
                         "rejects it (type a name to add one not listed).")
     for line in problems:
         if line.startswith("approval[") or line.startswith("approval."):
-            st.error(problem_md(line), icon="⚠️")
+            st.error(problem_md(line), icon=icons.ALERTS["problem"])

@@ -12,15 +12,44 @@ import streamlit as st
 
 from studio.kinds import APPROVAL_COLOURS, LEDGER_FACTS
 from studio.messages import Approval, Ledger, Ranking
+from studio.ui import icons
 
-__all__ = ["approval", "badge", "ledger", "plain", "ranking"]
+__all__ = ["FENCE", "approval", "badge", "hard_breaks", "ledger", "plain", "ranking"]
 
+FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.S)
+"""A fenced code block in Markdown (to its end, or to the end of the text where it is not closed)."""
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
 
 
 def plain(text: str) -> str:
     """``text`` with markdown syntax escaped, for lines that must read exactly as written."""
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def hard_breaks(text: str, indent: str = "") -> str:
+    r"""``text`` in Markdown that keeps its line breaks: a single newline there would join two lines into one.
+
+    Each line followed by another gets a hard break (two spaces at its end); fenced code blocks keep their lines
+    anyway and stay as they are.
+
+    Args:
+        text: Markdown, or plain text passed through :func:`plain`.
+        indent: put in front of every line after the first, to keep them inside a list item.
+
+    Example:
+        >>> hard_breaks("Write fizzbuzz.\nUse 1..15"), hard_breaks("Plan it.\nThen test.", indent="   ")
+        ('Write fizzbuzz.  \nUse 1..15', 'Plan it.  \n   Then test.')
+    """
+    out, start = [], 0
+    for fence in [*FENCE.finditer(text), None]:
+        prose = text[start:fence.start() if fence else len(text)]
+        lines = prose.split("\n")
+        out.append("\n".join(line + "  " if line.strip() and i + 1 < len(lines) and lines[i + 1].strip() else line
+                             for i, line in enumerate(lines)))
+        if fence:
+            out.append(fence.group(0))
+            start = fence.end()
+    return "".join(out).replace("\n", "\n" + indent) if indent else "".join(out)
 
 
 def badge(branch: str) -> str:
@@ -45,9 +74,10 @@ def ledger(message: Ledger) -> None:
 
 def ranking(message: Ranking) -> None:
     """The branches best first, the chosen one marked; then why."""
-    lines = [f"1. {plain(name)}" + (" 🏆 **chosen**" if name == message.chosen else "") for name in message.order]
+    chosen = f" {icons.ALERTS['chosen']} **chosen**"
+    lines = [f"1. {plain(name)}" + (chosen if name == message.chosen else "") for name in message.order]
     if message.chosen and message.chosen not in message.order:
-        lines.append(f"\n🏆 **chosen: {plain(message.chosen)}**")  # the judge merged the results
+        lines.append(f"\n{icons.ALERTS['chosen']} **chosen: {plain(message.chosen)}**")  # the judge merged the results
     st.markdown("\n".join(lines) or "*(nothing ranked)*")
     if message.reason:
         st.markdown(f"*why:* {plain(message.reason)}")

@@ -13,6 +13,7 @@ import time
 import streamlit as st
 
 from studio.exposure import UI_TOKEN_ENV, token_matches
+from studio.ui import icons
 
 __all__ = ["require_login"]
 
@@ -26,7 +27,7 @@ def require_login() -> None:
     token = os.environ.get(UI_TOKEN_ENV, "")
     if not token or st.session_state.get(_SIGNED_IN):
         return
-    st.title("🧩 Huddle studio")
+    st.title(f"{icons.APP} Huddle studio")
     st.caption("This studio asks for its token: the one `huddle ui` printed, or the one in the variable its "
                "--token-env named.")
     given = st.text_input("Token", type="password", key=_FIELD)

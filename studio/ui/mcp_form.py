@@ -23,8 +23,8 @@ from typing import Any
 
 import streamlit as st
 
-from studio.ui import state
-from studio.ui.build_fields import key, md, number, replace_team, text, writer
+from studio.ui import icons, state
+from studio.ui.build_fields import guard, key, md, number, replace_team, text, writer
 from studio.ui.team_edit import roles, set_path
 
 __all__ = ["Listing", "ask_tools", "list_tools", "listing", "server_from_line", "servers", "servers_form"]
@@ -159,14 +159,14 @@ def _list_widget(data: dict[str, Any], path: tuple[str, ...], label: str, conver
 def _server(data: dict[str, Any], problems: list[str], name: str, server: Any) -> None:
     here = [line for line in problems if line.startswith((f"mcp_servers.{name}.", f"mcp_servers.{name}:"))]
     for line in here:
-        st.error(md(line), icon="⚠️")
+        st.error(md(line), icon=icons.ALERTS["problem"])
     if not isinstance(server, dict):
-        st.error(f"mcp_servers.{name} is not a mapping; remove it.", icon="⚠️")
+        st.error(f"mcp_servers.{name} is not a mapping; remove it.", icon=icons.ALERTS["problem"])
         return
     http = "url" in server
     widget = key("mcp_servers", name, "transport")
     st.radio("Transport", ["stdio", "HTTP"], index=1 if http else 0, key=widget, horizontal=True,
-             on_change=_set_transport, args=(name, widget),
+             on_change=guard(_set_transport), args=(name, widget),
              help="stdio: Huddle starts the server as a program; HTTP: it connects to a streamable HTTP URL.")
     path = ("mcp_servers", name)
     if http:
@@ -191,15 +191,15 @@ def _server(data: dict[str, Any], problems: list[str], name: str, server: Any) -
                            "written in the team file.")
     number(data, [], "Timeout per call (s)", (*path, "timeout_s"), integer=False, default=30.0)
     listed, remove = st.columns(2)
-    listed.button("List its tools", key=f"build_mcp_list_{name}", on_click=ask_tools, args=(name, server),
+    listed.button("List its tools", key=f"build_mcp_list_{name}", on_click=guard(ask_tools), args=(name, server),
                   help="Starts or reaches the server now and asks for its tools.")
-    remove.button("Remove this server", key=f"build_mcp_rm_{name}", on_click=_remove, args=(name,),
+    remove.button("Remove this server", key=f"build_mcp_rm_{name}", on_click=guard(_remove), args=(name,),
                   help="Also removes its tools from every role.")
     found = listing(server)
     if found is not None:
         tools, error = found
         if error:
-            st.error(md(error), icon="🔌")
+            st.error(md(error), icon=icons.ALERTS["server"])
         else:
             st.markdown("\n".join(f"- `{t.name}` — {md(t.description.splitlines()[0] if t.description else '')}"
                                   for t in tools) or "*(no tools)*")
@@ -209,15 +209,16 @@ def servers_form(data: dict[str, Any], problems: list[str]) -> None:
     """Each MCP server in an expander (fields, list its tools, remove), and a row to add one."""
     found = servers(data)
     if data.get("mcp_servers") is not None and not isinstance(data.get("mcp_servers"), dict):
-        st.error("`mcp_servers` is not a mapping of name to server; remove it.", icon="⚠️")
+        st.error("`mcp_servers` is not a mapping of name to server; remove it.", icon=icons.ALERTS["problem"])
     for name, server in found.items():
         where = server.get("url") or server.get("command") if isinstance(server, dict) else "?"
-        with st.expander(f"🔌 {name} — {where or '(not set)'}", expanded=listing(server) is not None):
+        with st.expander(f"{name} — {where or '(not set)'}", icon=icons.ALERTS["server"],
+                         expanded=listing(server) is not None):
             _server(data, problems, name, server)
     name_col, line_col = st.columns([1, 2])
     name_col.text_input("New server's name", key=_NEW, placeholder="notes")
     line_col.text_input("Its command line or URL", key=_NEW_LINE,
                     placeholder="python -m notes_server  or  http://127.0.0.1:8000/mcp")
-    st.button("Add MCP server", key="build_mcp_add", on_click=_add)
+    st.button("Add MCP server", key="build_mcp_add", on_click=guard(_add))
     if st.session_state.get("build_mcp_note"):
-        st.error(st.session_state["build_mcp_note"], icon="⚠️")
+        st.error(st.session_state["build_mcp_note"], icon=icons.ALERTS["problem"])

@@ -2,8 +2,9 @@
 
 Every item is shown with its provenance (source and locator, writer, trust, run,
 time). The memory is opened once per process and settings (``open_team_memory``
-keeps it); what goes wrong with the store is shown as an ``st.error``, never a
-traceback.
+keeps it), and its embedder is loaded once per process, whatever the settings,
+and shared with the runs the studio starts (``memory.embedder`` keeps it); what
+goes wrong with the store is shown as an ``st.error``, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import streamlit as st
 
 from memory.embedder import EmbedderError
 from memory.items import COLLECTIONS, MemoryStoreError
-from studio.ui import build, state
+from studio.ui import build, icons, state
 from studio.ui.memory_ingest import upload_section
 
 if TYPE_CHECKING:
@@ -99,7 +100,8 @@ def _open(spec: TeamSpec) -> VectorMemory | None:
 
 
 def _build_link() -> None:
-    st.page_link(st.Page(build.page, title="Build", icon="🧱", url_path="build"), label="Go to the Build page")
+    st.page_link(st.Page(build.page, title="Build", icon=icons.PAGES["build"], url_path="build"),
+                 label="Go to the Build page")
 
 
 def _md(text: str) -> str:
@@ -185,7 +187,7 @@ def _move(key: str, offset: int) -> None:
 
 def _delete_buttons(memory: VectorMemory, hit: Hit) -> None:
     with st.container(horizontal=True):
-        if st.button("Delete", key=f"memory_forget_{hit.id}", icon="🗑️"):
+        if st.button("Delete", key=f"memory_forget_{hit.id}", icon=icons.ALERTS["delete"]):
             gone = memory.forget([hit.id])
             _done(f"Deleted {hit.id} from {hit.collection}." if gone else f"{hit.id} was already gone.")
         if hit.collection == "knowledge" and hit.source:

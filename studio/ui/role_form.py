@@ -9,8 +9,9 @@ import streamlit as st
 
 from studio.spec import COLLECTIONS, ROLE_KINDS
 from studio.spec.memory import DEFAULT_READ, DEFAULT_WRITE
-from studio.ui import canvas_view, state
+from studio.ui import canvas_view, icons, state
 from studio.ui.build_fields import (
+    guard,
     key,
     model_picker,
     number,
@@ -21,7 +22,6 @@ from studio.ui.build_fields import (
     toggle,
     writer,
 )
-from studio.ui.canvas import KIND_LOOK
 from studio.ui.team_edit import get_path, names, problems_under, remove_role, rename_role, role_kind, role_name, roles
 from studio.ui.tools_form import role_tools
 
@@ -54,8 +54,8 @@ def _remove(index: int) -> None:
 
 
 def _label(role: Any, bad: bool) -> str:
-    icon = KIND_LOOK.get(role_kind(role), ("❓",))[0]
-    return f"{icon} {role_name(role) or '(no name)'} ({role_kind(role) or '?'})" + (" ⚠️" if bad else "")
+    # a selectbox's options are plain text: no Material icon there (an emoji shows as a box without its font)
+    return f"{role_name(role) or '(no name)'} ({role_kind(role) or '?'})" + (" — has problems" if bad else "")
 
 
 def _picker(all_roles: list[Any], problems: list[str]) -> int:
@@ -101,15 +101,15 @@ def role_form(data: dict[str, Any], problems: list[str]) -> None:
     index = _picker(all_roles, problems)
     role = all_roles[index]
     if not isinstance(role, dict):
-        st.error(f"roles[{index}] is not a mapping ({role!r}); remove it.", icon="⚠️")
+        st.error(f"roles[{index}] is not a mapping ({role!r}); remove it.", icon=icons.ALERTS["problem"])
     else:
         prefix = f"roles[{index}]"
         known = {f"{prefix}.{f}" for f in _FIELDS}
         for line in problems_under(problems, prefix):  # the ones no field below shows (unknown fields, …)
             if not any(line.startswith((k + ":", k + "[")) for k in known):
-                st.error(problem_md(line), icon="⚠️")
+                st.error(problem_md(line), icon=icons.ALERTS["problem"])
         _fields(data, problems, index, role)
-    st.button("Remove this role", key=f"build_remove_{index}", on_click=_remove, args=(index,),
+    st.button("Remove this role", key=f"build_remove_{index}", on_click=guard(_remove), args=(index,),
               help="Also removes its routes (and the entry, if it was the entry).")
 
 
@@ -117,13 +117,12 @@ def _fields(data: dict[str, Any], problems: list[str], index: int, role: dict[st
     left, right = st.columns(2)
     with left:
         widget = key("roles", index, "name")
-        st.text_input("Name", value=role_name(role), key=widget, on_change=_rename, args=(index, widget),
+        st.text_input("Name", value=role_name(role), key=widget, on_change=guard(_rename), args=(index, widget),
                       help="Letters, digits, _ and -, starting with a letter. Routes and the entry follow a rename.")
         show_problems(problems, f"roles[{index}].name")
         kinds = list(ROLE_KINDS) + ([role["kind"]] if role.get("kind") not in ROLE_KINDS else [])
         widget = key("roles", index, "kind")
         st.selectbox("Kind", kinds, index=kinds.index(role.get("kind")), key=widget,
-                     format_func=lambda k: f"{KIND_LOOK.get(k, ('❓',))[0]} {k}",
                      on_change=writer(("roles", index, "kind"), widget))
         show_problems(problems, f"roles[{index}].kind")
         model_picker(data, problems, "Model", ("roles", index, "model"), can_unset=True)

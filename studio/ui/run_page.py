@@ -12,6 +12,13 @@ run here).
 A run waiting at an approval point (started here or with ``huddle run``)
 shows the request under its progress line, with Approve, Edit and Reject;
 an answer resumes it in the background and the page follows it live again.
+Stop stops a running run before its next model call, and a waiting one at
+once (failed with error type ``stopped``: either can be resumed).
+
+Under the progress line: the team with its speaking roles lit and what they
+are saying as it streams in, then the run's timeline (``studio.ui.timeline``),
+then the transcript with the newest message on top, so the latest words stay
+in view however long the run; tokens and cost per agent come last.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from studio.bus.sqlite import RunInfo
 from studio.messages import Message
 from studio.runner import shared_store
 from studio.spec import TeamSpec
-from studio.ui import state, transcript, worker
+from studio.ui import icons, run_picture, state, timeline, transcript, worker
 from studio.ui.approval_form import approval_prompt, waiting_request
 
 __all__ = ["DEFAULT_TASK", "MODEL_KEY", "POLL_S", "RUN_KEY", "TASK_KEY", "open_run", "page", "shown_run"]
@@ -55,22 +62,24 @@ def shown_run() -> str | None:
 
 def page() -> None:
     """Render the Run page."""
-    st.title("▶️ Run")
+    st.title(f"{icons.PAGES['run']} Run")
     spec, problems = state.validate(state.team_data())
     run_id = shown_run()
     handle = worker.get(run_id) if run_id else None
-    _controls(spec, problems, handle)
-    if not run_id:
-        st.info("Start a run above, or open a past one by id (the Runs page lists them).")
-        return
     try:
         log = shared_store(state.home())  # $HUDDLE_BUS_URL's bus (Redis Streams), else runs.db in the home
     except BusUnavailable as exc:
+        _controls(spec, problems, handle, waiting=False)
         st.error(str(exc))
         return
-    info = log.get_run(run_id)
+    info = log.get_run(run_id) if run_id else None
     if info is not None and handle is None:  # an id prefix, or a run another process started
         handle = worker.get(info.run_id)
+    _controls(spec, problems, handle, waiting=info is not None and info.status == "waiting",
+              run_id=info.run_id if info else run_id)
+    if not run_id:
+        st.info("Start a run above, or open a past one by id (the Runs page lists them).")
+        return
     if _status(handle, info) in _ACTIVE:
         st.session_state[_LIVE] = run_id
         _live(run_id, spec)
@@ -86,13 +95,15 @@ def _status(handle: worker.RunHandle | None, info: RunInfo | None) -> str:
     """
     if handle is not None and (handle.active or info is None):
         return handle.status
-    if handle is not None and handle.status == "stopped" and info is not None and info.status == "failed":
-        return "stopped"
+    if info is not None and info.status == "failed" and (info.error == worker.STOPPED or (
+            handle is not None and handle.status == "stopped")):
+        return "stopped"  # with Stop, here or in another studio
     return info.status if info is not None else "?"
 
 
-def _controls(spec: TeamSpec | None, problems: list[str], handle: worker.RunHandle | None) -> None:
-    """Task, model override, Start and Stop; and a way to open a run by id."""
+def _controls(spec: TeamSpec | None, problems: list[str], handle: worker.RunHandle | None, *, waiting: bool,
+              run_id: str | None = None) -> None:
+    """Task, model override, Start and Stop (a running or waiting run); and a way to open a run by id."""
     team = state.team_data().get("name", "?")
     if problems:
         st.error("The team cannot run; fix it on the Build page:\n" + "\n".join(f"- {p}" for p in problems))
@@ -108,8 +119,9 @@ def _controls(spec: TeamSpec | None, problems: list[str], handle: worker.RunHand
     start.button("Start", key="run_start", type="primary", on_click=_start,
                  disabled=spec is None or not task or active,
                  help=f"Run the team {team!r} on the task" if spec else "The team is not valid")
-    stop.button("Stop", key="run_stop", on_click=_stop, args=(handle.run_id if handle else "",),
-                disabled=not active, help="Stop before the next model call (the run can be resumed later)")
+    stop.button("Stop", key="run_stop", on_click=_stop, args=(run_id or "",), disabled=not (active or waiting),
+                help="Stop a running run before its next model call, a waiting one at once (either can be "
+                     "resumed later)")
     opener.text_input("Open a run by id", key=_OPEN_KEY, on_change=_open_typed, placeholder="run id or prefix")
 
 
@@ -125,8 +137,10 @@ def _start() -> None:
 
 def _stop(run_id: str) -> None:
     handle = worker.get(run_id)
-    if handle is not None:
+    if handle is not None and handle.active:
         handle.stop()
+    elif run_id:
+        worker.stop_waiting(run_id, home=state.home())
 
 
 def _open_typed() -> None:
@@ -158,18 +172,25 @@ def _show(run_id: str, spec: TeamSpec | None) -> None:
         (st.warning if status == "stopped" else st.error)(f"{'Stopped' if status == 'stopped' else 'Failed'}: "
                                                           f"{error}")
     _approval_prompts(run_id, status, messages)
-    with st.expander("Tokens and cost per agent", expanded=True):
-        transcript.usage_chart(messages)
-    st.subheader("Transcript")
-    if not messages:
-        st.caption("no messages yet")
-    start, end = transcript.window(len(messages), key=f"run-window-{run_id}")
-    transcript.render_transcript(messages[start:end], transcript.role_kinds(info.spec if info else None),
-                                 offset=start)
+    kinds = transcript.role_kinds(info.spec if info else None)
+    speeches = handle.speeches() if handle is not None and active else {}
+    _now(info.spec if info else state.team_data(), speeches, kinds)
+    with st.expander("Timeline", expanded=True):
+        picked = timeline.show(messages, key=f"run-timeline-{run_id}", waiting=status == "waiting")
+        if picked is not None and 0 < picked <= len(messages):
+            st.caption(f"message #{picked}, picked on the timeline")
+            transcript.render_transcript(messages[picked - 1:picked], kinds, offset=picked - 1)
     final = transcript.final_of(messages)
     if final is not None or not (active or status == "waiting"):
         st.subheader("Result")
         transcript.render_result(final, key=f"run-{run_id}")
+    st.subheader("Transcript, newest first")
+    if not messages:
+        st.caption("no messages yet")
+    start, end = transcript.window(len(messages), key=f"run-window-{run_id}")
+    transcript.render_transcript(messages[start:end], kinds, offset=start, newest_first=True)
+    with st.expander("Tokens and cost per agent"):
+        transcript.usage_chart(messages)
     if not active and st.session_state.get(_LIVE) == run_id:
         del st.session_state[_LIVE]
         st.rerun()  # the whole page, so Start and Stop reflect the finished run
@@ -192,6 +213,16 @@ def _progress(run_id: str, handle: worker.RunHandle | None, info: RunInfo | None
     st.markdown(f"{transcript.STATUS_ICONS.get(status, '•')} **{status}** · round {transcript.rounds(messages)}/"
                 f"{max_rounds}{speaking} · {elapsed:.1f}s · {calls} model calls · {len(messages)} messages · "
                 f"team {team} · run `{run_id}`")
+
+
+def _now(team: dict, speeches: dict[str, worker.Speech], kinds: dict[str, str]) -> None:
+    """The team with its speaking roles lit, and beside it what they are saying as it arrives."""
+    picture, words = st.columns([2, 3])
+    with picture:
+        run_picture.show_team(team, run_picture.speaking_roles(speeches))
+    with words:
+        avatars = {role: transcript.AVATARS.get(kind, "") for role, kind in kinds.items()}
+        run_picture.show_speeches(speeches, {k: v for k, v in avatars.items() if v})
 
 
 def _approval_prompts(run_id: str, status: str, messages: Sequence[Message]) -> None:

@@ -1,4 +1,4 @@
-"""The Runs page: the history of runs, a replay of one run's timeline, and two runs of one team side by side.
+"""The Runs page: the history of runs, a replay of one run with its timeline, and two runs of one team side by side.
 
 Everything here is read from the run log; a run still going on shows as far
 as it got (the Run page follows it live).
@@ -18,7 +18,7 @@ from studio.bus.store import RunStore
 from studio.messages import Message
 from studio.render import sender_text
 from studio.runner import shared_store
-from studio.ui import run_page, state, transcript
+from studio.ui import icons, run_page, state, timeline, transcript
 
 __all__ = ["HISTORY_LIMIT", "history_frame", "page"]
 
@@ -28,7 +28,7 @@ HISTORY_LIMIT = 200
 
 def page() -> None:
     """Render the Runs page."""
-    st.title("🗂️ Runs")
+    st.title(f"{icons.PAGES['runs']} Runs")
     try:
         log = shared_store(state.home())  # $HUDDLE_BUS_URL's bus (Redis Streams), else runs.db in the home
     except BusUnavailable as exc:
@@ -74,6 +74,12 @@ def _replay(log: RunStore, runs: Sequence[RunInfo]) -> None:
     if not messages:
         st.caption("no messages")
         return
+    with st.expander("Timeline", expanded=True):
+        picked = timeline.show(messages, key=f"runs-timeline-{chosen}", waiting=info.status == "waiting")
+        if picked is not None and 0 < picked <= len(messages):
+            st.caption(f"message #{picked}, picked on the timeline")
+            transcript.render_transcript(messages[picked - 1:picked], transcript.role_kinds(info.spec),
+                                         offset=picked - 1)
     upto = len(messages)
     if len(messages) > 1:
         upto = st.slider("Timeline: messages up to", 1, len(messages), value=len(messages),
@@ -132,7 +138,7 @@ def _summary(info: RunInfo, messages: Sequence[Message]) -> None:
 def _link_to_run_page(run_id: str) -> None:
     """A link that opens the run on the Run page (``?run=ID``)."""
     try:
-        st.page_link(st.Page(run_page.page, title="Run", url_path="run"), label="Open on the Run page", icon="▶️",
-                     query_params={"run": run_id})
+        st.page_link(st.Page(run_page.page, title="Run", icon=icons.PAGES["run"], url_path="run"),
+                     label="Open on the Run page", icon=icons.PAGES["run"], query_params={"run": run_id})
     except StreamlitAPIException:  # no navigation (a page rendered on its own, as in tests)
         st.caption(f"Open it on the Run page: `?run={run_id}`")

@@ -10,8 +10,9 @@ from typing import Any
 
 import streamlit as st
 
-from studio.ui import state
+from studio.ui import icons, state
 from studio.ui.build_fields import (
+    guard,
     key,
     model_picker,
     number,
@@ -38,7 +39,7 @@ def team_form(data: dict[str, Any], problems: list[str]) -> None:
         model_picker(data, problems, "Default model", ("defaults", "model"), can_unset=False)
         for line in problems_under(problems, "defaults"):
             if not line.startswith("defaults.model:"):  # the picker shows those; other defaults have no field here
-                st.error(problem_md(line), icon="⚠️")
+                st.error(problem_md(line), icon=icons.ALERTS["problem"])
     with right:
         current = get_path(data, ("flow", "entry"))
         options = [FIRST_WORKER] + [n for n in dict.fromkeys(names(data)) if n]
@@ -80,7 +81,8 @@ def routes_editor(data: dict[str, Any], problems: list[str]) -> None:
         first_from.add(src)
         row, button = st.columns([6, 1], vertical_alignment="center")
         row.markdown(f"`{src or '?'}` → `{tgt or '?'}`{note}")
-        button.button("✕", key=f"build_route_rm_{j}", on_click=_remove_route, args=(j,), help="Remove this route")
+        button.button("", icon=icons.ALERTS["remove"], key=f"build_route_rm_{j}", on_click=guard(_remove_route),
+                      args=(j,), help="Remove this route")
         show_problems(problems, f"flow.edges[{j}]")
     show_problems(problems, "flow.edges", exact=True)
     choices = [n for n in dict.fromkeys(names(data)) if n]
@@ -90,4 +92,4 @@ def routes_editor(data: dict[str, Any], problems: list[str]) -> None:
     src_widget, tgt_widget = key("route", "from"), key("route", "to")
     src_col.selectbox("From", choices, key=src_widget)
     tgt_col.selectbox("To", choices, key=tgt_widget, index=min(1, len(choices) - 1))
-    st.button("Add route", key="build_route_add", on_click=_add_route, args=(src_widget, tgt_widget))
+    st.button("Add route", key="build_route_add", on_click=guard(_add_route), args=(src_widget, tgt_widget))

@@ -26,8 +26,8 @@ from typing import Any
 import streamlit as st
 
 from studio.spec import TOOLS
-from studio.ui import state
-from studio.ui.build_fields import key, md, show_problems
+from studio.ui import icons, state
+from studio.ui.build_fields import guard, key, md, show_problems
 from studio.ui.mcp_form import ask_tools, listing, servers
 from studio.ui.team_edit import get_path, roles, set_path
 
@@ -77,7 +77,7 @@ def _tools(data: dict[str, Any], index: int) -> list[Any]:
 
 def _write(index: int, which: str, new: list[Any]) -> None:
     data = state.team_data()
-    state.set_team(set_path(data, ("roles", index, "tools"), replace_entries(_tools(data, index), which, new) or None))
+    state.commit(set_path(data, ("roles", index, "tools"), replace_entries(_tools(data, index), which, new) or None))
 
 
 def _on(index: int, which: str, widget: str, convert: Callable[[Any], list[Any]]) -> None:
@@ -108,7 +108,7 @@ def _server_tools(data: dict[str, Any], index: int, name: str, server: Any) -> N
     entry = next((t for t in _tools(data, index) if category(t) == f"mcp:{name}"), None)
     widget = key("roles", index, "tools", "mcp", name)
     st.checkbox(f"Tools of MCP server **{md(name)}**", value=entry is not None, key=widget,
-                on_change=_toggle_server, args=(index, name, widget))
+                on_change=guard(_toggle_server), args=(index, name, widget))
     if entry is None:
         return
     names, error = _listed_names(server)
@@ -122,11 +122,11 @@ def _server_tools(data: dict[str, Any], index: int, name: str, server: Any) -> N
             (right, "deny", "Deny", deny, "Never these, even when allowed.")):
         widget = key("roles", index, "tools", "mcp", name, field)
         column.multiselect(label, options, default=[str(c) for c in chosen], key=widget, accept_new_options=True,
-                           help=help, on_change=_mcp_entry, args=(index, name, field, widget))
+                           help=help, on_change=guard(_mcp_entry), args=(index, name, field, widget))
     if error:
-        st.error(md(error), icon="🔌")
+        st.error(md(error), icon=icons.ALERTS["server"])
     elif error is None:
-        st.button(f"List tools of {name}", key=f"build_tools_list_{index}_{name}", on_click=ask_tools,
+        st.button(f"List tools of {name}", key=f"build_tools_list_{index}_{name}", on_click=guard(ask_tools),
                   args=(name, server), help="Starts or reaches the server now and asks for its tools.")
 
 
@@ -136,12 +136,12 @@ def role_tools(data: dict[str, Any], problems: list[str], index: int) -> None:
     widget = key("roles", index, "tools")
     st.multiselect("Tools", list(TOOLS), default=[t for t in tools if t in TOOLS], key=widget,
                    help="memory_search: the role searches the shared memory with its own query.",
-                   on_change=_on, args=(index, "builtin", widget, list))
+                   on_change=guard(_on), args=(index, "builtin", widget, list))
     widget = key("roles", index, "tools", "python")
     st.text_area("Python functions (one package.module:function a line; add `as NAME` to rename)", height=80,
                  value="\n".join(str(t.get("python")) + (f" as {t['name']}" if t.get("name") else "")
                                  for t in tools if category(t) == "python"),
-                 key=widget, on_change=_on, args=(index, "python", widget, python_entries),
+                 key=widget, on_change=guard(_on), args=(index, "python", widget, python_entries),
                  help="Typed functions importable where the team runs; their docstring and annotations tell "
                       "the model how to call them.")
     for name, server in servers(data).items():
@@ -225,15 +225,16 @@ def _try_form(data: dict[str, Any], index: int) -> None:
     try:
         tool = found[label]()
     except ValueError as exc:  # ToolConfigError: the function does not import
-        st.error(md(str(exc)), icon="⚠️")
+        st.error(md(str(exc)), icon=icons.ALERTS["problem"])
         return
     st.caption(md(tool.description.splitlines()[0] if tool.description else tool.name))
     with st.popover("Its arguments' JSON schema"):
         st.json(tool.parameters)
     st.text_area("Arguments (a JSON object)", value="{}", key=f"build_try_args_{index}", height=90)
-    st.button("Call it", key=f"build_try_run_{index}", on_click=_run_try, args=(index,))
+    st.button("Call it", key=f"build_try_run_{index}", on_click=guard(_run_try), args=(index,))
     outcome = st.session_state.get(_OUTCOME)
     if outcome and outcome[0] == role_key(data, index) and outcome[1] == label:
         _, _, ok, text = outcome
-        (st.success if ok else st.error)(f"{label}: {'ok' if ok else 'failed'}", icon="✅" if ok else "❌")
+        (st.success if ok else st.error)(f"{label}: {'ok' if ok else 'failed'}",
+                                         icon=icons.ALERTS["valid" if ok else "failed"])
         st.text(text or "(empty)")

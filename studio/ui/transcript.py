@@ -43,23 +43,22 @@ from studio.messages import (
     message_from_json,
 )
 from studio.render import usage_text
-from studio.ui.flow_messages import approval, badge, ledger, plain, ranking
+from studio.ui import icons
+from studio.ui.flow_messages import FENCE, approval, badge, hard_breaks, ledger, plain, ranking
 
 __all__ = ["AVATARS", "KIND_ICONS", "STATUS_ICONS", "WINDOW", "duration_s", "final_of", "render_result",
            "render_transcript", "role_kinds", "rounds", "tail", "usage_by_agent", "usage_chart", "window"]
 
-AVATARS = {"orchestrator": "🧭", "planner": "🗺️", "coder": "💻", "critic": "🔍", "user": "🧑", "system": "⚙️"}
-"""Avatar of an agent, by its role kind (or ``user`` / ``system``)."""
+AVATARS = icons.ROLES
+"""Avatar of an agent, by its role kind (or ``user`` / ``system``): a Material icon, as ``st.chat_message`` takes it."""
 KIND_ICONS = {name: kind.icon for name, kind in KINDS.items()}
 """Icon in front of each message, by its kind (from the one table of kinds, ``studio.kinds``)."""
-STATUS_ICONS = {"starting": "⏳", "running": "🔄", "waiting": "⏸️", "done": "✅", "unsolved": "⚠️", "failed": "❌",
-                "stopped": "⏹️"}
-"""Icon in front of a run's status."""
+STATUS_ICONS = icons.STATUS
+"""Icon in front of a run's status (Markdown's ``:material/name:``)."""
 WINDOW = 50
 """Messages shown at once; older ones are a page away, so a long run renders as fast as a short one."""
 _CACHE = "huddle_transcripts"
 _CACHED_RUNS = 8
-_FENCE = re.compile(r"```[^\n]*\n.*?(?:```|\Z)", re.S)
 _TAIL_LINES = 20
 _CUT = re.compile(r"\n\[… ([\d,]+) more characters cut\]$")
 """How ``studio.tools.cap`` marks a result it cut."""
@@ -108,7 +107,7 @@ def final_of(messages: Sequence[Message]) -> Final | None:
 
 def _prose(content: str) -> str:
     """A reply without its fenced code blocks (they are shown with ``st.code``)."""
-    return _FENCE.sub("", content).strip()
+    return FENCE.sub("", content).strip()
 
 
 def window(total: int, key: str, size: int = WINDOW) -> tuple[int, int]:
@@ -127,7 +126,8 @@ def window(total: int, key: str, size: int = WINDOW) -> tuple[int, int]:
     return start, end
 
 
-def render_transcript(messages: Sequence[Message], kinds: dict[str, str], *, offset: int = 0) -> None:
+def render_transcript(messages: Sequence[Message], kinds: dict[str, str], *, offset: int = 0,
+                      newest_first: bool = False) -> None:
     """Messages as chat bubbles, consecutive messages of one agent on one branch in one bubble.
 
     A bubble of a parallel branch (a plan step, a candidate, a sub-team) shows
@@ -137,9 +137,11 @@ def render_transcript(messages: Sequence[Message], kinds: dict[str, str], *, off
         messages: the messages to show, in order.
         kinds: role name to role kind (picks each agent's avatar).
         offset: index of ``messages[0]`` in the whole run (message numbers count from 1).
+        newest_first: the newest message on top (the Run page: a live run's latest words stay in view).
     """
+    numbered = list(enumerate(messages, start=offset))
     group: list[tuple[int, Message]] = []
-    for index, message in enumerate(messages, start=offset):
+    for index, message in reversed(numbered) if newest_first else numbered:
         if group and (group[-1][1].sender, group[-1][1].branch) != (message.sender, message.branch):
             _bubble(group, kinds)
             group = []
@@ -150,7 +152,7 @@ def render_transcript(messages: Sequence[Message], kinds: dict[str, str], *, off
 
 def _bubble(group: list[tuple[int, Message]], kinds: dict[str, str]) -> None:
     sender = group[0][1].sender
-    avatar = AVATARS.get(kinds.get(sender, sender), "🤖")
+    avatar = AVATARS.get(kinds.get(sender, sender), icons.UNKNOWN_ROLE)
     branch = group[0][1].branch
     with st.chat_message(sender, avatar=avatar):
         st.markdown(f"**{plain(sender)}**" + (f" {badge(branch)}" if branch else ""))
@@ -173,7 +175,9 @@ def _message(index: int, message: Message) -> None:
 
 
 def _text(message: Message) -> None:
-    st.markdown(KINDS[message.kind].summary(message) or "*(empty)*")
+    """The task as the user wrote it: Markdown, each line on its own line (Markdown alone would join them)."""
+    text = KINDS[message.kind].summary(message)
+    st.markdown(hard_breaks(text) or "*(empty)*")
 
 
 def _code(message: Code | Final) -> None:
@@ -184,7 +188,7 @@ def _code(message: Code | Final) -> None:
 
 
 def _plan(message: Plan) -> None:
-    st.markdown("\n".join(f"1. **{plain(s.id)}** {plain(s.description)}"
+    st.markdown("\n".join(f"1. **{plain(s.id)}** {hard_breaks(plain(s.description), indent='   ')}"
                           + (f" (after {', '.join(s.depends_on)})" if s.depends_on else "")
                           for s in message.steps) or "(no steps)")
 
@@ -224,7 +228,7 @@ def _reflection(message: Reflection) -> None:
 
 def _tool_call(message: ToolCall) -> None:
     arguments = json.dumps(message.arguments, indent=2, ensure_ascii=False, default=str)
-    st.markdown(f"🔧 calls **{plain(message.tool)}**")
+    st.markdown(f"{icons.ALERTS['tool']} calls **{plain(message.tool)}**")
     st.code(arguments, language="json")
 
 
@@ -246,8 +250,8 @@ def _tool_result(message: ToolResult) -> None:
 
 def _execution(message: Execution) -> None:
     """The outcome on one line; failures, output and the sandbox's facts folded away under it."""
-    colour, mark = ("green", "✓") if message.ok else ("red", "✗")  # the content already says OK or FAILED
-    st.markdown(f":{colour}[**{mark}** {plain(message.content)}]")
+    colour, mark = ("green", icons.ALERTS["valid"]) if message.ok else ("red", icons.ALERTS["failed"])
+    st.markdown(f":{colour}[{mark} {plain(message.content)}]")  # the content already says OK or FAILED
     label = f"execution details: {message.failed} failure(s)" if message.failures else "execution details"
     with st.expander(label, expanded=not message.ok and bool(message.failures)):
         for failure in message.failures:
@@ -322,7 +326,7 @@ def render_result(final: Final | None, key: str) -> None:
         head += f" · :{colour}[tests: {final.passed} passed, {final.failed} failed]"
     else:
         head += " · not run"
-    st.markdown(f"🏁 Final result: {head}")
+    st.markdown(f"{icons.ALERTS['final']} Final result: {head}")
     if final.code:
         st.code(final.code, language="python")
         st.download_button("Download the code", final.code, file_name="solution.py", mime="text/x-python",
