@@ -166,6 +166,12 @@ def tool_result_text(run_id: str, name: str, outcome: ToolOutcome) -> str:
             f"{fence_text(cap(outcome.text))}\n</{tag}>\nCall another tool, or give your answer as asked.")
 
 
+def _request(ctx: Any, name: str, arguments: dict[str, Any]) -> ToolCall:
+    """A role's call as a message; its content, ``name({...})``, is what a person approves."""
+    return ToolCall(run_id=ctx.run_id, sender=ctx.role.name, tool=name, arguments=arguments,
+                    content=f"{name}({json.dumps(arguments, ensure_ascii=False, default=str)})")
+
+
 def run_tool(ctx: Any, name: str, arguments: dict[str, Any], tools: dict[str, Tool],
              journal: Journal | None) -> tuple[list[Any], ToolOutcome, dict[str, Any]]:
     """Call tool ``name`` for a role: after a person's approval when the team asks for one.
@@ -174,8 +180,7 @@ def run_tool(ctx: Any, name: str, arguments: dict[str, Any], tools: dict[str, To
     arguments it ran with.
     """
     role = ctx.role.name
-    request = ToolCall(run_id=ctx.run_id, sender=role, tool=name, arguments=arguments,
-                       content=f"{name}({json.dumps(arguments, ensure_ascii=False, default=str)})")
+    request = _request(ctx, name, arguments)
     notes: list[Any] = [request]
     tool = tools.get(name)
     if tool is None:
@@ -235,8 +240,7 @@ def repeated_call(ctx: Any, name: str, arguments: dict[str, Any], done: set[str]
     if key not in done:
         done.add(key)
         return None
-    request = ToolCall(run_id=ctx.run_id, sender=ctx.role.name, tool=name, arguments=arguments,
-                       content=f"{name}({json.dumps(arguments, ensure_ascii=False, default=str)})")
+    request = _request(ctx, name, arguments)
     return [request, ToolResult(run_id=ctx.run_id, sender=ctx.role.name, tool=name, ok=False, content=REPEATED,
                                 parent_id=request.id)]
 

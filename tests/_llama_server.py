@@ -8,7 +8,6 @@ server for the whole test session, stopped at the end.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _procs import free_port, stop
 
 from studio.llm.local import gguf_path
 
 MODEL_NAME = "smollm2"
 """The name the server answers to (``--model_alias``): Huddle's model string is ``openai/smollm2``."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_llama_server(folder: Path, timeout_s: float = 90) -> tuple[subprocess.Popen, str]:
@@ -36,7 +30,7 @@ def start_llama_server(folder: Path, timeout_s: float = 90) -> tuple[subprocess.
     Raises:
         AssertionError: the server exited, or did not list its model within ``timeout_s`` (with its log).
     """
-    port = _free_port()
+    port = free_port()
     log_path = folder / "llama_server.log"
     log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until it stops
     proc = subprocess.Popen(
@@ -58,17 +52,6 @@ def start_llama_server(folder: Path, timeout_s: float = 90) -> tuple[subprocess.
                 stop(proc)
                 raise AssertionError(f"llama_cpp.server did not start: {log_path.read_text()[-3000:]}") from None
             time.sleep(0.25)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop the server (terminate, then kill if it lingers)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _procs import free_port, stop
 
 from studio.spec import McpServer
 
@@ -33,15 +34,9 @@ def stdio_spec(script: str = "notes_like.py", **fields: Any) -> McpServer:
     return McpServer(command=sys.executable, args=[str(SERVERS / script)], **fields)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_http_server(folder: Path, script: str = "notes_like.py") -> tuple[subprocess.Popen, str]:
     """Start ``tests/mcp_servers/SCRIPT`` over streamable HTTP on a free loopback port; (process, URL)."""
-    port = _free_port()
+    port = free_port()
     log_path = folder / f"{script}-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until it stops
     proc = subprocess.Popen([sys.executable, str(SERVERS / script), "--http", str(port)],
@@ -59,16 +54,6 @@ def start_http_server(folder: Path, script: str = "notes_like.py") -> tuple[subp
             stop(proc)
             pytest.fail(f"{script} --http did not accept connections within 30 s: {log_path.read_text()}")
         time.sleep(0.05)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop a server started here."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @contextlib.contextmanager

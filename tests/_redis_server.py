@@ -13,14 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from _procs import free_port, stop
 
 INSTALL = "redis-server is not installed: apt-get install redis-server (the Redis bus tests start a real one)"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_redis_server(folder: Path, *args: str) -> tuple[subprocess.Popen, str]:
@@ -31,7 +26,7 @@ def start_redis_server(folder: Path, *args: str) -> tuple[subprocess.Popen, str]
     exe = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
     if exe is None:
         pytest.fail(INSTALL)
-    port = _free_port()
+    port = free_port()
     log = open(folder / "redis.log", "w")  # noqa: SIM115 - the server writes to it until it stops
     proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", str(folder), *args], stdout=log, stderr=subprocess.STDOUT)
@@ -51,16 +46,6 @@ def start_redis_server(folder: Path, *args: str) -> tuple[subprocess.Popen, str]
             proc.kill()
             pytest.fail("redis-server did not answer PING within 20 s")
         time.sleep(0.05)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop a server started here."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _procs import free_port
 
 from studio.spec import TeamSpec, dump_spec, load_spec, parse_spec
 
@@ -90,12 +91,6 @@ def dev_team_file(tmp_path, dev_team) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_chroma_server(folder: Path):
     """Start ``chroma run`` on a free loopback port with its data in ``folder``; (process, URL) once it answers."""
     import shutil
@@ -106,7 +101,7 @@ def start_chroma_server(folder: Path):
 
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
     assert exe, "the chroma command (from the chromadb package) is missing"
-    port = _free_port()
+    port = free_port()
     log = open(folder / "server.log", "w")  # noqa: SIM115 - the server writes to it until it stops
     proc = subprocess.Popen([exe, "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT)
@@ -155,3 +150,19 @@ def browser():
         launched = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Every media store the AppTest runs make, so a test can read what the download button serves."""
+    import streamlit.testing.v1.app_test as app_test
+
+    stores = []
+
+    class Recording(app_test.MemoryMediaFileStorage):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            stores.append(self)
+
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
+    return stores

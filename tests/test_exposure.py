@@ -18,7 +18,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import ROOT, _free_port
+from _procs import free_port
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
@@ -80,7 +81,7 @@ def test_token_rules(monkeypatch):
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20"])
 def test_a_public_address_without_a_token_or_insecure_is_refused_before_anything_listens(command, host,
                                                                                          nothing_starts):
-    port = _free_port()
+    port = free_port()
     out = CliRunner().invoke(cli, [*command, "--host", host, "--port", str(port)])
     assert out.exit_code == 2, out.output
     assert f"--host {host} lets other machines in" in out.output
@@ -92,7 +93,7 @@ def test_a_public_address_without_a_token_or_insecure_is_refused_before_anything
 def test_a_token_variable_that_is_unset_or_short_is_refused(command, nothing_starts, monkeypatch):
     monkeypatch.setenv("HUDDLE_TEST_SHORT", "123456")
     for name, words in (("HUDDLE_TEST_UNSET", "is not set or empty"), ("HUDDLE_TEST_SHORT", "at least 16")):
-        out = CliRunner().invoke(cli, [*command, "--host", "0.0.0.0", "--port", str(_free_port()), "--token-env",
+        out = CliRunner().invoke(cli, [*command, "--host", "0.0.0.0", "--port", str(free_port()), "--token-env",
                                        name])
         assert out.exit_code == 2 and f"--token-env {name}" in out.output and words in out.output, out.output
     assert nothing_starts == []
@@ -101,7 +102,7 @@ def test_a_token_variable_that_is_unset_or_short_is_refused(command, nothing_sta
 def test_memory_serve_insecure_warns_that_every_document_is_readable(monkeypatch, home):
     ran = []
     monkeypatch.setattr(os, "execv", lambda exe, argv: ran.append(argv))
-    port = _free_port()
+    port = free_port()
     out = CliRunner().invoke(cli, ["memory", "serve", "--host", "0.0.0.0", "--port", str(port), "--insecure"])
     assert out.exit_code == 0, out.output
     assert "warning: --insecure" in out.output and "every document stored here is readable" in out.output
@@ -118,7 +119,7 @@ def _ui(monkeypatch, *args: str):
         return 0
 
     monkeypatch.setattr(cli_ui, "serve", fake_serve)  # what starts Streamlit (and passes signals on to it)
-    out = CliRunner().invoke(cli, ["ui", "--port", str(_free_port()), *args])
+    out = CliRunner().invoke(cli, ["ui", "--port", str(free_port()), *args])
     assert out.exit_code == 0, out.output
     return out.output, calls[0]
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 from _chroma_server import add_texts, race_first_write, run_together, search
-from conftest import DEV_SCRIPT, _free_port, start_chroma_server
+from _procs import free_port
+from conftest import DEV_SCRIPT, start_chroma_server
 from typer.testing import CliRunner
 
 from memory import MemoryItem, VectorMemory, get_embedder
@@ -217,7 +218,7 @@ def test_team_runs_in_two_processes_share_one_memory(chroma_server, namespace, t
 
 @pytest.mark.parametrize("args", [["search", "x"], ["list"], ["forget", "k-1"], ["ingest", "DOCS"]])
 def test_cli_commands_against_a_server_that_is_down_exit_2_naming_it(args, home, tmp_path):
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     (tmp_path / "a.md").write_text("a note\n")
     args = [str(tmp_path) if a == "DOCS" else a for a in args]
     out = huddle("memory", *args, "--url", url, home=home)
@@ -268,7 +269,7 @@ def test_a_malformed_url_exits_2(bad, home):
 @pytest.mark.timeout(300)
 def test_memory_serve_runs_a_server_teams_share_and_keeps_its_data(home, tmp_path, namespace, dev_team):
     team = str(_team_file(tmp_path, dev_team, namespace))
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     (tmp_path / "notes.md").write_text("# Releases\n\nTag every release with its version and date.\n")
     server = huddle("memory", "serve", "--port", str(port), home=home, stdout=subprocess.DEVNULL,
@@ -335,7 +336,7 @@ def test_memory_serve_with_a_token_refuses_every_client_without_it(home, tmp_pat
     token = "shared-" + secrets.token_hex(16)
     monkeypatch.setenv("SHARED_TOKEN", token)
     monkeypatch.delenv("HUDDLE_MEMORY_TOKEN", raising=False)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = huddle("memory", "serve", "--host", "0.0.0.0", "--port", str(port), "--token-env", "SHARED_TOKEN",
                     home=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -392,7 +393,7 @@ def test_memory_serve_with_a_token_refuses_every_client_without_it(home, tmp_pat
 @pytest.mark.timeout(300)
 def test_memory_serve_new_token_is_printed_once_and_opens_the_memory(home, tmp_path, namespace, monkeypatch):
     monkeypatch.delenv("HUDDLE_MEMORY_TOKEN", raising=False)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = huddle("memory", "serve", "--port", str(port), "--new-token", home=home, stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE)
@@ -426,7 +427,7 @@ def test_memory_serve_without_chroma_exits_2(home, monkeypatch):
     from studio.cli.memory import app
 
     monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
-    out = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])
+    out = CliRunner().invoke(app, ["serve", "--port", str(free_port())])
     assert out.exit_code == 2 and "the `chroma` command (from the chromadb package) is not installed" in out.output
 
 

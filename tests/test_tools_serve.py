@@ -13,7 +13,8 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import DEV_SCRIPT, ROOT, _free_port
+from _procs import free_port
+from conftest import DEV_SCRIPT, ROOT
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from typer.testing import CliRunner
@@ -104,7 +105,7 @@ def test_a_team_served_over_http_on_loopback_answers_the_sdk_client(dev_team_fil
     ingest = subprocess.run([HUDDLE, "memory", "ingest", str(notes), "--team", str(dev_team_file)],
                             capture_output=True, text=True, timeout=300, env=env)
     assert ingest.returncode == 0, ingest.stderr
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([HUDDLE, *_serve_args(dev_team_file, f"scripted:{DEV_SCRIPT}", home, "--http",
                                                   str(port))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)

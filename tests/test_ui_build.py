@@ -224,22 +224,6 @@ def _app():
 
 
 @pytest.fixture
-def downloads(monkeypatch):
-    """Every media store the AppTest runs make, so a test can read what the download button serves."""
-    import streamlit.testing.v1.app_test as app_test
-
-    stores = []
-
-    class Recording(app_test.MemoryMediaFileStorage):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            stores.append(self)
-
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
-    return stores
-
-
-@pytest.fixture
 def at(monkeypatch, downloads) -> AppTest:
     monkeypatch.delenv("HUDDLE_UI_TEAM", raising=False)
     return AppTest.from_function(_app, default_timeout=60).run()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import DEV_TEAM, _free_port, hashed, start_chroma_server
+from _procs import free_port
+from conftest import DEV_TEAM, hashed, start_chroma_server
 from streamlit.testing.v1 import AppTest
 
 from memory.embedder import HashEmbedder
@@ -224,7 +225,7 @@ def test_an_invalid_team_says_so_and_links_the_build_page():
 
 
 def test_an_unreachable_chroma_server_is_an_error_not_a_traceback():
-    at = _app(_team(url=f"http://127.0.0.1:{_free_port()}"))
+    at = _app(_team(url=f"http://127.0.0.1:{free_port()}"))
     assert not at.exception
     assert "Opening the team's memory failed: cannot open the Chroma server" in at.error[0].value
     assert not at.metric

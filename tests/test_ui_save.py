@@ -185,17 +185,8 @@ def test_save_to_a_missing_folder_or_an_invalid_team_says_why(team_file, tmp_pat
     assert at.button(key="build_save").proto.disabled  # an invalid team cannot be saved
 
 
-def test_the_exports_serve_the_script_and_the_notebook(team_file, monkeypatch):
-    import streamlit.testing.v1.app_test as app_test
-
-    stores = []
-
-    class Recording(app_test.MemoryMediaFileStorage):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            stores.append(self)
-
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
+def test_the_exports_serve_the_script_and_the_notebook(team_file, downloads):
+    stores = downloads
     at = _open()
 
     def served(key: str):
