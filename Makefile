@@ -10,7 +10,7 @@ TASK ?= Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.huddle-installed
 
-.PHONY: system-deps install demo ui test lint docs bench bench-memory bench-sandbox bench-parallel bench-ui bench-cli bench-tools bench-bus bench-batch eval eval-oracle clean
+.PHONY: system-deps install demo ui test lint docs bench bench-memory bench-sandbox bench-parallel bench-best-of-n bench-ui bench-cli bench-tools bench-bus bench-batch eval eval-oracle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ eval-oracle: $(STAMP)
 
 bench-parallel: $(STAMP)
 	$(BIN)/python benchmarks/bench_parallel.py
+
+bench-best-of-n: $(STAMP)
+	$(BIN)/python benchmarks/bench_best_of_n.py
 
 bench-ui: $(STAMP)
 	$(BIN)/python benchmarks/bench_ui.py

@@ -22,7 +22,9 @@ Part B: best_of_n on a small task, every candidate passing its tests.
 
 4. Baseline: ``best_of_n`` with 1 candidate, ranked and approved by the critic.
 5. ``best_of_n`` with 4 candidates (``coder.c1`` ... ``coder.c4``) in parallel.
-   Target: <= 1.3x row 4's time.
+   Target: <= 1.3x row 4's time. Adaptive N is off (``agree: 0``): every
+   candidate is written, run and probed, so the row measures the parallel
+   branches, not candidates left out.
 
 Every run must end ``done`` with the result approved, and use every scripted reply.
 
@@ -102,7 +104,7 @@ def plan_case(parallel: int) -> Case:
 
 def best_of_n_case(candidates: int) -> Case:
     spec = _spec(f"bench-best-of-{candidates}", ["coder", "critic"], {
-        "type": "best_of_n", "candidates": candidates, "max_parallel": 8,
+        "type": "best_of_n", "candidates": candidates, "max_parallel": 8, "agree": 0,
         "edges": [{"from": "coder", "to": "critic"}, {"from": "critic", "to": "coder"}]}, concurrency=8)
     coders = {f"coder.c{i}": [ADD_CODE] for i in range(1, candidates + 1)}
     return spec, {**coders, "critic": [json.dumps({"best": "c1", **APPROVE})]}

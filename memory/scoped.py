@@ -14,7 +14,9 @@ Example:
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from memory.items import Hit, ScopeError
@@ -22,12 +24,17 @@ from memory.store import VectorMemory
 
 __all__ = ["ScopedMemory"]
 
-
+_RECALLS_KEPT = 256
+"""Searches one view remembers (the least recently asked go first)."""
 class ScopedMemory:
     """Reads and writes of one role, limited to its scopes.
 
     It remembers the untrusted items it showed the role, so a lesson the role
-    writes later cannot copy them into ``reflections``.
+    writes later cannot copy them into ``reflections``. It also remembers its searches: the same query
+    (collections, ``k`` and ``min_score`` too) is searched once, however many candidates of a step ask it,
+    at the same time or after each other, until anything is written through any view of the same memory.
+    Writes made straight to the :class:`VectorMemory` (the runner's episode at the end of a run, the CLI's
+    ``forget``) are not seen: a view belongs to one run.
 
     Args:
         memory: the team's memory.
@@ -42,6 +49,7 @@ class ScopedMemory:
         self.memory, self.role, self.run_id = memory, role, run_id
         self.read, self.write_scopes = tuple(read), tuple(write)
         self._seen: dict[str, str] = {}
+        self._recalls: OrderedDict[tuple[Any, ...], tuple[int, Future[list[Hit]]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def search(self, query: str, k: int = 3, *, collections: Sequence[str] | None = None,
@@ -58,10 +66,33 @@ class ScopedMemory:
                              f"{', '.join(self.read) or 'nothing'}); grant it in the role's memory.read")
         if not wanted:
             return []
-        hits = self.memory.search(query, k, collections=wanted, min_score=min_score)
+        hits = list(self._recall(query, k, wanted, min_score))
         with self._lock:
             self._seen.update({h.id: h.text for h in hits if h.untrusted})
         return hits
+
+    def _recall(self, query: str, k: int, wanted: tuple[str, ...], min_score: float | None) -> list[Hit]:
+        """The store's hits for the query: searched by the first caller, shared with those asking meanwhile."""
+        key, writes = (wanted, query, k, min_score), self.memory.writes
+        with self._lock:
+            known = self._recalls.get(key)
+            first = known is None or known[0] != writes
+            if first:
+                known = self._recalls[key] = (writes, Future())
+            assert known is not None  # set just above when it was not
+            self._recalls.move_to_end(key)
+            while len(self._recalls) > _RECALLS_KEPT:
+                self._recalls.popitem(last=False)
+        future = known[1]
+        if first:
+            try:
+                future.set_result(self.memory.search(query, k, collections=wanted, min_score=min_score))
+            except BaseException as exc:  # not remembered: the next caller asks the store again
+                with self._lock:
+                    if self._recalls.get(key) is known:
+                        del self._recalls[key]
+                future.set_exception(exc)
+        return future.result()
 
     def seen(self) -> list[tuple[str, str]]:
         """``(id, text)`` of the untrusted items this role was shown so far."""
@@ -87,6 +118,7 @@ class ScopedMemory:
             raise ScopeError(f"role {self.role!r} may not write to {collection} (it may write to: "
                              f"{', '.join(self.write_scopes) or 'nothing'}); grant it in the role's memory.write")
         seen = list(dict([*self.seen(), *shown]).items())
+        # the memory counts the write: every view of it searches again (VectorMemory.writes)
         return self.memory.remember(text, collection, seen=seen, source=source or f"run:{self.run_id}",
                                     writer=self.role, trust=trust, run_id=self.run_id, extra=dict(extra or {}),
                                     authored=authored, tainted_by=tuple(i for i, _ in seen))

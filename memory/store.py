@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections import OrderedDict
@@ -97,6 +98,9 @@ class VectorMemory:
         self._collections: dict[str, Any] = {}
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._write_count = itertools.count(1)
+        self.writes = 0
+        """Writes made so far (adds and deletes): a search remembered before the latest one is stale."""
 
     # -- collections -------------------------------------------------------------------------------------------
 
@@ -160,6 +164,7 @@ class VectorMemory:
             by_collection.setdefault(item.collection, {}).setdefault(item.id, item)
         for name, fresh in by_collection.items():
             self._add_to(self.collection(name), fresh, result, on_progress)
+        self.writes = next(self._write_count)
         return result
 
     def remember(self, text: str, collection: str = "knowledge", *, seen: Sequence[tuple[str, str]] = (),
@@ -234,6 +239,7 @@ class VectorMemory:
             if matched:
                 col.delete(ids=matched)
                 gone += len(matched)
+        self.writes = next(self._write_count)
         return gone
 
     @staticmethod

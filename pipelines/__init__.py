@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines._base import budget_final
 from pipelines.approval import ApprovalDecision, pending_approval
 from pipelines.graph import (
     BRANCH_NODES,
@@ -14,5 +15,5 @@ from pipelines.graph import (
     node_update,
 )
 
-__all__ = ["BRANCH_NODES", "EXECUTE_NODE", "FINAL_NODE", "ApprovalDecision", "RunWiring", "build_graph",
-           "executing_roles", "final_message", "node_update", "pending_approval"]
+__all__ = ["BRANCH_NODES", "EXECUTE_NODE", "FINAL_NODE", "ApprovalDecision", "RunWiring", "budget_final",
+           "build_graph", "executing_roles", "final_message", "node_update", "pending_approval"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.graph import StateGraph
@@ -11,12 +11,12 @@ from langgraph.graph import StateGraph
 from roles import RoleContext, TeamState
 from roles.base import last, last_code, main_line, task_of
 from roles.executor import execution_of, given_tests, task_counts
-from studio.messages import Approval, Code, Decision, Execution, Final, Message, Ranking, Review
+from studio.messages import Approval, Code, Decision, Execution, Final, Message, Ranking, Review, Usage
 from studio.spec import TeamSpec
 
 __all__ = ["BRANCH_NODES", "COUNTED_NODES", "EXECUTE_NODE", "FINAL_NODE", "LEDGER_NODE", "Publish", "Reflect",
-           "RunWiring", "best_code", "coder_names", "final_message", "new_graph", "node_update", "stamped",
-           "task_counts"]
+           "RunWiring", "best_code", "budget_final", "coder_names", "final_message", "new_graph", "node_update",
+           "stamped", "task_counts"]
 
 FINAL_NODE = "_final"
 EXECUTE_NODE = "_execute"
@@ -41,12 +41,16 @@ class RunWiring:
     reflect: Reflect | None = None
     """Writes what the run taught to memory, given the transcript, status and error; returns the messages to
     publish (``None`` when the team has no memory or reflection is off)."""
+    boards: dict[str, Any] = field(default_factory=dict)
+    """What the run's parallel branches share while a step is under way: best_of_n's evidence boards, by the
+    id of the plan or task the step works from (the same dict in every branch's wiring)."""
 
     def in_branch(self, branch: str, roles: list[str] | None = None) -> RunWiring:
         """The wiring of a parallel branch: its roles' model calls and messages are marked with ``branch``."""
         names = roles if roles is not None else list(self.contexts)
         contexts = {name: self.contexts[name].for_branch(branch) for name in names}
-        return RunWiring(self.run_id, contexts, lambda messages: self.publish(stamped(messages, branch)))
+        return RunWiring(self.run_id, contexts, lambda messages: self.publish(stamped(messages, branch)),
+                         boards=self.boards)
 
 
 def new_graph() -> StateGraph:
@@ -150,6 +154,43 @@ def _evidence(transcript: list[Message], ran: Execution) -> str | None:
     return None
 
 
+def _ran_summary(code: Code | None, ran: Execution | None, transcript: list[Message]) -> str:
+    if ran is None:
+        return ""
+    tests = f"{ran.passed} passed, {ran.failed} failed" if ran.tests_run else "no tests"
+    which = "Last run" if code is last_code(transcript) else "Its run (the best of the versions that ran)"
+    return f" {which}: {'ok' if ran.ok else 'failed'} ({tests}, exit {ran.exit_code})."
+
+
+def budget_final(run_id: str, messages: list[Message], why: str, usage: Usage | None = None) -> Final:
+    """The final of a run stopped by a budget: the best work so far, and how to go on.
+
+    The best work is the main line's best code (a ranked candidate continues there); when the main line has
+    none yet, the best of every branch's code (most task tests passed, the later one on a tie).
+
+    Args:
+        run_id: the run.
+        messages: everything the run logged, branches included.
+        why: which budget, and what was spent (``BudgetReached``'s text).
+        usage: what the calls of the interrupted turn spent (it published nothing), so the log's sums stay whole.
+    """
+    transcript = main_line(messages)
+    code, ran = best_code(transcript)
+    if code is None or not code.code:
+        transcript = [m for m in messages if not isinstance(m, Final)]
+        code, ran = best_code(transcript)
+    has_code = code is not None and bool(code.code)
+    summary = (f"Stopped before the next model call: {why}. Resume with a raised budget: huddle run --resume "
+               f"{run_id} --budget-... (or resume_run(..., budget=Budget(...))).")
+    summary += _ran_summary(code, ran, transcript) if has_code else ""
+    body = f"{summary}\n\nThe best work so far:\n\n```python\n{code.code}\n```" if code and has_code \
+        else f"{summary} No code was written yet."
+    return Final(run_id=run_id, sender="system", content=body, code=code.code if code else "", approved=False,
+                 stop_reason="budget", parent_id=code.id if code and has_code else None, executed=ran is not None,
+                 exit_code=ran.exit_code if ran else None, passed=ran.passed if ran else 0,
+                 failed=ran.failed if ran else 0, usage=usage or Usage())
+
+
 def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
     """The run's result: the main line's best code, whether it was approved, and why the run stopped.
 
@@ -162,10 +203,7 @@ def final_message(spec: TeamSpec, run_id: str, state: TeamState) -> Final:
     if evidence is not None:
         joint = ", but" if reason in _CLAIMS else ";"
         reason, summary = "unsolved", f"{summary.rstrip('.')}{joint} {evidence}."
-    if ran is not None:
-        tests = f"{ran.passed} passed, {ran.failed} failed" if ran.tests_run else "no tests"
-        which = "Last run" if code is last_code(transcript) else "Its run (the best of the versions that ran)"
-        summary += f" {which}: {'ok' if ran.ok else 'failed'} ({tests}, exit {ran.exit_code})."
+    summary += _ran_summary(code, ran, transcript)
     body = f"{summary}\n\n```python\n{code.code}\n```" if code else f"{summary} No code was written."
     return Final(run_id=run_id, sender="system", content=body, code=code.code if code else "",
                  approved=reason == "approved", stop_reason=reason, parent_id=code.id if code else None,

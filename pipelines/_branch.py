@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from pipelines._base import RunWiring, stamped
-from roles import TeamState, write_code
+from roles import RoleContext, TeamState, write_code
 from roles.base import last, last_code, main_line, task_of
+from roles.board import CandidateSkipped
 from roles.executor import execute, execution_of
 from roles.probe import crash_report
 from studio.messages import Code, Execution, Message
@@ -44,20 +47,45 @@ def crashed_everywhere(ran: Message, code: str, task: str, sandbox: Any) -> Mess
                                   "failed": ran.failed + 1, "failures": [*ran.failures, f"probe inputs: {why}"]})
 
 
+def _checked(ctx: RoleContext, before_call: Callable[[], None]) -> RoleContext:
+    """``ctx`` with ``before_call`` run before each model call, after the model's own hook (a budget's).
+
+    A model without the hook (a test's stand-in that is not a ``RoleModel``) is kept as it is.
+    """
+    if not hasattr(ctx.model, "before_call"):
+        return ctx
+    earlier: Callable[[], None] | None = ctx.model.before_call
+
+    def hook() -> None:
+        if earlier is not None:
+            earlier()
+        before_call()
+
+    return replace(ctx, model=replace(ctx.model, before_call=hook))  # type: ignore[type-var]
+
+
 def run_coder_branch(state: TeamState, wiring: RunWiring, coder: str, branch: str, head: list[Message], *,
-                     task_tests: bool = True, prelude: str = "", **call_options: Any) -> list[Message]:
+                     task_tests: bool = True, prelude: str = "", before_call: Callable[[], None] | None = None,
+                     **call_options: Any) -> list[Message]:
     """``coder`` in ``branch`` works from the main line plus ``head`` (its instruction).
 
     It has up to ``sandbox.max_attempts`` tries when its code runs; every message is published as it is made.
+    ``before_call`` runs before each of the coder's model calls: when it raises :class:`CandidateSkipped`
+    (adaptive N), the branch stops there with what it made so far.
     """
     ctx = wiring.contexts[coder].for_branch(branch, **call_options)
+    if before_call is not None:
+        ctx = _checked(ctx, before_call)
     made = stamped(head, branch)
     wiring.publish(made)
     local = [*main_line(state["transcript"]), *made]
     box = ctx.team.sandbox
     running = box.enabled and ctx.sandbox is not None
     for _ in range(box.max_attempts if running else 1):
-        written = stamped(write_code({**state, "transcript": local}, ctx), branch)
+        try:
+            written = stamped(write_code({**state, "transcript": local}, ctx), branch)
+        except CandidateSkipped:
+            break
         wiring.publish(written)
         made, local = made + written, local + written
         code = last(written, Code)

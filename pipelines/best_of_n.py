@@ -8,6 +8,10 @@ designed tests weighed by how many candidates pass them: :mod:`roles.vote`) and 
 the best one, which continues on the main line: approved, it is the result; otherwise the
 coder revises it there, as in the sequential flow. Candidates after the first sample at a
 higher temperature, so a real model gives different ones.
+
+Adaptive N (``flow.agree``): each candidate posts its evidence on the step's board
+(:mod:`roles.board`) once it has run, and a candidate whose model call comes after the
+evidence decided the step is not written (nor fixed); the ranking reuses the posted evidence.
 """
 
 from __future__ import annotations
@@ -24,14 +28,17 @@ from pipelines._branch import branch_result, run_coder_branch
 from pipelines._main import MainLine
 from pipelines.nodes import gate_node
 from pipelines.ranking import rank_node
-from roles import TeamState
-from roles.base import last, main_line
+from roles import RoleContext, TeamState
+from roles.base import last, main_line, task_of
+from roles.board import Board, CandidateSkipped, evidence_of
+from roles.executor import given_tests
+from roles.probe import probe_calls
 from roles.ranker import Candidate, rank_candidates
-from studio.messages import Message, Plan, Task
+from studio.messages import DesignedTests, Message, Plan, Ranking, Task
 from studio.spec import TeamSpec
 
-__all__ = ["CANDIDATE_TEMPERATURE", "build_best_of_n", "candidate_names", "candidate_node", "candidates", "fan_out",
-           "rankers"]
+__all__ = ["CANDIDATE_TEMPERATURE", "board_of", "build_best_of_n", "candidate_names", "candidate_node", "candidates",
+           "fan_out", "rank_node_of_step", "rank_step", "rankers"]
 
 CANDIDATE, RANK = "_candidate", "_rank"
 CANDIDATE_TEMPERATURE = 0.8
@@ -59,20 +66,77 @@ def origin(state: TeamState) -> Message | None:
     return last(main_line(state["transcript"]), (Plan, Task))
 
 
+def board_of(state: TeamState, wiring: RunWiring, spec: TeamSpec) -> Board:
+    """The evidence board of the step ``state`` is at (one per plan or task, in the run's wiring)."""
+    since = origin(state)
+    key = since.id if since is not None else ""
+    board = wiring.boards.get(key)
+    if board is None:
+        transcript = main_line(state["transcript"])
+        task, designed = task_of(transcript), last(transcript, DesignedTests)
+        probing = spec.sandbox.enabled and spec.flow.candidates >= 3  # the ranking's agreement needs three
+        made = Board(spec.flow.agree, bool(given_tests(task)), probe_calls(task) if probing else [],
+                     designed.tests if designed else [])
+        board = wiring.boards.setdefault(key, made)  # atomic: branches starting together share the first one
+    return board
+
+
 def candidate_node(state: TeamState, runtime: Runtime[RunWiring], *, spec: TeamSpec) -> dict[str, Any]:
-    """Candidate ``state["branch"]``: a coder writes and runs its solution (after the first, hotter)."""
-    coders, index = coder_names(spec), candidate_names(spec).index(state["branch"])
+    """Candidate ``state["branch"]``: a coder writes and runs its solution (after the first, hotter).
+
+    Its evidence then goes on the step's board; once the board is decided, the candidates not yet written
+    are skipped (adaptive N, ``flow.agree``).
+    """
+    branch, wiring = state["branch"], runtime.context
+    coders, index = coder_names(spec), candidate_names(spec).index(branch)
     coder = coders[index % len(coders)]
     temperature = spec.role(coder).limits.temperature
     base = spec.defaults.temperature if temperature is None else temperature
     options: dict[str, Any] = {"temperature": max(base, CANDIDATE_TEMPERATURE)} if index else {}
-    return {"transcript": run_coder_branch(state, runtime.context, coder, state["branch"], [], **options)}
+    board = board_of(state, wiring, spec)
+    try:
+        board.check(branch)
+    except CandidateSkipped:
+        return {"transcript": []}
+    made = run_coder_branch(state, wiring, coder, branch, [], before_call=partial(board.check, branch), **options)
+    code, ran = branch_result(made, branch)[1:]
+    sandbox = wiring.contexts[coder].sandbox
+    if code is not None and code.code and sandbox is not None and spec.sandbox.enabled:
+        board.post(branch, evidence_of(code.code, ran, board, sandbox, branch))
+    return {"transcript": made}
 
 
 def candidates(state: TeamState, spec: TeamSpec) -> list[Candidate]:
-    """Each candidate branch's last code and the run of it (since the plan or task they worked from)."""
+    """Each written candidate's last code and the run of it (since the plan or task they worked from).
+
+    A candidate that adaptive N skipped before it wrote anything is left out.
+    """
     transcript, since = state["transcript"], origin(state)
-    return [Candidate(name, *branch_result(transcript, name, since)[1:]) for name in candidate_names(spec)]
+    found = [(name, branch_result(transcript, name, since)) for name in candidate_names(spec)]
+    return [Candidate(name, code, ran) for name, (made, code, ran) in found if made]
+
+
+def rank_step(state: TeamState, ctx: RoleContext, found: list[Candidate], *, spec: TeamSpec,
+              board: Board | None) -> list[Message]:
+    """The critic ranks the written candidates with the evidence they posted; the ranking says what was skipped."""
+    messages = rank_candidates(state, ctx, found, board=board)
+    if board is None or not board.skipped:
+        return messages
+    skipped = sorted(set(board.skipped) - {c.name for c in found}, key=candidate_names(spec).index)
+    if not skipped:
+        return messages
+    note = (f" Adaptive N (agree {board.agree}): {len(found)} of {spec.flow.candidates} candidates written; the "
+            f"evidence had decided, so {', '.join(skipped)} {'was' if len(skipped) == 1 else 'were'} not needed.")
+    return [m.model_copy(update={"reason": m.reason + note, "content": m.content + note})
+            if isinstance(m, Ranking) else m for m in messages]
+
+
+def rank_node_of_step(state: TeamState, runtime: Runtime[RunWiring], *, spec: TeamSpec, critic: str) -> dict[str, Any]:
+    """The ranking of the step's candidates, with the evidence its board holds (the board is done with then)."""
+    since = origin(state)
+    board = runtime.context.boards.pop(since.id if since is not None else "", None)
+    return rank_node(state, runtime, spec=spec, node=RANK, ranker=critic, collect=candidates,
+                     compare=partial(rank_step, spec=spec, board=board))
 
 
 def build_best_of_n(spec: TeamSpec, graph: StateGraph) -> None:
@@ -85,8 +149,7 @@ def build_best_of_n(spec: TeamSpec, graph: StateGraph) -> None:
     main.add_roles()
     main.add_shared()
     graph.add_node(CANDIDATE, partial(candidate_node, spec=spec))
-    graph.add_node(RANK, partial(rank_node, spec=spec, node=RANK, ranker=critic, collect=candidates,
-                                 compare=rank_candidates))
+    graph.add_node(RANK, partial(rank_node_of_step, spec=spec, critic=critic))
     graph.add_edge(CANDIDATE, RANK)
     graph.add_conditional_edges(RANK, main.after_worker)
     first = designer or planner

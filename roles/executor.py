@@ -102,7 +102,9 @@ def _content(result: ExecResult, tests_given: bool) -> str:
         what = f"tests{' (from the task)' if tests_given else ''}: {what}"
     else:
         what = "ran as a script"
-    head = f"{'OK' if result.ok else 'FAILED'}: {what}; exit {result.exit_code}, {result.duration_s * 1000:.0f} ms"
+    # no duration in the text: prompts quote it, and a prompt that differs run to run is neither reproducible nor
+    # a prefix the embedded model can reuse (the duration is the message's duration_ms)
+    head = f"{'OK' if result.ok else 'FAILED'}: {what}; exit {result.exit_code}"
     if result.limit:
         head += f". Stopped: {LIMIT_TEXT[result.limit]}"
     return head + "."

@@ -12,17 +12,19 @@ pick breaks what is still tied.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
 from roles._parse import ParseError, extract_code, extract_json, parse_model
 from roles.base import RoleContext, TeamState, ask, feedback_of, last, task_of
+from roles.board import Board
 from roles.critic import ReviewReply
-from roles.designed import designed_scores
+from roles.designed import designed_results, scores
 from roles.executor import execute, execution_report, task_counts
 from roles.probe import agreement, behaviour, probe_calls, shared_results
 from studio.messages import Code, DesignedTests, Execution, Message, Ranking, Review, Usage, new_id
@@ -75,6 +77,7 @@ class Candidate:
         return ran + (f"\npasses designed tests worth {self.designed:g}" if self.designed else "")
 
 
+T = TypeVar("T")
 SHOWN = 8
 """Candidates the critic's ranking prompt shows at most (16 of a small model's fill its 4k context)."""
 
@@ -96,27 +99,52 @@ def by_evidence(candidates: list[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: c.score(), reverse=True)
 
 
-def with_agreement(candidates: list[Candidate], task: str, sandbox) -> list[Candidate]:
+def with_agreement(candidates: list[Candidate], task: str, sandbox,
+                   known: Mapping[str, tuple[str, ...] | None] | None = None) -> list[Candidate]:
     """The candidates, each with how many others behave the same on probe calls derived from ``task``.
 
     Unchanged without a sandbox, without example calls in the task, or with fewer than three candidates
-    (two that differ say nothing about which is right).
+    (two that differ say nothing about which is right). ``known`` gives behaviours already found, by
+    candidate name (what adaptive N's board holds); the others run at once, in threads.
     """
     calls = probe_calls(task)
     if sandbox is None or not calls or len(candidates) < 3:
         return candidates
-    seen = [behaviour(c.code.code, calls, sandbox, name=f"probe-{c.name}") if c.code and c.code.code else None
-            for c in candidates]
+    known = known or {}
+
+    def seen(c: Candidate) -> tuple[str, ...] | None:
+        if c.name in known:
+            return known[c.name]
+        return behaviour(c.code.code, calls, sandbox, name=f"probe-{c.name}") if c.code and c.code.code else None
+
+    found = _each(seen, candidates)
     return [replace(c, agreement=n, shared=k)
-            for c, n, k in zip(candidates, agreement(seen), shared_results(seen), strict=True)]
+            for c, n, k in zip(candidates, agreement(found), shared_results(found), strict=True)]
 
 
-def with_designed(candidates: list[Candidate], tests: Sequence[str], sandbox) -> list[Candidate]:
-    """The candidates, each with its trust-weighted score on the designed ``tests`` (unchanged without tests)."""
+def with_designed(candidates: list[Candidate], tests: Sequence[str], sandbox,
+                  known: Mapping[str, Sequence[bool]] | None = None) -> list[Candidate]:
+    """The candidates, each with its trust-weighted score on the designed ``tests`` (unchanged without tests).
+
+    ``known`` gives results already found (a row per candidate name); the others run at once, in threads.
+    """
     if not tests or sandbox is None:
         return candidates
-    found = designed_scores([c.code.code if c.code else "" for c in candidates], tests, sandbox)
+    known = known or {}
+
+    def row(c: Candidate) -> Sequence[bool]:
+        if c.name in known:
+            return known[c.name]
+        return designed_results(c.code.code if c.code else "", tests, sandbox, name=f"designed-{c.name}")
+
+    found = scores(_each(row, candidates))
     return [replace(c, designed=score) for c, score in zip(candidates, found, strict=True)]
+
+
+def _each(fn: Callable[[Candidate], T], candidates: list[Candidate]) -> list[T]:
+    """``fn`` of each candidate, in order; sandbox runs at once (a thread each, at most :data:`SHOWN`)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(SHOWN, len(candidates)))) as pool:
+        return list(pool.map(fn, candidates))
 
 
 class RankReply(ReviewReply):
@@ -206,13 +234,21 @@ def _ranking(ctx: RoleContext, candidates: list[Candidate], chosen: Candidate, r
                    usage=usage)
 
 
-def rank_candidates(state: TeamState, ctx: RoleContext, candidates: list[Candidate]) -> list[Message]:
-    """The critic ranks the candidates by their runs and reviews the best, which continues on the main line."""
+def rank_candidates(state: TeamState, ctx: RoleContext, candidates: list[Candidate], *,
+                    board: Board | None = None) -> list[Message]:
+    """The critic ranks the candidates by their runs and reviews the best, which continues on the main line.
+
+    ``board`` holds evidence the candidates already posted (adaptive N): it is used, not found again.
+    """
     transcript, task = state["transcript"], task_of(state["transcript"])
     if ctx.team.sandbox.enabled:
         designed = last(transcript, DesignedTests)
-        candidates = with_designed(with_agreement(candidates, task, ctx.sandbox), designed.tests if designed else [],
-                                   ctx.sandbox)
+        posted = {c.name: e for c in candidates if c.code and board is not None
+                  and (e := board.evidence(c.name, c.code.code)) is not None}
+        candidates = with_agreement(candidates, task, ctx.sandbox, {n: e.behaviour for n, e in posted.items()})
+        tests = designed.tests if designed else []
+        candidates = with_designed(candidates, tests, ctx.sandbox,
+                                   {n: e.designed for n, e in posted.items() if len(e.designed) == len(tests)})
     shown = shown_to_critic(candidates)
     names = tuple(c.name for c in shown)
     answer = ask(ctx, {"task": task, "names": ", ".join(names), "feedback": feedback_of(transcript),

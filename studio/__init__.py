@@ -14,6 +14,7 @@ from __future__ import annotations
 from studio._lazy import lazy_exports
 
 __all__ = [
+    "Budget",
     "Bus",
     "Role",
     "Run",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "Budget": "studio.spec",
     "Bus": "studio.bus",
     "Role": "studio.api",
     "Run": "studio.api",

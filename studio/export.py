@@ -172,6 +172,7 @@ def team_source(spec: TeamSpec, indent: int = 0) -> str:
     keywords["mcp_servers"] = {name: server.model_dump(exclude_defaults=True, mode="json")
                                for name, server in spec.mcp_servers.items()} or None
     keywords["approval"] = [p if isinstance(p, str) else p.model_dump(mode="json") for p in spec.approval] or None
+    keywords["budget"] = (spec.budget.model_dump(exclude_none=True, mode="json") or None) if spec.budget else None
     for key, value in keywords.items():
         if value is not None:
             lines.append(f"{inner}{key}={_expr(value, indent + 4, indent + len(key) + 6)},")

@@ -241,9 +241,11 @@ class Final(_Base):
     approved: bool = False
     """Whether the critic approved the code."""
     stop_reason: Literal["approved", "satisfied", "max_rounds", "no_route", "stalled", "rejected", "chosen",
-                         "unsolved"] = "approved"
+                         "unsolved", "budget"] = "approved"
     """Why the run stopped. ``unsolved``: whatever a role claimed, the code fails the task's tests (the
-    evidence decides); the content says who claimed what and what the run of the code showed."""
+    evidence decides); the content says who claimed what and what the run of the code showed. ``budget``: the
+    next model call could have overrun a budget; the code is the best work so far, and the run can be resumed
+    with a raised budget."""
     executed: bool = False
     """Whether the final code was run in the sandbox (then ``passed``/``failed``/``exit_code`` say how it went)."""
     exit_code: int | None = None

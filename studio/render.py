@@ -20,6 +20,7 @@ from rich.syntax import Syntax
 from rich.table import Column, Table
 
 from studio.kinds import APPROVAL_COLOURS, KINDS, LEDGER_FACTS, covering
+from studio.llm.budget import Spend
 from studio.messages import (
     Approval,
     Code,
@@ -36,9 +37,10 @@ from studio.messages import (
     message_to_json,
 )
 from studio.redact import redact_data
+from studio.spec import Budget
 
 __all__ = ["APPROVAL_COLOURS", "LEDGER_FACTS", "hits_table", "ingest_summary", "print_json_line", "print_message",
-           "runs_table", "sender_text", "usage_text"]
+           "runs_table", "sender_text", "spend_text", "usage_text"]
 
 def print_json_line(message: Message) -> None:
     """Print one message as one JSON object on stdout, flushed at once.
@@ -60,6 +62,37 @@ def usage_text(message: Message, sep: str = ", ") -> str:
     queued = f"{sep}queued {u.queue_ms / 1000:.1f}s" if u.queue_ms >= 50 else ""
     cost = f"{sep}${u.cost_usd:.4f}" if u.cost_usd else ""
     return f"{u.prompt_tokens}+{u.completion_tokens} tok{sep}{u.latency_ms / 1000:.1f}s{queued}{cost}"
+
+
+def _amount(name: str, value: float) -> str:
+    return {"usd": f"${value:.4f}", "seconds": f"{value:.1f}s"}.get(name, f"{int(value):,}")
+
+
+def _limit(name: str, value: float) -> str:
+    dollars = f"${value:.2f}" if round(value, 2) == value else f"${value:g}"  # $0.50, $0.005
+    return {"usd": dollars, "seconds": f"{value:g}s"}.get(name, f"{int(value):,}")
+
+
+def spend_text(spent: Spend, budget: Budget | None = None, seconds: float | None = None) -> str:
+    """What was spent, against ``budget``'s limits: the one meter line of the CLI, the studio and the notebook.
+
+    Args:
+        spent: tokens, dollars, seconds and model calls.
+        budget: the limits to show after each number (unset ones show none).
+        seconds: the seconds to show instead of ``spent.seconds`` (a run's working time).
+
+    Example:
+        >>> spend_text(Spend(tokens=1234, seconds=12.4, model_calls=5), Budget(tokens=20000, seconds=60))
+        'tokens 1,234/20,000 · $0.0000 · 12.4s/60s · calls 5'
+    """
+    values = {"tokens": spent.tokens, "usd": spent.usd, "seconds": spent.seconds if seconds is None else seconds,
+              "model_calls": spent.model_calls}
+    parts = []
+    for name, value in values.items():
+        limit = getattr(budget, name) if budget is not None else None
+        text = _amount(name, value) + (f"/{_limit(name, limit)}" if limit is not None else "")
+        parts.append({"tokens": f"tokens {text}", "model_calls": f"calls {text}"}.get(name, text))
+    return " · ".join(parts)
 
 
 def sender_text(message: Message) -> str:
@@ -230,21 +263,34 @@ _DRAW: dict[str, Callable[[Console, str, Any], None]] = dict(covering("the CLI (
 def runs_table(rows: list[dict[str, Any]]) -> Table:
     """The run index as a table that fits 80 columns: the team and the task wrap, and no column is cut off.
 
-    The cost column shows only when some run cost something (local and scripted runs cost nothing).
+    The cost column shows only when some run cost something (local and scripted runs cost nothing); the time
+    column (a run's working seconds, ``seconds`` in a row) when the rows have it.
     """
-    costs = any(r["cost_usd"] for r in rows)
-    names = ["run", "team", "status", "started", "msgs", "tokens", *(["cost"] if costs else [])]
+    costs, times = any(r["cost_usd"] for r in rows), all("seconds" in r for r in rows)
+    names = ["run", "team", "status", "started", "msgs", "tokens", *(["cost"] if costs else []),
+             *(["time"] if times else [])]
     table = Table(*(Column(name, no_wrap=name != "team", overflow="fold") for name in names),
                   Column("task", overflow="fold", ratio=1), box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   padding=(0, 1, 0, 0))
     for r in rows:
-        colour = {"done": "green", "unsolved": "magenta", "failed": "red"}.get(r["status"], "yellow")
+        colour = {"done": "green", "unsolved": "magenta", "failed": "red", "budget": "blue"}.get(r["status"], "yellow")
         started = r["created_at"][5:16].replace("T", " ")
         cost = [f"${r['cost_usd']:.4f}" if r["cost_usd"] else "-"] if costs else []
+        took = [_duration(r["seconds"])] if times else []
         table.add_row(r["run_id"][:12], escape(r["team"]), f"[{colour}]{r['status']}[/]", started,
-                      str(r["messages"]), str(r["prompt_tokens"] + r["completion_tokens"]), *cost,
+                      str(r["messages"]), str(r["prompt_tokens"] + r["completion_tokens"]), *cost, *took,
                       escape(r["task"][:120]))
     return table
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``3m05s`` or ``2h07m``: short enough for a narrow column."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 def hits_table(hits: list[Any], *, scores: bool) -> Group:

@@ -23,6 +23,7 @@ from pipelines import (
     BRANCH_NODES,
     ApprovalDecision,
     RunWiring,
+    budget_final,
     executing_roles,
     node_update,
     pending_approval,
@@ -35,15 +36,17 @@ from studio.bus import Bus
 from studio.bus.sqlite import calls_per_sender
 from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
+from studio.llm.budget import BudgetReached, Meter, Spend, run_meter, unlogged, with_budget
 from studio.llm.role_model import RoleModel
 from studio.llm.scripted import ScriptExhausted
 from studio.messages import Approval, Error, Final, Message, Task, new_id
 from studio.redact import redact, redact_data
-from studio.spec import RoleSpec, TeamSpec, parse_spec
+from studio.spec import Budget, RoleSpec, TeamSpec, parse_spec
 from studio.tools.toolbox import team_tools
 
 __all__ = ["FINISHED", "ApprovalDecision", "RunNotFound", "RunNotWaiting", "RunResult", "RunStopped", "end_status",
-           "huddle_home", "open_team_memory", "pending_approval", "resume_run", "run_team", "shared_store"]
+           "huddle_home", "open_team_memory", "pending_approval", "resume_run", "run_meter", "run_team", "shared_store",
+           "with_budget"]
 
 
 class RunNotFound(LookupError):
@@ -68,9 +71,13 @@ class RunResult:
     run_id: str
     status: str
     """``done`` (ended with a final message), ``unsolved`` (ended with one, but its code fails the task's
-    tests), ``failed``, or ``waiting`` (for a person's approval)."""
+    tests), ``budget`` (stopped before a call that could overrun a budget, with a final carrying the best work
+    so far; resume it with a raised budget), ``failed``, or ``waiting`` (for a person's approval)."""
     messages: list[Message] = field(default_factory=list)
     error: str | None = None
+    spent: Spend | None = None
+    """What this session's model calls spent, as the budget meter counted them (with what the run spent
+    before, for a resumed run): the same as the sums of the run log's usage."""
 
     @property
     def pending(self) -> Approval | None:
@@ -110,9 +117,10 @@ class _Session:
                  on_message: Callable[[Message], None] | None, on_turn: Callable[[str], None] | None,
                  gateway: Gateway | None = None, scripted_start: dict[str, int] | None = None,
                  memory: VectorMemory | None = None, strict_tools: bool = False,
-                 on_token: Callable[[str, str], None] | None = None):
+                 on_token: Callable[[str, str], None] | None = None, meter: Meter | None = None):
         self.spec, self.run_id, self.model = spec, run_id, model
         self.on_token = on_token
+        self.meter = meter if meter is not None else run_meter(spec, model)
         self.pool = _open_pool(spec)
         try:  # the tools first: a team whose tools cannot be set up fails before anything is opened or logged
             kit = team_tools(spec, self.pool, strict=strict_tools)
@@ -162,7 +170,7 @@ class _Session:
 
     def _model_fn(self, role: RoleSpec, on_turn: Callable[[str], None] | None) -> RoleModel:
         return RoleModel(self.gateway, self.spec.model_for(role.name, self.model), role.name,
-                         _settings(self.spec, role), on_turn, on_token=self.on_token)
+                         _settings(self.spec, role), on_turn, on_token=self.on_token, meter=self.meter)
 
     def _reflect(self, transcript: list[Message], status: str, error: str | None) -> list[Message]:
         # Episodes and post-mortems quote the task and the reviews: what memory stores is redacted like the log.
@@ -173,9 +181,11 @@ class _Session:
     def execute(self, graph_input: dict | Command | None) -> RunResult:
         """Run the graph to the end or to an approval point; a failure is published as a fatal error, never lost."""
         try:
-            return self._execute(graph_input)
+            result = self._execute(graph_input)
         finally:
             self.close()
+        result.spent = self.meter.total
+        return result
 
     def _execute(self, graph_input: dict | Command | None) -> RunResult:
         try:
@@ -185,6 +195,8 @@ class _Session:
             asked = self._interrupts()
             if asked:
                 return self._wait(asked)
+        except BudgetReached as exc:
+            return self._stop_for_budget(exc)
         except (ModelCallError, ScriptExhausted, SandboxError, RunStopped) as exc:
             kind = {ModelCallError: "provider", ScriptExhausted: "script", SandboxError: "sandbox",
                     RunStopped: "stopped"}
@@ -212,6 +224,14 @@ class _Session:
                                       content=redact(value.get("text") or ""), parent_id=value.get("subject_id")))
         self.log.set_status(self.run_id, "waiting")
         return RunResult(self.run_id, "waiting", self.log.messages(self.run_id))
+
+    def _stop_for_budget(self, reached: BudgetReached) -> RunResult:
+        """A budget is reached: end with the best work so far (no reflection: the run is not over), resumable."""
+        logged = self.log.messages(self.run_id)
+        # the interrupted turn's calls published nothing: the final carries them, so the log's sums stay whole
+        self.bus.publish(budget_final(self.run_id, logged, redact(str(reached)), unlogged(self.meter, logged)))
+        self.log.set_status(self.run_id, "budget")
+        return RunResult(self.run_id, "budget", self.log.messages(self.run_id))
 
     def _fail(self, error_type: str, text: str) -> RunResult:
         text = redact(text)
@@ -254,8 +274,9 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
              on_message: Callable[[Message], None] | None = None,
              on_turn: Callable[[str], None] | None = None, run_id: str | None = None,
              gateway: Gateway | None = None, memory: VectorMemory | None = None,
-             strict_tools: bool = False, on_token: Callable[[str, str], None] | None = None) -> RunResult:
-    """Run ``spec`` on ``task`` until a final message, a failure or ``max_rounds``.
+             strict_tools: bool = False, on_token: Callable[[str, str], None] | None = None,
+             budget: Budget | None = None) -> RunResult:
+    """Run ``spec`` on ``task`` until a final message, a failure, ``max_rounds`` or a budget.
 
     Args:
         spec: the team.
@@ -272,18 +293,22 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
         memory: the team memory to use instead of the one the spec describes.
         strict_tools: an MCP server that cannot be reached at the start is an error (the CLI's choice) instead of
             an ``error`` message in a run that goes on without its tools.
+        budget: limits set over the team's own ``budget`` (each limit given replaces the team's).
 
     Raises:
         ModelConfigError: a model cannot be used (unknown, missing key or file).
+        BudgetConfigError: a dollar budget on a model with no known price.
         ToolConfigError: a tool cannot be set up (see :func:`studio.tools.toolbox.team_tools`).
         EmbedderError, MemoryStoreError: the team's memory cannot be opened.
     """
+    spec = with_budget(spec, budget)
     _check_models(spec, model)
+    meter = run_meter(spec, model)
     home = huddle_home(home)
     run_id = run_id or new_id()
     task = redact(task)  # from here on (run log, checkpoints, memory, prompts) the task holds no secret
     session = _Session(spec, run_id, home, model, on_message, on_turn, gateway, memory=memory,
-                       strict_tools=strict_tools, on_token=on_token)
+                       strict_tools=strict_tools, on_token=on_token, meter=meter)
     session.log.create_run(run_id, team=spec.name, task=task, model=model,
                            spec=spec.model_dump(mode="json", by_alias=True))
     first = Task(run_id=run_id, sender="user", content=task)
@@ -296,14 +321,15 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
                on_message: Callable[[Message], None] | None = None,
                on_turn: Callable[[str], None] | None = None,
                decision: ApprovalDecision | None = None,
-               on_token: Callable[[str, str], None] | None = None) -> RunResult:
+               on_token: Callable[[str, str], None] | None = None, budget: Budget | None = None) -> RunResult:
     """Continue a run that was killed, failed, or waits for approval, from its last checkpoint.
 
     Messages already in the log are neither lost nor published twice: a node
     that published but died before its checkpoint is recorded as done. A run
     waiting for approval goes on only with a ``decision`` (from this process or
     any other: the pause lives in the checkpoint); without one it stays waiting. ``on_message``, ``on_turn``
-    and ``on_token`` are as for :func:`run_team`.
+    and ``on_token`` are as for :func:`run_team`. A run stopped by a budget goes on with ``budget`` (limits set
+    over the team's; what the run spent before counts against them); without a raised one it stops again.
 
     Raises:
         RunNotFound: no such run.
@@ -318,15 +344,18 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
         raise RunNotWaiting(f"run {info.run_id} is {info.status}, not waiting for approval; nothing to approve")
     if info.status in FINISHED:
         return RunResult(info.run_id, info.status, log.messages(info.run_id))
-    spec = parse_spec(info.spec, f"run {info.run_id}")
+    spec = with_budget(parse_spec(info.spec, f"run {info.run_id}"), budget)
     _check_models(spec, info.model)
+    if budget is not None and not budget.empty:  # raised limits hold for later resumes and show in `runs show`
+        log.set_spec(info.run_id, spec.model_dump(mode="json", by_alias=True))
     logged = log.messages(info.run_id)
+    meter = run_meter(spec, info.model, logged)
     replays = _paused_turns(spec, home, info.run_id) if info.status == "waiting" and decision is not None else {}
     used = calls_per_sender(logged)
     for role, replay in replays.items():  # a script's replies the paused turn used are not in the log yet
         used[role] = used.get(role, 0) + sum(1 for key in replay if key.startswith("model:"))
     session = _Session(spec, info.run_id, home, info.model, on_message, on_turn, scripted_start=used,
-                       on_token=on_token)
+                       on_token=on_token, meter=meter)
     if info.status == "waiting" and session._interrupts():
         if decision is None:
             session.close()
@@ -342,7 +371,8 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
     known = {m.id for m in snapshot.values["transcript"]}
     pending = snapshot.next[0] if len(snapshot.next) == 1 and snapshot.next[0] not in BRANCH_NODES else None
     orphans: list[Message] = [m for m in logged if m.id not in known and not (isinstance(m, Error) and m.fatal)
-               and not isinstance(m, Approval) and not m.branch]
+               and not isinstance(m, Approval) and not m.branch
+               and not (isinstance(m, Final) and m.stop_reason == "budget")]
     if orphans and pending is not None:
         session.graph.update_state(session.config, node_update(spec, pending, orphans, snapshot.values),
                                    as_node=pending)

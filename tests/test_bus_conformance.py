@@ -326,6 +326,16 @@ def test_create_run_and_set_status(log):
     assert log.get_run("nope") is None
 
 
+def test_set_spec_replaces_a_runs_spec_redacted(log):
+    spec = {"name": "duo", "roles": [{"name": "coder", "kind": "coder"}]}
+    log.create_run("r1", team="duo", task="hi", spec=spec)
+    raised = {**spec, "budget": {"tokens": 2000}, "description": "key sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"}
+    log.set_spec("r1", raised)
+    info = log.get_run("r1")
+    assert info.spec["budget"] == {"tokens": 2000} and "sk-proj-abcdef" not in info.spec["description"]
+    assert info.status == "running" and info.team == "duo"
+
+
 def test_run_totals_come_from_message_usage(log):
     log.create_run("r1", team="duo", task="hi", spec={})
     log.create_run("r2", team="duo", task="other", spec={})

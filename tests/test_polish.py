@@ -131,7 +131,7 @@ def test_runs_list_keeps_every_column_at_80_columns(home):
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     assert max(len(line) for line in lines) <= 80
-    assert lines[0].split() == ["run", "team", "status", "started", "msgs", "tokens", "cost", "task"]
+    assert lines[0].split() == ["run", "team", "status", "started", "msgs", "tokens", "cost", "time", "task"]
     words = " ".join(out.output.split())
     assert "a" * 12 in words and "b" * 12 in words and "$0.0123" in words and "1234" in words
     at = lines[0].index("task")  # the task wraps in its column; nothing of it is cut

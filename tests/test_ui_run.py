@@ -252,7 +252,7 @@ def decisions(monkeypatch) -> list:
 
     seen = []
 
-    def resume_run(run_id, *, home=None, on_message=None, on_turn=None, decision=None, on_token=None):
+    def resume_run(run_id, *, home=None, on_message=None, on_turn=None, decision=None, on_token=None, budget=None):
         seen.append((run_id, decision))
         log = shared_store(home)
         status = {"approve": "approved", "edit": "edited", "reject": "rejected"}[decision.action]

@@ -50,7 +50,7 @@ def test_the_history_lists_every_run_with_its_totals(three_runs):
     first, second, failed = three_runs
     table = _app().dataframe[0].value
     assert list(table.columns) == ["run", "team", "task", "status", "started", "duration (s)", "messages", "tokens",
-                                   "cost (USD)", "model"]
+                                   "cost (USD)", "model", "budget"]
     assert list(table["run"]) == [r[:12] for r in (failed, second, first)]  # newest first
     assert list(table["status"]) == ["failed", "done", "done"]
     assert list(table["task"]) == ["Write fizzbuzz, unplanned", "Write fizzbuzz, again", "Write fizzbuzz"]

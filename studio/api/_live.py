@@ -7,19 +7,20 @@ from typing import Any
 
 from studio.api.notebook import live_view
 from studio.messages import Message
-from studio.spec import TeamSpec
+from studio.spec import Budget, TeamSpec
 
 __all__ = ["drive"]
 
 
 def drive(spec: TeamSpec, start: Callable[..., Any], display: Any, on_message: Callable[[Message], None] | None,
-          on_token: Callable[[str, str], None] | None = None) -> Any:
+          on_token: Callable[[str, str], None] | None = None, budget: Budget | None = None) -> Any:
     """Run ``start(on_message, on_turn, on_token)`` while the live view shows it; returns what ``start`` returned.
 
     The live view (when there is one) and the caller's ``on_message`` and ``on_token`` all get what the run
-    publishes and streams.
+    publishes and streams. The view's meter measures against the team's budget with ``budget`` (the run's own
+    limits) set over it.
     """
-    view = live_view(spec, display)
+    view = live_view(spec, display, budget)
 
     def published(message: Message) -> None:
         if view is not None:

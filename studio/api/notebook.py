@@ -25,12 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.api._meter import meter_html
 from studio.export import server_label
 from studio.kinds import KIND_NAMES, KINDS, covering
+from studio.llm.budget import role_budgets, with_budget, working_seconds
 from studio.messages import Code, DesignedTests, Execution, Final, Message
-from studio.spec import TeamSpec, dump_spec, tool_label
+from studio.spec import Budget, TeamSpec, dump_spec, tool_label
 
-__all__ = ["LiveView", "StudioServer", "live_view", "open_studio", "run_html", "team_html", "timeline_html"]
+__all__ = ["LiveView", "StudioServer", "live_view", "meter_html", "open_studio", "run_html", "team_html",
+           "timeline_html"]
 
 COLOURS = {"planner": "#3b82f6", "coder": "#16a34a", "critic": "#ea580c", "orchestrator": "#9333ea",
            "test_designer": "#0e8a96"}
@@ -146,16 +149,19 @@ def timeline_html(messages: list[Message], kinds: dict[str, str], status: str = 
 
 
 def run_html(run: Any) -> str:
-    """A :class:`~studio.api.run.Run`: status, totals and timeline."""
+    """A :class:`~studio.api.run.Run`: status, totals, what it spent against its budget, and timeline."""
     usage = run.usage
     kinds = {r.name: r.behaviour for r in run.spec.roles} if run.spec is not None else {}
     status = (f"run {run.run_id[:12]} · {run.status} · {len(run.messages)} messages · "
               f"{usage.prompt_tokens + usage.completion_tokens} tokens · ${usage.cost_usd:.4f}")
     if run.error:
         status += f" · {run.error}"
-    if run.status == "unsolved" and run.final is not None:  # what was claimed, and what the tests said
+    if run.status in ("unsolved", "budget") and run.final is not None:  # what was claimed (or which budget)
         status = f"{status} · {run.final.content.splitlines()[0]}"
-    return timeline_html(run.messages, kinds, status)
+    spec = run.spec
+    budget, roles = (spec.budget, role_budgets(spec)) if spec is not None else (None, {})
+    meter = meter_html(run.messages, budget, roles, working_seconds(list(run.messages)))
+    return meter + timeline_html(run.messages, kinds, status)
 
 
 _SAID_CHARS = 1500
@@ -172,9 +178,11 @@ def _said_html(said: dict[str, str], kinds: dict[str, str]) -> str:
 
 @dataclass
 class LiveView:
-    """Updates one cell output as a run publishes: the timeline, a progress line, what the speaking roles say.
+    """Updates one cell output as a run publishes: the meter, the timeline, a progress line, what the roles say.
 
-    What a role says shows under the timeline as it streams in, until its message is published.
+    The meter (:func:`meter_html`) shows what the messages so far spent, against ``budget`` and ``roles``
+    where set, and the seconds this view has watched the run work. What a role says shows under the timeline
+    as it streams in, until its message is published.
     """
 
     handle: Any
@@ -186,6 +194,10 @@ class LiveView:
     """Per role (or ``role.branch``) whose reply is streaming: its text so far, until its message is published."""
     started: float = field(default_factory=time.monotonic)
     min_interval_s: float = 0.2
+    budget: Budget | None = None
+    """The run's budget (the team's, with the limits given for this run over it)."""
+    roles: dict[str, Budget] = field(default_factory=dict)
+    """The roles' budgets, by name."""
     _last: float = 0.0
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -195,7 +207,8 @@ class LiveView:
             if not force and now - self._last < self.min_interval_s:
                 return
             self._last = now
-            page = timeline_html(self.messages, self.kinds, status) + _said_html(self.said, self.kinds)
+            page = (meter_html(self.messages, self.budget, self.roles, time.monotonic() - self.started)
+                    + timeline_html(self.messages, self.kinds, status) + _said_html(self.said, self.kinds))
             self.handle.update(_HTML(page, plain=status))
 
     def _progress(self) -> str:
@@ -263,15 +276,20 @@ def _ipython_display():
     return display if shell is not None and getattr(shell, "kernel", None) is not None else None
 
 
-def live_view(spec: TeamSpec, display: Any = "auto") -> LiveView | None:
-    """A live view for a run: in a Jupyter kernel with ``"auto"``, or with the given ``display`` function."""
+def live_view(spec: TeamSpec, display: Any = "auto", budget: Budget | None = None) -> LiveView | None:
+    """A live view for a run: in a Jupyter kernel with ``"auto"``, or with the given ``display`` function.
+
+    Its meter measures against the team's budget, with ``budget``'s limits (the run's own) set over it.
+    """
     if display in (None, False):
         return None
     show = _ipython_display() if display == "auto" else display
     if show is None:
         return None
+    spec = with_budget(spec, budget)
     handle = show(_HTML("starting…", plain="starting…"), display_id=True)
-    return LiveView(handle, {r.name: r.behaviour for r in spec.roles}, spec.flow.max_rounds)
+    return LiveView(handle, {r.name: r.behaviour for r in spec.roles}, spec.flow.max_rounds, budget=spec.budget,
+                    roles=role_budgets(spec))
 
 
 @dataclass

@@ -12,18 +12,49 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from studio.api._live import drive
 from studio.messages import Approval, Final, Message, Usage
-from studio.spec import SpecError, TeamSpec, parse_spec
+from studio.spec import Budget, SpecError, TeamSpec, parse_spec
 
-__all__ = ["Run"]
+__all__ = ["Run", "as_budget"]
+
+
+def as_budget(budget: Budget | dict[str, Any] | None, source: str = "budget=") -> Budget | None:
+    """A budget given as a :class:`~studio.spec.Budget` or as its fields in a dict (``None``: none).
+
+    ``source`` names where it was given, in the error.
+
+    Raises:
+        SpecError: a field that is not a budget's, or a limit that is not above zero, naming it.
+
+    Example:
+        >>> as_budget({"tokens": 20000}).tokens
+        20000
+        >>> try:
+        ...     as_budget({"tokenz": 5})
+        ... except SpecError as exc:
+        ...     print(exc.problems)
+        ['budget.tokenz: unknown field; use tokens, usd, seconds or model_calls']
+    """
+    if budget is None or isinstance(budget, Budget):
+        return budget
+    try:
+        return Budget.model_validate(budget)
+    except ValidationError as exc:
+        problems = [f"budget.{'.'.join(map(str, e['loc']))}: "
+                    + ("unknown field; use tokens, usd, seconds or model_calls" if e["type"] == "extra_forbidden"
+                       else f"{e['msg'].lower()} (got {e['input']!r})") for e in exc.errors()]
+        raise SpecError(source, problems) from None
 
 
 class Run:
     """What one run published, in order: its messages, final result and totals.
 
-    Its ``status`` is ``done``, ``unsolved`` (it ended, but its code fails the task's tests), ``failed`` or
-    ``waiting`` (for a person's approval).
+    Its ``status`` is ``done``, ``unsolved`` (it ended, but its code fails the task's tests), ``failed``,
+    ``waiting`` (for a person's approval) or ``budget`` (a budget stopped it before a call that could overrun
+    it; ``final`` carries the best work so far: go on with :meth:`resume` and a raised budget).
 
     Example:
         >>> run = Run("r1", "done", [])
@@ -67,7 +98,8 @@ class Run:
     def approve(self, edit: str | None = None, **options: Any) -> Run:
         """Approve what the run waits for (``edit``: with this plan or code instead) and go on.
 
-        ``options`` are ``display``, ``on_message`` and ``on_token``, as for :meth:`Team.run`.
+        ``options`` are ``display``, ``on_message`` and ``on_token``, as for :meth:`Team.run`, and ``budget``
+        (limits over the team's, as for :meth:`resume`).
 
         Returns:
             The run as it now stands: done, unsolved (its code fails the task's tests), failed, or waiting at
@@ -80,8 +112,34 @@ class Run:
 
         return self._answer(ApprovalDecision.edit(edit) if edit else ApprovalDecision.approve(), **options)
 
+    def resume(self, budget: Budget | dict[str, Any] | None = None, **options: Any) -> Run:
+        """Go on with a run a budget stopped (or one that was killed or failed), from its last checkpoint.
+
+        Args:
+            budget: limits set over the team's ``budget`` (each one given replaces the team's); what the run
+                spent before counts against them. Without a raised one, a run a budget stopped stops again.
+            options: ``display``, ``on_message`` and ``on_token``, as for :meth:`Team.run`.
+
+        Returns:
+            The run as it now stands.
+
+        Raises:
+            SpecError: a bad ``budget`` field, naming it.
+
+        Example:
+            >>> from studio import Team
+            >>> team = Team.load("examples/teams/dev_team.yaml")  # doctest: +SKIP
+            >>> run = team.run("Write fizzbuzz", model="scripted:examples/scripts/dev_team.yaml",
+            ...                budget={"model_calls": 3})  # doctest: +SKIP
+            >>> run.status, run.resume(budget={"model_calls": 20}).status  # doctest: +SKIP
+            ('budget', 'done')
+        """
+        return self._answer(None, budget=budget, **options)
+
     def reject(self, feedback: str, **options: Any) -> Run:
         """Reject what the run waits for, saying why (the team reads it and tries again), and go on.
+
+        ``options`` are ``display``, ``on_message``, ``on_token`` and ``budget``, as for :meth:`approve`.
 
         Raises:
             RunNotWaiting: the run is not waiting for approval.
@@ -94,18 +152,20 @@ class Run:
         return self._answer(ApprovalDecision.reject(feedback), **options)
 
     def _answer(self, decision, *, display: Any = "auto", on_message: Callable[[Message], None] | None = None,
-                on_token: Callable[[str, str], None] | None = None) -> Run:
+                on_token: Callable[[str, str], None] | None = None,
+                budget: Budget | dict[str, Any] | None = None) -> Run:
         from studio.runner import resume_run
 
+        limits = as_budget(budget, f"run {self.run_id[:8]}: budget=")
         if self.spec is None:
             result = resume_run(self.run_id, home=self.home, decision=decision, on_message=on_message,
-                                on_token=on_token)
+                                on_token=on_token, budget=limits)
             return Run(result.run_id, result.status, result.messages, result.error, home=self.home)
         def start(published, turn, token):
             return resume_run(self.run_id, home=self.home, decision=decision, on_message=published, on_turn=turn,
-                              on_token=token)
+                              on_token=token, budget=limits)
 
-        result = drive(self.spec, start, display, on_message, on_token)
+        result = drive(self.spec, start, display, on_message, on_token, limits)
         return Run(result.run_id, result.status, result.messages, result.error, spec=self.spec, home=self.home)
 
     @property

@@ -24,9 +24,9 @@ from typing import Any
 
 from studio.api._live import drive
 from studio.api._tools import approval_entries, role_tools, server_specs
-from studio.api.run import Run
+from studio.api.run import Run, as_budget
 from studio.messages import Message
-from studio.spec import RoleSpec, SpecError, TeamSpec, dump_spec, load_spec, parse_spec
+from studio.spec import Budget, RoleSpec, SpecError, TeamSpec, dump_spec, load_spec, parse_spec
 
 __all__ = ["Role", "Run", "Team", "TeamMemory"]
 
@@ -37,7 +37,8 @@ class Role:
     """Builders for the roles of a team; each returns a :class:`~studio.spec.RoleSpec`.
 
     Settings are the role's spec fields: ``model``, ``instructions``, ``tools``, ``max_tool_calls``,
-    ``memory`` (``{"read": [...], "write": [...]}``) and ``limits``. ``tools`` takes Python functions
+    ``memory`` (``{"read": [...], "write": [...]}``), ``limits`` and ``budget`` (``{"tokens": 5000}``: the most
+    this role may spend in a run). ``tools`` takes Python functions
     themselves, ``"package.module:function"``, ``"memory_search"``, :class:`~studio.spec.PythonTool`,
     :class:`~studio.spec.McpTools` or their dicts (``{"mcp": "notes", "allow": ["search"]}``).
 
@@ -48,6 +49,8 @@ class Role:
         'critic'
         >>> Role.custom("researcher", acts_as="coder", tools=["statistics:mean", "memory_search"]).tools[0].python
         'statistics:mean'
+        >>> Role.critic(budget={"model_calls": 3}).budget.model_calls
+        3
 
     Raises:
         TypeError: a ``tools`` entry that is never a tool, naming the role and the entry.
@@ -134,6 +137,8 @@ class Team:
         description, defaults, memory, sandbox: the spec's fields of those names.
         approval: the approval points, and ``{"tools": [NAME, ...]}`` (or a
             :class:`~studio.spec.ToolApproval`) to approve calls of those tools.
+        budget: the most a run of the team may spend: a :class:`~studio.spec.Budget` or its fields as a dict
+            (``{"tokens": 20000, "usd": 0.5, "seconds": 60, "model_calls": 40}``); see ``docs/budgets.md``.
         mcp_servers: MCP servers the roles take tools from, by name: a
             :class:`~studio.spec.McpServer` or its fields as a dict (``{"command": "python", "args": [...]}``
             or ``{"url": "http://127.0.0.1:8000/mcp", "headers": {"Authorization": "Bearer ${TOKEN}"}}``).
@@ -146,7 +151,8 @@ class Team:
     def __init__(self, name: str, roles: Iterable[RoleSpec | dict[str, Any]], flow: Any = None, *,
                  description: str = "", defaults: dict[str, Any] | None = None, memory: dict[str, Any] | None = None,
                  sandbox: dict[str, Any] | None = None, approval: list[Any] | dict[str, Any] | None = None,
-                 mcp_servers: dict[str, Any] | None = None, home: str | Path | None = None):
+                 mcp_servers: dict[str, Any] | None = None, home: str | Path | None = None,
+                 budget: Budget | dict[str, Any] | None = None):
         data: dict[str, Any] = {
             "name": name, "description": description,
             "roles": [r.model_dump(by_alias=True, exclude_defaults=True) if isinstance(r, RoleSpec) else _role(r)
@@ -155,6 +161,8 @@ class Team:
             "approval": approval_entries(approval),
             "mcp_servers": {name: server.model_dump(exclude_defaults=True)
                             for name, server in server_specs(mcp_servers).items()},
+            **({"budget": budget.model_dump(exclude_none=True) if isinstance(budget, Budget) else budget}
+               if budget is not None else {}),
         }
         self.spec = parse_spec(data, f"team {name!r}")
         self.home = home
@@ -193,11 +201,15 @@ class Team:
 
     def run(self, task: str, model: str | None = None, *, display: Any = "auto",
             on_message: Callable[[Message], None] | None = None, auto_approve: bool = False,
-            on_token: Callable[[str, str], None] | None = None) -> Run:
-        """Run the team on ``task`` until it ends or waits for approval; returns the :class:`Run`.
+            on_token: Callable[[str, str], None] | None = None,
+            budget: Budget | dict[str, Any] | None = None) -> Run:
+        """Run the team on ``task`` until it ends, waits for approval or reaches a budget; returns the :class:`Run`.
 
         A team with ``approval`` points stops at each with ``status == "waiting"``; answer with
         :meth:`Run.approve` or :meth:`Run.reject` (from this process or a later one: ``Run.load(run_id)``).
+        A run that reaches a budget stops before the model call that could overrun it, with
+        ``status == "budget"`` and a final message carrying the best work so far; :meth:`Run.resume` with a
+        raised budget goes on.
 
         Args:
             task: what to do.
@@ -209,24 +221,40 @@ class Team:
             on_token: also called as ``on_token(role, piece)`` with each model's reply as it streams in (``role``
                 is the role's name, or ``name.branch`` on a parallel branch; the live display shows the same
                 text); a reply that cannot stream gives one ``on_token(role, "")`` as it starts.
+            budget: limits for this run, set over the team's ``budget`` (each one given replaces the team's): a
+                :class:`~studio.spec.Budget` or a dict of its fields (``tokens``, ``usd``, ``seconds``,
+                ``model_calls``).
 
         Raises:
-            ModelConfigError: a model cannot be used (unknown, missing key or file).
+            ModelConfigError: a model cannot be used (unknown, missing key or file); a ``usd`` budget on a model
+                with no known price (a ``BudgetConfigError``, naming the model).
+            SpecError: a bad ``budget`` field, naming it.
+
+        Example (it runs in docs/budgets.md):
+            >>> from studio import Budget
+            >>> team = Team.load("examples/teams/dev_team.yaml")  # doctest: +SKIP
+            >>> run = team.run("Write fizzbuzz", model="scripted:examples/scripts/dev_team.yaml",
+            ...                budget=Budget(tokens=800))  # doctest: +SKIP
+            >>> run.status, run.final.stop_reason  # doctest: +SKIP
+            ('budget', 'budget')
         """
+        from studio.llm.budget import with_budget
         from studio.runner import run_team
 
+        limits = as_budget(budget, f"team {self.name!r}: run(budget=...)")
         run = self._drive(lambda published, turn, token: run_team(self.spec, task, model=model, home=self.home,
                                                                    on_message=published, on_turn=turn,
-                                                                   on_token=token),
-                          display, on_message, on_token)
+                                                                   on_token=token, budget=limits),
+                          display, on_message, on_token, limits)
+        run.spec = with_budget(self.spec, limits)  # the run's own limits, as its run log keeps them
         while auto_approve and run.status == "waiting":
-            run = run.approve(display=display, on_message=on_message, on_token=on_token)
+            run = run.approve(display=display, on_message=on_message, on_token=on_token, budget=limits)
         return run
 
     def _drive(self, start: Callable[..., Any], display: Any, on_message: Callable[[Message], None] | None,
-               on_token: Callable[[str, str], None] | None) -> Run:
+               on_token: Callable[[str, str], None] | None, budget: Budget | None = None) -> Run:
         """Run ``start(on_message, on_turn, on_token)`` with the live view, and wrap its result as a :class:`Run`."""
-        result = drive(self.spec, start, display, on_message, on_token)
+        result = drive(self.spec, start, display, on_message, on_token, budget)
         return Run(result.run_id, result.status, result.messages, result.error, spec=self.spec, home=self.home)
 
     async def arun(self, task: str, model: str | None = None, **options: Any) -> Run:

@@ -155,6 +155,12 @@ class RedisRunLog:
                      args=[status, _now(), "0" if error is None else "1", redact(error or "")])
 
     @guarded
+    def set_spec(self, run_id: str, spec: dict[str, Any]) -> None:
+        """Replace a run's spec (redacted): a resume with raised budgets keeps them for the next one."""
+        self._redis.hset(self.keys.run(run_id, "info"), mapping={"spec": json.dumps(redact_data(spec)),
+                                                                "updated_at": _now()})
+
+    @guarded
     def append(self, messages: Iterable[Message]) -> list[Message]:
         """Store messages atomically, redacted; return those not stored before (same id, same run: stored once)."""
         messages = [redact_data(m) for m in messages]

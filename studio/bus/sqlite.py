@@ -131,6 +131,12 @@ class RunLog:
                 (status, redact(error) if error else error, _now(), run_id),
             )
 
+    def set_spec(self, run_id: str, spec: dict[str, Any]) -> None:
+        """Replace a run's spec (redacted): a resume with raised budgets keeps them for the next one."""
+        with self._lock:
+            self._db.execute("UPDATE runs SET spec = ?, updated_at = ? WHERE run_id = ?",
+                             (json.dumps(redact_data(spec)), _now(), run_id))
+
     def append(self, messages: Iterable[Message]) -> list[Message]:
         """Store messages in one transaction; return those not stored before.
 

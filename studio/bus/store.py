@@ -80,6 +80,10 @@ class RunStore(Protocol):
         """Mark a run ``running``, ``done`` or ``failed`` (with its error, redacted)."""
         ...
 
+    def set_spec(self, run_id: str, spec: dict) -> None:
+        """Replace a run's spec (redacted): a resume with raised budgets keeps them for the next one."""
+        ...
+
     def append(self, messages: Iterable[Message]) -> list[Message]:
         """Store messages together; return those not stored before (a known id is ignored)."""
         ...

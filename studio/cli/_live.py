@@ -1,4 +1,4 @@
-"""The speaking roles' replies as they stream in, live in a terminal under the messages printed so far.
+"""The speaking roles' replies as they stream in, and the run's spending, live in a terminal under its messages.
 
 ``huddle run`` feeds :class:`LiveTokens` the run's ``on_turn``, ``on_token`` and ``on_message``
 callbacks; it draws nothing where the output is not a terminal (the caller does not make one there).
@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
+from studio.cli._budget import RunMeter
 from studio.messages import Message
 
 __all__ = ["LiveTokens"]
@@ -26,7 +27,9 @@ class LiveTokens:
     A line shows who speaks (``coder``, or ``coder.s2`` on a branch), how many pieces have come, for how long,
     and the last ``tail`` characters; a role whose reply cannot stream shows that it is thinking. The line goes
     when that role's message is published (and printed above). Feed it :meth:`turn`, :meth:`token` and
-    :meth:`message` from any thread.
+    :meth:`message` from any thread. With a ``meter``, a last line shows what the run spent against its budget
+    (``tokens 1,234/20,000 · $0.0000 · 12.3s/60s · calls 5/40``), and one line each the roles with a budget of
+    their own (the caller feeds the meter the run's messages).
 
     Example:
         >>> live = LiveTokens(Console(width=60, force_terminal=False))
@@ -35,8 +38,8 @@ class LiveTokens:
         True
     """
 
-    def __init__(self, console: Console, tail: int = 80, shown: int = 4):
-        self._tail, self._shown = tail, shown
+    def __init__(self, console: Console, tail: int = 80, shown: int = 4, meter: RunMeter | None = None):
+        self._tail, self._shown, self._meter = tail, shown, meter
         self._speaking: dict[str, list[Any]] = {}  # key -> [started, pieces, last characters]
         self._lock = threading.Lock()
         self._started = time.monotonic()
@@ -75,12 +78,14 @@ class LiveTokens:
             self._live.refresh()  # else the print above the live lines would redraw them as they were
 
     def lines(self) -> list[Text]:
-        """The live lines now: the most recent speakers, last the latest."""
+        """The live lines now: the most recent speakers, last the latest; then the meter's."""
         now = time.monotonic()
         with self._lock:
             speaking = list(self._speaking.items())[-self._shown:]
+        meter = [] if self._meter is None else [self._meter.text(), *self._meter.role_texts()]
+        metered = [Text(line, style="dim", no_wrap=True, overflow="ellipsis") for line in meter]
         if not speaking:
-            return [Text(f"working… ({now - self._started:.0f}s)", style="dim")]
+            return [Text(f"working… ({now - self._started:.0f}s)", style="dim"), *metered]
         out = []
         for key, (started, pieces, tail) in speaking:
             line = Text().append(key, style="bold")
@@ -91,7 +96,7 @@ class LiveTokens:
                 line.append(f" · {pieces} tok · {now - started:.0f}s  ", style="dim").append(shown)
             line.no_wrap, line.overflow = True, "ellipsis"
             out.append(line)
-        return out
+        return out + metered
 
     def _render(self) -> Any:
         self._spinner.update(text=Text("\n").join(self.lines()))

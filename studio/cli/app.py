@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import NoReturn
 
@@ -42,6 +41,8 @@ app.callback()(root)  # --version
 EXIT_USER = 2
 EXIT_UNSOLVED = 4
 """Exit code of ``huddle run`` when the run ended, but its code fails the task's tests (status ``unsolved``)."""
+EXIT_BUDGET = 5
+"""Exit code of ``huddle run`` when a budget stopped the run (status ``budget``); it goes on with a raised one."""
 
 
 def _fail(message: str, code: int = EXIT_USER) -> NoReturn:
@@ -78,29 +79,49 @@ def run(
     reject: str | None = typer.Option(None, "--reject", help="With --resume: reject it, saying why."),
     edit: Path | None = typer.Option(None, "--edit", help="With --resume: replace the plan or code with this file "
                                                           "and approve."),
+    budget_tokens: int | None = typer.Option(None, "--budget-tokens", help="Stop before a model call that could "
+                                             "take the run past N tokens (prompt + completion)."),
+    budget_usd: float | None = typer.Option(None, "--budget-usd", help="Stop before a call that could cost more "
+                                            "than X dollars in all (every model needs a known price)."),
+    budget_seconds: float | None = typer.Option(None, "--budget-seconds", help="Stop once the run has worked S "
+                                                "seconds (waits for approval do not count)."),
+    budget_calls: int | None = typer.Option(None, "--budget-calls", help="Stop before model call N + 1."),
 ) -> None:
     """Run TEAM_FILE on TASK, or continue a stopped or waiting run with --resume RUN_ID.
 
     At an approval point (the team's `approval:` list) the run asks at the terminal; without one it waits
     (exit 3) for `huddle run --resume RUN_ID --approve`, `--reject "why"` or `--edit FILE`.
+
+    The --budget-* flags set limits over the team file's `budget:`;
+    with --resume they raise the limits of a run a budget stopped.
+
+    Exit codes: 0 done, 1 failed, 2 user error, 3 waiting for approval,
+    4 unsolved (the code fails the task's tests), 5 stopped by a budget.
     """
     from rich.console import Console
 
+    from studio.cli._budget import RunMeter, budget_from_flags, resumed_run, stop_note
     from studio.cli._live import LiveTokens
     from studio.cli.approval import EXIT_WAITING, ask_person, decision_from_flags
+    from studio.llm.budget import spend_of
     from studio.messages import new_id
-    from studio.render import print_json_line, print_message
-    from studio.runner import resume_run, run_team
+    from studio.render import print_json_line, print_message, spend_text
+    from studio.runner import resume_run, run_team, with_budget
     from studio.spec import load_spec
 
     console = Console(stderr=json_out)
-    # the speaking roles' tokens, live: on a terminal only (piped or --json output gets the messages alone)
-    live = LiveTokens(console) if not json_out and console.is_terminal else None
-    started = time.monotonic()
+    try:
+        budget = budget_from_flags(budget_tokens, budget_usd, budget_seconds, budget_calls)
+    except typer.BadParameter as exc:
+        _fail(str(exc))
+    meter = RunMeter()  # given the run's budgets below, once the spec is known
+    # the speaking roles' tokens and the meter, live: on a terminal only (piped or --json output: messages alone)
+    live = LiveTokens(console, meter=meter) if not json_out and console.is_terminal else None
     run_id = None
     turn, token = (live.turn, live.token) if live is not None else (None, None)
 
     def show(message) -> None:
+        meter.message(message)
         if live is not None:
             live.message(message)
         if json_out:
@@ -128,26 +149,32 @@ def run(
                     answer = check_answer(answer, pending_approval(shared_store().messages(resume)))
                 except typer.BadParameter as exc:
                     _fail(str(exc))
-            result = resume_run(resume, on_message=show, on_turn=turn, on_token=token, decision=answer)
+            meter.use(*resumed_run(resume, budget))
+            result = resume_run(resume, on_message=show, on_turn=turn, on_token=token, decision=answer,
+                                budget=budget)
         else:
             if team_file is None or not task:
                 _fail("give a TEAM_FILE and a TASK, e.g. huddle run examples/teams/dev_team.yaml \"Write fizzbuzz\"")
             spec = load_spec(team_file)
             _check_scripts(spec, model)
+            meter.use(with_budget(spec, budget))
             run_id = new_id()
             result = run_team(spec, task, model=model, on_message=show, on_turn=turn, on_token=token, run_id=run_id,
-                              strict_tools=True)
+                              strict_tools=True, budget=budget)
         while result.status == "waiting":
             from pipelines import ApprovalDecision
 
             if live is not None:
                 live.stop()
+            meter.pause()  # a person's time is not the run's
             decision = ApprovalDecision.approve() if auto_approve else ask_person(console, result.pending)
             if decision is None:
                 break
+            meter.go()
             if live is not None:
                 live.start()
-            result = resume_run(result.run_id, on_message=show, on_turn=turn, on_token=token, decision=decision)
+            result = resume_run(result.run_id, on_message=show, on_turn=turn, on_token=token, decision=decision,
+                                budget=budget)
     except KeyboardInterrupt:
         if live is not None:
             live.stop()
@@ -160,10 +187,12 @@ def run(
     finally:
         if live is not None:
             live.stop()
-    if not json_out:
-        usage = sum(m.usage.prompt_tokens + m.usage.completion_tokens for m in result.messages)
-        console.print(f"[dim]run {result.run_id} · {result.status} · {usage} tokens · "
-                      f"{time.monotonic() - started:.1f}s[/]")
+    meter.pause()
+    spent = spend_text(spend_of(result.messages)[0], meter.budget, meter.seconds)  # the run log's sums
+    console.print(f"[dim]run {result.run_id} · {result.status} · {spent}[/]", soft_wrap=True)
+    if result.status == "budget":
+        typer.echo(stop_note(result.run_id, result.final.content if result.final else "", meter.budget), err=True)
+        raise typer.Exit(EXIT_BUDGET)
     if result.status == "waiting":
         assert result.pending is not None  # a waiting run waits for a request
         typer.echo(f"run {result.run_id} waits for approval ({result.pending.point.replace('_', ' ')}): answer "
@@ -209,10 +238,14 @@ def runs_list(
     json_out: bool = typer.Option(False, "--json", help="One JSON object per run."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many runs, newest first."),
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first, with what each spent: tokens, dollars (when any) and working seconds."""
+    from studio.llm.budget import working_seconds
     from studio.redact import redact_data
 
-    rows = [redact_data(r.summary()) for r in _log().runs(limit)]  # redacted, also runs stored before the redactor
+    log = _log()
+    # redacted, also runs stored before the redactor; seconds: the run's working time, from its log
+    rows = [redact_data({**r.summary(), "seconds": round(working_seconds(log.messages(r.run_id)), 3)})
+            for r in log.runs(limit)]
     if json_out:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -243,8 +276,12 @@ def runs_show(
         return
     from rich.console import Console
 
+    from studio.cli._budget import spent_lines
+
     console = Console()
     console.print(f"[bold]{info.team}[/] · run {info.run_id} · {info.status} · {info.created_at[:19]}")
+    for line in spent_lines(info.spec, messages):
+        console.print(f"[dim]{line}[/]", soft_wrap=True)
     for message in messages:
         print_message(console, message)
 

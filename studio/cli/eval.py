@@ -2,8 +2,11 @@
 
 Exit codes: 0 when the evaluation ran (whatever the pass rate), 2 for a user
 error found before it starts (team file, task file, model, ``--limit``,
-``--baseline``, ``--ray``), 1 when something crashed mid-way, 130 on Ctrl-C.
-Each stop says how far it got.
+``--baseline``, ``--budget-tokens``, ``--ray``), 1 when something crashed
+mid-way, 130 on Ctrl-C. Each stop says how far it got.
+
+``--budget-tokens N`` gives the team and every baseline the same token budget
+on each task (see :func:`studio.eval.suite.evaluate`).
 
 ``--ray`` alone runs the tasks at once on a local Ray instance; ``--ray ADDRESS``
 (``auto``, ``ray://head:10001``, ``head:6379``) on that cluster. Click options
@@ -80,7 +83,7 @@ def _baseline_names(given: list[str] | None) -> tuple[str, ...]:
 
 
 def _prepare(team_file: Path, tasks_file: Path, model: str | None, baseline: tuple[str, ...], limit: int | None,
-             ray: str | None = None):
+             ray: str | None = None, budget_tokens: int | None = None):
     """Everything checked before the first run: (spec, tasks, gateway, baseline model or None).
 
     With ``ray``, Ray is reached here too (started, for ``local``), so a wrong address is a user error.
@@ -91,6 +94,8 @@ def _prepare(team_file: Path, tasks_file: Path, model: str | None, baseline: tup
 
     if limit is not None and limit < 1:
         _fail(f"--limit: expected a number of tasks of at least 1, got {limit}")
+    if budget_tokens is not None and budget_tokens < 1:
+        _fail(f"--budget-tokens: expected a number of tokens per task of at least 1, got {budget_tokens}")
     spec = load_spec(team_file)
     tasks = load_tasks(tasks_file)[:limit]
     base = baseline_model(spec, model) if baseline else None
@@ -112,34 +117,48 @@ def _mark(result) -> str:
     return "[green]pass[/]" if result.passed else "[red]fail[/]"
 
 
+def _stops_shown(report) -> bool:
+    """Whether the table has a ``stopped`` column per system: a budget per task, or a run a budget stopped."""
+    return report.budget_tokens is not None or any(r.budget_stop for r in report.results)
+
+
 def _table(report):
     """One row per task, a column group per system, then a totals row.
 
-    The team: pass/fail, attempts, tokens, cost, seconds; each baseline: pass/fail, tokens, seconds.
+    The team: pass/fail, attempts, tokens, cost, seconds; each baseline: pass/fail, tokens, seconds. With a
+    budget, each system also ``stopped`` (``budget`` where the budget stopped it; the count in the totals).
     """
     from rich import box
     from rich.table import Table
 
-    table = Table("task", "team", "attempts", "tokens", "cost", "seconds", box=box.SIMPLE_HEAD)
+    stops = _stops_shown(report)
+    table = Table("task", "team", "attempts", "tokens", "cost", "seconds", *(["stopped"] if stops else []),
+                  box=box.SIMPLE_HEAD)
     for name in report.baselines:
-        for column in (name, "tokens", "seconds"):
+        for column in (name, "tokens", "seconds", *(["stopped"] if stops else [])):
             table.add_column(column)
     rows = report.rows()
+
+    def stop(result) -> list[str]:
+        return (["budget" if result.budget_stop else ""]) if stops else []
+
     for row in rows:
         team = row["team"]
         cells = [team.task_id, _mark(team), str(team.attempts), f"{team.tokens:,}", f"${team.cost_usd:.4f}",
-                 f"{team.seconds:.1f}"]
+                 f"{team.seconds:.1f}", *stop(team)]
         for name in report.baselines:
-            cells += [_mark(row[name]), f"{row[name].tokens:,}", f"{row[name].seconds:.1f}"]
+            cells += [_mark(row[name]), f"{row[name].tokens:,}", f"{row[name].seconds:.1f}", *stop(row[name])]
         table.add_row(*cells)
     s = report.summary()
     table.add_section()
     team = s["systems"]["team"]
     cells = ["[bold]total[/]", f"{team['passed']}/{s['total']}", str(sum(r["team"].attempts for r in rows)),
-             f"{team['tokens']:,}", f"${team['cost_usd']:.4f}", f"{team['seconds']:.1f}"]
+             f"{team['tokens']:,}", f"${team['cost_usd']:.4f}", f"{team['seconds']:.1f}",
+             *([str(team["budget_stops"])] if stops else [])]
     for name in report.baselines:
         stats = s["systems"][name]
-        cells += [f"{stats['passed']}/{s['total']}", f"{stats['tokens']:,}", f"{stats['seconds']:.1f}"]
+        cells += [f"{stats['passed']}/{s['total']}", f"{stats['tokens']:,}", f"{stats['seconds']:.1f}",
+                  *([str(stats["budget_stops"])] if stops else [])]
     table.add_row(*cells)
     return table
 
@@ -154,6 +173,9 @@ def _closing_line(report) -> str:
         ratio = f"team {stats['ratio']:.2f}× its pass rate" if stats["ratio"] is not None else \
             "ratio n/a (it passed none)"
         parts.append(f"{name} {stats['passed']}/{s['total']} ({stats['pass_rate']:.0%}): {ratio}")
+    if report.budget_tokens is not None:
+        stopped = ", ".join(f"{name} {stats['budget_stops']}" for name, stats in systems.items())
+        parts.append(f"budget {report.budget_tokens:,} tokens per task (stopped by it: {stopped})")
     return " · ".join(parts)
 
 
@@ -183,6 +205,11 @@ def eval_command(
              "(one plain call), sample-vote (samples within the team's tokens, the team's vote picks), retry "
              "(samples until one passes the task's example)."),
     limit: int | None = typer.Option(None, "--limit", "-n", help="Only the first N tasks."),
+    budget_tokens: int | None = typer.Option(
+        None, "--budget-tokens", metavar="N",
+        help="The same token budget on each task for the team and every baseline: the team's run stops before a "
+             "call that could pass it (graded on its best work so far), the single call's max_tokens is capped to "
+             "fit, sample-vote and retry draw within N instead of the team's tokens."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per task, then the summary."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write results.jsonl and chart.png to this folder."),
     ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]",
@@ -201,7 +228,7 @@ def eval_command(
 
     names = _baseline_names(baseline)
     try:
-        spec, tasks, gateway, base = _prepare(team_file, tasks_file, model, names, limit, ray)
+        spec, tasks, gateway, base = _prepare(team_file, tasks_file, model, names, limit, ray, budget_tokens)
     except _user_errors() as exc:
         _fail(str(exc))
     where = ""
@@ -209,7 +236,7 @@ def eval_command(
         from studio.batch.cluster import describe
 
         where = f"on Ray ({describe()})"
-    report = EvalReport(spec.name, model, base, baselines=names)
+    report = EvalReport(spec.name, model, base, baselines=names, budget_tokens=budget_tokens)
     console = Console(stderr=json_out)
     if not console.is_terminal:  # a file or a pipe: the whole table, not one cut to 80 columns
         console = Console(stderr=json_out, width=240)
@@ -236,10 +263,11 @@ def eval_command(
     try:
         with progress:
             if ray is None:
-                evaluate(spec, tasks, model, baseline=names, on_result=finished, on_start=started, gateway=gateway)
+                evaluate(spec, tasks, model, baseline=names, on_result=finished, on_start=started, gateway=gateway,
+                         budget_tokens=budget_tokens)
             else:
                 report.workers = evaluate(spec, tasks, model, baseline=names, on_result=finished,
-                                          ray=True if ray == LOCAL else ray).workers
+                                          ray=True if ray == LOCAL else ray, budget_tokens=budget_tokens).workers
     except KeyboardInterrupt:
         code = 130
     except _user_errors() as exc:

@@ -10,6 +10,10 @@ team spent no tokens (a model that reports no usage) they draw the flow's
 ``candidates`` samples. The first sample is at the team's temperature, the
 others at ``max(that, CANDIDATE_TEMPERATURE)``, as the team's own candidates.
 
+With a fixed token budget per task (``huddle eval --budget-tokens N``: ``strict``), the budget is N
+instead of the team's tokens, and a hard limit: each sample's ``max_tokens`` is capped so that its
+prompt plus ``max_tokens`` fits in what is left, and no sample is asked for that cannot fit.
+
 Each run is in the run log as team ``<name> baseline``: the task, then every
 sample as a ``code`` message from ``baseline`` whose content says which was
 chosen. Scripted replies come from ``baseline.<name>`` (``baseline.retry``),
@@ -48,6 +52,7 @@ from studio.eval.report import System, TaskResult
 from studio.eval.tasks import EvalTask
 from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError
+from studio.llm.budget import count_prompt_tokens
 from studio.llm.scripted import ScriptExhausted
 from studio.messages import Code, Error, Task, Usage, new_id
 from studio.redact import redact
@@ -80,26 +85,37 @@ def temperature_of(settings: CallSettings, index: int) -> float:
     return settings.temperature if index == 0 else max(settings.temperature, CANDIDATE_TEMPERATURE)
 
 
-def _draw(ask: Callable[[int], _Sample], budget: int, fallback: int,
-          done: Callable[[_Sample], bool]) -> tuple[list[_Sample], str]:
+class _NoRoom(Exception):
+    """A strict budget has no room left for another sample's prompt and one token of reply."""
+
+
+def _draw(ask: Callable[[int, int], _Sample], budget: int, fallback: int,
+          done: Callable[[_Sample], bool]) -> tuple[list[_Sample], str, bool]:
     """Samples drawn within ``budget`` tokens (``fallback`` of them when it is 0), until ``done`` says stop.
 
+    ``ask(index, spent)`` draws sample ``index`` with ``spent`` tokens already spent (it raises
+    :class:`_NoRoom` when a strict budget cannot hold it).
+
     Returns:
-        (the samples, the error that ended the drawing or "").
+        (the samples, the error that ended the drawing or "", whether the budget ended it).
     """
     samples: list[_Sample] = []
     spent = largest = 0
     most = MAX_SAMPLES if budget > 0 else min(max(fallback, 1), MAX_SAMPLES)
-    while len(samples) < most and (not samples or budget <= 0 or spent + largest <= budget):
+    while len(samples) < most:
+        if samples and budget > 0 and spent + largest > budget:
+            return samples, "", True
         try:
-            sample = ask(len(samples))
+            sample = ask(len(samples), spent)
+        except _NoRoom:
+            return samples, "", True
         except (ModelCallError, ScriptExhausted) as exc:
-            return samples, redact(str(exc))
+            return samples, redact(str(exc)), False
         samples.append(sample)
         spent, largest = spent + sample.tokens, max(largest, sample.tokens)
         if done(sample):
             break
-    return samples, ""
+    return samples, "", False
 
 
 def _passes_example(task: EvalTask, code: str | None, sandbox: Sandbox, index: int) -> bool:
@@ -116,19 +132,25 @@ def _passes_example(task: EvalTask, code: str | None, sandbox: Sandbox, index: i
 
 def run_sampled(system: str, task: EvalTask, model: str, home: str | Path | None = None, *, budget: int,
                 fallback: int = 3, gateway: Gateway | None = None, settings: CallSettings | None = None,
-                sandbox: SandboxSpec | None = None) -> TaskResult:
+                sandbox: SandboxSpec | None = None, strict: bool = False) -> TaskResult:
     """Run the ``sample-vote`` or ``retry`` baseline on ``task`` within ``budget`` tokens; graded like the team.
+
+    The result's ``budget_stop`` (``strict`` only) says the budget ran out before ``retry`` had a
+    sample that passed, or before any sample could be drawn.
 
     Args:
         system: ``sample-vote`` or ``retry``.
         task: the task (only its prompt goes to the model).
         model: the model to call (the team coder's).
         home: state folder; ``$HUDDLE_HOME`` by default.
-        budget: the tokens the team spent on the task; 0 draws ``fallback`` samples.
+        budget: the tokens the team spent on the task (``strict``: the budget per task); 0 draws ``fallback``
+            samples.
         fallback: the samples to draw when ``budget`` is 0 (the flow's ``candidates``).
         gateway: the gateway to call through (an evaluation shares one, so scripts continue).
         settings: the team's temperature, max tokens, timeout and retries.
         sandbox: limits for the example and the hidden tests; the defaults when omitted.
+        strict: ``budget`` is a hard limit (``--budget-tokens``): each sample's ``max_tokens`` is capped to
+            fit in what is left, and drawing stops when not even the prompt fits.
     """
     if system not in SAMPLED:
         raise ValueError(f"unknown sampled baseline {system!r}: expected one of {', '.join(SAMPLED)}")
@@ -143,11 +165,15 @@ def run_sampled(system: str, task: EvalTask, model: str, home: str | Path | None
     bus.publish(first)
     box_run = Sandbox(box.model_copy(update={"enabled": True}), home / "workspaces" / f"eval-{run_id}")
     prompt = [{"role": "system", "content": BASELINE_SYSTEM}, {"role": "user", "content": task.prompt}]
+    prompt_tokens = count_prompt_tokens(model, prompt) if strict else 0
 
-    def ask(index: int) -> _Sample:
+    def ask(index: int, spent: int) -> _Sample:
         temperature = temperature_of(settings, index)
+        room = min(settings.max_tokens, budget - spent - prompt_tokens) if strict else settings.max_tokens
+        if room < 1:
+            raise _NoRoom
         reply = gateway.complete(model, prompt, role=f"{BASELINE_ROLE}.{system}",
-                                 settings=replace(settings, temperature=temperature))
+                                 settings=replace(settings, temperature=temperature, max_tokens=room))
         try:
             code: str | None = extract_code(reply.text)
         except ParseError:
@@ -162,16 +188,22 @@ def run_sampled(system: str, task: EvalTask, model: str, home: str | Path | None
         passed.append(_passes_example(task, sample.code, box_run, len(passed)))
         return passed[-1]
 
-    samples, error = _draw(ask, budget, fallback, done)
+    samples, error, out_of_budget = _draw(ask, budget, fallback, done)
     chosen, why = _choose(system, task, samples, passed, box_run)
     _record(bus, run_id, first.id, system, samples, chosen, why)
     if error:
         bus.publish(Error(run_id=run_id, sender="system", error_type="provider", fatal=not samples, content=error))
     result = TaskResult(task.id, cast("System", system), passed=False, tests_total=task.hidden_tests(),
                         attempts=len(samples), tokens=sum(s.tokens for s in samples),
-                        cost_usd=sum(s.usage.cost_usd for s in samples), run_id=run_id)
+                        cost_usd=sum(s.usage.cost_usd for s in samples), run_id=run_id,
+                        budget_stop=strict and out_of_budget and (system == "retry" or not samples))
     if chosen is None:
-        reason = f"model call failed: {short_text(error)}" if not samples else "no code block"
+        if samples:
+            reason = "no code block"
+        elif error:
+            reason = f"model call failed: {short_text(error)}"
+        else:
+            reason = f"no call: the token budget ({budget:,}) is reached: the prompt alone takes {prompt_tokens:,}"
         log.set_status(run_id, "failed", error or reason)
         return replace(result, reason=reason, seconds=time.monotonic() - started)
     log.set_status(run_id, "done")
@@ -214,13 +246,14 @@ def _record(bus: Bus, run_id: str, parent: str, system: str, samples: list[_Samp
 
 def run_named(system: str, task: EvalTask, model: str, home: str | Path | None = None, *, budget: int,
               fallback: int = 3, gateway: Gateway | None = None, settings: CallSettings | None = None,
-              sandbox: SandboxSpec | None = None) -> TaskResult:
+              sandbox: SandboxSpec | None = None, strict: bool = False) -> TaskResult:
     """Run the baseline called ``system`` (any of :data:`studio.eval.report.BASELINES`) on ``task``.
 
-    ``single-call`` is :func:`studio.eval.harness.run_baseline` (it ignores ``budget``); the others
-    :func:`run_sampled`.
+    ``single-call`` is :func:`studio.eval.harness.run_baseline` (it ignores ``budget`` unless ``strict``,
+    when ``budget`` caps its call); the others :func:`run_sampled`.
     """
     if system == "single-call":
-        return run_baseline(task, model, home, gateway=gateway, settings=settings, sandbox=sandbox)
+        return run_baseline(task, model, home, gateway=gateway, settings=settings, sandbox=sandbox,
+                            budget_tokens=budget if strict else None)
     return run_sampled(system, task, model, home, budget=budget, fallback=fallback, gateway=gateway,
-                       settings=settings, sandbox=sandbox)
+                       settings=settings, sandbox=sandbox, strict=strict)

@@ -6,6 +6,11 @@ task passes when every hidden assert ran and passed. ``run_baseline`` asks the
 same model once, with a plain prompt, and grades its code the same way.
 ``studio.eval.suite.evaluate`` runs both over a task file, here or on Ray.
 
+With a token budget per task (``huddle eval --budget-tokens N``), the team runs
+under ``Budget(tokens=N)`` (set over its own budget) and a run stopped by it is
+graded on its final's code (the best work so far); the single call's
+``max_tokens`` is capped so that its prompt plus ``max_tokens`` fits in N.
+
 Example:
     >>> baseline_model(TeamSpec(name="solo", roles=[RoleSpec(name="coder", kind="coder", model="m")]))
     'm'
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import ast
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +31,12 @@ from studio.eval.report import BASELINES, TaskResult
 from studio.eval.tasks import EvalTask
 from studio.home import huddle_home
 from studio.llm import CallSettings, Gateway, ModelCallError, check_model
+from studio.llm.budget import count_prompt_tokens
 from studio.llm.scripted import ScriptExhausted
 from studio.messages import Code, Error, Task, new_id
 from studio.redact import redact
 from studio.runner import run_team, shared_store
-from studio.spec import RoleSpec, SandboxSpec, TeamSpec
+from studio.spec import Budget, RoleSpec, SandboxSpec, TeamSpec
 
 __all__ = ["BASELINE_ROLE", "BASELINE_SYSTEM", "BASELINE_TEAM", "BASELINE_TEAMS", "baseline_model", "baseline_team",
            "grade", "run_baseline", "run_task"]
@@ -109,11 +115,13 @@ def grade(task: EvalTask, code: str, box: SandboxSpec, home: Path, run_id: str) 
 
 
 def run_task(spec: TeamSpec, task: EvalTask, model: str | None = None, home: str | Path | None = None, *,
-             gateway: Gateway | None = None) -> TaskResult:
+             gateway: Gateway | None = None, budget: Budget | None = None) -> TaskResult:
     """Run the team on ``task.prompt`` (never its tests), then its final code against the hidden tests.
 
     An evaluation has nobody to approve, so the spec's approval points are turned off. The run
-    stays in the run log like any other.
+    stays in the run log like any other. ``budget`` is set over the team's own (``--budget-tokens``
+    gives ``Budget(tokens=N)``); a run stopped by a budget is graded on its final's code, the best
+    work so far, and its result has ``budget_stop`` set.
 
     Raises:
         ModelConfigError, EmbedderError, MemoryStoreError: as :func:`studio.runner.run_team`.
@@ -122,20 +130,21 @@ def run_task(spec: TeamSpec, task: EvalTask, model: str | None = None, home: str
     home = huddle_home(home)
     started = time.monotonic()
     result = run_team(spec.model_copy(update={"approval": []}), task.prompt, model=model, home=home,
-                      gateway=gateway)
+                      gateway=gateway, budget=budget)
     messages = result.messages
     code = result.final.code if result.final is not None else ""
-    if result.status not in ("done", "unsolved"):  # an unsolved run's code is graded like any other
+    stopped = result.status == "budget"
+    if result.status not in ("done", "unsolved", "budget"):  # unsolved and stopped runs' code is graded too
         graded = (0, task.hidden_tests(), f"run failed: {short_text(result.error or result.status)}")
     elif not code.strip():
-        graded = (0, task.hidden_tests(), "no code")
+        graded = (0, task.hidden_tests(), "no code (stopped by the budget)" if stopped else "no code")
     else:
         graded = grade(task, code, spec.sandbox, home, result.run_id)
     return TaskResult(task.id, "team", passed=not graded[2], tests_passed=graded[0], tests_total=graded[1],
                       attempts=sum(_written(m) for m in messages),
                       tokens=sum(m.usage.prompt_tokens + m.usage.completion_tokens for m in messages),
                       cost_usd=sum(m.usage.cost_usd for m in messages), seconds=time.monotonic() - started,
-                      run_id=result.run_id, reason=graded[2])
+                      run_id=result.run_id, reason=graded[2], budget_stop=stopped)
 
 
 def _written(message) -> bool:
@@ -156,11 +165,16 @@ def baseline_spec(model: str, box: SandboxSpec, team: str = BASELINE_TEAM) -> di
 
 
 def run_baseline(task: EvalTask, model: str, home: str | Path | None = None, *, gateway: Gateway | None = None,
-                 settings: CallSettings | None = None, sandbox: SandboxSpec | None = None) -> TaskResult:
+                 settings: CallSettings | None = None, sandbox: SandboxSpec | None = None,
+                 budget_tokens: int | None = None) -> TaskResult:
     """One model call with a plain prompt, its code graded on the hidden tests like the team's.
 
     The call is recorded as a run of its own (team ``single-call baseline``): the task, then the
     reply as a ``code`` message from ``baseline`` (a scripted model answers from ``baseline:``).
+
+    With ``budget_tokens``, the call's ``max_tokens`` is capped so that its prompt plus ``max_tokens``
+    fits in the budget (its own ``max_tokens`` when that fits); when the prompt alone leaves no room,
+    no call is made. Either way, a reply cut by the cap or no call at all sets ``budget_stop``.
 
     Args:
         task: the task (only its prompt goes to the model).
@@ -169,12 +183,13 @@ def run_baseline(task: EvalTask, model: str, home: str | Path | None = None, *, 
         gateway: the gateway to call through (an evaluation shares one, so scripts continue).
         settings: temperature, max tokens, timeout, retries.
         sandbox: limits for the hidden tests; the defaults when omitted.
+        budget_tokens: the most tokens (prompt plus completion) the call may take; ``None``: no limit.
 
     Raises:
         ModelConfigError: the model cannot be used (unknown, missing key or file).
     """
     check_model(model, api_base=settings.api_base if settings else None)
-    home, box = huddle_home(home), sandbox or SandboxSpec()
+    home, box, settings = huddle_home(home), sandbox or SandboxSpec(), settings or CallSettings()
     started = time.monotonic()
     log = shared_store(home)
     bus, run_id = Bus(log), new_id()
@@ -184,15 +199,27 @@ def run_baseline(task: EvalTask, model: str, home: str | Path | None = None, *, 
     failed = TaskResult(task.id, "single-call", passed=False, tests_total=task.hidden_tests(), attempts=1,
                         run_id=run_id)
     prompt = [{"role": "system", "content": BASELINE_SYSTEM}, {"role": "user", "content": task.prompt}]
+    room = settings.max_tokens
+    if budget_tokens is not None:
+        prompt_tokens = count_prompt_tokens(model, prompt)
+        room = budget_tokens - prompt_tokens
+    if room < 1:
+        text = f"the token budget ({budget_tokens:,}) is reached: the prompt alone takes {prompt_tokens:,}"
+        bus.publish(Error(run_id=run_id, sender="system", error_type="budget", fatal=True, content=text))
+        log.set_status(run_id, "failed", text)
+        return _replace(failed, reason=f"no call: {text}", attempts=0, budget_stop=True,
+                        seconds=time.monotonic() - started)
+    capped = room < settings.max_tokens
     try:
         reply = (gateway or Gateway()).complete(model, prompt, role=BASELINE_ROLE,
-                                                settings=settings or CallSettings())
+                                                settings=replace(settings, max_tokens=room) if capped else settings)
     except (ModelCallError, ScriptExhausted) as exc:
         text = redact(str(exc))
         bus.publish(Error(run_id=run_id, sender="system", error_type="provider", fatal=True, content=text))
         log.set_status(run_id, "failed", text)
         return _replace(failed, reason=f"model call failed: {short_text(text)}", seconds=time.monotonic() - started)
-    usage = {"tokens": reply.usage.prompt_tokens + reply.usage.completion_tokens, "cost_usd": reply.usage.cost_usd}
+    usage = {"tokens": reply.usage.prompt_tokens + reply.usage.completion_tokens, "cost_usd": reply.usage.cost_usd,
+             "budget_stop": capped and reply.usage.completion_tokens >= room}
     try:
         code = extract_code(reply.text)
     except ParseError as exc:

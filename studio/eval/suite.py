@@ -18,19 +18,21 @@ from studio.eval.harness import baseline_model, run_task
 from studio.eval.report import Baselines, EvalReport, TaskResult, baseline_names
 from studio.eval.tasks import EvalTask
 from studio.llm import CallSettings, Gateway
-from studio.spec import TeamSpec
+from studio.spec import Budget, TeamSpec
 
 __all__ = ["evaluate"]
 
 def evaluate(spec: TeamSpec, tasks: Iterable[EvalTask], model: str | None = None, baseline: Baselines = False,
              home: str | Path | None = None, on_result: Callable[[TaskResult], None] | None = None, *,
              on_start: Callable[[EvalTask, str], None] | None = None,
-             gateway: Gateway | None = None, ray: bool | str = False) -> EvalReport:
+             gateway: Gateway | None = None, ray: bool | str = False,
+             budget_tokens: int | None = None) -> EvalReport:
     """Run the team on each task in order, and each baseline asked for on it right after.
 
     One gateway serves the whole evaluation, so a scripted model's queues run on from task to
     task (the team's roles, and ``baseline``). The sampled baselines get the team's tokens on
-    the task as their budget (see :mod:`studio.eval.baselines`).
+    the task as their budget (see :mod:`studio.eval.baselines`), unless ``budget_tokens`` gives every
+    system the same budget per task.
 
     Args:
         spec: the team.
@@ -45,11 +47,17 @@ def evaluate(spec: TeamSpec, tasks: Iterable[EvalTask], model: str | None = None
         ray: ``True`` runs the tasks at once on a local Ray instance, an address (``auto``,
             ``ray://head:10001``) on that cluster (see :mod:`studio.eval.on_ray`); the report is the same,
             in task order.
+        budget_tokens: the tokens each system may spend on each task: the team runs under
+            ``Budget(tokens=budget_tokens)`` (set over its own budget; a run it stops is graded on its best
+            work so far), the single call's ``max_tokens`` is capped to fit, and the sampled baselines draw
+            within it instead of within the team's tokens. ``None``: as without it.
 
     Raises:
-        ValueError: an unknown baseline name.
+        ValueError: an unknown baseline name, or a ``budget_tokens`` below 1.
     """
     names = baseline_names(baseline)
+    if budget_tokens is not None and budget_tokens < 1:
+        raise ValueError(f"budget_tokens: expected a number of tokens of at least 1, got {budget_tokens}")
     d = spec.defaults
     settings = CallSettings(temperature=d.temperature, max_tokens=d.max_tokens, timeout_s=d.timeout_s,
                             retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base,
@@ -59,20 +67,22 @@ def evaluate(spec: TeamSpec, tasks: Iterable[EvalTask], model: str | None = None
         from studio.eval.on_ray import evaluate_on_ray
 
         return evaluate_on_ray(spec, list(tasks), model, base, settings, home, on_result,
-                               address=None if ray is True else ray, baselines=names)
+                               address=None if ray is True else ray, baselines=names, budget_tokens=budget_tokens)
     gateway = gateway or Gateway(d.max_concurrency, limits=d.providers)
-    report = EvalReport(spec.name, model, base, baselines=names)
+    report = EvalReport(spec.name, model, base, baselines=names, budget_tokens=budget_tokens)
+    budget = Budget(tokens=budget_tokens) if budget_tokens is not None else None
     for task in tasks:
         team: TaskResult | None = None
         for system in report.systems:
             if on_start is not None:
                 on_start(task, system)
             if team is None:
-                result = team = run_task(spec, task, model, home, gateway=gateway)
+                result = team = run_task(spec, task, model, home, gateway=gateway, budget=budget)
             else:
                 assert base is not None  # a baseline runs only when there is one
-                result = run_named(system, task, base, home, budget=team.tokens, fallback=spec.flow.candidates,
-                                   gateway=gateway, settings=settings, sandbox=spec.sandbox)
+                result = run_named(system, task, base, home, budget=budget_tokens or team.tokens,
+                                   fallback=spec.flow.candidates, gateway=gateway, settings=settings,
+                                   sandbox=spec.sandbox, strict=budget_tokens is not None)
             report.results.append(result)
             if on_result is not None:
                 on_result(result)

@@ -43,6 +43,6 @@ __all__ = [
     "supports_native_tools",
 ]
 
-_WHERE = dict.fromkeys(__all__, "studio.llm.gateway")  # every public name lives in the gateway module
+_WHERE = dict.fromkeys(__all__, "studio.llm.gateway")  # every public name is the gateway module's (some re-exported)
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -25,37 +25,29 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Any  # noqa: E402
+from typing import Any  # noqa: E402
 
 from pydantic import BaseModel  # noqa: E402
 
-from studio._lazy import LazyModule  # noqa: E402
 from studio.llm._streaming import Relay, read_stream  # noqa: E402
 from studio.llm._tool_calls import ToolCallRequest, parse_calls  # noqa: E402
-from studio.llm.local import ModelNotFound, gguf_path  # noqa: E402
+from studio.llm.local import ModelNotFound  # noqa: E402
+from studio.llm.models import (  # noqa: E402
+    ModelConfigError,
+    check_model,
+    litellm,
+    provider_of,
+    supports_native_tools,
+)
 from studio.llm.schedule import SCHEDULER, Scheduler  # noqa: E402
 from studio.llm.scripted import ScriptedModel, ScriptedProviderError, ScriptExhausted  # noqa: E402
 from studio.messages import Usage  # noqa: E402
 from studio.redact import redact  # noqa: E402
 from studio.spec.flow import ProviderLimits  # noqa: E402
 
-__all__ = ["NO_KEY", "CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError", "ToolCallRequest",
-           "check_model", "supports_native_tools"]
+__all__ = ["NO_KEY", "CallRefused", "CallSettings", "Completion", "Gateway", "ModelCallError", "ModelConfigError",
+           "ToolCallRequest", "check_model", "supports_native_tools"]
 
-
-def _set_up(module: Any) -> None:
-    """Quiet litellm and teach it the in-process providers, the first time a call needs it."""
-    from studio.llm.providers import register_providers
-
-    module.suppress_debug_info = True
-    module.telemetry = False
-    register_providers()
-
-
-if TYPE_CHECKING:
-    import litellm
-else:  # imported at the first call that needs it: a scripted run never does (litellm takes seconds to import)
-    litellm = LazyModule("litellm", _set_up)
 
 NO_KEY = "huddle-no-key"
 """The API key sent to a team's own ``api_base`` when the team names no ``api_key_env``: a placeholder, so that
@@ -68,8 +60,12 @@ def _retryable() -> tuple[type[Exception], ...]:
             litellm.InternalServerError, litellm.ServiceUnavailableError)
 
 
-class ModelConfigError(ValueError):
-    """A model that cannot be used as configured (unknown, missing key, missing file): a user error."""
+class CallRefused(Exception):
+    """Raised by a call's ``before_call`` hook: the call is not made.
+
+    A budget reached, a candidate no longer needed: the exception reaches the caller as it is (never retried,
+    never wrapped).
+    """
 
 
 class ModelCallError(RuntimeError):
@@ -102,72 +98,6 @@ class Completion:
     usage: Usage
     tool_calls: tuple[ToolCallRequest, ...] = ()
     """The calls the model made through native function calling, in order; empty for a plain reply."""
-
-
-def provider_of(model: str) -> str:
-    """The provider name litellm would use for ``model`` (``local`` and ``scripted`` for the in-process ones)."""
-    if model.startswith("scripted:"):
-        return "scripted"
-    if model.startswith("local/"):  # our in-process provider: its one-call-at-a-time limit is keyed "local"
-        return "local"
-    try:
-        return litellm.get_llm_provider(model)[1]
-    except Exception:  # litellm raises its own BadRequestError for unknown providers
-        return model.split("/", 1)[0] if "/" in model else "unknown"
-
-
-def supports_native_tools(model: str, setting: bool | None = None) -> bool:
-    """Whether ``model`` should get tools as native function calls (litellm's ``tools=``).
-
-    Never for the in-process models (``local/...``, ``scripted:``: their callers constrain JSON instead);
-    otherwise ``setting`` when it is not ``None`` (the team's ``defaults.native_tools``), else what litellm
-    knows of the model.
-
-    Example:
-        >>> supports_native_tools("local/smollm2", True), supports_native_tools("openai/my-model", True)
-        (False, True)
-    """
-    if model.startswith(("local/", "scripted:")):
-        return False
-    if setting is not None:
-        return setting
-    try:
-        return bool(litellm.supports_function_calling(model=model))
-    except Exception:  # a model litellm has no entry for: not known to support it
-        return False
-
-
-def check_model(model: str, *, api_base: str | None = None) -> None:
-    """Raise :class:`ModelConfigError` when ``model`` cannot be called as configured.
-
-    Checks that a scripted file exists, a local model is installed, the
-    provider is known and its API key variables are set (not with an ``api_base``
-    of the team's own, which never gets the provider's key).
-    """
-    if model.startswith("scripted:"):
-        path = Path(model.removeprefix("scripted:"))
-        if not path.is_file():
-            raise ModelConfigError(f"model {model}: scripted file {path} does not exist")
-        return
-    if model.startswith("local/"):
-        try:
-            gguf_path(model.removeprefix("local/"))
-        except ModelNotFound as exc:
-            raise ModelConfigError(str(exc)) from None
-        return
-    try:
-        provider = litellm.get_llm_provider(model)[1]
-    except Exception:
-        raise ModelConfigError(
-            f"model {model!r}: litellm knows no provider for it; use a litellm model string such as "
-            "gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.2 or hosted_vllm/NAME"
-        ) from None
-    env = litellm.validate_environment(model)
-    missing = env.get("missing_keys") or []
-    if missing and not api_base and provider not in ("ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio"):
-        raise ModelConfigError(
-            f"model {model} (provider {provider}) needs {', '.join(missing)}: set it in the environment"
-        )
 
 
 class Gateway:
@@ -221,7 +151,8 @@ class Gateway:
     def complete(self, model: str, messages: list[dict[str, Any]], *, role: str = "",
                  settings: CallSettings = CallSettings(), schema: type[BaseModel] | None = None,
                  on_token: Callable[[str], None] | None = None, tools: list[dict[str, Any]] | None = None,
-                 tool_choice: str | dict[str, Any] = "auto") -> Completion:
+                 tool_choice: str | dict[str, Any] = "auto",
+                 before_call: Callable[[], None] | None = None) -> Completion:
         """Call ``model`` and return its reply.
 
         Args:
@@ -241,6 +172,8 @@ class Gateway:
                 The calls come back in ``Completion.tool_calls``.
             tool_choice: with ``tools``: ``"auto"`` (the model picks a call or a reply), ``"required"``, or
                 ``{"type": "function", "function": {"name": NAME}}`` to force that call.
+            before_call: called once the call holds its slots, just before the provider is asked (each attempt);
+                it may raise :class:`CallRefused` to not make the call.
 
         Raises:
             ModelCallError: the call failed after all retries, or with a non-retryable error.
@@ -277,6 +210,8 @@ class Gateway:
                     queued_s += time.perf_counter() - asked
                     with self.scheduler.slot(provider) as slot:
                         queued_s += slot.waited_s
+                        if before_call is not None:
+                            before_call()
                         if script is not None:  # the script answers here, without litellm
                             text, calls, cost = _scripted_reply(script, role, messages, relay), _NO_CALLS, 0.0
                         else:
@@ -285,6 +220,8 @@ class Gateway:
                     prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
                     completion_tokens = len(text.split())
                 break
+            except CallRefused:
+                raise
             except Exception as exc:
                 if relay is not None and relay.raised is not None:  # the caller's own exception (a Stop): as it is
                     raise relay.raised from None

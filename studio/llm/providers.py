@@ -57,6 +57,19 @@ class ScriptedHandler(CustomLLM):
                                       "supplies the scripted reply", model=model, llm_provider="scripted")
 
 
+def _local_args(optional_params: dict[str, Any], litellm_params: dict[str, Any] | None) -> dict[str, Any]:
+    """The local model's arguments: temperature, max tokens, schema, the caller's seed, and the role key.
+
+    The role key (the gateway's ``metadata.huddle_role``, ``coder.c3``) seeds a call that names no seed.
+    """
+    fmt = optional_params.get("response_format") or {}
+    metadata = (litellm_params or {}).get("metadata") or {}
+    seed = optional_params.get("seed")
+    return {"temperature": optional_params.get("temperature", 0.2),
+            "max_tokens": optional_params.get("max_tokens", 512), "schema": fmt.get("schema"),
+            "seed": None if seed is None else int(seed), "key": str(metadata.get("huddle_role") or "")}
+
+
 class LocalHandler(CustomLLM):
     """Runs ``local/<name>`` in process (llama.cpp, transformers as fallback)."""
 
@@ -64,12 +77,9 @@ class LocalHandler(CustomLLM):
                    encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
                    logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006
         """Answer ``messages`` with the local model into litellm's ``model_response``; too slow: ``litellm.Timeout``."""
-        fmt = optional_params.get("response_format") or {}
         started = time.monotonic()
         text, prompt_tokens, completion_tokens = get_local_model(model).chat(
-            messages, temperature=optional_params.get("temperature", 0.2),
-            max_tokens=optional_params.get("max_tokens", 512), schema=fmt.get("schema"),
-        )
+            messages, **_local_args(optional_params, litellm_params))
         if timeout and time.monotonic() - started > float(timeout):
             raise litellm.Timeout(message=f"local/{model} took longer than {timeout}s", model=model,
                                   llm_provider="local")
@@ -79,10 +89,8 @@ class LocalHandler(CustomLLM):
                   encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
                   logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006
         """Stream the local model's reply as litellm's chunks (a JSON-constrained one too: llama.cpp streams it)."""
-        fmt = optional_params.get("response_format") or {}
-        return _chunks(get_local_model(model).stream(
-            messages, temperature=optional_params.get("temperature", 0.2),
-            max_tokens=optional_params.get("max_tokens", 512), schema=fmt.get("schema")), model, timeout)
+        return _chunks(get_local_model(model).stream(messages, **_local_args(optional_params, litellm_params)),
+                       model, timeout)
 
 
 _REGISTERED = False

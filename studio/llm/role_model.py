@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from studio.llm.budget import Meter, count_prompt_tokens
 from studio.llm.gateway import CallSettings, Completion, Gateway, supports_native_tools
 
 __all__ = ["RoleModel"]
@@ -32,6 +33,11 @@ class RoleModel:
     on_token: Callable[[str, str], None] | None = None
     """Called as ``on_token(key, piece)`` with the reply's text as it streams in (``""`` once for a reply that
     cannot be streamed: see :meth:`Gateway.complete`), from the thread making the call."""
+    meter: Meter | None = None
+    """The run's meter: each call is reserved against the run's and the role's budgets before it is made."""
+    before_call: Callable[[], None] | None = None
+    """Called just before each call reaches the provider (its slots held); raises ``CallRefused`` to skip it
+    (adaptive best-of-N: a candidate that is no longer needed)."""
 
     @property
     def key(self) -> str:
@@ -70,5 +76,21 @@ class RoleModel:
         if self.on_turn is not None:
             self.on_turn(self.key)
         on_token = functools.partial(self.on_token, self.key) if self.on_token is not None else None
-        return self.gateway.complete(self.model, messages, role=self.key, settings=self.settings, schema=schema,
-                                     tools=tools, tool_choice=tool_choice, on_token=on_token)
+        settings, ticket = self.settings, None
+        if self.meter is not None and self.meter.limited:  # raises BudgetReached: the call is not made
+            prompt = count_prompt_tokens(self.model, messages, tools)
+            ticket = self.meter.reserve(self.role, self.model, prompt_tokens=prompt, max_tokens=settings.max_tokens)
+            left = self.meter.remaining_seconds()
+            if left is not None:  # a call may not outlast the run's time budget
+                settings = replace(settings, timeout_s=max(1.0, min(settings.timeout_s, left)))
+        try:
+            reply = self.gateway.complete(self.model, messages, role=self.key, settings=settings, schema=schema,
+                                          tools=tools, tool_choice=tool_choice, on_token=on_token,
+                                          before_call=self.before_call)
+        except BaseException:
+            if ticket is not None and self.meter is not None:
+                self.meter.release(ticket)
+            raise
+        if self.meter is not None:
+            self.meter.settle(ticket, reply.usage) if ticket is not None else self.meter.record(self.role, reply.usage)
+        return reply

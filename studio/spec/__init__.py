@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from studio.spec.budget import BUDGET_FIELDS, Budget
 from studio.spec.flow import APPROVAL_POINTS, FLOW_TYPES, Edge, Flow, ProviderLimits, SubTeam
 from studio.spec.io import dump_spec, load_spec, parse_spec, read_spec_data
 from studio.spec.memory import COLLECTIONS, TOOLS, EmbedderSpec, MemorySpec, RoleMemory
@@ -30,12 +31,14 @@ from studio.spec.tools import McpServer, McpTools, PythonTool, ToolApproval, Too
 
 __all__ = [
     "APPROVAL_POINTS",
+    "BUDGET_FIELDS",
     "COLLECTIONS",
     "DEFAULT_MODEL",
     "FLOW_TYPES",
     "ROLE_KINDS",
     "SPEC_VERSION",
     "TOOLS",
+    "Budget",
     "Defaults",
     "Edge",
     "EmbedderSpec",

@@ -72,7 +72,10 @@ class Flow(_Model):
     max_replans: int = Field(2, ge=0, le=20)
     """magentic and parallel_plan: how often the plan may be rewritten before the run gives up."""
     candidates: int = Field(3, ge=1, le=16)
-    """best_of_n: candidate solutions written in parallel."""
+    """best_of_n: the most candidate solutions written (in parallel); fewer when ``agree`` settles it early."""
+    agree: int = Field(3, ge=0, le=16)
+    """best_of_n, adaptive N: stop writing candidates once this many agree (the same results on the inputs
+    they are run on, and whatever examples the task has passed); 0 always writes all ``candidates``."""
     tie_break: Literal["critic", "shortest"] = "critic"
     """best_of_n: who decides between candidates the evidence cannot tell apart (same tests passed, same
     agreement on probe inputs): the critic's pick, or the shortest code (for small models, whose pick is noise)."""

@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from studio.redact import is_provider_key_name, redact, secret_fields
+from studio.spec.budget import Budget
 from studio.spec.flow import (
     APPROVAL_POINTS,
     FLOW_TYPES,
@@ -179,6 +180,8 @@ class RoleSpec(_Model):
     """``required``: the role's first reply of a turn must be a tool call (a small model that rarely chooses to
     call one still does); ``auto``: the model decides."""
     limits: RoleLimits = Field(default_factory=RoleLimits)
+    budget: Budget | None = None
+    """The most this role may spend in the run (all its branches together); the run's budget still applies."""
     memory: RoleMemory = Field(default_factory=RoleMemory)
     """Read and write scopes in the shared memory."""
 
@@ -240,6 +243,8 @@ class TeamSpec(_Model):
     """Where and how the coder's code runs (limits, network), or ``enabled: false`` to never run it."""
     mcp_servers: dict[str, McpServer] = Field(default_factory=dict)
     """MCP servers the roles may take tools from, by name (``{mcp: NAME}`` in a role's ``tools``)."""
+    budget: Budget | None = None
+    """The most a run of the team may spend (tokens, usd, seconds, model_calls); parallel branches share it."""
     approval: list[ApprovalPoint | ToolApproval] = Field(default_factory=list)
     """Where the run stops for a person to approve, edit or reject: ``after_plan``, ``before_execution``,
     ``before_final``, and ``{tools: [NAME, ...]}`` before any call of those tools (``approval: {tools: [...]}``

@@ -113,8 +113,14 @@ def text(data: dict[str, Any], problems: list[str], label: str, path: FieldPath,
 
 
 def number(data: dict[str, Any], problems: list[str], label: str, path: FieldPath, *, integer: bool,
-           default: float | None = None, help: str | None = None) -> None:
-    """A number field for ``path``; out-of-range values are kept (and shown as problems), emptying unsets it."""
+           default: float | None = None, help: str | None = None, fmt: str = "%.2f",
+           placeholder: str = "default", clearable: bool = False) -> None:
+    """A number field for ``path``; out-of-range values are kept (and shown as problems), emptying unsets it.
+
+    ``fmt`` is how a decimal field shows its value (``%.4f`` for dollars), ``placeholder`` what an empty one
+    says. A ``clearable`` field can be emptied in the browser even once it holds a number (Streamlit lets a
+    person clear only a number field whose default is empty, so its value is seeded in the session instead).
+    """
     value = get_path(data, path, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         value = None
@@ -123,8 +129,11 @@ def number(data: dict[str, Any], problems: list[str], label: str, path: FieldPat
     else:
         value = float(value)
     widget = key(*path)
-    st.number_input(label, value=value, step=1 if integer else 0.1, format=None if integer else "%.2f",
-                    placeholder="default", key=widget, help=help, on_change=writer(path, widget, lambda v: v))
+    if clearable:
+        st.session_state.setdefault(widget, value)
+        value = None
+    st.number_input(label, value=value, step=1 if integer else 0.1, format=None if integer else fmt,
+                    placeholder=placeholder, key=widget, help=help, on_change=writer(path, widget, lambda v: v))
     show_problems(problems, _dotted(path))
 
 

@@ -27,7 +27,7 @@ PAGES = {"build": ":material/construction:", "run": ":material/play_arrow:", "me
 
 STATUS = {"starting": ":material/hourglass_top:", "running": ":material/autorenew:",
           "waiting": ":material/pause_circle:", "done": ":material/check_circle:", "unsolved": ":material/warning:",
-          "failed": ":material/cancel:", "stopped": ":material/stop_circle:"}
+          "failed": ":material/cancel:", "stopped": ":material/stop_circle:", "budget": ":material/savings:"}
 """A run's status."""
 
 ROLES = {"orchestrator": ":material/explore:", "planner": ":material/map:", "coder": ":material/code:",
@@ -58,5 +58,6 @@ ALERTS = {
     "final": ":material/flag:",  # the run's final result
     "team": ":material/groups:",  # a cross_team sub-team
     "judge": ":material/gavel:",  # the cross_team judge
+    "meter": ":material/speed:",  # what a run spent, against its budget
 }
 """Alerts, toasts, buttons and marks in text, by what they say."""

@@ -10,6 +10,7 @@ import streamlit as st
 from studio.spec import COLLECTIONS, ROLE_KINDS
 from studio.spec.memory import DEFAULT_READ, DEFAULT_WRITE
 from studio.ui import canvas_view, icons, state
+from studio.ui.budget_form import budget_fields
 from studio.ui.build_fields import (
     guard,
     key,
@@ -31,7 +32,7 @@ SELECTED = "build_selected"
 """Session key of the selected role's index; the picker widget only shows it."""
 _PICKS = "build_pick_revision"
 _FIELDS = ("name", "kind", "model", "instructions", "tools", "max_tool_calls", "writes_tests", "memory.read",
-           "memory.write",           "limits.temperature", "limits.max_tokens", "limits.timeout_s")
+           "memory.write", "limits.temperature", "limits.max_tokens", "limits.timeout_s", "budget")
 
 
 def select_role(index: int) -> None:
@@ -106,7 +107,7 @@ def role_form(data: dict[str, Any], problems: list[str]) -> None:
         prefix = f"roles[{index}]"
         known = {f"{prefix}.{f}" for f in _FIELDS}
         for line in problems_under(problems, prefix):  # the ones no field below shows (unknown fields, …)
-            if not any(line.startswith((k + ":", k + "[")) for k in known):
+            if not any(line.startswith((k + ":", k + "[", k + ".")) for k in known):
                 st.error(problem_md(line), icon=icons.ALERTS["problem"])
         _fields(data, problems, index, role)
     st.button("Remove this role", key=f"build_remove_{index}", on_click=guard(_remove), args=(index,),
@@ -150,3 +151,5 @@ def _fields(data: dict[str, Any], problems: list[str], index: int, role: dict[st
         number(data, problems, "Max tokens", ("roles", index, "limits", "max_tokens"), integer=True)
     with timeout:
         number(data, problems, "Timeout (s)", ("roles", index, "limits", "timeout_s"), integer=False)
+    st.markdown("**Budget** (empty: no limit; the run stops before a call of this role that could overrun it)")
+    budget_fields(data, problems, ("roles", index, "budget"), scope="role")

@@ -15,7 +15,11 @@ an answer resumes it in the background and the page follows it live again.
 Stop stops a running run before its next model call, and a waiting one at
 once (failed with error type ``stopped``: either can be resumed).
 
-Under the progress line: the team with its speaking roles lit and what they
+Under the progress line, the budget meter (``studio.ui.run_budget``): tokens, dollars, seconds and model calls
+spent, in total and per role, against the run's budget where one is set. A run stopped by its budget (status
+``budget``) says why, with raised limits to go on with and Continue, which resumes it in the background.
+
+Then the team with its speaking roles lit and what they
 are saying as it streams in, then the run's timeline (``studio.ui.timeline``),
 then the transcript with the newest message on top, so the latest words stay
 in view however long the run; tokens and cost per agent come last.
@@ -32,7 +36,7 @@ from studio.bus.sqlite import RunInfo
 from studio.messages import Message
 from studio.runner import shared_store
 from studio.spec import TeamSpec
-from studio.ui import icons, run_picture, state, timeline, transcript, worker
+from studio.ui import icons, run_budget, run_picture, state, timeline, transcript, worker
 from studio.ui.approval_form import approval_prompt, waiting_request
 
 __all__ = ["DEFAULT_TASK", "MODEL_KEY", "POLL_S", "RUN_KEY", "TASK_KEY", "open_run", "page", "shown_run"]
@@ -113,6 +117,7 @@ def _controls(spec: TeamSpec | None, problems: list[str], handle: worker.RunHand
                   placeholder="empty: the team's own models (e.g. scripted:examples/scripts/dev_team.yaml, "
                               "local/smollm2)",
                   help="A litellm model string, local/smollm2 or scripted:PATH, used for every role.")
+    run_budget.inputs()
     active = handle is not None and handle.active
     start, stop, opener = st.columns([1, 1, 4], vertical_alignment="bottom")
     task = st.session_state.get(TASK_KEY, "").strip()
@@ -131,7 +136,7 @@ def _start() -> None:
     if spec is None or not task:
         return
     model = st.session_state.get(MODEL_KEY, "").strip() or None
-    handle = worker.start(spec, task, model=model, home=state.home())
+    handle = worker.start(spec, task, model=model, home=state.home(), budget=run_budget.requested())
     open_run(handle.run_id)
 
 
@@ -171,6 +176,11 @@ def _show(run_id: str, spec: TeamSpec | None) -> None:
     if error:
         (st.warning if status == "stopped" else st.error)(f"{'Stopped' if status == 'stopped' else 'Failed'}: "
                                                           f"{error}")
+    budget, role_budgets = run_budget.run_budgets(info.spec if info else None, handle)
+    run_budget.show_meter(messages, budget, role_budgets, run_budget.live_seconds(messages, active))
+    if status == "budget":
+        run_budget.budget_stop(info.run_id if info else run_id, transcript.final_of(messages), budget,
+                               state.home())
     _approval_prompts(run_id, status, messages)
     kinds = transcript.role_kinds(info.spec if info else None)
     speeches = handle.speeches() if handle is not None and active else {}

@@ -15,12 +15,14 @@ from streamlit.errors import StreamlitAPIException
 from studio.bus import BusUnavailable
 from studio.bus.sqlite import RunInfo
 from studio.bus.store import RunStore
+from studio.llm.budget import working_seconds
 from studio.messages import Message
 from studio.render import sender_text
 from studio.runner import shared_store
-from studio.ui import icons, run_page, state, timeline, transcript
+from studio.spec import Budget
+from studio.ui import icons, run_budget, run_page, state, timeline, transcript
 
-__all__ = ["HISTORY_LIMIT", "history_frame", "page"]
+__all__ = ["HISTORY_LIMIT", "budget_text", "history_frame", "page"]
 
 HISTORY_LIMIT = 200
 """Most recent runs listed."""
@@ -47,13 +49,28 @@ def page() -> None:
 
 
 def history_frame(runs: Sequence[RunInfo]) -> pd.DataFrame:
-    """The run index as a table: team, task, status, duration, tokens and cost, newest first."""
+    """The run index as a table: team, task, status, duration, tokens, cost and budget, newest first."""
     return pd.DataFrame([{
         "run": r.run_id[:12], "team": r.team, "task": r.task, "status": r.status,
         "started": r.created_at[:19].replace("T", " "), "duration (s)": round(transcript.duration_s(r), 1),
         "messages": r.messages, "tokens": r.prompt_tokens + r.completion_tokens, "cost (USD)": r.cost_usd,
-        "model": r.model or "(team's)",
+        "model": r.model or "(team's)", "budget": budget_text(run_budget.run_budgets(r.spec)[0]),
     } for r in runs])
+
+
+def budget_text(budget: Budget | None) -> str:
+    """A run's budget in a few words (``""``: none).
+
+    Example:
+        >>> budget_text(Budget(tokens=20000, usd=0.5))
+        '20,000 tokens · $0.5'
+    """
+    if budget is None:
+        return ""
+    parts = [f"{budget.tokens:,} tokens" if budget.tokens else "", f"${budget.usd:g}" if budget.usd else "",
+             f"{budget.seconds:g} s" if budget.seconds else "",
+             f"{budget.model_calls} calls" if budget.model_calls else ""]
+    return " · ".join(p for p in parts if p)
 
 
 def _label(info: RunInfo) -> str:
@@ -131,6 +148,10 @@ def _summary(info: RunInfo, messages: Sequence[Message]) -> None:
     cost.metric("cost", f"${info.cost_usd:.4f}")
     st.caption(f"run `{info.run_id}` · team {info.team} · {transcript.duration_s(info):.1f}s · "
                f"{transcript.rounds(messages)} rounds · model {info.model or '(the team’s)'}")
+    budget, roles = run_budget.run_budgets(info.spec)
+    [spent, *_] = run_budget.meter_rows(messages, budget, roles, working_seconds(list(messages)))
+    st.caption(f"{icons.ALERTS['meter']} spent: {run_budget.meter_text(spent)}"
+               + ("" if budget is None else " (against the run's budget)") + " · seconds: working time")
     if info.error:
         st.error(info.error)
 

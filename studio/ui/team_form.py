@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 
 from studio.ui import icons, state
+from studio.ui.budget_form import budget_fields
 from studio.ui.build_fields import (
     guard,
     key,
@@ -57,6 +58,9 @@ def team_form(data: dict[str, Any], problems: list[str]) -> None:
         toggle(data, problems, "Run code in the sandbox", ("sandbox", "enabled"), default=True,
                help="Off: the coder's code is never executed.")
         show_problems(problems, "flow", exact=True)
+    st.markdown("**Run budget** (empty: no limit; the run stops cleanly before a call that could overrun it, "
+                "with its best work so far)")
+    budget_fields(data, problems, ("budget",))
 
 
 def _add_route(src_widget: str, tgt_widget: str) -> None:

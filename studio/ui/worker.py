@@ -33,7 +33,7 @@ from typing import Any
 
 from pipelines.approval import ApprovalDecision
 from studio.messages import Error, Message, new_id
-from studio.spec import TeamSpec
+from studio.spec import Budget, TeamSpec
 
 __all__ = ["STOPPED", "RunBusy", "RunHandle", "Speech", "get", "resume", "speaker_key", "start", "stop_waiting"]
 
@@ -80,7 +80,8 @@ class RunHandle:
     task: str
     started_at: float = field(default_factory=time.monotonic)
     status: str = "starting"
-    """``starting``, ``running``, ``waiting`` (for a person's approval), ``done``, ``failed`` or ``stopped``."""
+    """``starting``, ``running``, ``waiting`` (for a person's approval), ``done``, ``failed``, ``stopped`` or
+    ``budget`` (stopped by a budget: it can go on with a raised one)."""
     error: str | None = None
     speaking: str = ""
     """The role whose model call is in flight."""
@@ -88,6 +89,8 @@ class RunHandle:
     """Model calls made so far."""
     live: dict[str, Speech] = field(default_factory=dict)
     """Speaker (``role`` or ``role.branch``) to the text of its model call in flight."""
+    budget: Budget | None = None
+    """The limits given for this run (or its resume) over the team's own budget."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -141,26 +144,30 @@ def _launch(handle: RunHandle, call: Callable[[_Hooks], Any]) -> RunHandle:
     return handle
 
 
-def start(spec: TeamSpec, task: str, *, model: str | None = None, home: str | Path | None = None) -> RunHandle:
-    """Start ``spec`` on ``task`` in the background; returns at once."""
+def start(spec: TeamSpec, task: str, *, model: str | None = None, home: str | Path | None = None,
+          budget: Budget | None = None) -> RunHandle:
+    """Start ``spec`` on ``task`` in the background, with ``budget``'s limits over the team's; returns at once."""
     from studio.runner import run_team
 
-    handle = RunHandle(run_id=new_id(), team=spec.name, task=task)
+    handle = RunHandle(run_id=new_id(), team=spec.name, task=task, budget=budget)
     with _LOCK:
         _HANDLES[handle.run_id] = handle
     return _launch(handle, lambda hooks: run_team(spec, task, model=model, home=home, run_id=handle.run_id,
                                                   on_turn=hooks.on_turn, on_token=hooks.on_token,
-                                                  on_message=hooks.on_message))
+                                                  on_message=hooks.on_message, budget=budget))
 
 
-def resume(run_id: str, decision: ApprovalDecision | None = None, *, home: str | Path | None = None) -> RunHandle:
+def resume(run_id: str, decision: ApprovalDecision | None = None, *, home: str | Path | None = None,
+           budget: Budget | None = None) -> RunHandle:
     """Continue run ``run_id`` in the background; returns at once with its (new) handle.
 
     Args:
         run_id: the run, as the run log knows it (started here or anywhere else).
         decision: for a run ``waiting`` at an approval point, what the person said; ``None`` continues a
-            stopped or failed run from its last checkpoint.
+            stopped, failed or budget-stopped run from its last checkpoint.
         home: the state folder of the run log and checkpoints.
+        budget: raised limits (a run stopped by its budget goes on with them); ``None`` keeps the limits this
+            server last gave the run, if any (an approval answered after a raise keeps the raise).
 
     Raises:
         RunBusy: this server is running it already (a second click, two browser tabs).
@@ -174,11 +181,14 @@ def resume(run_id: str, decision: ApprovalDecision | None = None, *, home: str |
         old = _HANDLES.get(run_id)
         if old is not None and old.active:
             raise RunBusy(f"run {run_id} is already running")
+        if budget is None and old is not None:
+            budget = old.budget
         handle = RunHandle(run_id=run_id, team=info.team if info else (old.team if old else "?"),
-                           task=info.task if info else (old.task if old else ""), turns=calls)
+                           task=info.task if info else (old.task if old else ""), turns=calls, budget=budget)
         _HANDLES[run_id] = handle
     return _launch(handle, lambda hooks: resume_run(run_id, home=home, decision=decision, on_turn=hooks.on_turn,
-                                                    on_token=hooks.on_token, on_message=hooks.on_message))
+                                                    on_token=hooks.on_token, on_message=hooks.on_message,
+                                                    budget=budget))
 
 
 def get(run_id: str) -> RunHandle | None:

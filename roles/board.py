@@ -1,0 +1,148 @@
+"""Adaptive N for best_of_n: finished candidates post their evidence on a board; the step stops once it is decided.
+
+Each candidate of a best_of_n step, once written and run, posts what the ranking
+weighs (:mod:`roles.vote`): whether it passed the task's examples, what it returns
+on the probe calls, and which designed tests it passes. Just before each
+candidate's model call (its first, or the fix after a failed run) the board is
+asked whether the evidence already decides the step (:func:`settled`); if so,
+the call is refused with :class:`CandidateSkipped` and the candidate is not written.
+The ranking then reuses the posted evidence instead of running the probes again.
+
+Example:
+    >>> ok = Evidence("def inc(n): return n + 1", ("2", "1"), passed=True)
+    >>> settled([ok, ok], agree=2, examples=True), settled([ok], agree=2, examples=True)
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from roles.designed import designed_results
+from roles.executor import task_counts
+from roles.probe import behaviour, runs
+from studio.llm.gateway import CallRefused
+from studio.messages import Execution
+
+__all__ = ["Board", "CandidateSkipped", "Evidence", "evidence_of", "settled"]
+
+NO_EXAMPLE_EXTRA = 1
+"""Without examples the leading cluster must lead by this many more than ``agree`` (agreement is all there is)."""
+
+
+class CandidateSkipped(CallRefused):
+    """A candidate's model call is not made: the candidates before it already decided the step."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a finished candidate posts on the board."""
+
+    code: str
+    """The code the evidence is about (the branch's last)."""
+    behaviour: tuple[str, ...] | None
+    """What it returns on each probe call (:func:`roles.probe.behaviour`); ``None`` when it could not be run."""
+    passed: bool
+    """Its run passed the task's examples (without examples: it ran clean)."""
+    designed: tuple[bool, ...] = ()
+    """Whether it passes each designed test (empty without designed tests)."""
+
+
+def settled(posts: Sequence[Evidence], agree: int, examples: bool) -> bool:
+    """Whether the evidence decides the step: the leading cluster leads every other one by ``agree`` candidates.
+
+    A cluster is the candidates that passed the task's examples (or, without examples, ran clean) and return
+    the same on every probe call; a crash is no vote (:func:`roles.probe.runs`). The leading cluster must have
+    ``agree`` more members than the runner-up (so at least ``agree``); without examples
+    :data:`NO_EXAMPLE_EXTRA` more still, as agreement is then the only evidence and a small model's wrong
+    answers also come in clusters. ``agree`` 0 never settles.
+
+    Example:
+        >>> a, b = Evidence("a", ("1",), True), Evidence("b", ("2",), True)
+        >>> settled([a, a, b], agree=2, examples=True), settled([a, a, a, b], agree=2, examples=True)
+        (False, True)
+        >>> settled([a, a, a, b], agree=2, examples=False), settled([a, a, a], agree=2, examples=False)
+        (False, True)
+    """
+    if agree <= 0:
+        return False
+    sizes = [n for _, n in Counter(e.behaviour for e in posts if e.passed and runs(e.behaviour)).most_common(2)]
+    lead = sizes[0] - (sizes[1] if len(sizes) > 1 else 0) if sizes else 0
+    return lead >= agree + (0 if examples else NO_EXAMPLE_EXTRA)
+
+
+class Board:
+    """One best_of_n step's evidence, posted by its candidates from their threads.
+
+    Example:
+        >>> board = Board(agree=1, examples=True, calls=("inc(1)",))
+        >>> board.post("c1", Evidence("code", ("2",), passed=True))
+        >>> board.decided, board.written
+        (True, ['c1'])
+    """
+
+    def __init__(self, agree: int, examples: bool, calls: Sequence[str], designed: Sequence[str] = ()):
+        """A board for a step whose task has ``examples`` (or not), probed with ``calls``."""
+        self.agree, self.examples = agree, examples
+        self.calls, self.designed = tuple(calls), tuple(designed)
+        self._lock = threading.Lock()
+        self._posts: dict[str, Evidence] = {}
+        self._decided = False
+        self.skipped: list[str] = []
+        """Candidates whose model call was refused, in the order they were."""
+
+    @property
+    def decided(self) -> bool:
+        """Whether the posted evidence decides the step (no further candidate is written)."""
+        return self._decided
+
+    @property
+    def written(self) -> list[str]:
+        """The candidates that posted evidence, in the order they did."""
+        with self._lock:
+            return list(self._posts)
+
+    def post(self, name: str, evidence: Evidence) -> None:
+        """Candidate ``name``'s evidence (a later post replaces an earlier one)."""
+        with self._lock:
+            self._posts[name] = evidence
+            self._decided = self._decided or settled(list(self._posts.values()), self.agree, self.examples)
+
+    def check(self, name: str) -> None:
+        """Raise :class:`CandidateSkipped` when the step is decided (the hook before ``name``'s model calls)."""
+        if self._decided:
+            with self._lock:
+                if name not in self.skipped:
+                    self.skipped.append(name)
+            raise CandidateSkipped(f"candidate {name} is not needed: {self.agree} candidates agree")
+
+    def evidence(self, name: str, code: str) -> Evidence | None:
+        """What ``name`` posted about ``code`` (``None`` when it posted nothing, or about other code)."""
+        with self._lock:
+            found = self._posts.get(name)
+        return found if found is not None and found.code == code else None
+
+
+def evidence_of(code: str, ran: Execution | None, board: Board, sandbox, name: str) -> Evidence:
+    """A candidate's evidence for ``board``: its run, its results on the probe calls, its designed tests.
+
+    The designed tests' results are read from the run when it ran them (:func:`roles.executor.execute` does,
+    when the code's own run exits 0), else run here.
+    """
+    passed = False
+    if ran is not None:
+        done, failed = task_counts(ran)
+        clean = ran.limit is None and failed == 0 and (ran.exit_code == 0 or ran.own_failed > 0)
+        passed = clean and (done > 0 or not board.examples)
+    seen = behaviour(code, board.calls, sandbox, name=f"probe-{name}") if board.calls else None
+    rows: tuple[bool, ...] = ()
+    if board.designed:
+        if ran is not None and ran.exit_code == 0 and ran.designed_passed + len(ran.designed_failed) == \
+                len(board.designed):
+            rows = tuple(t not in ran.designed_failed for t in board.designed)
+        else:
+            rows = tuple(designed_results(code, board.designed, sandbox, name=f"designed-{name}"))
+    return Evidence(code, seen, passed, rows)

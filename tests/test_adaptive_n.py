@@ -1,0 +1,144 @@
+"""Adaptive N (``flow.agree``): a best_of_n step stops writing candidates once the evidence decides it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _replies import code
+from test_flows import example
+
+import roles.ranker
+from roles.board import Board, CandidateSkipped, Evidence, settled
+from studio.llm import Gateway
+from studio.messages import Execution, Ranking
+from studio.runner import run_team
+from studio.spec import SandboxSpec
+
+INC = "Write inc(n) that returns n plus one.\n\nExample:\nassert inc(1) == 2"
+PLAIN = "Write a function count_upper(s) that returns how many uppercase letters the string s has."
+RIGHT = ["def inc(n):\n    return n + 1", "def inc(n):\n    return 1 + n", "def inc(x):\n    y = x + 1\n    return y",
+         "def inc(n):\n    n += 1\n    return n", "def inc(k):\n    return k - (-1)",
+         "def inc(n):\n    return sum([n, 1])"]
+WRONG = ["def inc(n):\n    return 2", "def inc(n):\n    return n * 2", "def inc(n):\n    return n * n + 1",
+         "def inc(n):\n    return abs(n) + 1"]
+UPPER = ["def count_upper(s):\n    return sum(1 for c in s if c.isupper())",
+         "def count_upper(s):\n    return len([c for c in s if c.isupper()])",
+         "def count_upper(text):\n    n = 0\n    for c in text:\n        n += c.isupper()\n    return n"]
+CHOSEN = json.dumps({"best": "c1", "verdict": "approve", "feedback": "It passes.", "lessons": []})
+
+
+def _model(script, codes: dict[str, list[str]], delay: float = 0.0) -> str:
+    replies = {f"coder.{b}": [{"content": code(c), "delay_s": delay} for c in cs] for b, cs in codes.items()}
+    return script({**replies, "critic": [CHOSEN]})
+
+
+def _coder_calls(gateway: Gateway, model: str) -> list[str]:
+    return [c.role for c in gateway.script(model).calls if c.role.startswith("coder.")]
+
+
+def _ranking(result) -> Ranking:
+    return next(m for m in result.messages if isinstance(m, Ranking))
+
+
+def test_agreeing_candidates_stop_the_step_and_the_ranking_reuses_their_evidence(script, home, monkeypatch):
+    """One candidate at a time: after three that agree (and pass the example) the others are not written."""
+    def no_probe(*args, **kwargs):
+        raise AssertionError("the ranking ran a probe the candidates had already run")
+
+    monkeypatch.setattr(roles.ranker, "behaviour", no_probe)
+    gateway = Gateway()
+    model = _model(script, {f"c{i}": [c] for i, c in enumerate(RIGHT[:5], start=1)})
+    result = run_team(example("best_of_n_team", candidates=5, max_parallel=1), INC, model=model, gateway=gateway)
+    assert result.status == "done", result.error
+    assert _coder_calls(gateway, model) == ["coder.c1", "coder.c2", "coder.c3"]
+    assert gateway.script(model).remaining() == {"coder.c4": 1, "coder.c5": 1}
+    assert not [m for m in result.messages if m.branch in ("c4", "c5")]
+    ranking = _ranking(result)
+    assert sorted(ranking.order) == ["c1", "c2", "c3"]
+    assert "Adaptive N (agree 3): 3 of 5 candidates written; the evidence had decided, so c4, c5 were not needed." \
+        in ranking.reason
+    assert result.final.approved and result.final.code == RIGHT[0]
+
+
+def test_candidates_that_disagree_are_all_written(script, home):
+    gateway = Gateway()
+    model = _model(script, {f"c{i}": [c] for i, c in enumerate(WRONG, start=1)})  # each passes inc(1) == 2
+    result = run_team(example("best_of_n_team", candidates=4, max_parallel=1, agree=2), INC, model=model,
+                      gateway=gateway)
+    assert _coder_calls(gateway, model) == ["coder.c1", "coder.c2", "coder.c3", "coder.c4"]
+    gateway.script(model).assert_complete()
+    assert "Adaptive N" not in _ranking(result).reason
+
+
+def test_agree_0_writes_every_candidate(script, home):
+    gateway = Gateway()
+    model = _model(script, {f"c{i}": [c] for i, c in enumerate(RIGHT[:5], start=1)})
+    result = run_team(example("best_of_n_team", candidates=5, max_parallel=1, agree=0), INC, model=model,
+                      gateway=gateway)
+    assert len(_coder_calls(gateway, model)) == 5 and len(_ranking(result).order) == 5
+    gateway.script(model).assert_complete()
+    assert result.final.approved
+
+
+def test_without_examples_the_leading_cluster_needs_one_more(script, home):
+    """No example: two agreeing candidates of ``agree: 2`` are not enough, three are (a lead of agree + 1)."""
+    spec = example("best_of_n_team", candidates=5, max_parallel=1, agree=2)
+    gateway = Gateway()
+    model = _model(script, {"c1": [UPPER[0]], "c2": [UPPER[1]], "c3": [UPPER[2]], "c4": [UPPER[0]],
+                            "c5": [UPPER[1]]})
+    result = run_team(spec, PLAIN, model=model, gateway=gateway)
+    assert _coder_calls(gateway, model) == ["coder.c1", "coder.c2", "coder.c3"]
+    assert _ranking(result).chosen in ("c1", "c2", "c3") and result.final.code in UPPER
+
+
+def test_queued_candidates_are_refused_just_before_their_model_call(script, home):
+    """All branches start at once, but the model answers one call at a time: the check is made at each call."""
+    gateway = Gateway(max_concurrency=1)
+    model = _model(script, {f"c{i}": [c] for i, c in enumerate(RIGHT, start=1)}, delay=0.5)
+    result = run_team(example("best_of_n_team", candidates=6, agree=2), INC, model=model, gateway=gateway)
+    calls = _coder_calls(gateway, model)
+    assert 2 <= len(calls) < 6, calls  # c1 and c2 agree while later calls wait for the model
+    written = sorted({m.branch for m in result.messages if m.branch})
+    assert written == sorted(c.removeprefix("coder.") for c in calls)
+    ranking = _ranking(result)
+    assert sorted(ranking.order) == written and "not needed" in ranking.reason
+    assert result.final.approved and result.final.code in RIGHT
+
+
+def test_a_failed_candidate_is_not_fixed_once_the_step_is_decided(script, home):
+    spec = example("best_of_n_team", candidates=3, agree=2)
+    spec = spec.model_copy(update={"sandbox": SandboxSpec(max_attempts=2)})
+    gateway = Gateway()
+    slow = {"content": code(WRONG[1].replace("n * 2", "0")), "delay_s": 1.5}  # fails the example after c2, c3 agree
+    model = script({"coder.c1": [slow, code(RIGHT[0])], "coder.c2": [code(RIGHT[1])], "coder.c3": [code(RIGHT[2])],
+                    "critic": [CHOSEN]})
+    result = run_team(spec, INC, model=model, gateway=gateway)
+    assert _coder_calls(gateway, model).count("coder.c1") == 1  # the fix was refused
+    assert gateway.script(model).remaining() == {"coder.c1": 1}
+    failed = [m for m in result.messages if isinstance(m, Execution) and m.branch == "c1"]
+    assert len(failed) == 1 and not failed[0].ok
+    ranking = _ranking(result)
+    assert sorted(ranking.order) == ["c1", "c2", "c3"] and ranking.chosen in ("c2", "c3")  # c1 was written
+
+
+def test_the_board_refuses_calls_once_decided():
+    board = Board(agree=2, examples=True, calls=["inc(1)"])
+    right, wrong = Evidence("a", ("2",), passed=True), Evidence("b", ("3",), passed=True)
+    board.post("c1", right)
+    board.check("c2")
+    board.post("c2", wrong)
+    board.post("c3", right)
+    assert not board.decided  # 2 against 1: a lead of one
+    board.post("c4", right)
+    with pytest.raises(CandidateSkipped):
+        board.check("c5")
+    assert board.decided and board.skipped == ["c5"] and board.written == ["c1", "c2", "c3", "c4"]
+    assert board.evidence("c1", "a") == right and board.evidence("c1", "other code") is None
+
+
+def test_a_crash_or_a_failed_example_is_no_vote():
+    crash, failed = Evidence("a", ("!TypeError",), passed=True), Evidence("b", ("2",), passed=False)
+    assert not settled([crash] * 5, agree=2, examples=True)
+    assert not settled([failed] * 5, agree=2, examples=True)
+    assert not settled([Evidence("c", ("2",), passed=True)] * 5, agree=0, examples=True)

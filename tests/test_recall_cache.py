@@ -1,0 +1,132 @@
+"""Retrieval once per step and query: a role's view of memory searches the store once for the same query.
+
+Real chromadb (in memory) and the hashed bag-of-words embedder; a spy on the store's ``search`` counts what
+reaches it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import yaml
+from conftest import ROOT, hashed
+
+from memory import ScopedMemory, VectorMemory, get_embedder
+from studio.messages import Code
+from studio.runner import run_team
+from studio.spec import parse_spec
+
+FIZZ = "Write fizzbuzz(n).\nassert fizzbuzz(15) == 'FizzBuzz'\nassert fizzbuzz(7) == '7'"
+
+
+@pytest.fixture
+def mem(namespace) -> VectorMemory:
+    memory = VectorMemory(namespace, embedder=get_embedder("hash"), ephemeral=True)
+    memory.remember("Check the empty list before indexing it.", "reflections", writer="critic", trust="agent")
+    memory.remember("Dates are stored in UTC.", "knowledge", source="notes.md", trust="user")
+    return memory
+
+
+@pytest.fixture
+def searches(mem, monkeypatch) -> list[tuple]:
+    """The searches that reached the store, as ``(query, k, collections)``."""
+    seen: list[tuple] = []
+    real = mem.search
+
+    def spy(query, k=5, **options):
+        seen.append((query, k, tuple(options.get("collections") or ())))
+        time.sleep(0.05)  # long enough for concurrent callers to overlap
+        return real(query, k, **options)
+
+    monkeypatch.setattr(mem, "search", spy)
+    return seen
+
+
+def test_the_same_query_searches_the_store_once(mem, searches):
+    coder = ScopedMemory(mem, "coder", read=("reflections", "knowledge"), write=(), run_id="r1")
+    first = coder.search("empty list index", 3)
+    again = coder.search("empty list index", 3)
+    assert first == again and first[0].text.startswith("Check the empty list")
+    assert len(searches) == 1
+    # Anything else that shapes the result is part of the query: each is searched once.
+    coder.search("empty list index", 2)
+    coder.search("empty list index", 3, collections=("knowledge",))
+    coder.search("empty list index", 3, min_score=0.5)
+    coder.search("dates in UTC", 3)
+    coder.search("dates in UTC", 3)
+    assert len(searches) == 5
+
+
+def test_a_write_through_any_view_makes_the_next_search_ask_the_store(mem, searches):
+    coder = ScopedMemory(mem, "coder", read=("reflections",), write=(), run_id="r1")
+    critic = ScopedMemory(mem, "critic", read=("reflections",), write=("reflections",), run_id="r1")
+    before = coder.search("empty list index", 5)
+    stored = critic.write("Index an empty list only after checking its length.", "reflections")
+    after = coder.search("empty list index", 5)
+    asked = [s for s in searches if s[0] == "empty list index"]  # the poisoning guard searches too, for the write
+    assert len(asked) == 2 and stored in [h.id for h in after] and stored not in [h.id for h in before]
+    coder.search("empty list index", 5)
+    assert len([s for s in searches if s[0] == "empty list index"]) == 2  # remembered again until the next write
+
+
+def test_a_write_straight_to_the_memory_makes_the_next_search_ask_the_store(mem, searches):
+    """Ingestion, the run's episode or a person's ``forget`` in the studio write to the memory, not a view."""
+    coder = ScopedMemory(mem, "coder", read=("reflections",), write=(), run_id="r1")
+    [hit] = coder.search("empty list index", 5)
+    assert mem.forget([hit.id]) == 1
+    assert coder.search("empty list index", 5) == [] and len(searches) == 2
+    mem.remember("Check the empty list before indexing it.", "reflections", writer="critic", trust="agent")
+    assert len(coder.search("empty list index", 5)) == 1
+    assert len([s for s in searches if s[0] == "empty list index"]) == 3  # the guard's own searches aside
+
+
+def test_sixteen_candidates_asking_at_once_search_once(mem, searches):
+    coder = ScopedMemory(mem, "coder", read=("reflections",), write=(), run_id="r1")
+    start, results = threading.Barrier(16), []
+
+    def candidate():
+        start.wait()
+        results.append(coder.search("empty list index", 3))
+
+    threads = [threading.Thread(target=candidate) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(searches) == 1 and len(results) == 16 and all(r == results[0] for r in results)
+
+
+def test_a_failed_search_is_not_remembered(mem, monkeypatch):
+    coder = ScopedMemory(mem, "coder", read=("reflections",), write=(), run_id="r1")
+    real, calls = mem.search, []
+
+    def flaky(query, k=5, **options):
+        calls.append(query)
+        if len(calls) == 1:
+            raise ConnectionError("store unreachable")
+        return real(query, k, **options)
+
+    monkeypatch.setattr(mem, "search", flaky)
+    with pytest.raises(ConnectionError):
+        coder.search("empty list index")
+    assert coder.search("empty list index") and len(calls) == 2
+
+
+def test_the_candidates_of_a_best_of_n_step_retrieve_once(mem, searches, script, home):
+    """Three candidate branches of one run ask memory the same query: the store sees it once."""
+    data = yaml.safe_load((ROOT / "examples" / "teams" / "best_of_n_team.yaml").read_text())
+    data["roles"][0]["memory"] = {"read": ["reflections"]}  # the critic reads knowledge too: its searches differ
+    spec = hashed(parse_spec(data))
+    lesson = mem.remember("Write fizzbuzz(n) to test 15 before 3 and 5.", "reflections", writer="critic",
+                          trust="agent")
+    right = "```python\ndef fizzbuzz(n):\n    return 'Fizz' * (n % 3 == 0) + 'Buzz' * (n % 5 == 0) or str(n)\n```"
+    model = script({**{f"coder.c{i}": [right] for i in (1, 2, 3)},
+                    "critic": ['{"best": "c1", "verdict": "approve", "feedback": "It passes.", "lessons": []}']})
+    result = run_team(spec, FIZZ, model=model, memory=mem)
+    assert result.status == "done", result.error
+    coder_query = [s for s in searches if s[0].startswith(FIZZ) and s[2] == ("reflections",)]
+    assert len(coder_query) == 1, searches
+    candidates = [m for m in result.messages if isinstance(m, Code) and m.branch]
+    assert len(candidates) == 3 and all(m.memory_ids == [lesson] for m in candidates)
