@@ -2,7 +2,7 @@
 
 The layers, lowest first (a module may import its own layer or any lower one):
 
-    leaves      studio (its lazy face), studio._lazy, studio.messages, studio.redact, studio.home,
+    leaves      studio (its lazy face), studio._lazy, studio._serial_ast, studio.messages, studio.redact, studio.home,
                 studio.safe_input, studio.exposure, studio.kinds, studio.spec.*
     services    memory, sandbox, studio.llm, studio.bus, studio.tools
     roles       roles
@@ -30,8 +30,8 @@ PACKAGES = ("studio", "memory", "roles", "pipelines", "sandbox")
 MAX_LINES = 400
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("leaves", ("studio", "studio._lazy", "studio.messages", "studio.redact", "studio.home", "studio.safe_input",
-                "studio.exposure", "studio.kinds", "studio.spec.*")),
+    ("leaves", ("studio", "studio._lazy", "studio._serial_ast", "studio.messages", "studio.redact", "studio.home",
+                "studio.safe_input", "studio.exposure", "studio.kinds", "studio.spec.*")),
     ("services", ("memory.*", "sandbox.*", "studio.llm.*", "studio.bus.*", "studio.tools.*")),
     ("roles", ("roles.*",)),
     ("pipelines", ("pipelines.*",)),

@@ -12,9 +12,7 @@ The coordinator is one async actor beside them (:mod:`studio.batch.coordinator`)
 
 from __future__ import annotations
 
-import ast
 import atexit
-import functools
 import math
 import os
 import shutil
@@ -26,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio._serial_ast import serial_ast
 from studio.batch.coordinator import Coordinator
 from studio.batch.home import ShippedRun, collect, unpack
 from studio.batch.limits import SharedLimits
@@ -67,35 +66,12 @@ class Shipped:
     worker: str
 
 
-_AST_LOCK = threading.Lock()
-
-
-def _one_parse_at_a_time() -> None:
-    """Make ``ast.parse`` take turns in this process.
-
-    CPython keeps the AST constructor's recursion depth per interpreter, not per thread, so two runs
-    parsing code at once on threads can fail with ``SystemError: AST constructor recursion depth
-    mismatch`` (python/cpython#106905; seen here on 3.11 with 16 runs a worker).
-    """
-    if getattr(ast.parse, "huddle_serial", False):
-        return
-    parse = ast.parse
-
-    @functools.wraps(parse)
-    def serial(*args: Any, **kwargs: Any) -> Any:
-        with _AST_LOCK:
-            return parse(*args, **kwargs)
-
-    serial.huddle_serial = True  # type: ignore[attr-defined]  # a marker on the wrapper, read above
-    ast.parse = serial
-
-
 class BatchWorker:
     """One worker process (a threaded Ray actor) with a scratch Huddle home of its own."""
 
     def __init__(self, coordinator: Any):
         _sweep()
-        _one_parse_at_a_time()
+        serial_ast()
         self.coordinator = coordinator
         self.home = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
         os.environ["HUDDLE_HOME"] = str(self.home)  # this process serves batches only
