@@ -34,6 +34,7 @@ from roles.board import Board, CandidateSkipped, evidence_of
 from roles.executor import given_tests
 from roles.probe import probe_calls
 from roles.ranker import Candidate, rank_candidates
+from studio._serial_ast import serial_ast
 from studio.messages import DesignedTests, Message, Plan, Ranking, Task
 from studio.spec import TeamSpec
 
@@ -141,6 +142,7 @@ def rank_node_of_step(state: TeamState, runtime: Runtime[RunWiring], *, spec: Te
 
 def build_best_of_n(spec: TeamSpec, graph: StateGraph) -> None:
     """Optional planner, N candidate branches, the ranking critic, then the main line."""
+    serial_ast()  # the candidates parse code (their evidence) on threads at once
     planner = next((r.name for r in spec.roles if r.behaviour == "planner"), None)
     designer = next((r.name for r in spec.roles if r.behaviour == "test_designer"), None)
     critic = next(r.name for r in spec.roles if r.behaviour == "critic")

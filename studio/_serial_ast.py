@@ -4,7 +4,9 @@ CPython keeps the AST constructor's recursion depth per interpreter, not per thr
 code at once can fail with ``SystemError: AST constructor recursion depth mismatch`` (python/cpython#106905).
 A run's parallel branches (best_of_n's candidates posting their evidence, the ranking's probes) and a batch
 worker's concurrent runs all parse code on threads; :func:`serial_ast` makes ``ast.parse`` (and so
-``ast.literal_eval``, which calls it) take turns.
+``ast.literal_eval``, which calls it) take turns. It is installed where that happens (a best_of_n graph is built,
+a batch worker starts), not by every run: installed in a process that is interrupted with Ctrl-C while a run
+works, the process was seen to hang at exit on an idle thread-pool worker (not understood yet).
 
 Example:
     >>> import ast

@@ -32,7 +32,6 @@ from roles import RoleContext
 from roles.act import Journal
 from sandbox import Sandbox, SandboxError
 from studio._run_state import compiled_graph, open_team_memory, shared_store
-from studio._serial_ast import serial_ast
 from studio.bus import Bus
 from studio.bus.sqlite import calls_per_sender
 from studio.home import huddle_home
@@ -44,8 +43,6 @@ from studio.messages import Approval, Error, Final, Message, Task, new_id
 from studio.redact import redact, redact_data
 from studio.spec import Budget, RoleSpec, TeamSpec, parse_spec
 from studio.tools.toolbox import team_tools
-
-serial_ast()  # a run's parallel branches parse code on threads
 
 __all__ = ["FINISHED", "ApprovalDecision", "RunNotFound", "RunNotWaiting", "RunResult", "RunStopped", "end_status",
            "huddle_home", "open_team_memory", "pending_approval", "resume_run", "run_meter", "run_team", "shared_store",
