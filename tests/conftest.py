@@ -84,6 +84,15 @@ def dev_team():
 
 
 @pytest.fixture
+def team_file(tmp_path, monkeypatch) -> Path:
+    """A copy of the dev team, opened as ``huddle ui --team FILE`` opens it."""
+    path = tmp_path / "my_team.yaml"
+    path.write_text(DEV_TEAM.read_text())
+    monkeypatch.setenv("HUDDLE_UI_TEAM", str(path))
+    return path
+
+
+@pytest.fixture
 def dev_team_file(tmp_path, dev_team) -> Path:
     """The example dev team as a file, with the hash embedder (subprocesses load no torch model)."""
     path = tmp_path / "dev_team.yaml"

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
-import pytest
 import yaml
 from conftest import DEV_SCRIPT, DEV_TEAM
 from streamlit.testing.v1 import AppTest
@@ -56,14 +54,6 @@ def _sums(messages: list[Message]) -> tuple[int, int, dict[str, int]]:
         per[m.sender] = per.get(m.sender, 0) + m.usage.prompt_tokens + m.usage.completion_tokens
     tokens = sum(m.usage.prompt_tokens + m.usage.completion_tokens for m in messages)
     return tokens, sum(m.usage.calls for m in messages), {k: v for k, v in per.items() if v}
-
-
-@pytest.fixture
-def team_file(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "my_team.yaml"
-    path.write_text(DEV_TEAM.read_text())
-    monkeypatch.setenv("HUDDLE_UI_TEAM", str(path))
-    return path
 
 
 # --- the Build page ----------------------------------------------------------------------------------------------

@@ -28,15 +28,6 @@ def _app():
     page()
 
 
-@pytest.fixture
-def team_file(tmp_path, monkeypatch) -> Path:
-    """A copy of the dev team, opened as ``huddle ui --team FILE`` opens it."""
-    path = tmp_path / "my_team.yaml"
-    path.write_text(DEV_TEAM.read_text())
-    monkeypatch.setenv("HUDDLE_UI_TEAM", str(path))
-    return path
-
-
 def _open() -> AppTest:
     return AppTest.from_function(_app, default_timeout=60).run()
 
