@@ -43,6 +43,8 @@ EXIT_UNSOLVED = 4
 """Exit code of ``huddle run`` when the run ended, but its code fails the task's tests (status ``unsolved``)."""
 EXIT_BUDGET = 5
 """Exit code of ``huddle run`` when a budget stopped the run (status ``budget``); it goes on with a raised one."""
+EXIT_INTERRUPTED = 130
+"""Exit code of a command stopped with Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
 def _fail(message: str, code: int = EXIT_USER) -> NoReturn:
@@ -179,7 +181,7 @@ def run(
         if live is not None:
             live.stop()
         typer.echo(f"interrupted: continue with  huddle run --resume {resume or run_id}", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except _user_errors() as exc:
         if live is not None:
             live.stop()
@@ -362,6 +364,25 @@ def bad_argument(args: list[str]) -> str | None:
     return None
 
 
+def _leave_interrupted() -> NoReturn:
+    """Exit 130 now, without waiting for worker threads.
+
+    A Ctrl-C can land in the main thread while a library (LangGraph's executor)
+    starts a pool thread, after the thread runs and before the pool registers it
+    for shutdown; Python's exit would then wait on that idle thread forever. And a
+    candidate still generating on a pool thread would hold the exit for minutes.
+    Whatever a run published is committed already, so the exit handlers run
+    (Ray's shutdown among them), the output is flushed, and the process ends.
+    """
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
 def main() -> None:
     """Console-script entry point: arguments that are not UTF-8 and input that cannot be decoded exit 2."""
     problem = bad_argument(sys.argv[1:])
@@ -372,7 +393,11 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
-        sys.exit(130)
+        _leave_interrupted()
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            _leave_interrupted()
+        raise
     except UnicodeError as exc:  # a file read somewhere no check names it: still the user's input, not a bug
         typer.echo(f"error: some input is not UTF-8 text ({exc}); save files as UTF-8 and try again", err=True)
         sys.exit(EXIT_USER)
