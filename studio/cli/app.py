@@ -14,6 +14,7 @@ from typing import NoReturn
 
 import typer
 
+from studio.cli._exit import leave_interrupted
 from studio.cli._root import RootGroup, root
 from studio.cli.eval import EvalCommand, eval_command
 from studio.cli.export import export
@@ -364,25 +365,6 @@ def bad_argument(args: list[str]) -> str | None:
     return None
 
 
-def _leave_interrupted() -> NoReturn:
-    """Exit 130 now, without waiting for worker threads.
-
-    A Ctrl-C can land in the main thread while a library (LangGraph's executor)
-    starts a pool thread, after the thread runs and before the pool registers it
-    for shutdown; Python's exit would then wait on that idle thread forever. And a
-    candidate still generating on a pool thread would hold the exit for minutes.
-    Whatever a run published is committed already, so the exit handlers run
-    (Ray's shutdown among them), the output is flushed, and the process ends.
-    """
-    import atexit
-    import os
-
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
-
-
 def main() -> None:
     """Console-script entry point: arguments that are not UTF-8 and input that cannot be decoded exit 2."""
     problem = bad_argument(sys.argv[1:])
@@ -393,10 +375,10 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
-        _leave_interrupted()
+        leave_interrupted(EXIT_INTERRUPTED)
     except SystemExit as exc:
         if exc.code == EXIT_INTERRUPTED:
-            _leave_interrupted()
+            leave_interrupted(EXIT_INTERRUPTED)
         raise
     except UnicodeError as exc:  # a file read somewhere no check names it: still the user's input, not a bug
         typer.echo(f"error: some input is not UTF-8 text ({exc}); save files as UTF-8 and try again", err=True)
