@@ -7,13 +7,19 @@ message that says what to fix; a run that fails exits 1.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 
+from studio.cli._common import (
+    EXIT_BUDGET,
+    EXIT_INTERRUPTED,
+    EXIT_UNSOLVED,
+    EXIT_USER,
+    fail,
+    user_errors,
+)
 from studio.cli._exit import leave_interrupted
 from studio.cli._root import RootGroup, root
 from studio.cli.eval import EvalCommand, eval_command
@@ -21,12 +27,12 @@ from studio.cli.export import export
 from studio.cli.gc import gc
 from studio.cli.mcp import app as mcp_app
 from studio.cli.memory import app as memory_app
+from studio.cli.runs import app as runs_app
 from studio.cli.sandbox import app as sandbox_app
 from studio.cli.ui import ui
 
 app = typer.Typer(help="Huddle: run teams of LLM agents from the command line.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False, cls=RootGroup)
-runs_app = typer.Typer(help="Browse past runs in the run log.", no_args_is_help=True)
 teams_app = typer.Typer(help="Work with team spec files.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(teams_app, name="teams")
@@ -38,35 +44,6 @@ app.command("export")(export)
 app.command("gc")(gc)
 app.command("eval", cls=EvalCommand)(eval_command)
 app.callback()(root)  # --version
-
-EXIT_USER = 2
-EXIT_UNSOLVED = 4
-"""Exit code of ``huddle run`` when the run ended, but its code fails the task's tests (status ``unsolved``)."""
-EXIT_BUDGET = 5
-"""Exit code of ``huddle run`` when a budget stopped the run (status ``budget``); it goes on with a raised one."""
-EXIT_INTERRUPTED = 130
-"""Exit code of a command stopped with Ctrl-C (128 + SIGINT, as shells report it)."""
-
-
-def _fail(message: str, code: int = EXIT_USER) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from memory.embedder import EmbedderError
-    from memory.items import MemoryStoreError
-    from sandbox import SandboxError
-    from studio.bus import BusUnavailable
-    from studio.llm import ModelConfigError
-    from studio.llm.scripted import ScriptError
-    from studio.runner import RunNotFound, RunNotWaiting
-    from studio.spec import SpecError
-    from studio.tools import ToolConfigError
-
-    return (SpecError, ModelConfigError, RunNotFound, RunNotWaiting, ScriptError, EmbedderError, MemoryStoreError,
-            SandboxError, BusUnavailable, ToolConfigError)
-
 
 @app.command()
 def run(
@@ -116,7 +93,7 @@ def run(
     try:
         budget = budget_from_flags(budget_tokens, budget_usd, budget_seconds, budget_calls)
     except typer.BadParameter as exc:
-        _fail(str(exc))
+        fail(str(exc))
     meter = RunMeter()  # given the run's budgets below, once the spec is known
     # the speaking roles' tokens and the meter, live: on a terminal only (piped or --json output: messages alone)
     live = LiveTokens(console, meter=meter) if not json_out and console.is_terminal else None
@@ -135,15 +112,15 @@ def run(
     try:
         answer = decision_from_flags(approve, reject, edit)
     except typer.BadParameter as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if answer is not None and not resume:
-        _fail("--approve, --reject and --edit answer a waiting run: add --resume RUN_ID")
+        fail("--approve, --reject and --edit answer a waiting run: add --resume RUN_ID")
     try:
         if live is not None:
             live.start()
         if resume:
             if team_file or task:
-                _fail("--resume takes no TEAM_FILE or TASK: the run keeps its own")
+                fail("--resume takes no TEAM_FILE or TASK: the run keeps its own")
             if answer is not None and answer.action == "edit":  # a tool call's new arguments: a JSON object
                 from studio.cli.approval import check_answer
                 from studio.runner import pending_approval, shared_store
@@ -151,13 +128,13 @@ def run(
                 try:
                     answer = check_answer(answer, pending_approval(shared_store().messages(resume)))
                 except typer.BadParameter as exc:
-                    _fail(str(exc))
+                    fail(str(exc))
             meter.use(*resumed_run(resume, budget))
             result = resume_run(resume, on_message=show, on_turn=turn, on_token=token, decision=answer,
                                 budget=budget)
         else:
             if team_file is None or not task:
-                _fail("give a TEAM_FILE and a TASK, e.g. huddle run examples/teams/dev_team.yaml \"Write fizzbuzz\"")
+                fail("give a TEAM_FILE and a TASK, e.g. huddle run examples/teams/dev_team.yaml \"Write fizzbuzz\"")
             spec = load_spec(team_file)
             _check_scripts(spec, model)
             meter.use(with_budget(spec, budget))
@@ -183,10 +160,10 @@ def run(
             live.stop()
         typer.echo(f"interrupted: continue with  huddle run --resume {resume or run_id}", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except _user_errors() as exc:
+    except user_errors() as exc:
         if live is not None:
             live.stop()
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         if live is not None:
             live.stop()
@@ -225,70 +202,6 @@ def _check_scripts(spec, model: str | None) -> None:
             ScriptedModel.load(name.removeprefix("scripted:"))
 
 
-def _log():
-    """The run log `huddle runs` reads: the bus $HUDDLE_BUS_URL names (Redis Streams), else runs.db in HUDDLE_HOME."""
-    from studio.bus import BusUnavailable, bus_url, open_store
-    from studio.home import huddle_home
-
-    try:
-        return open_store(huddle_home(), bus_url())
-    except BusUnavailable as exc:
-        _fail(str(exc))
-
-
-@runs_app.command("list")
-def runs_list(
-    json_out: bool = typer.Option(False, "--json", help="One JSON object per run."),
-    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many runs, newest first."),
-) -> None:
-    """List runs, newest first, with what each spent: tokens, dollars (when any) and working seconds."""
-    from studio.llm.budget import working_seconds
-    from studio.redact import redact_data
-
-    log = _log()
-    # redacted, also runs stored before the redactor; seconds: the run's working time, from its log
-    rows = [redact_data({**r.summary(), "seconds": round(working_seconds(log.messages(r.run_id)), 3)})
-            for r in log.runs(limit)]
-    if json_out:
-        for row in rows:
-            typer.echo(json.dumps(row))
-        return
-    from rich.console import Console
-
-    from studio.render import runs_table
-
-    Console().print(runs_table(rows) if rows else "no runs yet: try huddle run examples/teams/dev_team.yaml …")
-
-
-@runs_app.command("show")
-def runs_show(
-    run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
-    json_out: bool = typer.Option(False, "--json", help="The messages as JSON lines, as the run printed them."),
-) -> None:
-    """Show a run's messages in order."""
-    log = _log()
-    info = log.get_run(run_id)
-    if info is None:
-        _fail(f"no run {run_id!r} in the run log (or the prefix is ambiguous); see huddle runs list")
-    messages = log.messages(info.run_id)
-    from studio.render import print_json_line, print_message
-
-    if json_out:
-        for message in messages:
-            print_json_line(message)
-        return
-    from rich.console import Console
-
-    from studio.cli._budget import spent_lines
-
-    console = Console()
-    console.print(f"[bold]{info.team}[/] · run {info.run_id} · {info.status} · {info.created_at[:19]}")
-    for line in spent_lines(info.spec, messages):
-        console.print(f"[dim]{line}[/]", soft_wrap=True)
-    for message in messages:
-        print_message(console, message)
-
-
 @teams_app.command("validate")
 def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSON).")) -> None:
     """Check a team file; exit 2 with every problem listed if it is invalid."""
@@ -297,7 +210,7 @@ def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSO
     try:
         spec = load_spec(file)
     except SpecError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     roles = ", ".join(f"{r.name} ({r.kind})" for r in spec.roles)
     typer.echo(f"ok: {file} defines team {spec.name!r} with {len(spec.roles)} roles: {roles}")
     flow, judge = spec.flow, spec.judge()

@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 from typer.core import TyperCommand
 
 from studio.batch.cluster import LOCAL, is_address
+from studio.cli._common import fail
 from studio.eval.report import BASELINES, baseline_names
 
 __all__ = ["EvalCommand", "eval_command", "with_ray_value"]
@@ -53,11 +53,6 @@ class EvalCommand(TyperCommand):
         return super().parse_args(ctx, with_ray_value(args))
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def _user_errors() -> tuple[type[BaseException], ...]:
     from memory.embedder import EmbedderError
     from memory.items import MemoryStoreError
@@ -78,7 +73,7 @@ def _baseline_names(given: list[str] | None) -> tuple[str, ...]:
         return baseline_names(given or [])
     except ValueError:
         bad = next(n.strip() for g in given or [] for n in g.split(",") if n.strip() not in ("", *BASELINES))
-        _fail(f"--baseline: expected {', '.join(BASELINES)} (repeat --baseline or separate them with commas), "
+        fail(f"--baseline: expected {', '.join(BASELINES)} (repeat --baseline or separate them with commas), "
               f"got {bad!r}")
 
 
@@ -93,9 +88,9 @@ def _prepare(team_file: Path, tasks_file: Path, model: str | None, baseline: tup
     from studio.spec import load_spec
 
     if limit is not None and limit < 1:
-        _fail(f"--limit: expected a number of tasks of at least 1, got {limit}")
+        fail(f"--limit: expected a number of tasks of at least 1, got {limit}")
     if budget_tokens is not None and budget_tokens < 1:
-        _fail(f"--budget-tokens: expected a number of tokens per task of at least 1, got {budget_tokens}")
+        fail(f"--budget-tokens: expected a number of tokens per task of at least 1, got {budget_tokens}")
     spec = load_spec(team_file)
     tasks = load_tasks(tasks_file)[:limit]
     base = baseline_model(spec, model) if baseline else None
@@ -230,7 +225,7 @@ def eval_command(
     try:
         spec, tasks, gateway, base = _prepare(team_file, tasks_file, model, names, limit, ray, budget_tokens)
     except _user_errors() as exc:
-        _fail(str(exc))
+        fail(str(exc))
     where = ""
     if ray is not None:
         from studio.batch.cluster import describe

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
 
 import typer
+
+from studio.cli._common import fail
 
 __all__ = ["export"]
 
 _WHAT = {"script": "Python script", "notebook": "Jupyter notebook", "yaml": "YAML team spec"}
 _SUFFIXES = {".py": "script", ".ipynb": "notebook", ".yaml": "yaml", ".yml": "yaml"}
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def export(
@@ -34,13 +30,13 @@ def export(
     target = Path(output or "")  # used only when not to_stdout
     fmt = to or (None if to_stdout else _SUFFIXES.get(target.suffix.lower())) or "script"
     if fmt not in FORMATS:
-        _fail(f"--to: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+        fail(f"--to: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "notebook" and to_stdout:
-        _fail("--to notebook writes a file: give one with -o, e.g. -o team.ipynb")
+        fail("--to notebook writes a file: give one with -o, e.g. -o team.ipynb")
     try:
         spec = load_spec(team_file)
     except SpecError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if fmt == "script":
         text = to_script(spec, filename=None if to_stdout else target.name)
     elif fmt == "yaml":
@@ -55,5 +51,5 @@ def export(
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
+        fail(f"cannot write {output}: {exc.strerror or exc}")
     typer.echo(f"wrote {output}: team {spec.name!r} as a {_WHAT[fmt]}")

@@ -6,19 +6,15 @@ import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
 
 import typer
+
+from studio.cli._common import fail
 
 __all__ = ["gc", "parse_age"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def parse_age(text: str) -> float:
@@ -60,7 +56,7 @@ def _runs() -> dict[str, tuple[str, float]]:
         finally:
             log.close()
     except BusUnavailable as exc:
-        _fail(f"{exc} (gc reads the run log to keep the workspaces of runs still running or waiting)")
+        fail(f"{exc} (gc reads the run log to keep the workspaces of runs still running or waiting)")
 
 
 def gc(
@@ -81,12 +77,12 @@ def gc(
         try:
             seconds, label = parse_age(older_than), older_than.strip()
         except ValueError:
-            _fail(f"--older-than {older_than!r}: expected an age such as 90m, 12h, 7d or 2w")
+            fail(f"--older-than {older_than!r}: expected an age such as 90m, 12h, 7d or 2w")
     else:
         try:
             days = retention_days()
         except RetentionError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         seconds, label = days * 86400, f"{days:g}d (${RETENTION_ENV})" if days != 7 else "7d"
     found = find_leftovers(huddle_home(), seconds, _runs(), temp_dir=Path(tempfile.gettempdir()))
     failed = {} if dry_run else {f.path: why for f, why in remove(found.remove)}

@@ -11,9 +11,11 @@ import html
 import secrets
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+from studio.cli._common import fail
 
 if TYPE_CHECKING:
     from memory.items import Hit
@@ -25,11 +27,6 @@ app = typer.Typer(help="Serve a team over MCP (Model Context Protocol) to IDE as
 
 _CLIP = 1500
 """Characters of one hit's text shown to the client."""
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def hits_text(hits: list[Hit], query: str, team: str) -> str:
@@ -74,7 +71,7 @@ def _check(spec: Any, model: str | None) -> None:
             if name.startswith("scripted:"):
                 ScriptedModel.load(name.removeprefix("scripted:"))
     except (ModelConfigError, ScriptError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _runner(spec: Any, model: str | None, home: Path):
@@ -137,13 +134,13 @@ def serve(
     from studio.tools.serve import MCP_PATH, serve_http, serve_stdio, team_server
 
     if http is not None and not is_loopback(host):
-        _fail(f"--host {host}: `huddle mcp serve` listens on loopback only (127.0.0.1, ::1, localhost): whoever "
+        fail(f"--host {host}: `huddle mcp serve` listens on loopback only (127.0.0.1, ::1, localhost): whoever "
               "reaches it runs the team's code and spends its provider keys. From another machine, tunnel to it "
               "(ssh -L PORT:127.0.0.1:PORT)")
     try:
         spec = load_spec(team_file)
     except SpecError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _check(spec, model)
     state = huddle_home(home)
     server = team_server(spec.name, spec.description or "", _runner(spec, model, state), _searcher(spec, state))
@@ -152,7 +149,7 @@ def serve(
         serve_stdio(server)
         return
     if not port_free(host, http):
-        _fail(f"cannot serve on {host}:{http}: the port is in use; pick another with --http PORT")
+        fail(f"cannot serve on {host}:{http}: the port is in use; pick another with --http PORT")
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"Huddle team {spec.name!r} over MCP: http://{shown}:{http}{MCP_PATH} (loopback only; state in "
                f"{state}; Ctrl-C to stop)", err=True)

@@ -13,10 +13,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
 from urllib.parse import urlparse
 
 import typer
+
+from studio.cli._common import fail
 
 app = typer.Typer(help="The team's shared memory: ingest files, search, list, forget; serve it to other machines.",
                   no_args_is_help=True)
@@ -24,11 +25,6 @@ app = typer.Typer(help="The team's shared memory: ingest files, search, list, fo
 TEAM_HELP = "Team file (YAML/JSON) or memory namespace; 'default' when omitted."
 URL_HELP = "A Chroma server (http://host:8000) to use instead of the team's store (overrides memory.url)."
 COLLECTION_CHOICES = ("knowledge", "episodes", "reflections")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _open(team: str | None, url: str | None = None):
@@ -40,19 +36,19 @@ def _open(team: str | None, url: str | None = None):
     from studio.spec import MemorySpec, SpecError, load_spec
 
     if url is not None and not (urlparse(url).scheme in ("http", "https") and urlparse(url).hostname):
-        _fail(f"--url {url!r}: expected a Chroma server's address such as http://127.0.0.1:8000")
+        fail(f"--url {url!r}: expected a Chroma server's address such as http://127.0.0.1:8000")
     settings, namespace = MemorySpec(), team or "default"
     try:
         if team and (Path(team).is_file() or team.endswith((".yaml", ".yml", ".json"))):
             spec = load_spec(team)
             if not spec.memory.enabled:
-                _fail(f"team {spec.name!r} ({team}) has memory.enabled: false")
+                fail(f"team {spec.name!r} ({team}) has memory.enabled: false")
             settings, namespace = spec.memory, spec.memory_namespace()
         if url:
             settings = settings.model_copy(update={"url": url.rstrip("/")})
         return open_memory(settings, namespace, huddle_home()), namespace
     except (SpecError, EmbedderError, MemoryStoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _store_errors(command):
@@ -70,9 +66,9 @@ def _store_errors(command):
         try:
             return command(*args, **kwargs)
         except MemoryStoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         except httpx.TransportError as exc:  # chromadb's HTTP client: the server stopped answering
-            _fail(f"lost {_server_of(exc)} (is `chroma run` up?): {exc}")
+            fail(f"lost {_server_of(exc)} (is `chroma run` up?): {exc}")
 
     return run
 
@@ -95,7 +91,7 @@ def _hint_default(memory) -> None:
 
 def _check_collection(collection: str | None) -> None:
     if collection is not None and collection not in COLLECTION_CHOICES:
-        _fail(f"--collection {collection!r}: expected one of {', '.join(COLLECTION_CHOICES)}")
+        fail(f"--collection {collection!r}: expected one of {', '.join(COLLECTION_CHOICES)}")
 
 
 @app.command()
@@ -110,7 +106,7 @@ def ingest(
 ) -> None:
     """Read files and folders into the team's knowledge (chunked, embedded, de-duplicated)."""
     if overlap >= chunk_size:
-        _fail(f"--overlap ({overlap}) must be smaller than --chunk-size ({chunk_size})")
+        fail(f"--overlap ({overlap}) must be smaller than --chunk-size ({chunk_size})")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -120,7 +116,7 @@ def ingest(
 
     files, skipped = discover(paths)
     if not files:  # say so before loading any model
-        _fail("nothing to ingest: " + ("; ".join(f"{p}: {r}" for p, r in skipped[:5]) or "no files given"))
+        fail("nothing to ingest: " + ("; ".join(f"{p}: {r}" for p, r in skipped[:5]) or "no files given"))
     console = Console(stderr=True)
     with console.status("loading the memory…"):
         memory, label = _open(team, url)
@@ -138,7 +134,7 @@ def ingest(
     else:
         Console().print(ingest_summary(report, label, memory.location))
     if report.files == 0:
-        _fail("nothing was ingested: " + ("; ".join(f"{p}: {r}" for p, r in report.skipped[:5]) or "no files given"))
+        fail("nothing was ingested: " + ("; ".join(f"{p}: {r}" for p, r in report.skipped[:5]) or "no files given"))
 
 
 @app.command()
@@ -209,7 +205,7 @@ def forget(
     """Delete items by id, by source or by run."""
     chosen = [name for name, given in (("ID", ids), ("--source", source), ("--run", run)) if given]
     if len(chosen) != 1:
-        _fail("give exactly one of: ID..., --source PATH, --run RUN_ID" +
+        fail("give exactly one of: ID..., --source PATH, --run RUN_ID" +
               (f" (got {', '.join(chosen)})" if chosen else ""))
     memory, label = _open(team, url)
     if source:
@@ -217,7 +213,7 @@ def forget(
     else:
         gone = memory.forget(ids or (), run_id=run)
     if not gone:
-        _fail(f"nothing in {label}'s memory matched", code=1)
+        fail(f"nothing in {label}'s memory matched", code=1)
     typer.echo(f"forgot {gone} item(s) from {label}'s memory")
 
 
@@ -266,17 +262,17 @@ def serve(
         token = server_token(host, "every document stored in the memory", token_env=token_env, new_token=new_token,
                              insecure=insecure)
     except AccessError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
     if not exe:
-        _fail("the `chroma` command (from the chromadb package) is not installed here: pip install chromadb")
+        fail("the `chroma` command (from the chromadb package) is not installed here: pip install chromadb")
     folder = (path or huddle_home() / "chroma-server").expanduser()
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.create_server((host, port), family=family):  # chroma's own message for a taken port is a Rust panic
             pass
     except OSError as exc:
-        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is a server already running there? "
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is a server already running there? "
               "pick another --port)")
     folder.mkdir(parents=True, exist_ok=True)
     shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
@@ -300,7 +296,7 @@ def serve(
         try:
             serve_with_token(exe, folder, host, port, token, announce)
         except (OSError, ServeError) as exc:
-            _fail(f"cannot serve on {host}:{port}: {exc}")
+            fail(f"cannot serve on {host}:{port}: {exc}")
         return
     announce()
     argv = [exe, "run", "--path", str(folder), "--host", host, "--port", str(port)]

@@ -10,18 +10,14 @@ import json
 import platform
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import typer
+
+from studio.cli._common import fail
 
 app = typer.Typer(help="The sandbox the coder's code runs in: check isolation, run a file.", no_args_is_help=True)
 
 TEAM_HELP = "Team file (YAML/JSON) whose sandbox settings to use; the defaults when omitted."
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _settings(team: Path | None):
@@ -32,7 +28,7 @@ def _settings(team: Path | None):
     try:
         return load_spec(team).sandbox
     except SpecError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _result_dict(result) -> dict:
@@ -61,7 +57,7 @@ def check(
     try:
         result = Sandbox(spec, tempfile.mkdtemp(prefix="huddle-check-")).run({"check.py": "pass\n"}, entry="check.py")
     except SandboxError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     rows = {
         "network": (result.network_isolated or spec.network,
                     {"cut": "cut off (own network namespace)", "tcp-blocked": "TCP blocked (Landlock)",
@@ -110,12 +106,12 @@ def run(
         try:
             files[name] = read_text(path, TEXT_BYTES)
         except (OSError, InputError) as exc:
-            _fail(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+            fail(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
     try:
         result = Sandbox(spec, huddle_home() / "workspaces" / "cli").run(
             files, entry="solution.py", tests=[n for n in files if n != "solution.py"], name=file.stem)
     except SandboxError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if json_out:
         typer.echo(json.dumps(_result_dict(result)))
     else:

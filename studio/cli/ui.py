@@ -8,19 +8,15 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import NoReturn
 
 import typer
+
+from studio.cli._common import fail
 
 __all__ = ["GRACE_S", "serve", "ui"]
 
 GRACE_S = 10.0
 """How long the server has to stop after a signal before it is killed (a run in progress may hold it up)."""
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def ui(
@@ -43,7 +39,7 @@ def ui(
         token = server_token(host, "your teams, runs, memory and provider keys", token_env=token_env,
                              new_token=new_token, insecure=insecure)
     except AccessError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     env = {k: v for k, v in os.environ.items() if k != UI_TOKEN_ENV}  # a login only when this command asks
     if token is not None:
         env[UI_TOKEN_ENV] = token  # the environment, not argv: ps shows a command line to every user
@@ -51,10 +47,10 @@ def ui(
         try:
             load_spec(team)
         except SpecError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         env[TEAM_ENV] = str(team.resolve())
     if not port_free(host, port):
-        _fail(f"cannot serve on {host}:{port}: the port is in use or the address is not this machine's; "
+        fail(f"cannot serve on {host}:{port}: the port is in use or the address is not this machine's; "
               "pick another with --port or --host")
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"Huddle studio: http://{shown}:{port}  (Ctrl-C to stop)")
