@@ -10,7 +10,7 @@ TASK ?= Write a Python function fizzbuzz(n) that returns Fizz, Buzz, FizzBuzz or
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.huddle-installed
 
-.PHONY: system-deps install demo ui test lint docs bench bench-memory bench-sandbox bench-parallel bench-best-of-n bench-ui bench-cli bench-tools bench-bus bench-batch eval eval-oracle clean
+.PHONY: system-deps install demo ui test lint docs bench bench-memory bench-sandbox bench-parallel bench-best-of-n bench-ui bench-cli bench-tools bench-bus bench-batch bench-replay eval eval-oracle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,9 @@ bench-bus: $(STAMP)
 
 bench-batch: $(STAMP)
 	$(BIN)/python benchmarks/bench_batch.py
+
+bench-replay: $(STAMP)
+	$(BIN)/python benchmarks/bench_replay.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info site

@@ -44,13 +44,16 @@ class RunWiring:
     boards: dict[str, Any] = field(default_factory=dict)
     """What the run's parallel branches share while a step is under way: best_of_n's evidence boards, by the
     id of the plan or task the step works from (the same dict in every branch's wiring)."""
+    replayed: frozenset[str] | None = None
+    """In a replay, the parallel branches the recording wrote: adaptive N writes exactly these (its timing is
+    not the recording's); ``None`` otherwise."""
 
     def in_branch(self, branch: str, roles: list[str] | None = None) -> RunWiring:
         """The wiring of a parallel branch: its roles' model calls and messages are marked with ``branch``."""
         names = roles if roles is not None else list(self.contexts)
         contexts = {name: self.contexts[name].for_branch(branch) for name in names}
         return RunWiring(self.run_id, contexts, lambda messages: self.publish(stamped(messages, branch)),
-                         boards=self.boards)
+                         boards=self.boards, replayed=self.replayed)
 
 
 def new_graph() -> StateGraph:

@@ -77,7 +77,7 @@ def board_of(state: TeamState, wiring: RunWiring, spec: TeamSpec) -> Board:
         task, designed = task_of(transcript), last(transcript, DesignedTests)
         probing = spec.sandbox.enabled and spec.flow.candidates >= 3  # the ranking's agreement needs three
         made = Board(spec.flow.agree, bool(given_tests(task)), probe_calls(task) if probing else [],
-                     designed.tests if designed else [])
+                     designed.tests if designed else [], replayed=wiring.replayed)
         board = wiring.boards.setdefault(key, made)  # atomic: branches starting together share the first one
     return board
 

@@ -84,9 +84,14 @@ class Board:
         (True, ['c1'])
     """
 
-    def __init__(self, agree: int, examples: bool, calls: Sequence[str], designed: Sequence[str] = ()):
-        """A board for a step whose task has ``examples`` (or not), probed with ``calls``."""
-        self.agree, self.examples = agree, examples
+    def __init__(self, agree: int, examples: bool, calls: Sequence[str], designed: Sequence[str] = (),
+                 replayed: frozenset[str] | None = None):
+        """A board for a step whose task has ``examples`` (or not), probed with ``calls``.
+
+        ``replayed``: in a replay, the candidates the recording wrote; the others are skipped, whatever the
+        evidence says when they start.
+        """
+        self.agree, self.examples, self.replayed = agree, examples, replayed
         self.calls, self.designed = tuple(calls), tuple(designed)
         self._lock = threading.Lock()
         self._posts: dict[str, Evidence] = {}
@@ -113,7 +118,9 @@ class Board:
 
     def check(self, name: str) -> None:
         """Raise :class:`CandidateSkipped` when the step is decided (the hook before ``name``'s model calls)."""
-        if self._decided:
+        if self.replayed is not None and name in self.replayed:
+            return
+        if self._decided or self.replayed is not None:
             with self._lock:
                 if name not in self.skipped:
                     self.skipped.append(name)

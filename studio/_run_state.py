@@ -19,10 +19,11 @@ from pipelines import build_graph
 from studio._checkpoint_serde import RedactingSerializer
 from studio.bus import RunStore, bus_url, open_store
 from studio.home import huddle_home
+from studio.llm import CallSettings
 from studio.messages import MESSAGE_TYPES, PlanStep, Usage
-from studio.spec import TeamSpec
+from studio.spec import RoleSpec, TeamSpec
 
-__all__ = ["compiled_graph", "open_team_memory", "shared_store"]
+__all__ = ["call_settings", "compiled_graph", "open_pool", "open_team_memory", "release", "shared_store"]
 
 
 _OPEN: dict[tuple[str, Path], object] = {}
@@ -36,6 +37,22 @@ def _cached(kind: str, home: Path, make: Callable[[], object]):
         if key not in _OPEN:
             _OPEN[key] = make()
         return _OPEN[key]
+
+
+def release(home: str | Path) -> None:
+    """Close and forget what this process keeps open on ``home`` and the folders in it (a replay's scratch folder).
+
+    Run logs and checkpoints are closed; graphs and memories are forgotten (a later run opens them again).
+    """
+    home = Path(home).resolve()
+    with _OPEN_LOCK:
+        gone = [key for key in _OPEN if key[1] == home or home in key[1].parents]
+        found = [_OPEN.pop(key) for key in gone]
+    for kind, thing in zip((key[0] for key in gone), found, strict=True):
+        if kind == "checkpoints":
+            thing.conn.close()  # type: ignore[attr-defined]  # a SqliteSaver: its connection
+        elif kind.startswith("log:") and hasattr(thing, "close"):
+            thing.close()
 
 
 def shared_store(home: str | Path | None = None, url: str | None = None) -> RunStore:
@@ -88,3 +105,21 @@ def compiled_graph(spec: TeamSpec, home: Path):
     return _cached(f"graph:{key}", home, lambda: build_graph(spec).compile(checkpointer=_checkpointer(home)))
 
 
+def call_settings(spec: TeamSpec, role: RoleSpec) -> CallSettings:
+    """A role's call settings: its own limits, else the team's defaults."""
+    d, lim = spec.defaults, role.limits
+    return CallSettings(
+        temperature=d.temperature if lim.temperature is None else lim.temperature,
+        max_tokens=lim.max_tokens or d.max_tokens, timeout_s=lim.timeout_s or d.timeout_s,
+        retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base, api_key_env=d.api_key_env,
+        native_tools=d.native_tools,
+    )
+
+
+def open_pool(spec: TeamSpec):
+    """The run's MCP connections (``None`` when the team lists no server); they open on first use."""
+    if not spec.mcp_servers:
+        return None
+    from studio.tools.mcp import McpPool  # deferred: the MCP SDK loads only for teams that list servers
+
+    return McpPool(dict(spec.mcp_servers))

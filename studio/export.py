@@ -225,6 +225,10 @@ def build_team() -> Team:
     return {team}
 
 
+RESTART = "\\x18"
+"""What `on_token` gets when a model call failed part way and is tried again: its reply starts over."""
+
+
 class Printer:
     """Prints a run as it goes: each reply on stderr as it streams in, each message on stdout when published."""
 
@@ -235,6 +239,14 @@ class Printer:
     def piece(self, role: str, piece: str) -> None:
         """A piece of the reply of ``role`` (``role.branch`` on a branch); the role's name starts each reply."""
         with self.lock:
+            if piece == RESTART:  # what the failed try said is void: the next try's reply starts on a new line
+                if role != self.speaking:  # a parallel branch spoke since: say whose words are dropped
+                    self._end_reply()
+                    sys.stderr.write(f"{{role}} >")
+                sys.stderr.write(" [dropped: the call failed part way; trying again]\\n")
+                sys.stderr.flush()
+                self.speaking = None
+                return
             if role != self.speaking:
                 self._end_reply()
                 sys.stderr.write(f"{{role}} > ")

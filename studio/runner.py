@@ -31,17 +31,20 @@ from pipelines import (
 from roles import RoleContext
 from roles.act import Journal
 from sandbox import Sandbox, SandboxError
-from studio._run_state import compiled_graph, open_team_memory, shared_store
+from studio._run_state import call_settings, compiled_graph, open_pool, open_team_memory, shared_store
+from studio._tape import Tape
+from studio._taped import TapedGateway, TapedMemory, TapedSandbox
 from studio.bus import Bus
 from studio.bus.sqlite import calls_per_sender
 from studio.home import huddle_home
-from studio.llm import CallSettings, Gateway, ModelCallError, check_model
+from studio.llm import Gateway, ModelCallError, check_model
 from studio.llm.budget import BudgetReached, Meter, Spend, run_meter, unlogged, with_budget
 from studio.llm.role_model import RoleModel
 from studio.llm.scripted import ScriptExhausted
 from studio.messages import Approval, Error, Final, Message, Task, new_id
 from studio.redact import redact, redact_data
 from studio.spec import Budget, RoleSpec, TeamSpec, parse_spec
+from studio.telemetry import run_trace
 from studio.tools.toolbox import team_tools
 
 __all__ = ["FINISHED", "ApprovalDecision", "RunNotFound", "RunNotWaiting", "RunResult", "RunStopped", "end_status",
@@ -100,16 +103,6 @@ def end_status(messages: list[Message]) -> str:
     return "unsolved" if final is not None and final.stop_reason == "unsolved" else "done"
 
 
-def _settings(spec: TeamSpec, role: RoleSpec) -> CallSettings:
-    d, lim = spec.defaults, role.limits
-    return CallSettings(
-        temperature=d.temperature if lim.temperature is None else lim.temperature,
-        max_tokens=lim.max_tokens or d.max_tokens, timeout_s=lim.timeout_s or d.timeout_s,
-        retries=d.retries, retry_backoff_s=d.retry_backoff_s, api_base=d.api_base, api_key_env=d.api_key_env,
-        native_tools=d.native_tools,
-    )
-
-
 class _Session:
     """One run's wiring: log, bus, gateway, role contexts and the compiled graph."""
 
@@ -117,35 +110,47 @@ class _Session:
                  on_message: Callable[[Message], None] | None, on_turn: Callable[[str], None] | None,
                  gateway: Gateway | None = None, scripted_start: dict[str, int] | None = None,
                  memory: VectorMemory | None = None, strict_tools: bool = False,
-                 on_token: Callable[[str, str], None] | None = None, meter: Meter | None = None):
+                 on_token: Callable[[str, str], None] | None = None, meter: Meter | None = None,
+                 tape: Tape | None = None):
         self.spec, self.run_id, self.model = spec, run_id, model
+        self.tape = tape = tape if tape is not None else Tape()  # every run records its calls (its cassette)
         self.on_token = on_token
         self.meter = meter if meter is not None else run_meter(spec, model)
-        self.pool = _open_pool(spec)
+        self.pool = open_pool(spec)
         try:  # the tools first: a team whose tools cannot be set up fails before anything is opened or logged
             kit = team_tools(spec, self.pool, strict=strict_tools)
         except Exception:
             self.close()
             raise
         self.tool_problems = kit.problems
-        self.memory = memory if memory is not None or not spec.memory.enabled else open_team_memory(spec, home)
-        self.scopes = role_scopes(spec, self.memory, run_id) if self.memory is not None else {}
         self.log = shared_store(home, spec.defaults.bus_url)
+        tape.bind(self.log, run_id)
+        if spec.memory.enabled and memory is None and not tape.replaying:  # a replay's searches come from its tape
+            memory = open_team_memory(spec, home)
+        self.memory = TapedMemory(memory, tape) if spec.memory.enabled or memory is not None else None
+        self.scopes = role_scopes(spec, self.memory, run_id) if self.memory is not None else {}  # type: ignore
         self.bus = Bus(self.log)
+        self.trace = run_trace(self.bus.subscribe, run_id, spec.name)  # does nothing unless OpenTelemetry is on
+        if tape.fork_after is not None:
+            self.bus.subscribe("*", tape.saw)
         if on_message is not None:
             self.bus.subscribe("*", on_message)
         self.gateway = gateway or Gateway(spec.defaults.max_concurrency, scripted_start=scripted_start,
                                           limits=spec.defaults.providers)
-        sandbox = Sandbox(spec.sandbox, home / "workspaces" / run_id) if spec.sandbox.enabled else None
+        sandbox = TapedSandbox(Sandbox(spec.sandbox, home / "workspaces" / run_id), tape) \
+            if spec.sandbox.enabled else None
         runs_code = executing_roles(spec)
         approving = bool(spec.approved_tools())  # a turn paused before a tool call resumes from its journal
         contexts = {r.name: RoleContext(run_id, r, spec, self._model_fn(r, on_turn), self.scopes.get(r.name),
-                                        sandbox if r.name in runs_code else None, tools=kit.tools[r.name],
+                                        sandbox if r.name in runs_code else None,  # type: ignore[arg-type]
+                                        tools=tuple(tape.tool(t) for t in kit.tools[r.name]),
                                         journal=Journal() if approving else None)
                     for r in spec.roles}
         self.contexts = contexts
         reflecting = self.memory is not None and spec.memory.reflect
-        self.wiring = RunWiring(run_id, contexts, self.bus.publish_many, self._reflect if reflecting else None)
+        self.wiring = RunWiring(run_id, contexts, self.bus.publish_many,
+                                tape.reflect(self._reflect) if reflecting else None,
+                                replayed=tape.source.branches if tape.replaying and tape.source else None)
         self.graph = compiled_graph(spec, home)
         # Parallel branches run on LangGraph's thread pool: as many threads as the flow runs branches at once.
         self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": 6 * spec.flow.max_rounds + 30,
@@ -169,19 +174,20 @@ class _Session:
                 ctx.journal.replay.update(replay)
 
     def _model_fn(self, role: RoleSpec, on_turn: Callable[[str], None] | None) -> RoleModel:
-        return RoleModel(self.gateway, self.spec.model_for(role.name, self.model), role.name,
-                         _settings(self.spec, role), on_turn, on_token=self.on_token, meter=self.meter)
+        return RoleModel(TapedGateway(self.gateway, self.tape),  # type: ignore[arg-type]
+                         self.spec.model_for(role.name, self.model), role.name,
+                         call_settings(self.spec, role), on_turn, on_token=self.on_token, meter=self.meter)
 
     def _reflect(self, transcript: list[Message], status: str, error: str | None) -> list[Message]:
         # Episodes and post-mortems quote the task and the reviews: what memory stores is redacted like the log.
         assert self.memory is not None  # wired only when the team has memory (see __init__)
-        return reflect(redact_data(transcript), run_id=self.run_id, memory=self.memory, scopes=self.scopes,
-                       status=status, error=redact(error) if error else error)
+        return reflect(redact_data(transcript), run_id=self.run_id, memory=self.memory,  # type: ignore[arg-type]
+                       scopes=self.scopes, status=status, error=redact(error) if error else error)
 
     def execute(self, graph_input: dict | Command | None) -> RunResult:
         """Run the graph to the end or to an approval point; a failure is published as a fatal error, never lost."""
         try:
-            result = self._execute(graph_input)
+            result = self.trace.run(self._execute, graph_input)  # its spans end and go out with the session
         finally:
             self.close()
         result.spent = self.meter.total
@@ -244,15 +250,6 @@ class _Session:
         return RunResult(self.run_id, "failed", self.log.messages(self.run_id), error=text)
 
 
-def _open_pool(spec: TeamSpec):
-    """The run's MCP connections (``None`` when the team lists no server); they open on first use."""
-    if not spec.mcp_servers:
-        return None
-    from studio.tools.mcp import McpPool  # deferred: the MCP SDK loads only for teams that list servers
-
-    return McpPool(dict(spec.mcp_servers))
-
-
 def _paused_turns(spec: TeamSpec, home: Path, run_id: str) -> dict[str, dict]:
     """Per role, the journal of a turn paused before a tool call (model replies and tool results so far)."""
     snapshot = compiled_graph(spec, home).get_state({"configurable": {"thread_id": run_id}})
@@ -275,7 +272,8 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
              on_turn: Callable[[str], None] | None = None, run_id: str | None = None,
              gateway: Gateway | None = None, memory: VectorMemory | None = None,
              strict_tools: bool = False, on_token: Callable[[str, str], None] | None = None,
-             budget: Budget | None = None) -> RunResult:
+             budget: Budget | None = None, tape: Tape | None = None,
+             parent: tuple[str, str] | None = None) -> RunResult:
     """Run ``spec`` on ``task`` until a final message, a failure, ``max_rounds`` or a budget.
 
     Args:
@@ -294,6 +292,9 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
         strict_tools: an MCP server that cannot be reached at the start is an error (the CLI's choice) instead of
             an ``error`` message in a run that goes on without its tools.
         budget: limits set over the team's own ``budget`` (each limit given replaces the team's).
+        tape: serves the calls from a recorded run (``studio.replay``); a fresh one records them (as it does
+            for :func:`resume_run`, which takes one too).
+        parent: ``(run id, message id)`` this run is forked from, recorded with it.
 
     Raises:
         ModelConfigError: a model cannot be used (unknown, missing key or file).
@@ -302,15 +303,18 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
         EmbedderError, MemoryStoreError: the team's memory cannot be opened.
     """
     spec = with_budget(spec, budget)
-    _check_models(spec, model)
+    if tape is None or not tape.replaying:  # a replay calls no model: no key or model file needed
+        _check_models(spec, model)
     meter = run_meter(spec, model)
     home = huddle_home(home)
     run_id = run_id or new_id()
     task = redact(task)  # from here on (run log, checkpoints, memory, prompts) the task holds no secret
     session = _Session(spec, run_id, home, model, on_message, on_turn, gateway, memory=memory,
-                       strict_tools=strict_tools, on_token=on_token, meter=meter)
+                       strict_tools=strict_tools, on_token=on_token, meter=meter, tape=tape)
     session.log.create_run(run_id, team=spec.name, task=task, model=model,
                            spec=spec.model_dump(mode="json", by_alias=True))
+    if parent is not None:
+        session.log.set_parent(run_id, *parent)
     first = Task(run_id=run_id, sender="user", content=task)
     session.bus.publish(first)
     session.report_tool_problems()
@@ -321,7 +325,8 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
                on_message: Callable[[Message], None] | None = None,
                on_turn: Callable[[str], None] | None = None,
                decision: ApprovalDecision | None = None,
-               on_token: Callable[[str, str], None] | None = None, budget: Budget | None = None) -> RunResult:
+               on_token: Callable[[str, str], None] | None = None, budget: Budget | None = None,
+               tape: Tape | None = None) -> RunResult:
     """Continue a run that was killed, failed, or waits for approval, from its last checkpoint.
 
     Messages already in the log are neither lost nor published twice: a node
@@ -345,7 +350,8 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
     if info.status in FINISHED:
         return RunResult(info.run_id, info.status, log.messages(info.run_id))
     spec = with_budget(parse_spec(info.spec, f"run {info.run_id}"), budget)
-    _check_models(spec, info.model)
+    if tape is None or not tape.replaying:
+        _check_models(spec, info.model)
     if budget is not None and not budget.empty:  # raised limits hold for later resumes and show in `runs show`
         log.set_spec(info.run_id, spec.model_dump(mode="json", by_alias=True))
     logged = log.messages(info.run_id)
@@ -355,13 +361,14 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
     for role, replay in replays.items():  # a script's replies the paused turn used are not in the log yet
         used[role] = used.get(role, 0) + sum(1 for key in replay if key.startswith("model:"))
     session = _Session(spec, info.run_id, home, info.model, on_message, on_turn, scripted_start=used,
-                       on_token=on_token, meter=meter)
+                       on_token=on_token, meter=meter, tape=tape)
     if info.status == "waiting" and session._interrupts():
         if decision is None:
             session.close()
             return RunResult(info.run_id, "waiting", logged)
         log.set_status(info.run_id, "running")
         session.replay_paused_turns(replays)
+        session.tape.decided(decision.as_resume())
         return session.execute(Command(resume=decision.as_resume()))
     log.set_status(info.run_id, "running")
     snapshot = session.graph.get_state(session.config)

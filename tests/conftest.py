@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,9 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(key, raising=False)
+    yield
+    if "studio._run_state" in sys.modules:  # the run logs and checkpoints this test's homes opened: closed
+        sys.modules["studio._run_state"].release(tmp_path)
 
 
 @pytest.fixture
@@ -175,3 +179,17 @@ def downloads(monkeypatch):
 
     monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
     return stores
+
+
+@pytest.fixture
+def two_runs(dev_team, script):
+    """Two done runs of the dev team: A with its script, B (the newer) with the planner's one reply changed."""
+    from studio.runner import run_team
+
+    replies = yaml.safe_load(DEV_SCRIPT.read_text())
+    replies["planner"] = ['{"steps": [{"id": "s1", "description": "Write fizzbuzz(n) for any n", '
+                          '"depends_on": []}]}']
+    a = run_team(dev_team, "Write fizzbuzz", model=f"scripted:{DEV_SCRIPT}")
+    b = run_team(dev_team, "Write fizzbuzz", model=script(replies))
+    assert (a.status, b.status) == ("done", "done")
+    return a.run_id, b.run_id

@@ -336,6 +336,29 @@ def test_set_spec_replaces_a_runs_spec_redacted(log):
     assert info.status == "running" and info.team == "duo"
 
 
+def test_recorded_calls_come_back_in_order_per_run_and_redacted(connect):
+    log = connect()
+    log.create_run("r1", team="duo", task="hi", spec={})
+    log.create_run("r2", team="duo", task="hi", spec={})
+    key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
+    log.record_calls("r1", [{"kind": "model", "key": "coder", "request": {"messages": [{"content": f"use {key}"}]}}])
+    log.record_calls("r2", [{"kind": "tool", "key": "add"}])
+    log.record_calls("r1", [{"kind": "sandbox", "key": "exec"}, {"kind": "memory", "key": "q"}])
+    again = connect()  # what one connection recorded, another reads
+    assert [c["kind"] for c in again.calls("r1")] == ["model", "sandbox", "memory"]
+    assert [c["kind"] for c in again.calls("r2")] == ["tool"] and again.calls("nope") == []
+    assert key not in str(again.calls("r1"))
+
+
+def test_a_fork_records_its_parent_run_and_message(log):
+    log.create_run("parent", team="duo", task="hi", spec={})
+    log.create_run("child", team="duo", task="hi", spec={})
+    log.set_parent("child", "parent", "m42")
+    child, parent = log.get_run("child"), log.get_run("parent")
+    assert (child.parent_run, child.fork_at) == ("parent", "m42") and parent.parent_run is None
+    assert {r.run_id: r.parent_run for r in log.runs()} == {"child": "parent", "parent": None}
+
+
 def test_run_totals_come_from_message_usage(log):
     log.create_run("r1", team="duo", task="hi", spec={})
     log.create_run("r2", team="duo", task="other", spec={})

@@ -161,7 +161,7 @@ def test_a_role_model_passes_tools_through(mocked):
 
 
 def test_the_team_opts_in_to_native_tools():
-    from studio.runner import _settings
+    from studio._run_state import call_settings as _settings
 
     spec = parse_spec({"name": "t", "roles": [{"name": "coder", "kind": "coder"}],
                        "defaults": {"model": "openai/smollm2", "api_base": "http://127.0.0.1:8080/v1",

@@ -44,8 +44,10 @@ FILE_ATTACKS: dict[str, list[list[str]]] = {
     "memory approve": [["some-id", "--team", "{bin_yaml}"]],
     "sandbox check": [["--team", "{bin_yaml}"]],
     "sandbox run": [["{bin_py}"], ["{ok_py}", "--tests", "{bin_py}"], ["{ok_py}", "--team", "{latin_yaml}"]],
+    "replay": [["{bin_jsonl}"], ["{latin_jsonl}"], ["no-such-run", "--team", "{bin_yaml}"]],
+    "test": [["{bin_yaml}", "{folder}"], ["{latin_yaml}", "{folder}"]],
 }
-READS_NO_FILE = {"runs list", "runs show", "memory serve", "gc"}
+READS_NO_FILE = {"runs list", "runs show", "runs diff", "runs fork", "runs export-cassette", "memory serve", "gc"}
 
 
 def _commands(command=None, prefix: tuple[str, ...] = ()) -> list[str]:
@@ -70,6 +72,7 @@ def files(tmp_path) -> dict[str, str]:
                            key == "hash_team" else f"{key}.jsonl")
         path.write_bytes(data)
         paths[key] = str(path)
+    paths["folder"] = str(tmp_path)
     return paths
 
 

@@ -3,12 +3,14 @@
 The layers, lowest first (a module may import its own layer or any lower one):
 
     leaves      studio (its lazy face), studio._lazy, studio._serial_ast, studio.messages, studio.redact, studio.home,
-                studio.safe_input, studio.exposure, studio.kinds, studio.spec.*
-    services    memory, sandbox, studio.llm, studio.bus, studio.tools
+                studio.safe_input, studio.exposure, studio.kinds, studio.rundiff, studio._rundiff_outcomes,
+                studio.spec.*
+    services    memory, sandbox, studio.llm, studio.bus, studio.tools, studio.telemetry
     roles       roles
     pipelines   pipelines
-    engine      studio.runner, studio._run_state, studio._checkpoint_serde
-    features    studio.eval, studio.batch, studio.export, studio.render
+    engine      studio.runner, studio._run_state, studio._checkpoint_serde, studio._tape, studio._taped
+    features    studio.eval, studio.batch, studio.export, studio.render, studio.replay, studio.testing,
+                studio.pytest_plugin
     surfaces    studio.api, studio.cli, studio.ui (and they never import each other)
 
 Every import counts: at module level, inside functions, under ``if TYPE_CHECKING``. An
@@ -31,12 +33,15 @@ MAX_LINES = 400
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("leaves", ("studio", "studio._lazy", "studio._serial_ast", "studio.messages", "studio.redact", "studio.home",
-                "studio.safe_input", "studio.exposure", "studio.kinds", "studio.spec.*")),
-    ("services", ("memory.*", "sandbox.*", "studio.llm.*", "studio.bus.*", "studio.tools.*")),
+                "studio.safe_input", "studio.exposure", "studio.kinds", "studio.rundiff",
+                "studio._rundiff_outcomes", "studio.spec.*")),
+    ("services", ("memory.*", "sandbox.*", "studio.llm.*", "studio.bus.*", "studio.tools.*", "studio.telemetry.*")),
     ("roles", ("roles.*",)),
     ("pipelines", ("pipelines.*",)),
-    ("engine", ("studio.runner", "studio._run_state", "studio._checkpoint_serde")),
-    ("features", ("studio.eval.*", "studio.batch.*", "studio.export", "studio.render")),
+    ("engine", ("studio.runner", "studio._run_state", "studio._checkpoint_serde", "studio._tape",
+                "studio._taped")),
+    ("features", ("studio.eval.*", "studio.batch.*", "studio.export", "studio.render", "studio.replay",
+                  "studio.testing", "studio.pytest_plugin")),
     ("surfaces", ("studio.api.*", "studio.cli.*", "studio.ui.*")),
 ]
 SURFACES = ("studio.api", "studio.cli", "studio.ui")

@@ -147,7 +147,7 @@ def test_a_parent_holding_many_files_can_still_run_code(tmp_path):
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(4096, hard)), hard))  # raised, never lowered
     held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
     try:
         result = Sandbox(SandboxSpec(), tmp_path).run({"main.py": "print('ok')"}, entry="main.py")

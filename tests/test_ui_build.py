@@ -427,7 +427,7 @@ class FakeCanvas:
         self.event = None
 
     def __call__(self, key, state, **options):
-        assert options["allow_new_edges"] and options["get_node_on_click"] and options["enable_node_menu"]
+        assert options["allow_new_edges"] and options["get_node_on_click"] and not options["enable_node_menu"]
         if self.pending:
             time.sleep(0.005)  # the browser's clock moves on: its event is newer than the state it was given
             self.event = self.pending.pop(0)(copy.deepcopy(state))

@@ -369,3 +369,17 @@ def test_a_run_waiting_before_final_is_approved_here_and_finishes(started, dev_t
     assert "**before final** · :green[**approved**]" in _bubbles(app)["user"]
     result = next(m.value for m in app.markdown if m.value.startswith(f"{icons.ALERTS['final']} Final result"))
     assert "approved" in result and lines
+
+
+def test_a_link_to_one_message_shows_it_first(dev_team):
+    from studio.runner import run_team
+
+    run = run_team(dev_team, "Write fizzbuzz", model=f"scripted:{DEV_SCRIPT}")
+    plan = next(i for i, m in enumerate(run.messages) if m.kind == "plan") + 1
+    app = _app(dev_team)
+    app.query_params["message"] = str(plan)
+    app = _opened(app, run.run_id)
+    assert any(c.value == f"message #{plan} of run `{run.run_id[:8]}`, linked from a diff" for c in app.caption)
+    app.query_params["message"] = "999"
+    app.run()
+    assert any("has no message #999" in w.value for w in app.warning)

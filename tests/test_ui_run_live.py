@@ -7,15 +7,15 @@ import threading
 
 import pyarrow as pa
 import pytest
+from _fake_run import fake_runner
 from _replies import approve, code, plan
 from conftest import ROOT, hashed
 from streamlit.testing.v1 import AppTest
 from test_ui_run import _app, _bubbles, _opened, _poll, _progress, _prompt, _start, _write_run
 
-import studio.runner
 from pipelines.approval import ApprovalDecision
 from studio.messages import Code, Execution, Message, Plan, Task, Usage
-from studio.runner import RunResult, resume_run, run_team, shared_store
+from studio.runner import resume_run, run_team, shared_store
 from studio.spec import load_spec
 from studio.ui import timeline, worker
 
@@ -50,15 +50,7 @@ def talking(monkeypatch):
     """Stands in for the runner: the coder says two pieces, waits for the test's go, then publishes its code."""
     go, said = threading.Event(), threading.Event()
 
-    def fake_run_team(spec, task, *, model=None, home=None, run_id=None, on_turn=None, on_token=None,
-                      on_message=None, **_):
-        log = shared_store(home)
-        log.create_run(run_id, team=spec.name, task=task, spec={"name": spec.name, "roles": [
-            {"name": "planner", "kind": "planner"}, {"name": "coder", "kind": "coder"}],
-            "flow": {"edges": [{"from": "planner", "to": "coder"}]}})
-        first = Task(run_id=run_id, sender="user", content=task)
-        log.append([first])
-        on_message(first)
+    def speak(run_id, on_turn, on_token, publish):
         on_turn("planner")
         on_token("planner", "")  # a JSON-constrained call: no text, only a heartbeat
         on_turn("coder")
@@ -68,12 +60,12 @@ def talking(monkeypatch):
         assert go.wait(30)
         message = Code(run_id=run_id, sender="coder", content="Here is fizzbuzz, with a test.", code="x = 1",
                        usage=Usage(calls=1, latency_ms=800))
-        log.append([message])
-        on_message(message)
-        log.set_status(run_id, "done")
-        return RunResult(run_id, "done", [first, message])
+        publish(message)
+        return message
 
-    monkeypatch.setattr(studio.runner, "run_team", fake_run_team)
+    fake_runner(monkeypatch, speak, lambda spec: {"name": spec.name, "roles": [
+        {"name": "planner", "kind": "planner"}, {"name": "coder", "kind": "coder"}],
+        "flow": {"edges": [{"from": "planner", "to": "coder"}]}})
     return go, said
 
 

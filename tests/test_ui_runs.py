@@ -113,3 +113,26 @@ def test_compare_needs_two_runs_of_the_team(dev_team):
     run_team(dev_team, "Write fizzbuzz", model=f"scripted:{DEV_SCRIPT}")
     app = _app()
     assert any("needs two runs of 'dev-team'; it has 1" in i.value for i in app.tabs[1].info)
+
+
+def test_fork_from_here_starts_a_run_that_keeps_the_messages_up_to_the_chosen_one(three_runs):
+    from studio.ui import worker
+
+    first, _, _ = three_runs
+    app = _app()
+    app.selectbox(key="runs_replay").set_value(first).run()
+    app.slider(key=f"runs-replay-at-{first}").set_value(3).run()
+    app.text_area(key=f"fork-set-{first}").set_value("roles.nobody.instructions=x").run()
+    app.button(key=f"fork-go-{first}-3").click().run()
+    assert "no role named 'nobody'" in app.error[0].value  # a bad change is refused, naming it
+    app.text_area(key=f"fork-set-{first}").set_value("roles.coder.instructions=Be brief.").run()
+    app.button(key=f"fork-go-{first}-3").click().run()
+    assert not app.exception, app.exception
+    forked = app.session_state[f"forked-{first}"]
+    assert worker.get(forked).join(60).status == "done"
+    log = shared_store()
+    info, parent = log.get_run(forked), log.messages(first)
+    assert (info.parent_run, info.fork_at) == (first, parent[2].id)
+    kept = log.messages(forked)[:3]
+    assert [(m.kind, m.sender, m.content) for m in kept] == [(m.kind, m.sender, m.content) for m in parent[:3]]
+    assert any(f"Forked: run `{forked}`" in s.value for s in app.run().success)

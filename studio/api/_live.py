@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from studio.api.notebook import live_view
+from studio.llm._streaming import RESTART
 from studio.messages import Message
 from studio.spec import Budget, TeamSpec
 
@@ -17,7 +18,8 @@ def drive(spec: TeamSpec, start: Callable[..., Any], display: Any, on_message: C
     """Run ``start(on_message, on_turn, on_token)`` while the live view shows it; returns what ``start`` returned.
 
     The live view (when there is one) and the caller's ``on_message`` and ``on_token`` all get what the run
-    publishes and streams. The view's meter measures against the team's budget with ``budget`` (the run's own
+    publishes and streams (``on_token`` gets ``RESTART`` too, where a call that failed part way starts over; the
+    view drops that call's text). The view's meter measures against the team's budget with ``budget`` (the run's own
     limits) set over it.
     """
     view = live_view(spec, display, budget)
@@ -30,7 +32,9 @@ def drive(spec: TeamSpec, start: Callable[..., Any], display: Any, on_message: C
 
     def streamed(key: str, piece: str) -> None:
         if view is not None:
-            view.token(key, piece)
+            if piece == RESTART:  # the call failed part way and is tried again: what it said so far goes
+                view.said[key] = ""
+            view.token(key, "" if piece == RESTART else piece)
         if on_token is not None:
             on_token(key, piece)
 

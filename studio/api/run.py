@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from studio.api._live import drive
 from studio.messages import Approval, Final, Message, Usage
+from studio.rundiff import RunDiff, diff_runs
 from studio.spec import Budget, SpecError, TeamSpec, parse_spec
 
 __all__ = ["Run", "as_budget"]
@@ -167,6 +168,66 @@ class Run:
 
         result = drive(self.spec, start, display, on_message, on_token, limits)
         return Run(result.run_id, result.status, result.messages, result.error, spec=self.spec, home=self.home)
+
+    def diff(self, other: Run | str) -> RunDiff:
+        """This run (A) aligned with ``other`` (B: a run, or a run id or unique prefix in this run's home).
+
+        Returns:
+            The pairs of messages, the first divergence, each role's spend in both and the test outcomes that
+            flipped (:class:`studio.rundiff.RunDiff`; ``.as_dict()`` for JSON).
+
+        Raises:
+            RunNotFound: ``other`` is an id that is not in the run log (or an ambiguous prefix).
+
+        Example:
+            >>> Run("a", "done", []).diff(Run("b", "done", [])).identical
+            True
+        """
+        theirs = other if isinstance(other, Run) else Run.load(other, home=self.home)
+        return diff_runs(self.messages, theirs.messages, status_a=self.status, status_b=theirs.status)
+
+    def fork(self, at: str, *, model: str | None = None, changes: dict[str, Any] | None = None,
+             display: Any = "auto", on_message: Callable[[Message], None] | None = None,
+             on_token: Callable[[str, str], None] | None = None) -> Run:
+        """A new run that keeps this one's messages up to ``at`` (served from its cassette), then goes on live.
+
+        Args:
+            at: the id (or a unique prefix) of the message to fork at; it is the last one kept.
+            model: the model for the rest (this run's by default).
+            changes: edits to the team for the rest, as ``{"roles.coder.instructions": "Be brief"}``.
+            display: as for :meth:`Team.run`.
+            on_message: as for :meth:`Team.run`.
+            on_token: as for :meth:`Team.run`.
+
+        Returns:
+            The new run; it records this one as its parent (compare them with :meth:`diff`).
+
+        Raises:
+            CassetteError: ``at`` is not a message of this run.
+            SpecError: a change names nothing in the team, or leaves it invalid.
+        """
+        from studio.replay import fork_run, parse_sets, recording_of_run
+
+        parent = recording_of_run(self.run_id, self.home)
+        spec = parse_sets(parse_spec(parent.spec, parent.source),
+                          [f"{path}={value}" for path, value in (changes or {}).items()])
+
+        def start(published, turn, token):
+            return fork_run(parent, at, model=model, spec=spec, home=self.home, on_message=published, on_turn=turn,
+                            on_token=token)
+
+        result = drive(spec, start, display, on_message, on_token, None)
+        return Run(result.run_id, result.status, result.messages, result.error, spec=spec, home=self.home)
+
+    def replay(self, team: TeamSpec | None = None):
+        """This run's team again, every call served from its cassette (:func:`studio.replay.replay`).
+
+        ``team``: a changed team (the replay stops where its requests differ; the outcome's ``diverged`` says
+        where). Returns a :class:`studio.replay.ReplayOutcome` (``same`` when it is the recording).
+        """
+        from studio.replay import replay
+
+        return replay(self.run_id, spec=team, home=self.home)
 
     @property
     def final(self) -> Final | None:

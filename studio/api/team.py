@@ -202,7 +202,7 @@ class Team:
     def run(self, task: str, model: str | None = None, *, display: Any = "auto",
             on_message: Callable[[Message], None] | None = None, auto_approve: bool = False,
             on_token: Callable[[str, str], None] | None = None,
-            budget: Budget | dict[str, Any] | None = None) -> Run:
+            budget: Budget | dict[str, Any] | None = None, otel: bool | None = None) -> Run:
         """Run the team on ``task`` until it ends, waits for approval or reaches a budget; returns the :class:`Run`.
 
         A team with ``approval`` points stops at each with ``status == "waiting"``; answer with
@@ -224,6 +224,8 @@ class Team:
             budget: limits for this run, set over the team's ``budget`` (each one given replaces the team's): a
                 :class:`~studio.spec.Budget` or a dict of its fields (``tokens``, ``usd``, ``seconds``,
                 ``model_calls``).
+            otel: ``True`` sends the run's OpenTelemetry spans over OTLP/HTTP (to ``$OTEL_EXPORTER_OTLP_ENDPOINT``,
+                else ``http://localhost:4318``), ``False`` never; ``None``: when that variable is set.
 
         Raises:
             ModelConfigError: a model cannot be used (unknown, missing key or file); a ``usd`` budget on a model
@@ -240,15 +242,17 @@ class Team:
         """
         from studio.llm.budget import with_budget
         from studio.runner import run_team
+        from studio.telemetry import tracing
 
         limits = as_budget(budget, f"team {self.name!r}: run(budget=...)")
-        run = self._drive(lambda published, turn, token: run_team(self.spec, task, model=model, home=self.home,
-                                                                   on_message=published, on_turn=turn,
-                                                                   on_token=token, budget=limits),
-                          display, on_message, on_token, limits)
-        run.spec = with_budget(self.spec, limits)  # the run's own limits, as its run log keeps them
-        while auto_approve and run.status == "waiting":
-            run = run.approve(display=display, on_message=on_message, on_token=on_token, budget=limits)
+        with tracing(otel):
+            run = self._drive(lambda published, turn, token: run_team(self.spec, task, model=model, home=self.home,
+                                                                       on_message=published, on_turn=turn,
+                                                                       on_token=token, budget=limits),
+                              display, on_message, on_token, limits)
+            run.spec = with_budget(self.spec, limits)  # the run's own limits, as its run log keeps them
+            while auto_approve and run.status == "waiting":
+                run = run.approve(display=display, on_message=on_message, on_token=on_token, budget=limits)
         return run
 
     def _drive(self, start: Callable[..., Any], display: Any, on_message: Callable[[Message], None] | None,

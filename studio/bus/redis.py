@@ -161,6 +161,23 @@ class RedisRunLog:
                                                                 "updated_at": _now()})
 
     @guarded
+    def set_parent(self, run_id: str, parent_run: str, fork_at: str) -> None:
+        """Record that ``run_id`` was forked from ``parent_run`` at its message ``fork_at``."""
+        self._redis.hset(self.keys.run(run_id, "info"), mapping={"parent_run": parent_run, "fork_at": fork_at})
+
+    @guarded
+    def record_calls(self, run_id: str, records: Iterable[dict[str, Any]]) -> None:
+        """Append what a run's model calls, tools, sandbox runs and memory searches gave (its cassette), redacted."""
+        bodies = [json.dumps(redact_data(r), ensure_ascii=False) for r in records]
+        if bodies:
+            self._redis.rpush(self.keys.run(run_id, "calls"), *bodies)
+
+    @guarded
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's recorded calls in the order they were made."""
+        return [json.loads(body) for body in self._redis.lrange(self.keys.run(run_id, "calls"), 0, -1)]
+
+    @guarded
     def append(self, messages: Iterable[Message]) -> list[Message]:
         """Store messages atomically, redacted; return those not stored before (same id, same run: stored once)."""
         messages = [redact_data(m) for m in messages]
@@ -225,6 +242,6 @@ class RedisRunLog:
                     run_id, row["team"], row["task"], row["status"], row.get("model"), json.loads(row["spec"]),
                     row.get("error"), row["created_at"], row["updated_at"], int(totals.get("seq", 0)),
                     int(totals.get("prompt_tokens", 0)), int(totals.get("completion_tokens", 0)),
-                    float(totals.get("cost_usd", 0.0)),
+                    float(totals.get("cost_usd", 0.0)), row.get("parent_run"), row.get("fork_at"),
                 ))
         return infos

@@ -33,7 +33,7 @@ class RunKeys:
         self.names = f"{namespace}:run-ids"
 
     def run(self, run_id: str, part: str) -> str:
-        """The key of one run's ``info``, ``totals``, ``ids`` or ``messages``."""
+        """The key of one run's ``info``, ``totals``, ``ids``, ``messages`` or ``calls``."""
         return f"{self.namespace}:run:{{{run_id}}}:{part}"
 
 

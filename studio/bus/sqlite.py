@@ -55,7 +55,15 @@ CREATE TABLE IF NOT EXISTS messages (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_run ON messages (run_id, seq);
+CREATE TABLE IF NOT EXISTS calls (
+    seq INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_run ON calls (run_id, seq);
 """
+_FORK_COLUMNS = ("parent_run", "fork_at")
+"""Columns added to ``runs`` after its first release (a fork's parent run and message): added when missing."""
 
 
 _INSERT = (
@@ -81,6 +89,10 @@ class RunInfo:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    parent_run: str | None = None
+    """The run this one was forked from (``huddle runs fork``), if any."""
+    fork_at: str | None = None
+    """The parent's message this run was forked at: the messages up to it were replayed, the rest are live."""
 
     def summary(self) -> dict[str, Any]:
         """The row as a JSON-ready dict, without the spec."""
@@ -107,6 +119,10 @@ class RunLog:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA wal_autocheckpoint=8000")  # fewer checkpoint fsyncs under a burst of messages
         self._db.executescript(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        for column in _FORK_COLUMNS:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
         self.groups = SqliteGroups(self._db, self._lock, self.path)
         """Consumer groups over this log (``studio.bus.consumer``)."""
 
@@ -119,7 +135,8 @@ class RunLog:
         now = _now()
         with self._lock:
             self._db.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, ?, NULL, ?, ?)",
+                "INSERT INTO runs (run_id, team, task, status, model, spec, error, created_at, updated_at)"
+                " VALUES (?, ?, ?, 'running', ?, ?, NULL, ?, ?)",
                 (run_id, team, redact(task), model, json.dumps(redact_data(spec)), now, now),
             )
 
@@ -136,6 +153,24 @@ class RunLog:
         with self._lock:
             self._db.execute("UPDATE runs SET spec = ?, updated_at = ? WHERE run_id = ?",
                              (json.dumps(redact_data(spec)), _now(), run_id))
+
+    def set_parent(self, run_id: str, parent_run: str, fork_at: str) -> None:
+        """Record that ``run_id`` was forked from ``parent_run`` at its message ``fork_at``."""
+        with self._lock:
+            self._db.execute("UPDATE runs SET parent_run = ?, fork_at = ? WHERE run_id = ?",
+                             (parent_run, fork_at, run_id))
+
+    def record_calls(self, run_id: str, records: Iterable[dict[str, Any]]) -> None:
+        """Append what a run's model calls, tools, sandbox runs and memory searches gave (its cassette), redacted."""
+        rows = [(run_id, json.dumps(redact_data(r), ensure_ascii=False)) for r in records]
+        with self._lock:
+            self._db.executemany("INSERT INTO calls (run_id, body) VALUES (?, ?)", rows)
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's recorded calls in the order they were made."""
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM calls WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
+        return [json.loads(body) for body, in rows]
 
     def append(self, messages: Iterable[Message]) -> list[Message]:
         """Store messages in one transaction; return those not stored before.
@@ -188,7 +223,7 @@ class RunLog:
     _RUN_QUERY = """
         SELECT r.run_id, r.team, r.task, r.status, r.model, r.spec, r.error, r.created_at, r.updated_at,
                COUNT(m.seq), COALESCE(SUM(m.prompt_tokens), 0), COALESCE(SUM(m.completion_tokens), 0),
-               COALESCE(SUM(m.cost_usd), 0)
+               COALESCE(SUM(m.cost_usd), 0), r.parent_run, r.fork_at
         FROM runs r LEFT JOIN messages m ON m.run_id = r.run_id
     """
 

@@ -84,6 +84,18 @@ class RunStore(Protocol):
         """Replace a run's spec (redacted): a resume with raised budgets keeps them for the next one."""
         ...
 
+    def set_parent(self, run_id: str, parent_run: str, fork_at: str) -> None:
+        """Record that ``run_id`` was forked from ``parent_run`` at its message ``fork_at``."""
+        ...
+
+    def record_calls(self, run_id: str, records: Iterable[dict]) -> None:
+        """Append what a run's model calls, tools, sandbox runs and memory searches gave (its cassette), redacted."""
+        ...
+
+    def calls(self, run_id: str) -> list[dict]:
+        """A run's recorded calls in the order they were made."""
+        ...
+
     def append(self, messages: Iterable[Message]) -> list[Message]:
         """Store messages together; return those not stored before (a known id is ignored)."""
         ...

@@ -16,6 +16,7 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from studio.cli._budget import RunMeter
+from studio.llm._streaming import RESTART
 from studio.messages import Message
 
 __all__ = ["LiveTokens"]
@@ -61,9 +62,15 @@ class LiveTokens:
             self._speaking[key] = [time.monotonic(), 0, ""]
 
     def token(self, key: str, piece: str) -> None:
-        """A piece of ``key``'s reply (``""``: it works on a reply that cannot stream); the first shows at once."""
+        """A piece of ``key``'s reply (``""``: it works on a reply that cannot stream); the first shows at once.
+
+        ``RESTART``: the call failed part way and is tried again; its line starts over, the call's time runs on.
+        """
         with self._lock:
             line = self._speaking.setdefault(key, [time.monotonic(), 0, ""])
+            if piece == RESTART:
+                line[1:] = [0, ""]
+                return
             first = not line[1] and bool(piece)
             line[1] += bool(piece)
             line[2] = (line[2] + piece)[-self._tail:]

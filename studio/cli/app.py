@@ -27,6 +27,8 @@ from studio.cli.export import export
 from studio.cli.gc import gc
 from studio.cli.mcp import app as mcp_app
 from studio.cli.memory import app as memory_app
+from studio.cli.regress import test_command
+from studio.cli.replay import replay_command
 from studio.cli.runs import app as runs_app
 from studio.cli.sandbox import app as sandbox_app
 from studio.cli.ui import ui
@@ -43,6 +45,8 @@ app.command("ui")(ui)
 app.command("export")(export)
 app.command("gc")(gc)
 app.command("eval", cls=EvalCommand)(eval_command)
+app.command("test")(test_command)
+app.command("replay")(replay_command)
 app.callback()(root)  # --version
 
 @app.command()
@@ -66,6 +70,8 @@ def run(
     budget_seconds: float | None = typer.Option(None, "--budget-seconds", help="Stop once the run has worked S "
                                                 "seconds (waits for approval do not count)."),
     budget_calls: int | None = typer.Option(None, "--budget-calls", help="Stop before model call N + 1."),
+    otel: bool = typer.Option(False, "--otel", help="Send the run's OpenTelemetry spans over OTLP/HTTP to "
+                              "$OTEL_EXPORTER_OTLP_ENDPOINT (else http://localhost:4318); on anyway when it is set."),
 ) -> None:
     """Run TEAM_FILE on TASK, or continue a stopped or waiting run with --resume RUN_ID.
 
@@ -78,6 +84,10 @@ def run(
     Exit codes: 0 done, 1 failed, 2 user error, 3 waiting for approval,
     4 unsolved (the code fails the task's tests), 5 stopped by a budget.
     """
+    if otel:  # this process's runs (the run, and its resumes at an approval point) send their spans
+        from studio.telemetry import set_tracing
+
+        set_tracing(True)
     from rich.console import Console
 
     from studio.cli._budget import RunMeter, budget_from_flags, resumed_run, stop_note

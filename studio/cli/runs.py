@@ -7,10 +7,13 @@ import json
 import typer
 
 from studio.cli._common import fail, open_log
+from studio.cli.replay import export_cassette_command, fork_command
+from studio.cli.rundiff import diff_command
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Browse past runs in the run log.", no_args_is_help=True)
+app.command("diff")(diff_command)
 
 
 @app.command("list")
@@ -41,12 +44,17 @@ def runs_list(
 def runs_show(
     run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
     json_out: bool = typer.Option(False, "--json", help="The messages as JSON lines, as the run printed them."),
+    calls: bool = typer.Option(False, "--calls", help="The run's recorded calls instead (its cassette): each "
+                               "model call, tool, sandbox run and memory search, with its request's hash."),
 ) -> None:
-    """Show a run's messages in order."""
+    """Show a run's messages in order (or, with --calls, the calls it recorded)."""
     log = open_log()
     info = log.get_run(run_id)
     if info is None:
         fail(f"no run {run_id!r} in the run log (or the prefix is ambiguous); see huddle runs list")
+    if calls:
+        _show_calls(log.calls(info.run_id), json_out)
+        return
     messages = log.messages(info.run_id)
     from studio.render import print_json_line, print_message
 
@@ -64,3 +72,23 @@ def runs_show(
         console.print(f"[dim]{line}[/]", soft_wrap=True)
     for message in messages:
         print_message(console, message)
+
+
+def _show_calls(records: list[dict], json_out: bool) -> None:
+    if json_out:
+        for record in records:
+            typer.echo(json.dumps(record))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("#", "kind", "who", "request hash", "outcome")
+    for number, record in enumerate(records, 1):
+        outcome = ("refused" if "refused" in record else "failed" if "failed" in record
+                   else "served" if record.get("served") else "made")
+        table.add_row(str(number), record["kind"], str(record.get("key", "")), str(record.get("hash", "")), outcome)
+    Console().print(table if records else "no recorded calls (a run from before runs recorded them)")
+
+
+app.command("export-cassette")(export_cassette_command)
+app.command("fork")(fork_command)

@@ -166,7 +166,8 @@ class Gateway:
             on_token: called with each piece of text as it streams in (the embedded model streams JSON-constrained
                 replies too; a scripted reply comes word by word, spread over its ``delay_s``). A provider's
                 JSON-constrained reply is not streamed, so that its guarantee holds: ``on_token("")`` is called
-                once when the call starts instead, a sign of life.
+                once when the call starts instead, a sign of life. Before a retry of an attempt that streamed some
+                text, it gets ``studio.llm._streaming.RESTART``: drop that text, the reply starts over.
             tools: functions the model may call, in OpenAI's format (``Tool.openai_spec()``); passed as
                 litellm's ``tools=``, except to ``local/...`` and ``scripted:`` models, which never get them.
                 The calls come back in ``Completion.tool_calls``.
@@ -229,6 +230,8 @@ class Gateway:
                 if cause is not None:
                     raise cause from None
                 if isinstance(exc, _retryable()) and attempts <= settings.retries:
+                    if relay is not None:  # the next attempt streams its reply from the start
+                        relay.restart()
                     time.sleep(settings.retry_backoff_s * 2 ** (attempts - 1))
                     continue
                 raise ModelCallError(_describe(model, exc, attempts, settings)) from None

@@ -20,7 +20,7 @@ from typing import Any
 import streamlit as st
 
 from studio.spec import ROLE_KINDS, TeamSpec
-from studio.ui import build_io, canvas_view, icons, state
+from studio.ui import build_io, canvas_live, canvas_view, icons, state
 from studio.ui.build_fields import guard, md, problem_md, replace_team
 from studio.ui.flow_form import FLOW_PROBLEM, approval_select, flow_form, tool_approval_select
 from studio.ui.mcp_form import servers_form
@@ -90,9 +90,10 @@ def page() -> None:
     st.subheader("Canvas")
     _palette(problems)
     st.caption("Drag nodes; draw an edge from one role to another to add a route (from **start**: the entry); "
-               "right-click a node to delete it; click a node to edit it below; click an edge to select its route "
-               "(Backspace or the button below removes it).")
-    clicked = canvas_view.show(data, problems)
+               "click a node to edit its role below (or remove it there); click an edge to select its route "
+               "(Backspace or the button below removes it). While a run of this team works, its speaking role is "
+               "lit.")
+    clicked = canvas_live.show(data, problems)
     if clicked is not None and clicked < len(names(data)):
         select_role(clicked)
     _selected_route(data)

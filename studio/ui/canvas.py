@@ -23,7 +23,7 @@ import copy
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, cast
 
 from streamlit_flow.elements import StreamlitFlowEdge, StreamlitFlowNode
@@ -32,8 +32,8 @@ from streamlit_flow.state import StreamlitFlowState
 from studio.ui.flow_edit import judge_of, sub_team_of
 from studio.ui.team_edit import edge_ends, edges, names, problems_under, role_kind, role_name, roles
 
-__all__ = ["KIND_LOOK", "START", "UNKNOWN_LOOK", "from_flow", "layout", "positions_from", "role_index", "signature",
-           "to_flow"]
+__all__ = ["KIND_LOOK", "SPEAKING_CLASS", "SPEAKING_LOOK", "START", "UNKNOWN_LOOK", "from_flow", "layout",
+           "positions_from", "role_index", "signature", "to_flow"]
 
 START = "start"
 """Id of the node whose edge marks ``flow.entry``; drawing a new edge from it picks a new entry."""
@@ -48,6 +48,10 @@ KIND_LOOK: dict[str, tuple[str, str]] = {
 """Kind to (background, border colour) of its nodes."""
 UNKNOWN_LOOK = ("#f4f4f4", "#8a8a8a")
 """The look of a role whose kind is not in :data:`KIND_LOOK` (none yet, or a typo)."""
+SPEAKING_LOOK = {"color": "#ffffff", "fontWeight": "600"}
+"""What a speaking role's node adds to its style (its background becomes its kind's border colour, with a halo)."""
+SPEAKING_CLASS = "huddle-speaking"
+"""The class name of a speaking role's node."""
 _DX, _DY = 240.0, 140.0
 # Kind to (x, y, step x, step y) of its first slot and the next ones: workers in columns left to right,
 # the order a task usually travels; the orchestrator in a row above them, since it talks to all of them.
@@ -109,7 +113,7 @@ def _part(data: dict[str, Any], name: str) -> str:
     return "judge" if name and name == judge_of(data) else ""
 
 
-def _node(index: int, role: Any, pos: Position, bad: bool, part: str = "") -> StreamlitFlowNode:
+def _node(index: int, role: Any, pos: Position, bad: bool, part: str = "", speaking: bool = False) -> StreamlitFlowNode:
     kind = role_kind(role)
     background, border = KIND_LOOK.get(kind, UNKNOWN_LOOK)
     model = role.get("model") if isinstance(role, dict) else None
@@ -121,9 +125,14 @@ def _node(index: int, role: Any, pos: Position, bad: bool, part: str = "") -> St
         lines.append("**has problems**")
     style = {"background": background, "border": f"2px {'dashed #d93025' if bad else 'solid ' + border}",
              "borderRadius": "10px", "color": "#1f2328", "width": "180px", "padding": "4px"}
+    extra = {}
+    if speaking:  # filled in its kind's colour, as on the Run page's picture
+        lines.append("**speaking**")
+        style |= SPEAKING_LOOK | {"background": border, "boxShadow": f"0 0 0 5px {border}55"}
+        extra["className"] = SPEAKING_CLASS
     return StreamlitFlowNode(f"role-{index}", pos, {"content": "\n\n".join(lines), "kind": kind}, "default",
                              source_position="right", target_position="left", connectable=True, deletable=True,
-                             selectable=True, style=style)
+                             selectable=True, style=style, **extra)
 
 
 def _rendered_edges(data: dict[str, Any]) -> dict[int, tuple[int, int]]:
@@ -140,7 +149,7 @@ def _rendered_edges(data: dict[str, Any]) -> dict[int, tuple[int, int]]:
 
 
 def to_flow(data: dict[str, Any], positions: dict[str, Position], problems: Sequence[str] = (),
-            timestamp: int | None = None) -> StreamlitFlowState:
+            timestamp: int | None = None, speaking: Collection[str] = ()) -> StreamlitFlowState:
     """The canvas state for ``data``: one node per role, one edge per route, and the entry.
 
     Args:
@@ -148,6 +157,8 @@ def to_flow(data: dict[str, Any], positions: dict[str, Position], problems: Sequ
         positions: known node positions by role name; the others are laid out.
         problems: validation problems; a role with any gets a dashed red border.
         timestamp: the state's timestamp; a newer one than the canvas last sent makes it redraw from this state.
+        speaking: the names of the roles whose model call is in flight (a run of this team works): their nodes
+            are filled in their kind's colour, marked *speaking* and get the class :data:`SPEAKING_CLASS`.
     """
     spots = layout(data, positions)
     nodes = [StreamlitFlowNode(START, (0.0, 0.0), {"content": "**start**"}, "input", source_position="right",
@@ -160,7 +171,8 @@ def to_flow(data: dict[str, Any], positions: dict[str, Position], problems: Sequ
         while pos in used:  # two roles of one name share a spot: move the second off it
             pos = (pos[0] + 30.0, pos[1] + 30.0)
         used.add(pos)
-        nodes.append(_node(i, role, pos, bool(problems_under(problems, f"roles[{i}]")), _part(data, role_name(role))))
+        nodes.append(_node(i, role, pos, bool(problems_under(problems, f"roles[{i}]")), _part(data, role_name(role)),
+                           role_name(role) in speaking))
     arrow = {"type": "arrowclosed"}
     flow_edges = []
     seen_sources: set[int] = set()

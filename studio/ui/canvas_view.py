@@ -12,7 +12,9 @@ on every rerun, and applying it twice would undo the edits made since.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Collection
 from typing import Any
 
 import streamlit as st
@@ -30,7 +32,9 @@ POSITIONS = "build_positions"
 SELECTED_EDGE = "build_selected_edge"
 """Session key: the index of the route whose edge was clicked last. The component's own edge menu is off: its
 *Edit Edge* dialog edits a label, a type and an animation, none of which a route has (a route is ``{from, to}``);
-the page shows the clicked route with a Remove button instead."""
+the page shows the clicked route with a Remove button instead. Its node menu is off too: its *Edit Node* dialog
+edits what is drawn (the label, width, handles), never the role; a click on a node opens the role's own form,
+with Remove this role."""
 _FLOW, _SIGNATURE, _SEEN, _MOUNT = "build_flow", "build_flow_signature", "build_flow_seen", "build_flow_mount"
 
 
@@ -52,19 +56,26 @@ def forget() -> None:
     st.session_state[_MOUNT] = st.session_state.get(_MOUNT, 0) + 1
 
 
-def _current(data: dict[str, Any], problems: list[str]) -> StreamlitFlowState:
+def _current(data: dict[str, Any], problems: list[str], speaking: Collection[str]) -> StreamlitFlowState:
     positions = st.session_state.setdefault(POSITIONS, {})
-    signature = canvas.signature(data, problems)
+    signature = json.dumps([canvas.signature(data, problems), sorted(speaking)])
     drawn = st.session_state.get(_FLOW)
     if drawn is None or st.session_state.get(_SIGNATURE) != signature:
         positions.update(canvas.layout(data, positions))
-        drawn = canvas.to_flow(data, positions, problems)
+        drawn = canvas.to_flow(data, positions, problems, speaking=speaking)
         st.session_state[_FLOW], st.session_state[_SIGNATURE] = drawn, signature
     return drawn
 
 
-def show(data: dict[str, Any], problems: list[str], *, height: int = 440) -> int | None:
+def show(data: dict[str, Any], problems: list[str], *, height: int = 440,
+         speaking: Collection[str] = ()) -> int | None:
     """Draw the canvas and apply the user's latest action on it.
+
+    Args:
+        data: the team being edited.
+        problems: its validation problems (a role with any is marked).
+        height: the canvas's height in pixels.
+        speaking: the roles to light as speaking (a run of this team works): a change redraws the canvas.
 
     Returns:
         The index of the role whose node was clicked, if one was just clicked.
@@ -72,10 +83,10 @@ def show(data: dict[str, Any], problems: list[str], *, height: int = 440) -> int
     A change to the team (a node or edge deleted, an edge drawn) stores the
     new team and reruns the script, so everything above the canvas shows it.
     """
-    drawn = _current(data, problems)
+    drawn = _current(data, problems, speaking)
     event = streamlit_flow(f"build_canvas_{st.session_state.get(_MOUNT, 0)}", drawn, height=height, fit_view=True,
                            allow_new_edges=True, animate_new_edges=False, layout=ManualLayout(),
-                           get_node_on_click=True, get_edge_on_click=True, enable_node_menu=True,
+                           get_node_on_click=True, get_edge_on_click=True, enable_node_menu=False,
                            enable_edge_menu=False, enable_pane_menu=False, show_minimap=False, hide_watermark=True)
     if event is drawn or event.timestamp <= max(drawn.timestamp, st.session_state.get(_SEEN, 0)):
         return None  # no component (tests, first draw) or an event already applied or older than the spec
@@ -91,5 +102,6 @@ def show(data: dict[str, Any], problems: list[str], *, height: int = 440) -> int
         st.rerun()
     # Same team: keep the stamp (the canvas must not redraw), but carry the moved positions so a
     # remounted canvas (back from another page) shows the nodes where the user left them.
-    st.session_state[_FLOW] = canvas.to_flow(data, st.session_state[POSITIONS], problems, timestamp=drawn.timestamp)
+    st.session_state[_FLOW] = canvas.to_flow(data, st.session_state[POSITIONS], problems, timestamp=drawn.timestamp,
+                                             speaking=speaking)
     return clicked

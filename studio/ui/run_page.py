@@ -84,11 +84,27 @@ def page() -> None:
     if not run_id:
         st.info("Start a run above, or open a past one by id (the Runs page lists them).")
         return
+    if info is not None and st.query_params.get("message"):
+        _linked_message(log, info)
     if _status(handle, info) in _ACTIVE:
         st.session_state[_LIVE] = run_id
         _live(run_id, spec)
     else:
         _show(run_id, spec)
+
+
+def _linked_message(log, info: RunInfo) -> None:
+    """The message ``?message=N`` names (a link from the Runs page's diff), shown first, above the run."""
+    number = str(st.query_params.get("message", ""))
+    messages = transcript.tail(log, info.run_id)
+    if not number.isdigit() or not 1 <= int(number) <= len(messages):
+        st.warning(f"Run {info.run_id[:8]} has no message #{number} (it has {len(messages)}).",
+                   icon=icons.ALERTS["problem"])
+        return
+    index = int(number) - 1
+    with st.container(border=True):
+        st.caption(f"message #{number} of run `{info.run_id[:8]}`, linked from a diff")
+        transcript.render_transcript(messages[index:index + 1], transcript.role_kinds(info.spec), offset=index)
 
 
 def _status(handle: worker.RunHandle | None, info: RunInfo | None) -> str:

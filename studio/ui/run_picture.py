@@ -76,8 +76,9 @@ def show_speeches(speeches: dict[str, Speech], avatars: dict[str, str]) -> None:
     for speaker, speech in sorted(speeches.items()):
         role = speaker.split(".", 1)[0]
         with st.chat_message(f"{speaker} (live)", avatar=avatars.get(role)):  # not the role's own bubbles
+            retry = f" · attempt {speech.attempt}" if speech.attempt > 1 else ""  # the first try failed part way
             if speech.text:
-                st.caption(f"{speaker} is speaking · {speech.seconds():.0f}s")
+                st.caption(f"{speaker} is speaking · {speech.seconds():.0f}s{retry}")
                 st.markdown(speech.text)
             else:
-                st.caption(f"{speaker} is thinking… {speech.seconds():.0f}s")
+                st.caption(f"{speaker} is thinking… {speech.seconds():.0f}s{retry}")

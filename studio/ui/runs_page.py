@@ -1,5 +1,7 @@
 """The Runs page: the history of runs, a replay of one run with its timeline, and two runs of one team side by side.
 
+The third tab diffs any two runs (``studio.ui.run_diff``): their transcripts aligned, the first divergence marked.
+
 Everything here is read from the run log; a run still going on shows as far
 as it got (the Run page follows it live).
 """
@@ -20,7 +22,7 @@ from studio.messages import Message
 from studio.render import sender_text
 from studio.runner import shared_store
 from studio.spec import Budget
-from studio.ui import icons, run_budget, run_page, state, timeline, transcript
+from studio.ui import icons, run_budget, run_diff, run_fork, run_page, state, timeline, transcript
 
 __all__ = ["HISTORY_LIMIT", "budget_text", "history_frame", "page"]
 
@@ -41,11 +43,13 @@ def page() -> None:
         st.info("No runs yet: start one on the Run page.")
         return
     st.dataframe(history_frame(runs), hide_index=True, width="stretch")
-    replay, compare = st.tabs(["Replay a run", "Compare two runs"])
+    replay, compare, diff = st.tabs(["Replay a run", "Compare two runs", f"{run_diff.DIVERGENCE} Diff two runs"])
     with replay:
         _replay(log, runs)
     with compare:
         _compare(log, runs)
+    with diff:
+        run_diff.show(log, runs)
 
 
 def history_frame(runs: Sequence[RunInfo]) -> pd.DataFrame:
@@ -103,6 +107,7 @@ def _replay(log: RunStore, runs: Sequence[RunInfo]) -> None:
                          key=f"runs-replay-at-{chosen}")
     at = messages[upto - 1]
     st.caption(f"at #{upto} of {len(messages)}: {sender_text(at)} · {at.kind} · {at.created_at:%H:%M:%S}")
+    run_fork.show(info, at, upto)
     start = max(0, upto - transcript.WINDOW)
     if start:
         st.caption(f"showing messages {start + 1}–{upto}, the {transcript.WINDOW} up to this point")

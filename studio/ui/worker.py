@@ -12,7 +12,8 @@ a run instead (failed with error type ``stopped``, resumable like any other).
 
 While a model call is in flight, its text arrives piece by piece (the runner's
 ``on_token``) in :attr:`RunHandle.live`, one :class:`Speech` per role or
-``role.branch``, until that speaker's message is published.
+``role.branch``, until that speaker's message is published (a call that fails part way and is tried again starts
+its text over).
 
 Example:
     >>> from studio.spec import TeamSpec, RoleSpec
@@ -32,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.approval import ApprovalDecision
+from studio.llm._streaming import RESTART
 from studio.messages import Error, Message, new_id
 from studio.spec import Budget, TeamSpec
 
-__all__ = ["STOPPED", "RunBusy", "RunHandle", "Speech", "get", "resume", "speaker_key", "start", "stop_waiting"]
+__all__ = ["STOPPED", "RunBusy", "RunHandle", "Speech", "fork", "get", "resume", "speaker_key", "start",
+           "stop_waiting"]
 
 STOPPED = "stopped from the studio"
 """The error of a run stopped with the Stop button."""
@@ -62,6 +65,8 @@ class Speech:
     started: float = field(default_factory=time.monotonic)
     text: str = ""
     """The pieces so far; empty while a reply that cannot be streamed (JSON-constrained) is on its way."""
+    attempt: int = 1
+    """Which try of the call this is: a call that failed part way starts its text over (``RESTART``)."""
 
     def seconds(self) -> float:
         """Seconds since the call began."""
@@ -115,7 +120,10 @@ class RunHandle:
     def _token(self, speaker: str, piece: str) -> None:
         with _LOCK:
             speech = self.live.setdefault(speaker, Speech())
-            speech.text += piece
+            if piece == RESTART:  # the call failed part way and is tried again: what it said goes
+                speech.text, speech.attempt = "", speech.attempt + 1
+            else:
+                speech.text += piece
 
     def _turn(self, speaker: str) -> None:
         with _LOCK:
@@ -189,6 +197,23 @@ def resume(run_id: str, decision: ApprovalDecision | None = None, *, home: str |
     return _launch(handle, lambda hooks: resume_run(run_id, home=home, decision=decision, on_turn=hooks.on_turn,
                                                     on_token=hooks.on_token, on_message=hooks.on_message,
                                                     budget=budget))
+
+
+def fork(parent: str, at: str, *, spec: TeamSpec, model: str | None = None,
+         home: str | Path | None = None) -> RunHandle:
+    """Start a fork of run ``parent`` at its message ``at`` in the background (:func:`studio.replay.fork_run`).
+
+    The messages up to ``at`` are served from the parent's cassette; the rest run live with ``spec`` and
+    ``model`` (the parent's when ``None``). Returns at once with the new run's handle.
+    """
+    from studio.replay import fork_run
+
+    handle = RunHandle(run_id=new_id(), team=spec.name, task="")
+    with _LOCK:
+        _HANDLES[handle.run_id] = handle
+    return _launch(handle, lambda hooks: fork_run(parent, at, model=model, spec=spec, home=home,
+                                                  run_id=handle.run_id, on_turn=hooks.on_turn,
+                                                  on_token=hooks.on_token, on_message=hooks.on_message))
 
 
 def get(run_id: str) -> RunHandle | None:
