@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from _fake_run import fake_runner
+from _notebook import fake_display
 from rich.console import Console
 from test_ui_run import _app, _start
 
@@ -139,15 +140,7 @@ def test_the_cli_live_line_starts_over():
 
 
 def test_the_notebook_display_drops_the_failed_words_and_the_callback_hears_the_restart(dev_team):
-    shown: list[str] = []
-
-    class Handle:
-        def update(self, obj):
-            shown.append(obj._repr_html_())
-
-    def display(obj, display_id=True):
-        shown.append(obj._repr_html_())
-        return Handle()
+    display, shown = fake_display()
 
     heard: list[tuple[str, str]] = []
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import litellm
 import pytest
+from _notebook import fake_display
 from conftest import DEV_SCRIPT, ROOT, hashed
 from pydantic import BaseModel
 
@@ -186,15 +187,7 @@ def test_the_exported_script_prints_each_reply_as_it_streams(tmp_path, dev_team)
 
 
 def test_the_notebook_display_shows_the_speaking_role_as_it_streams(home, dev_team):
-    shown: list[str] = []
-
-    class Handle:
-        def update(self, obj):
-            shown.append(obj._repr_html_())
-
-    def display(obj, display_id=True):
-        shown.append(obj._repr_html_())
-        return Handle()
+    display, shown = fake_display()
 
     pieces: list[tuple[str, str]] = []
     run = Team.from_spec(dev_team, home=home).run("Write fizzbuzz", model=f"scripted:{DEV_SCRIPT}", display=display,
