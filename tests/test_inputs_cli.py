@@ -46,6 +46,11 @@ FILE_ATTACKS: dict[str, list[list[str]]] = {
     "sandbox run": [["{bin_py}"], ["{ok_py}", "--tests", "{bin_py}"], ["{ok_py}", "--team", "{latin_yaml}"]],
     "replay": [["{bin_jsonl}"], ["{latin_jsonl}"], ["no-such-run", "--team", "{bin_yaml}"]],
     "test": [["{bin_yaml}", "{folder}"], ["{latin_yaml}", "{folder}"]],
+    "optimize": [["{bin_yaml}", "{tasks}", "-o", "{folder}/b.yaml", "--budget-tokens", "9"],
+                 [str(DEV_TEAM), "{latin_jsonl}", "-o", "{folder}/b.yaml", "--budget-tokens", "9"],
+                 [str(DEV_TEAM), "{tasks}", "-o", "{folder}/b.yaml", "--budget-tokens", "9",
+                  "--compare", "{bin_yaml}"]],
+    "teams new": [["a coder", "-o", "{folder}/t.yaml", "--model", "scripted:{bin_yaml}"]],
 }
 READS_NO_FILE = {"runs list", "runs show", "runs diff", "runs fork", "runs export-cassette", "memory serve", "gc"}
 

@@ -10,7 +10,7 @@ The layers, lowest first (a module may import its own layer or any lower one):
     pipelines   pipelines
     engine      studio.runner, studio._run_state, studio._checkpoint_serde, studio._tape, studio._taped
     features    studio.eval, studio.batch, studio.export, studio.render, studio.replay, studio.testing,
-                studio.pytest_plugin
+                studio.pytest_plugin, studio.optimize, studio.teamgen
     surfaces    studio.api, studio.cli, studio.ui (and they never import each other)
 
 Every import counts: at module level, inside functions, under ``if TYPE_CHECKING``. An
@@ -41,7 +41,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engine", ("studio.runner", "studio._run_state", "studio._checkpoint_serde", "studio._tape",
                 "studio._taped")),
     ("features", ("studio.eval.*", "studio.batch.*", "studio.export", "studio.render", "studio.replay",
-                  "studio.testing", "studio.pytest_plugin")),
+                  "studio.testing", "studio.pytest_plugin", "studio.optimize.*",
+                  "studio.teamgen.*")),
     ("surfaces", ("studio.api.*", "studio.cli.*", "studio.ui.*")),
 ]
 SURFACES = ("studio.api", "studio.cli", "studio.ui")

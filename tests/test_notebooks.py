@@ -154,12 +154,29 @@ def check_flows(cells: Cells, home: Path) -> None:
     assert [r.team for r in runs_of(home)] == ["fizz-search", "careful-team"]
 
 
+def check_optimize(cells: Cells, home: Path) -> None:
+    search = text(cells["search"])
+    start, chosen = (int(n.replace(",", "")) for n in re.findall(r"at ([\d,]+)", search))
+    assert "start 4/4" in search and "chosen 4/4" in search and chosen < start, search
+    held = text(cells["held-out"])
+    assert re.search(r"^chosen\s+4/4 passed", held, re.M) and re.search(r"^start\s+4/4 passed", held, re.M), held
+    assert "sample-vote" in held and "single-call" in held
+    assert "-  candidates: 8" in text(cells["diff"]) and "best_of_n" in text(cells["diff"])
+    assert "image/png" in cells["chart"].outputs[0]["data"]
+    log = RunLog(home / "runs.db")
+    try:
+        assert len(log.runs(limit=1000)) > 8  # the search's runs and the held-out grading's, in the run log
+    finally:
+        log.close()
+
+
 CHECKS: dict[str, Callable[[Cells, Path], None]] = {
     "flows_and_approval.ipynb": check_flows,
     "quickstart.ipynb": check_quickstart,
     "memory_and_reflection.ipynb": check_memory,
     "custom_role.ipynb": check_custom_role,
     "export.ipynb": check_export,
+    "optimize.ipynb": check_optimize,
 }
 
 

@@ -183,6 +183,20 @@ class Team:
         """
         return cls.from_spec(load_spec(path), home=home)
 
+    @classmethod
+    def from_description(cls, text: str, model: str | None = None, *, home: str | Path | None = None) -> Team:
+        """A team drafted from ``text`` by ``model`` (the embedded one by default); it always validates.
+
+        The draft is repaired against the description (``studio.teamgen.generate_team`` returns the notes too).
+
+        Raises:
+            ValueError: ``text`` is empty.
+            ModelConfigError: the model cannot be used (unknown, missing key or file).
+        """
+        from studio.teamgen import generate_team
+
+        return cls.from_spec(generate_team(text, model).spec, home=home)
+
     @property
     def name(self) -> str:
         """The team's name, from its spec."""
@@ -289,6 +303,24 @@ class Team:
 
         ids = run_many(self.spec, tasks, model, home=self.home, address=ray_address, progress=progress, **options)
         return [Run.load(run_id, home=self.home) for run_id in ids]
+
+    def optimize(self, tasks: Any, budget: Any, *, out: str | Path | None = None,
+                 **options: Any) -> tuple[Team, Any]:
+        """A better team for ``tasks``, searched over this team's spec (see :mod:`studio.optimize`).
+
+        Args:
+            tasks: a task file (``.jsonl``), or tasks (``EvalTask`` or dicts with id, prompt, entry_point, tests).
+            budget: tokens the search may spend, or ``{"tokens": N, "hours": H}``.
+            out: the folder for the journal and report (a stopped search resumes from it).
+            options: ``model``, ``split``, ``seed``, ``prefer``, ``ray``, ``compare`` (see ``optimize``).
+
+        Returns:
+            The chosen team and the :class:`~studio.optimize.OptimizeReport` (its held-out scores, front, diff).
+        """
+        from studio.api._optimize import optimize_team
+
+        spec, report = optimize_team(self.spec, tasks, budget, out, self.home, options)
+        return Team.from_spec(spec, home=self.home), report
 
     @property
     def memory(self) -> TeamMemory:

@@ -27,10 +27,12 @@ from studio.cli.export import export
 from studio.cli.gc import gc
 from studio.cli.mcp import app as mcp_app
 from studio.cli.memory import app as memory_app
+from studio.cli.optimize import optimize_command
 from studio.cli.regress import test_command
 from studio.cli.replay import replay_command
 from studio.cli.runs import app as runs_app
 from studio.cli.sandbox import app as sandbox_app
+from studio.cli.teams_new import teams_new_command
 from studio.cli.ui import ui
 
 app = typer.Typer(help="Huddle: run teams of LLM agents from the command line.", no_args_is_help=True,
@@ -45,6 +47,7 @@ app.command("ui")(ui)
 app.command("export")(export)
 app.command("gc")(gc)
 app.command("eval", cls=EvalCommand)(eval_command)
+app.command("optimize", cls=EvalCommand)(optimize_command)
 app.command("test")(test_command)
 app.command("replay")(replay_command)
 app.callback()(root)  # --version
@@ -248,6 +251,9 @@ def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSO
         typer.echo(f"  {role.name}: reads {', '.join(role.reads()) or 'nothing'}; "
                    f"writes {', '.join(role.writes()) or 'nothing'}"
                    + (f"; tools {', '.join(tool_label(t) for t in role.tools)}" if role.tools else ""))
+
+
+teams_app.command("new")(teams_new_command(teams_validate))
 
 
 def _servers_and_tools(spec) -> None:

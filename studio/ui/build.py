@@ -20,7 +20,7 @@ from typing import Any
 import streamlit as st
 
 from studio.spec import ROLE_KINDS, TeamSpec
-from studio.ui import build_io, canvas_live, canvas_view, icons, state
+from studio.ui import build_describe, build_io, canvas_live, canvas_view, icons, state
 from studio.ui.build_fields import guard, md, problem_md, replace_team
 from studio.ui.flow_form import FLOW_PROBLEM, approval_select, flow_form, tool_approval_select
 from studio.ui.mcp_form import servers_form
@@ -83,6 +83,7 @@ def page() -> None:
     if st.session_state.get("huddle_load_error"):
         st.warning(st.session_state["huddle_load_error"])
     build_io.load_bar()
+    build_describe.describe_box()
     spec, problems = state.validate(data)
     _summary(data, spec, problems)
     build_io.save_bar(data, spec)

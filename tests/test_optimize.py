@@ -1,0 +1,260 @@
+"""``huddle optimize`` and ``studio.optimize``: the search, its journal, the held-out split, the CLI's errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from studio.bus.sqlite import RunLog
+from studio.cli.app import app
+from studio.eval import EvalTask
+from studio.llm import Gateway
+from studio.llm.scripted import ScriptedModel
+from studio.optimize import OptimizeError, optimize, split_tasks
+from studio.optimize.journal import Journal
+from studio.optimize.space import Context, checked, moves_of
+from studio.spec import parse_spec
+
+_FILE = Path(tempfile.mkdtemp()) / "responder.yaml"
+_FILE.write_text("{}\n")  # the model string must name a script file; the gateway serves the Responder for it
+MODEL = f"scripted:{_FILE}"
+TASK_RE = re.compile(r"function (\w+)\(x\) that returns x plus (\d+)")
+
+
+class Responder(ScriptedModel):
+    """A scripted model that answers from the prompt: candidates of a best_of_n flow are right, a lone coder not."""
+
+    def __init__(self) -> None:
+        super().__init__({}, source="responder")
+
+    def reply(self, role, messages, *, on_piece=None) -> str:
+        text = "\n".join(str(m.get("content") or "") for m in messages)
+        name, plus = TASK_RE.findall(text)[-1] if TASK_RE.search(text) else ("f", "0")
+        if role.startswith(("coder", "baseline")):
+            body = f"x + {plus}" if role.startswith("coder.") else "x"  # only a candidate branch (coder.c2) is right
+            return f"```python\ndef {name}(x):\n    return {body}\n```"
+        if role.startswith("critic"):
+            return '{"best": "c1", "verdict": "approve", "feedback": "fine", "lessons": []}'
+        if role.startswith("planner"):
+            return '{"steps": [{"id": "s1", "description": "Write the function", "depends_on": []}]}'
+        if role == "optimizer":
+            return "Write exactly the function asked for. Return the value the task names."
+        raise AssertionError(f"no reply for {role}")
+
+
+def tasks(n: int = 8) -> list[EvalTask]:
+    return [EvalTask(id=f"p{k}", entry_point=f"plus{k}", prompt=f"Write a Python function plus{k}(x) that returns "
+                     f"x plus {k}.", tests=[f"assert plus{k}(1) == {1 + k}", f"assert plus{k}(0) == {k}"])
+            for k in range(1, n + 1)]
+
+
+def pair(**changes) -> dict:
+    spec = {"version": 1, "name": "pair", "defaults": {"model": MODEL, "max_tokens": 128},
+            "roles": [{"name": "coder", "kind": "coder", "writes_tests": False}, {"name": "critic", "kind": "critic"}],
+            "flow": {"edges": [{"from": "coder", "to": "critic"}, {"from": "critic", "to": "coder"}], "max_rounds": 2},
+            "memory": {"enabled": False}, "sandbox": {"max_attempts": 1}}
+    return {**spec, **changes}
+
+
+def gateway() -> Gateway:
+    gate = Gateway(4)
+    gate.scripts[MODEL] = Responder()
+    return gate
+
+
+def search(out: Path, home: Path, budget: int = 6000, **kw):
+    return optimize(parse_spec(pair()), tasks(), out, home=home, gateway=gateway(), budget_tokens=budget, **kw)
+
+
+def test_the_search_finds_the_better_flow_and_never_runs_a_held_out_task_before_the_end(tmp_path, home):
+    report = search(tmp_path / "out", home)
+    assert report.start.passed == 0 and report.chosen.passed == report.chosen.tasks == 4
+    assert report.team.flow.type == "best_of_n" and "best_of_n" in report.diff
+    assert report.held_out["chosen"].passed == 4 and report.held_out["start"].passed == 0
+    assert set(report.held_out) == {"chosen", "start", "single-call", "sample-vote"}
+    assert report.held_out["sample-vote"].tokens <= report.held_out["chosen"].tokens  # its budget is the team's
+    held = {t.id for t in tasks()} - set(report.search_tasks)
+    assert held == set(report.held_out_tasks) and len(held) == 4
+    # The run log: every run on a held-out prompt is one the held-out grading made, after the last search run.
+    journal = [json.loads(line) for line in (tmp_path / "out" / "journal.jsonl").read_text().splitlines()]
+    searched = {line["run_id"] for line in journal if line["kind"] == "eval"}
+    graded = {line["run_id"] for line in journal if line["kind"] == "held_out"}
+    prompts = {t.prompt: t.id for t in tasks()}
+    log = RunLog(home / "runs.db")
+    runs = log.runs(limit=1000)
+    assert {r.run_id for r in runs} == searched | graded
+    last_search = max(r.created_at for r in runs if r.run_id in searched)
+    for run in runs:
+        if prompts.get(run.task) in held:
+            assert run.run_id in graded and run.created_at >= last_search
+        else:
+            assert run.run_id in searched
+    # Every variant the search graded validates, and the report files are there.
+    variants = [line for line in journal if line["kind"] == "variant"]
+    assert len(variants) >= 3 and all(parse_spec(v["spec_data"]) for v in variants)
+    assert {p.name for p in report.paths.values()} >= {"report.md", "report.json", "front.png", "journal.jsonl"}
+    assert "| chosen | 4 / 4 |" in report.paths["report"].read_text()
+
+
+def test_an_interrupted_search_resumes_without_grading_anything_twice(tmp_path, home):
+    whole = search(tmp_path / "whole", tmp_path / "h1")
+    seen = {"n": 0}
+
+    def stop_after_five(kind, **info) -> None:
+        if kind == "graded":
+            seen["n"] += 1
+            if seen["n"] == 5:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        search(tmp_path / "cut", home, on_event=stop_after_five)
+    before = len(Journal(tmp_path / "cut" / "journal.jsonl", _header(tmp_path / "cut")).evals)
+    assert before == 5
+    graded: list[tuple[str, str]] = []
+    resumed = search(tmp_path / "cut", home, on_event=lambda kind, **i: graded.append((i["variant"], i["task"]))
+                     if kind == "graded" else None)
+    after = Journal(tmp_path / "cut" / "journal.jsonl", _header(tmp_path / "cut")).evals
+    assert len(graded) == len(after) - before and not set(graded) & set(list(after)[:before])
+    assert (resumed.chosen.hash, [s.hash for s in resumed.evaluated]) == \
+        (whole.chosen.hash, [s.hash for s in whole.evaluated])  # the same search as one never stopped
+
+
+def _header(out: Path) -> dict:
+    return {k: v for k, v in json.loads((out / "journal.jsonl").read_text().splitlines()[0]).items() if k != "kind"}
+
+
+def test_a_proposal_that_fails_validation_is_logged_and_skipped(tmp_path, home):
+    start = pair(roles=[{"name": "planner", "kind": "planner"}, *pair()["roles"]], approval=["after_plan"],
+                 flow={"edges": [{"from": "planner", "to": "coder"}, {"from": "coder", "to": "critic"},
+                                 {"from": "critic", "to": "coder"}], "max_rounds": 3})
+    report = optimize(parse_spec(start), tasks(4), tmp_path / "out", home=home, gateway=gateway(), budget_tokens=3000)
+    refused = [json.loads(line) for line in (tmp_path / "out" / "journal.jsonl").read_text().splitlines()
+               if '"rejected"' in line]
+    assert any("without planner" in r["change"] and any("after_plan" in p for p in r["problems"]) for r in refused)
+    assert report.rejected == len(refused)
+    assert all(v.change != r["change"] for v in report.evaluated for r in refused)
+
+
+def test_every_move_of_every_family_on_the_example_teams_validates_or_is_refused_with_reasons():
+    root = Path(__file__).resolve().parents[1] / "examples" / "teams"
+    ctx = Context(solved=[("Write inc(x).", "def inc(x):\n    return x + 1")], failures=[("Write f.", "wrong")],
+                  rewrite=lambda *a: "Check the edge cases first.")
+    count = 0
+    for path in sorted(root.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        for family in ("flow", "roles", "examples", "temperature", "max_tokens", "memory", "sandbox", "instructions"):
+            for proposal in moves_of(data, ctx, family):
+                spec, problems = checked(proposal)
+                assert (spec is None) == bool(problems), proposal.change
+                count += 1
+        assert data == yaml.safe_load(path.read_text())  # moves never edit the spec they start from
+    assert count > 100
+
+
+def test_the_split_is_seeded_and_leaves_two_on_each_side():
+    four = tasks(4)
+    assert [len(part) for part in split_tasks(four, 0.9)] == [2, 2]
+    assert split_tasks(tasks(), 0.5, seed=3) == split_tasks(tasks(), 0.5, seed=3)
+    with pytest.raises(OptimizeError, match="at least 4 tasks"):
+        split_tasks(tasks(3))
+
+
+def test_a_journal_of_another_search_is_refused(tmp_path, home):
+    search(tmp_path / "out", home, budget=400)
+    with pytest.raises(OptimizeError, match="differs in: seed"):
+        search(tmp_path / "out", home, budget=400, seed=7)
+
+
+def _write_tasks(path: Path, n: int) -> Path:
+    path.write_text("".join(t.model_dump_json() + "\n" for t in tasks(n)))
+    return path
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--budget-tokens", "0"], "--budget-tokens: expected a number of tokens above 0, got 0"),
+    (["--budget-hours", "-1"], "--budget-hours: expected a number of hours above 0"),
+    (["--budget-tokens", "10", "--prefer", "fast"], "--prefer: expected one of accuracy, cost, balanced, got 'fast'"),
+    (["--budget-tokens", "10", "--split", "1.5"], "--split: expected the search split's share"),
+    ([], "give a budget: --budget-tokens N"),
+])
+def test_cli_bad_flags_exit_2_naming_the_flag(tmp_path, args, message):
+    team = tmp_path / "team.yaml"
+    team.write_text(yaml.safe_dump(pair(defaults={"model": "scripted:" + str(tmp_path / "s.yaml")})))
+    (tmp_path / "s.yaml").write_text("coder: []\n")
+    result = CliRunner().invoke(app, ["optimize", str(team), str(_write_tasks(tmp_path / "t.jsonl", 6)),
+                                      "-o", str(tmp_path / "better.yaml"), *args])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_cli_too_few_tasks_exit_2_naming_the_file(tmp_path):
+    team = tmp_path / "team.yaml"
+    team.write_text(yaml.safe_dump(pair(defaults={"model": "scripted:" + str(tmp_path / "s.yaml")})))
+    (tmp_path / "s.yaml").write_text("coder: []\n")
+    tasks_file = _write_tasks(tmp_path / "t.jsonl", 3)
+    result = CliRunner().invoke(app, ["optimize", str(team), str(tasks_file), "-o", str(tmp_path / "b.yaml"),
+                                      "--budget-tokens", "100"])
+    assert result.exit_code == 2 and f"{tasks_file}: 3 task(s); a search needs at least 4" in result.output
+
+
+def test_cli_writes_the_chosen_team_and_the_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUDDLE_HOME", str(tmp_path / "home"))
+    right = "```python\ndef f(x):\n    return x\n```"
+    script = tmp_path / "s.yaml"
+    script.write_text(yaml.safe_dump({"coder": [right] * 400, "optimizer": ["Keep it short."] * 20,
+                                      "critic": ['{"best": "c1", "verdict": "approve", "feedback": "ok"}'] * 400}))
+    team = tmp_path / "team.yaml"
+    team.write_text(yaml.safe_dump(pair(defaults={"model": f"scripted:{script}", "max_tokens": 64})))
+    out = tmp_path / "better.yaml"
+    result = CliRunner().invoke(app, ["optimize", str(team), str(_write_tasks(tmp_path / "t.jsonl", 4)), "-o",
+                                      str(out), "--budget-tokens", "300"])
+    assert result.exit_code == 0, result.output
+    assert parse_spec(yaml.safe_load(out.read_text())).name == "pair"
+    assert "## Held-out split" in result.output and (tmp_path / "better.optimize" / "front.png").exists()
+
+
+def test_cli_ctrl_c_keeps_every_grade_and_the_same_command_resumes(tmp_path):
+    right = "```python\ndef f(x):\n    return x\n```"
+    approve = '{"best": "c1", "verdict": "approve", "feedback": "ok"}'
+    script = tmp_path / "s.yaml"
+
+    def write_script(slow: bool) -> None:
+        third = {"content": right, "delay_s": 60} if slow else right
+        script.write_text(yaml.safe_dump({"coder": [right, right, third] + [right] * 200, "critic": [approve] * 200,
+                                          "baseline": [right] * 200, "optimizer": ["Keep it short."] * 20}))
+
+    write_script(slow=True)
+    team = tmp_path / "team.yaml"
+    team.write_text(yaml.safe_dump(pair(defaults={"model": f"scripted:{script}", "max_tokens": 64})))
+    tasks_file = _write_tasks(tmp_path / "t.jsonl", 8)  # the starting team: 4 search tasks, graded whole
+    command = [str(Path(sys.executable).with_name("huddle")), "optimize", str(team), str(tasks_file), "-o",
+               str(tmp_path / "better.yaml"), "--budget-tokens", "200"]
+    env = {**os.environ, "HUDDLE_HOME": str(tmp_path / "home")}
+    journal = tmp_path / "better.optimize" / "journal.jsonl"
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count('"eval"') < 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"interrupted after 2 grades: they are in {journal}; run the same command to resume" in err
+    kept = [json.loads(line) for line in journal.read_text().splitlines() if '"eval"' in line]
+    write_script(slow=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    graded = [(line["spec"], line["task"]) for line in map(json.loads, journal.read_text().splitlines())
+              if line["kind"] == "eval"]
+    assert len(graded) == len(set(graded)) >= 4  # nothing graded twice, and the starting team's grading went on
+    assert [(k["spec"], k["task"]) for k in kept] == graded[:2]
+    assert (tmp_path / "better.yaml").exists()
