@@ -1,13 +1,14 @@
 """The search: successive halving over proposed edits of the team, on the search split only.
 
-Each generation takes the best two teams evaluated so far (on the whole search split), asks the
-moves of :mod:`studio.optimize.space` for up to ``proposals`` new teams (one per move family and
-parent, the families that paid off before asked first, a model rewriting instructions from the
-failures it saw), and grades them in rungs: every proposal on the first quarter of the search
-tasks, the better half on the first half, the best on all of them. A proposal that fails
-validation is logged and skipped. Every grade goes to the journal first, and is never made twice:
-a stopped search started again replays its decisions from the journal and grades only what is
-missing. The held-out tasks are not in this module's hands at all.
+Each generation takes the best team evaluated so far (on the whole search split) and asks the
+moves of :mod:`studio.optimize.space` for up to ``proposals`` new teams (one per move family, the
+families that paid off before asked first, a model rewriting instructions from the failures it
+saw; the runner-up's edits when the best team's run out), and grades them in rungs: every
+proposal on the first quarter of the search tasks, the better half on the first half, the best
+on all of them. A proposal that fails validation is logged and skipped. Every grade goes to the
+journal first, and is never made twice: a stopped search started again replays its decisions
+from the journal and grades only what is missing. The held-out tasks are not in this module's
+hands at all.
 
 Example:
     >>> rungs(16), rungs(5)
@@ -198,9 +199,10 @@ class Search:
         ctx = self._context(parents[0].hash)
         picked: list[_Variant] = []
         refused = {r["change"] for r in self.journal.rejected}
-        for family in sorted(FAMILIES, key=lambda f: -self._weight(f)):
-            for parent in parents:
-                data = _data(self._variants[parent.hash].spec)
+        families = sorted(FAMILIES, key=lambda f: -self._weight(f))
+        for parent in parents:  # the best team's neighbours first, one per family; the runner-up's when those run out
+            data = _data(self._variants[parent.hash].spec)
+            for family in families:
                 proposals: list[Proposal] = moves_of(data, ctx, family)
                 self._rng.shuffle(proposals)
                 for proposal in proposals:

@@ -89,19 +89,11 @@ def _flow_moves(spec: Spec, ctx: Context) -> Iterator[Proposal]:
     flow = _flow(spec)
     kind = flow.get("type", "sequential")
     if kind != "best_of_n" and _named(spec, "coder") and _named(spec, "critic"):
-        helpers = [r["name"] for r in _roles(spec) if _kind(r) in ("planner", "orchestrator")]
         for n, lean in ((4, False), (8, False), (8, True)):
-            if lean and not helpers:
-                continue
-
-            def to_best(s: Spec, n: int = n, lean: bool = lean) -> None:
-                if lean:  # candidates judged by running them need no plan or router: the AFlow-style lean variant
-                    s["roles"] = [r for r in _roles(s) if r["name"] not in helpers]
-                s["flow"] = {"type": "best_of_n", "candidates": n, "agree": 2, "tie_break": "shortest",
-                             "max_rounds": 1}
-            without = f", without {' and '.join(helpers)}" if lean else ""
+            lean_note = ("; lean: no planner or orchestrator, each candidate fixed at most once, at most 256 tokens, "
+                         "reading no memory" if lean else "")
             yield _edit(spec, "flow", f"flow: {kind} -> best_of_n ({n} candidates, ties to the shortest code, "
-                        f"one round{without})", to_best)
+                        f"one round{lean_note})", partial(_to_best_of_n, n=n, lean=lean))
     if kind == "best_of_n":
         n = int(flow.get("candidates", 3))
         for m in sorted({max(2, n // 2), min(16, n * 2)} - {n}):
@@ -116,6 +108,24 @@ def _flow_moves(spec: Spec, ctx: Context) -> Iterator[Proposal]:
         rounds = int(flow.get("max_rounds", 8))
         for r in sorted({max(2, rounds - 2), min(12, rounds + 2)} - {rounds}):
             yield _set(spec, "flow", f"flow.max_rounds: {rounds} -> {r}", ("flow", "max_rounds"), r)
+
+
+def _to_best_of_n(spec: Spec, n: int, lean: bool) -> None:
+    """``spec`` as a best_of_n team of ``n`` candidates; ``lean``: each candidate as cheap as it can usefully be.
+
+    Candidates judged by running them need no plan or router, and N of them multiply whatever one costs (its
+    fix attempts, its reply's length, its memory reads): the lean variant trims each, as an AFlow-style
+    operator would.
+    """
+    if lean:
+        spec["roles"] = [r for r in _roles(spec) if _kind(r) not in ("planner", "orchestrator")]
+        sandbox = spec.setdefault("sandbox", {})
+        sandbox["max_attempts"] = min(2, int(sandbox.get("max_attempts", 3)))
+        defaults = spec.setdefault("defaults", {})
+        defaults["max_tokens"] = min(256, int(defaults.get("max_tokens", 512)))
+        for role in _named(spec, "coder"):
+            role["memory"] = {**role.get("memory", {}), "read": []}
+    spec["flow"] = {"type": "best_of_n", "candidates": n, "agree": 2, "tie_break": "shortest", "max_rounds": 1}
 
 
 def _temperature_moves(spec: Spec, ctx: Context) -> Iterator[Proposal]:
