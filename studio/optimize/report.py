@@ -110,24 +110,20 @@ def grade_held_out(teams: dict[str, TeamSpec], chosen: str, tasks: list[EvalTask
     """Grade ``teams`` (by label) on the held-out ``tasks``; ``chosen`` also gets the baselines. Journalled."""
     rows: dict[str, list[dict[str, Any]]] = {}
     labels = [chosen, *HELD_OUT_BASELINES, *[label for label in teams if label != chosen]]
+    graded = [(label, spec, spec_hash(spec), ["team", *HELD_OUT_BASELINES] if label == chosen else ["team"])
+              for label, spec in teams.items()]
     for task in tasks:
-        for label, spec in teams.items():
-            digest = spec_hash(spec)
-            systems = ["team", *HELD_OUT_BASELINES] if label == chosen else ["team"]
-            if all((s, digest, task.id) in journal.held_out for s in systems):
-                continue
-            on_task(label, task.id)
-            report = evaluate(spec, [task], model, home=home, gateway=gateway,
-                              baseline=list(HELD_OUT_BASELINES) if label == chosen else False)
-            for result in report.results:
-                journal.add_held_out(result.system, digest, task.id,
-                                     {"passed": result.passed, "tokens": result.tokens, "seconds": result.seconds,
-                                      "cost_usd": result.cost_usd, "run_id": result.run_id, "reason": result.reason})
-        for label, spec in teams.items():
-            digest = spec_hash(spec)
-            for system in (["team", *HELD_OUT_BASELINES] if label == chosen else ["team"]):
-                name = label if system == "team" else system
-                rows.setdefault(name, []).append(journal.held_out[(system, digest, task.id)])
+        for label, spec, digest, systems in graded:
+            if not all((s, digest, task.id) in journal.held_out for s in systems):
+                on_task(label, task.id)
+                report = evaluate(spec, [task], model, home=home, gateway=gateway, baseline=systems[1:] or False)
+                for r in report.results:
+                    journal.add_held_out(r.system, digest, task.id,
+                                         {"passed": r.passed, "tokens": r.tokens, "seconds": r.seconds,
+                                          "cost_usd": r.cost_usd, "run_id": r.run_id, "reason": r.reason})
+            for system in systems:
+                rows.setdefault(label if system == "team" else system, []).append(
+                    journal.held_out[(system, digest, task.id)])
     return {name: HeldOut(name, sum(bool(r["passed"]) for r in rows[name]), len(rows[name]),
                           sum(int(r["tokens"]) for r in rows[name]), sum(float(r["seconds"]) for r in rows[name]),
                           sum(float(r["cost_usd"]) for r in rows[name])) for name in labels if name in rows}

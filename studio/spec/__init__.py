@@ -26,6 +26,7 @@ from studio.spec.team import (
     RoleSpec,
     SpecError,
     TeamSpec,
+    free_role_name,
 )
 from studio.spec.tools import McpServer, McpTools, PythonTool, ToolApproval, ToolRef, approval_label, tool_label
 
@@ -58,6 +59,7 @@ __all__ = [
     "TeamSpec",
     "ToolApproval",
     "ToolRef",
+    "free_role_name",
     "approval_label",
     "dump_spec",
     "load_spec",

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -60,6 +61,7 @@ __all__ = [
     "SpecError",
     "SubTeam",
     "TeamSpec",
+    "free_role_name",
 ]
 
 SPEC_VERSION: Final = 1
@@ -67,6 +69,21 @@ ROLE_KINDS = ("planner", "coder", "critic", "orchestrator", "test_designer")
 RoleKind = Literal["planner", "coder", "critic", "orchestrator", "test_designer"]
 DEFAULT_MODEL = "local/smollm2"
 _BUS_URL = re.compile(r"rediss?://[^:@/?]*(:\d+)?(/\d*)?(\?namespace=[\w.-]+)?")
+
+
+def free_role_name(base: str, taken: Collection[str]) -> str:
+    """``base`` when no role has it, else the first free of ``base2``, ``base3``, … (kept within 40 characters).
+
+    Example:
+        >>> free_role_name("coder", ["coder", "coder2"]), free_role_name("critic", ["coder"])
+        ('coder3', 'critic')
+    """
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base[:37]}{number}" in taken:
+        number += 1
+    return f"{base[:37]}{number}"
 
 
 class SpecError(ValueError):

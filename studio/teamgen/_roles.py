@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from studio.redact import redact
-from studio.spec import ROLE_KINDS
+from studio.spec import ROLE_KINDS, free_role_name
 from studio.teamgen._draft import EXAMPLES
 from studio.teamgen._reading import Reading, kind_of
 
@@ -129,15 +129,6 @@ def draft_roles(data: Any, notes: list[str]) -> list[DraftRole]:
     return roles
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
-    number = 2
-    while f"{name[:37]}{number}" in taken:
-        number += 1
-    return f"{name[:37]}{number}"
-
-
 def _roster(roles: list[DraftRole], reading: Reading, needed: tuple[str, ...], notes: list[str]) -> list[DraftRole]:
     """Drop what the description rules out: kinds it does not name when it lists the team, a second orchestrator."""
     drop: list[DraftRole] = []
@@ -161,7 +152,7 @@ def _rename(roles: list[DraftRole], reading: Reading, text: str, notes: list[str
     """Make names unique, and name roles as the description does (not as the prompt's examples); the names taken."""
     taken: set[str] = set()
     for role in roles:
-        unique = _unique(role.name, taken)
+        unique = free_role_name(role.name, taken)
         if unique != role.name:
             notes.append(f"two roles were named {role.name!r}: the second is {unique!r}")
             role.name = unique
@@ -195,7 +186,7 @@ def shape(roles: list[DraftRole], reading: Reading, flow: str, text: str, notes:
     wanted += [("coder", "coder", 1, "a team needs a coder to write the answer")]
     for kind, word, count, why in wanted:
         while sum(r.kind == kind for r in roles) < count:
-            role = DraftRole(_unique(word, taken), kind)
+            role = DraftRole(free_role_name(word, taken), kind)
             notes.append(f"added {role.name} ({kind}): {why}")
             roles.append(role)
             taken.add(role.name)

@@ -19,9 +19,10 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+from studio.spec import free_role_name
+
 __all__ = ["FieldPath", "add_edge", "add_role", "edge_ends", "edges", "get_path", "names", "problems_under",
-           "remove_edge", "remove_role", "rename_role", "role_kind", "role_name", "roles", "set_path", "split_problem",
-           "unique_name"]
+           "remove_edge", "remove_role", "rename_role", "role_kind", "role_name", "roles", "set_path", "split_problem"]
 
 FieldPath = tuple[str | int, ...]
 """Keys and list indices from the top of the team dict: ``("roles", 1, "limits", "temperature")``."""
@@ -118,22 +119,12 @@ def set_path(data: dict[str, Any], path: FieldPath, value: Any) -> dict[str, Any
     return out
 
 
-def unique_name(kind: str, taken: list[str]) -> str:
-    """``kind`` itself when free, else the first free of ``kind2``, ``kind3``, and so on."""
-    if kind not in taken:
-        return kind
-    n = 2
-    while f"{kind}{n}" in taken:
-        n += 1
-    return f"{kind}{n}"
-
-
 def add_role(data: dict[str, Any], kind: str) -> tuple[dict[str, Any], int]:
     """A copy of ``data`` with a new role of ``kind`` at the end, and that role's index."""
     out = copy.deepcopy(data)
     if not isinstance(out.get("roles"), list):
         out["roles"] = []
-    out["roles"].append({"name": unique_name(kind, names(out)), "kind": kind})
+    out["roles"].append({"name": free_role_name(kind, names(out)), "kind": kind})
     return out, len(out["roles"]) - 1
 
 
