@@ -1,4 +1,4 @@
-"""What a process keeps open across runs: the run log, the checkpoints, team memories and compiled graphs.
+"""What a process keeps open across runs: the run log and its checkpoints, team memories and compiled graphs.
 
 Opening SQLite, loading an embedder or compiling a graph costs more than a turn, so each is made once per
 process and state folder.
@@ -6,24 +6,26 @@ process and state folder.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph._internal._constants import CONFIG_KEY_TASK_ID
+from langgraph.config import get_config
 
 from memory.store import VectorMemory
 from memory.team import open_memory
 from pipelines import build_graph
 from studio._checkpoint_serde import RedactingSerializer
-from studio.bus import RunStore, bus_url, open_store
+from studio.bus import Bus, RunLog, RunStore, bus_url, open_store
+from studio.bus.checkpoints import LogSaver
 from studio.home import huddle_home
 from studio.llm import CallSettings
-from studio.messages import MESSAGE_TYPES, PlanStep, Usage
+from studio.messages import MESSAGE_TYPES, Message, PlanStep, Usage
 from studio.spec import RoleSpec, TeamSpec
 
-__all__ = ["call_settings", "compiled_graph", "open_pool", "open_team_memory", "release", "shared_store"]
+__all__ = ["call_settings", "checkpointer", "compiled_graph", "open_pool", "open_team_memory", "release",
+           "shared_store", "step_publisher"]
 
 
 _OPEN: dict[tuple[str, Path], object] = {}
@@ -42,16 +44,15 @@ def _cached(kind: str, home: Path, make: Callable[[], object]):
 def release(home: str | Path) -> None:
     """Close and forget what this process keeps open on ``home`` and the folders in it (a replay's scratch folder).
 
-    Run logs and checkpoints are closed; graphs and memories are forgotten (a later run opens them again).
+    Run logs (and so the checkpoints in them) are closed; graphs and memories are forgotten (a later run opens
+    them again).
     """
     home = Path(home).resolve()
     with _OPEN_LOCK:
         gone = [key for key in _OPEN if key[1] == home or home in key[1].parents]
         found = [_OPEN.pop(key) for key in gone]
     for kind, thing in zip((key[0] for key in gone), found, strict=True):
-        if kind == "checkpoints":
-            thing.conn.close()  # type: ignore[attr-defined]  # a SqliteSaver: its connection
-        elif kind.startswith("log:") and hasattr(thing, "close"):
+        if kind.startswith("log:") and hasattr(thing, "close"):
             thing.close()
 
 
@@ -69,17 +70,48 @@ def shared_store(home: str | Path | None = None, url: str | None = None) -> RunS
     return _cached(f"log:{url or ''}", home, lambda: open_store(home, url))
 
 
-def _checkpointer(home: Path) -> SqliteSaver:
-    def make() -> SqliteSaver:
-        home.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process, no fsync per step
+def checkpointer(home: Path, url: str | None = None) -> LogSaver:
+    """The graph's checkpoints, in the run log's own database (``studio.bus.checkpoints``), shared in the process.
+
+    On SQLite (the default) that is the run log the bus writes, so a step's messages and its checkpoint commit
+    together. With a Redis bus (``url`` or ``$HUDDLE_BUS_URL``) the messages live in Redis and the checkpoints stay
+    in ``runs.db`` in ``home``, with the messages kept in them whole. A ``checkpoints.db`` from before is read for
+    the runs it holds.
+    """
+    store = shared_store(home, url)
+    log = store if isinstance(store, RunLog) else _cached("log:", home, lambda: open_store(home))
+    assert isinstance(log, RunLog)  # open_store gives SQLite when no URL is given
+
+    def make() -> LogSaver:
         # Allow exactly our message types back out of checkpoints (LangGraph blocks unlisted types).
         serde = RedactingSerializer(allowed_msgpack_modules=[*MESSAGE_TYPES, PlanStep, Usage])
-        return SqliteSaver(conn, serde=serde)
+        return LogSaver(log, serde=serde, legacy=home / "checkpoints.db")
 
-    return _cached("checkpoints", home, make)
+    return _cached(f"checkpoints:{log.path}", home, make)
+
+
+def step_publisher(saver: LogSaver, bus: Bus, run_id: str) -> Callable[[list[Message]], None]:
+    """How the nodes of run ``run_id`` publish: with their step's checkpoint writes when the saver is on the bus's log.
+
+    A node's messages are then staged under its task and logged in the transaction of its writes (or of the step's
+    checkpoint), and delivered after it commits. Elsewhere (a Redis bus, outside a graph step) they are published
+    at once.
+    """
+    if saver.log is not bus.log:
+        return bus.publish_many
+
+    def publish(messages: list[Message]) -> None:
+        try:
+            conf = get_config()["configurable"]
+        except RuntimeError:  # not inside a graph step
+            conf = {}
+        task_id = conf.get(CONFIG_KEY_TASK_ID)
+        if task_id is None or conf.get("thread_id") != run_id:
+            bus.publish_many(messages)
+        else:
+            saver.stage(run_id, task_id, list(messages), bus.deliver)
+
+    return publish
 
 
 def open_team_memory(spec: TeamSpec, home: str | Path | None = None) -> VectorMemory | None:
@@ -100,9 +132,10 @@ def open_team_memory(spec: TeamSpec, home: str | Path | None = None) -> VectorMe
 
 
 def compiled_graph(spec: TeamSpec, home: Path):
-    """The team's compiled graph on ``home``'s checkpoints, built once per process."""
-    key = spec.model_dump_json(by_alias=True)
-    return _cached(f"graph:{key}", home, lambda: build_graph(spec).compile(checkpointer=_checkpointer(home)))
+    """The team's compiled graph on ``home``'s checkpoints (:func:`checkpointer`), built once per process."""
+    key = f"{bus_url(spec.defaults.bus_url) or ''}:{spec.model_dump_json(by_alias=True)}"
+    return _cached(f"graph:{key}", home,
+                   lambda: build_graph(spec).compile(checkpointer=checkpointer(home, spec.defaults.bus_url)))
 
 
 def call_settings(spec: TeamSpec, role: RoleSpec) -> CallSettings:

@@ -31,7 +31,14 @@ from pipelines import (
 from roles import RoleContext
 from roles.act import Journal
 from sandbox import Sandbox, SandboxError
-from studio._run_state import call_settings, compiled_graph, open_pool, open_team_memory, shared_store
+from studio._run_state import (
+    call_settings,
+    compiled_graph,
+    open_pool,
+    open_team_memory,
+    shared_store,
+    step_publisher,
+)
 from studio._tape import Tape
 from studio._taped import TapedGateway, TapedMemory, TapedSandbox
 from studio.bus import Bus
@@ -148,10 +155,11 @@ class _Session:
                     for r in spec.roles}
         self.contexts = contexts
         reflecting = self.memory is not None and spec.memory.reflect
-        self.wiring = RunWiring(run_id, contexts, self.bus.publish_many,
+        self.graph = compiled_graph(spec, home)
+        self.saver = self.graph.checkpointer
+        self.wiring = RunWiring(run_id, contexts, step_publisher(self.saver, self.bus, run_id),
                                 tape.reflect(self._reflect) if reflecting else None,
                                 replayed=tape.source.branches if tape.replaying and tape.source else None)
-        self.graph = compiled_graph(spec, home)
         # Parallel branches run on LangGraph's thread pool: as many threads as the flow runs branches at once.
         self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": 6 * spec.flow.max_rounds + 30,
                        "max_concurrency": spec.flow.max_parallel}
@@ -195,9 +203,13 @@ class _Session:
 
     def _execute(self, graph_input: dict | Command | None) -> RunResult:
         try:
-            # "sync": each step's checkpoint is saved before the next node runs, so at most the
-            # node that was running can have published without a checkpoint (see resume_run).
-            self.graph.invoke(graph_input, self.config, context=self.wiring, durability="sync")
+            # "sync": each step's checkpoint is saved before the next node runs. A node's messages are logged
+            # with its writes, in one transaction; a resume still adopts logged messages its checkpoint lacks
+            # (a Redis bus, or a run from before the one store): see resume_run.
+            try:
+                self.graph.invoke(graph_input, self.config, context=self.wiring, durability="sync")
+            finally:  # a task that returned no writes still has its messages logged
+                self.saver.flush(self.run_id)
             asked = self._interrupts()
             if asked:
                 return self._wait(asked)
@@ -372,8 +384,10 @@ def resume_run(run_id: str, *, home: str | Path | None = None,
         return session.execute(Command(resume=decision.as_resume()))
     log.set_status(info.run_id, "running")
     snapshot = session.graph.get_state(session.config)
-    if not snapshot.values:
-        task = next(m for m in logged if isinstance(m, Task))
+    if not snapshot.values:  # killed before its first checkpoint, perhaps before its task was logged
+        task = next((m for m in logged if isinstance(m, Task)), None) or Task(run_id=info.run_id, sender="user",
+                                                                                content=info.task)
+        session.bus.publish(task)  # (one already logged is not published again)
         return session.execute({"transcript": [task], "turns": 0})
     known = {m.id for m in snapshot.values["transcript"]}
     pending = snapshot.next[0] if len(snapshot.next) == 1 and snapshot.next[0] not in BRANCH_NODES else None

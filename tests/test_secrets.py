@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,12 @@ def test_no_secret_from_the_environment_or_the_task_is_stored_or_printed(dev_tea
     assert _leaks(first) == [] and "Our CI token is [redacted key]" in first
     assert open_team_memory(dev_team).count()["episodes"] >= 1  # memory was written
 
-    stores = {"runs.db": home.glob("runs.db*"), "checkpoints.db": home.glob("checkpoints.db*")}
+    # the checkpoints live in runs.db, beside the messages they refer to (studio.bus.checkpoints)
+    assert not list(home.glob("checkpoints.db*"))
+    db = sqlite3.connect(home / "runs.db")
+    assert db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] > 0
+    db.close()
+    stores = {"runs.db": home.glob("runs.db*")}
     for name, paths in stores.items():
         raw = b"".join(p.read_bytes() for p in paths)
         assert raw, name

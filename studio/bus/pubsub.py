@@ -85,9 +85,13 @@ class Bus:
         again.
         """
         with self._lock:
-            fresh = self.log.append(messages) if self.log is not None else list(messages)
+            self.deliver(self.log.append(messages) if self.log is not None else list(messages))
+
+    def deliver(self, messages: Iterable[Message]) -> None:
+        """Deliver messages already in the log (``studio.bus.checkpoints`` logs a step's), in order."""
+        with self._lock:
             subs = list(self._subs)
-            for message in fresh:
+            for message in messages:
                 for pattern, callback in subs:
                     if pattern == "*" or pattern == message.topic or fnmatch.fnmatchcase(message.topic, pattern):
                         callback(message)

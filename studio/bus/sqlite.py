@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -179,29 +180,43 @@ class RunLog:
         same message twice (e.g. after a resume) never duplicates it. Messages are
         stored, and returned, redacted (``studio.redact``): no secret reaches the log.
         """
-        messages = [redact_data(m) for m in messages]
-        rows = [
-            (m.id, m.run_id, m.kind, m.sender, m.topic, m.usage.prompt_tokens,
-             m.usage.completion_tokens, m.usage.cost_usd, message_to_json(m))
-            for m in messages
-        ]
-        fresh: list[Message] = []
-        with self._lock:
-            if len(rows) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
-                if self._db.execute(_INSERT, rows[0]).rowcount:
-                    fresh.append(messages[0])
-            else:
-                self._db.execute("BEGIN")
-                try:
-                    for row, msg in zip(rows, messages, strict=True):
-                        if self._db.execute(_INSERT, row).rowcount:
-                            fresh.append(msg)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+        messages = list(messages)
+        if len(messages) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
+            with self._lock:
+                fresh = self.insert(self._db, messages)
+        else:
+            with self.transaction() as db:
+                fresh = self.insert(db, messages)
         if fresh:
             self.groups.appended()
+        return fresh
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held by this thread, in one transaction: committed at the end, rolled back on an error.
+
+        ``studio.bus.checkpoints`` writes a step's messages and its checkpoint writes in one of these. Call
+        ``groups.appended()`` after it when messages were inserted.
+        """
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def insert(db: sqlite3.Connection, messages: Iterable[Message]) -> list[Message]:
+        """Insert messages (redacted) on ``db``, the caller holding it; return those not stored before, redacted."""
+        fresh: list[Message] = []
+        for message in messages:
+            m = redact_data(message)
+            row = (m.id, m.run_id, m.kind, m.sender, m.topic, m.usage.prompt_tokens, m.usage.completion_tokens,
+                   m.usage.cost_usd, message_to_json(m))
+            if db.execute(_INSERT, row).rowcount:
+                fresh.append(m)
         return fresh
 
     def messages(self, run_id: str, after_seq: int = 0) -> list[Message]:

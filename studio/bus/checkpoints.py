@@ -1,0 +1,311 @@
+"""LangGraph's checkpoints in the run log's own database: a step's messages and its writes commit together.
+
+:class:`LogSaver` is a ``BaseCheckpointSaver`` on a :class:`~studio.bus.sqlite.RunLog`'s connection. A node
+does not append its messages itself: it stages them (:meth:`~LogSaver.stage`) under its task, and when LangGraph
+saves that task's writes, the messages and the writes go into ``runs.db`` in one transaction; only then do
+subscribers see the messages. So a run killed at any point has either both or neither.
+
+The graph's state is the logged messages: a checkpoint or a write whose value is a list of messages that are
+all in the log keeps their ids only (``refs``), and loading reads them back from the log. The transcript is
+not encoded again at every step. Anything else (and a message not in the log, as with the Redis bus, whose log
+is elsewhere) goes through the serialiser it is given.
+
+Example:
+    >>> from studio.bus.sqlite import RunLog
+    >>> saver = LogSaver(RunLog(":memory:"))
+    >>> saver.get_tuple({"configurable": {"thread_id": "r1"}}) is None
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.sqlite.utils import search_where, writes_sort_key
+
+from studio.bus._legacy import adopt_legacy, legacy_threads
+from studio.bus.sqlite import RunLog
+from studio.messages import MESSAGE_TYPES, Message, message_from_json
+
+__all__ = ["LogSaver"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL DEFAULT '', checkpoint_id TEXT NOT NULL,
+    parent_checkpoint_id TEXT, type TEXT, checkpoint BLOB, metadata BLOB, refs TEXT,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+);
+CREATE TABLE IF NOT EXISTS checkpoint_writes (
+    thread_id TEXT NOT NULL, checkpoint_ns TEXT NOT NULL DEFAULT '', checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL, task_path TEXT NOT NULL DEFAULT '', idx INTEGER NOT NULL, channel TEXT NOT NULL,
+    type TEXT, value BLOB, PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+);
+"""
+_REF = "huddle.log-ids"
+"""The type of a write kept as the ids of logged messages (its value is their JSON list)."""
+_CHECKPOINT_COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata, refs"
+_CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
+_KEEP = 20_000  # logged messages remembered (id -> message) before the memo starts again
+
+Deliver = Callable[[list[Message]], None]
+
+
+class LogSaver(BaseCheckpointSaver[str]):
+    """Checkpoints and pending writes in the run log's database (see the module's docstring).
+
+    Args:
+        log: the SQLite run log whose connection, lock and ``messages`` table it shares.
+        serde: the serialiser for everything that is not a list of logged messages (LangGraph's by default).
+        legacy: a ``checkpoints.db`` from before this store: a thread found only there is copied in on first use.
+    """
+
+    def __init__(self, log: RunLog, *, serde: SerializerProtocol | None = None, legacy: Path | None = None):
+        super().__init__(serde=serde)
+        self.log = log
+        with log.transaction() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        self._known: dict[str, Message] = {}
+        self._staged: dict[tuple[str, str], tuple[list[Message], Deliver]] = {}
+        self._staging = threading.Lock()
+        self._legacy = legacy if legacy is not None and legacy.exists() else None
+        self._old_threads = legacy_threads(self._legacy) if self._legacy is not None else set()
+
+    # -- staging: a node's messages wait for its writes -------------------------------------------------------
+
+    def stage(self, thread_id: str, task_id: str, messages: list[Message], deliver: Deliver) -> None:
+        """Keep ``messages`` of task ``task_id`` until its writes are saved; then log them and ``deliver`` them."""
+        with self._staging:
+            held = self._staged.setdefault((thread_id, task_id), ([], deliver))
+            held[0].extend(messages)
+
+    def flush(self, thread_id: str) -> None:
+        """Log and deliver what tasks of ``thread_id`` staged but never wrote (a task that returned nothing)."""
+        left = self._take(thread_id)
+        if left:
+            with self.log.transaction() as db:
+                fresh = [self._log(db, messages) for messages, _ in left]
+            self._deliver(left, fresh)
+
+    def _take(self, thread_id: str, task_id: str | None = None) -> list[tuple[list[Message], Deliver]]:
+        """Staged messages of a task, or of every task of the thread (``task_id=None``), taken out."""
+        with self._staging:
+            keys = [key for key in self._staged if key[0] == thread_id and task_id in (None, key[1])]
+            return [self._staged.pop(key) for key in keys]
+
+    def _deliver(self, taken: list[tuple[list[Message], Deliver]], fresh: list[list[Message]]) -> None:
+        if any(fresh):
+            self.log.groups.appended()
+        for (_, deliver), messages in zip(taken, fresh, strict=True):
+            if messages:
+                deliver(messages)
+
+    def _log(self, db: sqlite3.Connection, messages: list[Message]) -> list[Message]:
+        fresh = RunLog.insert(db, messages)
+        self._remember(fresh)
+        return fresh
+
+    def _remember(self, messages: list[Message]) -> None:
+        if len(self._known) > _KEEP:
+            self._known.clear()
+        self._known.update((m.id, m) for m in messages)
+
+    # -- messages by reference --------------------------------------------------------------------------------
+
+    def _refs(self, db: sqlite3.Connection, value: Any) -> list[str] | None:
+        """The ids of ``value``'s messages when it is a non-empty list of messages all in the log, else ``None``."""
+        if not isinstance(value, list) or not value or not all(isinstance(m, MESSAGE_TYPES) for m in value):
+            return None
+        ids = [m.id for m in value]
+        missing = [i for i in ids if i not in self._known]
+        if missing:
+            self._remember(list(self._fetch(db, missing).values()))
+        return ids if all(i in self._known for i in ids) else None
+
+    def _fetch(self, db: sqlite3.Connection, ids: list[str]) -> dict[str, Message]:
+        found: dict[str, Message] = {}
+        for start in range(0, len(ids), _CHUNK):
+            part = ids[start:start + _CHUNK]
+            rows = db.execute(f"SELECT id, body FROM messages WHERE id IN ({','.join('?' * len(part))})", part)
+            found.update((i, message_from_json(body)) for i, body in rows)
+        return found
+
+    def _messages(self, db: sqlite3.Connection, ids: list[str]) -> list[Message]:
+        missing = [i for i in ids if i not in self._known]
+        if missing:
+            self._remember(list(self._fetch(db, missing).values()))
+        lost = [i for i in ids if i not in self._known]
+        if lost:
+            raise LookupError(f"checkpoint refers to messages missing from {self.log.path}: {', '.join(lost[:5])}")
+        return [self._known[i] for i in ids]
+
+    # -- the saver --------------------------------------------------------------------------------------------
+
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
+        """Save a checkpoint; its lists of logged messages as their ids."""
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
+        meta = json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False).encode("utf-8", "ignore")
+        # The step is over: what its tasks staged and did not write yet commits with its checkpoint (LangGraph
+        # may save the checkpoint before a task's writes; the next step waits for the checkpoint only).
+        taken = self._take(thread_id)
+        with self.log.transaction() as db:
+            fresh = [self._log(db, messages) for messages, _ in taken]
+            values = dict(checkpoint["channel_values"])
+            refs = {}
+            for channel, value in checkpoint["channel_values"].items():
+                ids = self._refs(db, value)
+                if ids is not None:
+                    refs[channel] = ids
+                    del values[channel]
+            type_, blob = self.serde.dumps_typed({**checkpoint, "channel_values": values})
+            db.execute(f"INSERT OR REPLACE INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (thread_id, ns, checkpoint["id"], conf.get("checkpoint_id"), type_, blob, meta,
+                        json.dumps(refs) if refs else None))
+        self._deliver(taken, fresh)
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}}
+
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
+        """Save a task's writes, with the messages it staged, in one transaction; then deliver those messages."""
+        conf = config["configurable"]
+        thread_id = str(conf["thread_id"])
+        taken = self._take(thread_id, task_id)
+        verb = "REPLACE" if all(w[0] in WRITES_IDX_MAP for w in writes) else "IGNORE"
+        with self.log.transaction() as db:
+            fresh = [self._log(db, messages) for messages, _ in taken]
+            rows = []
+            for idx, (channel, value) in enumerate(writes):
+                ids = self._refs(db, value)
+                type_, blob = (_REF, json.dumps(ids).encode()) if ids is not None else self.serde.dumps_typed(value)
+                rows.append((thread_id, str(conf.get("checkpoint_ns", "")), str(conf["checkpoint_id"]), task_id,
+                             task_path, WRITES_IDX_MAP.get(channel, idx), channel, type_, blob))
+            db.executemany(f"INSERT OR {verb} INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id,"
+                           " task_id, task_path, idx, channel, type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._deliver(taken, fresh)
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint ``config`` names, else the thread's latest."""
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
+        self._adopt(thread_id)
+        where, params = "thread_id = ? AND checkpoint_ns = ?", [thread_id, ns]
+        if checkpoint_id := get_checkpoint_id(config):
+            where, params = where + " AND checkpoint_id = ?", [*params, checkpoint_id]
+        query = f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE {where} ORDER BY checkpoint_id DESC LIMIT 1"
+        with self.log.transaction() as db:
+            row = db.execute(query, params).fetchone()
+            return self._tuple(db, row) if row else None
+
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
+        """Checkpoints, newest first, of a thread (``config``) or all, matching ``filter``'s metadata."""
+        if config is not None:
+            self._adopt(str(config["configurable"]["thread_id"]))
+        where, params = search_where(config, filter, before)
+        query = f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints {where} ORDER BY checkpoint_id DESC"
+        if limit is not None:
+            query, params = query + " LIMIT ?", [*params, limit]
+        with self.log.transaction() as db:
+            found = [self._tuple(db, row) for row in db.execute(query, params).fetchall()]
+        yield from found
+
+    def _tuple(self, db: sqlite3.Connection, row: tuple) -> CheckpointTuple:
+        thread_id, ns, checkpoint_id, parent_id, type_, blob, meta, refs = row
+        checkpoint = self.serde.loads_typed((type_, blob))
+        for channel, ids in json.loads(refs or "{}").items():
+            checkpoint["channel_values"][channel] = self._messages(db, ids)
+        writes = db.execute("SELECT task_id, channel, type, value, task_path, idx FROM checkpoint_writes"
+                            " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+                            (thread_id, ns, checkpoint_id)).fetchall()
+        pending = [(task, channel, self._messages(db, json.loads(value)) if kind == _REF
+                    else self.serde.loads_typed((kind, value)))
+                   for task, channel, kind, value, _, _ in sorted(writes, key=lambda r: writes_sort_key(r[4], r[0],
+                                                                                                        r[5]))]
+        return CheckpointTuple(
+            {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}},
+            checkpoint, json.loads(meta) if meta is not None else {},
+            {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": parent_id}}
+            if parent_id else None,
+            pending,
+        )
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Forget a thread's checkpoints and writes (its messages stay in the log)."""
+        with self.log.transaction() as db:
+            db.execute("DELETE FROM checkpoints WHERE thread_id = ?", (str(thread_id),))
+            db.execute("DELETE FROM checkpoint_writes WHERE thread_id = ?", (str(thread_id),))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread's checkpoints and writes to another thread id."""
+        with self.log.transaction() as db:
+            for table, columns in (("checkpoints", _CHECKPOINT_COLUMNS),
+                                   ("checkpoint_writes", "thread_id, checkpoint_ns, checkpoint_id, task_id,"
+                                                         " task_path, idx, channel, type, value")):
+                rest = columns.split(", ", 1)[1]
+                db.execute(f"INSERT OR REPLACE INTO {table} ({columns}) SELECT ?, {rest} FROM {table}"
+                           " WHERE thread_id = ?", (str(target_thread_id), str(source_thread_id)))
+
+    def _adopt(self, thread_id: str) -> None:
+        """Copy a thread that only the old ``checkpoints.db`` has into this store (once)."""
+        if thread_id in self._old_threads:
+            self._old_threads.discard(thread_id)
+            with self.log.transaction() as db:
+                have = db.execute("SELECT 1 FROM checkpoints WHERE thread_id = ? LIMIT 1", (thread_id,)).fetchone()
+            if not have and self._legacy is not None:
+                adopt_legacy(self, self._legacy, thread_id)
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Monotonic channel versions, as LangGraph's own savers make them."""
+        number = 0 if current is None else int(str(current).split(".")[0])
+        return f"{number + 1:032}.{random.random():016}"
+
+    # -- async: SQLite calls are short, so they run inline ----------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """:meth:`get_tuple`."""
+        return self.get_tuple(config)
+
+    async def alist(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+                    before: RunnableConfig | None = None, limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
+        """:meth:`list`."""
+        for item in self.list(config, filter=filter, before=before, limit=limit):
+            yield item
+
+    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+                   new_versions: ChannelVersions) -> RunnableConfig:
+        """:meth:`put`."""
+        return self.put(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                          task_path: str = "") -> None:
+        """:meth:`put_writes`."""
+        self.put_writes(config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """:meth:`delete_thread`."""
+        self.delete_thread(thread_id)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """:meth:`copy_thread`."""
+        self.copy_thread(source_thread_id, target_thread_id)

@@ -1,0 +1,100 @@
+"""The checkpointer in the run log (``studio.bus.checkpoints``): LangGraph's conformance suite, one store per run,
+the transcript kept as message ids, and runs whose checkpoints are still in an old ``checkpoints.db``."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from _replies import approve, code, decide, plan
+from conftest import ROOT, hashed
+from langgraph.checkpoint.conformance import checkpointer_test, validate
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from pipelines import ApprovalDecision
+from studio._run_state import checkpointer, release
+from studio.bus.checkpoints import LogSaver
+from studio.bus.sqlite import RunLog
+from studio.runner import resume_run, run_team
+from studio.spec import load_spec
+
+TASK = "Write add(a, b).\nassert add(2, 3) == 5"
+
+
+@pytest.mark.parametrize("where", [":memory:", "file"])
+def test_the_saver_passes_langgraphs_conformance_suite(where, tmp_path):
+    @checkpointer_test(name=f"LogSaver-{where}")
+    async def saver():
+        yield LogSaver(RunLog(where if where == ":memory:" else tmp_path / f"{len(list(tmp_path.iterdir()))}.db"))
+
+    report = asyncio.run(validate(saver))
+    results = report.results
+    failed = {name: r.failures for name, r in results.items() if r.passed is False}
+    assert failed == {}
+    assert {name for name, r in results.items() if r.passed} >= {
+        "put", "put_writes", "get_tuple", "list", "delete_thread", "copy_thread"}
+    assert sum(r.tests_passed for r in results.values()) >= 60
+
+
+def _table_rows(path: Path, table: str) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_one_store_and_the_transcript_as_ids(script, home, dev_team):
+    model = script({"orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+                    "planner": [plan("write it")], "coder": [code("x = 42")], "critic": [approve()]})
+    result = run_team(dev_team, "answer", model=model)
+    assert result.status == "done"
+    assert not (home / "checkpoints.db").exists()
+    assert _table_rows(home / "runs.db", "checkpoints") > 5
+    db = sqlite3.connect(home / "runs.db")
+    try:
+        refs = [r for r, in db.execute("SELECT refs FROM checkpoints WHERE refs IS NOT NULL")]
+        longest = max(refs, key=len)
+        biggest = db.execute("SELECT MAX(LENGTH(checkpoint)) FROM checkpoints").fetchone()[0]
+    finally:
+        db.close()
+    ids = [m.id for m in result.messages if not m.kind == "reflection"]
+    assert all(i in longest for i in ids[:-1])  # the transcript is kept as the logged messages' ids
+    assert "write it" not in str(refs) and biggest < 2000  # and not encoded again in each checkpoint
+    # and it reads back whole, from the log
+    state = checkpointer(home).get_tuple({"configurable": {"thread_id": result.run_id}})
+    assert [m.id for m in state.checkpoint["channel_values"]["transcript"]][:3] == ids[:3]
+
+
+def test_a_waiting_run_from_an_old_checkpoints_db_is_approved(script, home):
+    """A run that paused before the one store: its checkpoints are in checkpoints.db, and it still goes on."""
+    team = hashed(load_spec(ROOT / "examples" / "teams" / "approval_team.yaml"))
+    model = script({"planner": [plan("Write add(a, b) returning the sum")],
+                    "coder": [code("def add(a, b):\n    return a + b")], "critic": [approve()]})
+    waiting = run_team(team, TASK, model=model)
+    assert waiting.status == "waiting"
+    # Move its checkpoints to an old-style checkpoints.db (SqliteSaver, messages inline), as a release before did.
+    saver = checkpointer(home)
+    old = SqliteSaver(sqlite3.connect(home / "checkpoints.db", check_same_thread=False), serde=saver.serde)
+    thread = {"configurable": {"thread_id": waiting.run_id}}
+    for item in reversed(list(saver.list(thread))):
+        conf = item.config["configurable"]
+        parent = item.parent_config["configurable"]["checkpoint_id"] if item.parent_config else None
+        saved = old.put({"configurable": {**conf, "checkpoint_id": parent}}, item.checkpoint, item.metadata, {})
+        for task_id, channel, value in item.pending_writes:
+            old.put_writes(saved, [(channel, value)], task_id)
+    old.conn.close()
+    saver.delete_thread(waiting.run_id)
+    release(home)
+    assert _table_rows(home / "runs.db", "checkpoints") == 0
+
+    result = resume_run(waiting.run_id, decision=ApprovalDecision.approve())
+    assert result.pending is not None and result.pending.point == "before_execution"  # it went on from the plan
+    assert _table_rows(home / "runs.db", "checkpoints") > 0  # adopted into runs.db
+    for _ in range(2):
+        result = resume_run(waiting.run_id, decision=ApprovalDecision.approve())
+    assert result.status == "done" and result.final.approved
+    ids = [m.id for m in result.messages]
+    assert len(ids) == len(set(ids))
