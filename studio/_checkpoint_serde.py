@@ -3,8 +3,9 @@
 Checkpoints keep the graph state: the transcript (messages), the text an approval
 point shows, and the inputs of parallel branches (``Send``). Redacting it as the
 run log is redacted means no secret a model wrote, or a person typed, reaches
-``checkpoints.db`` raw. Message ids are left alone, so a resumed run still
-matches its checkpoint to its log.
+the checkpoints raw (messages already in the run log are kept there as their
+ids). Message ids are left alone, so a resumed run still matches its
+checkpoint to its log.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import random
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,11 @@ class LogSaver(BaseCheckpointSaver[str]):
     def __init__(self, log: RunLog, *, serde: SerializerProtocol | None = None, legacy: Path | None = None):
         super().__init__(serde=serde)
         self.log = log
+        self._known: dict[str, Message] = {}  # logged messages by id: a checkpoint can name them
         with log.transaction() as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-        self._known: dict[str, Message] = {}
         self._staged: dict[tuple[str, str], tuple[list[Message], Deliver]] = {}
         self._staging = threading.Lock()
         self._legacy = legacy if legacy is not None and legacy.exists() else None
@@ -102,7 +103,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         """Log and deliver what tasks of ``thread_id`` staged but never wrote (a task that returned nothing)."""
         left = self._take(thread_id)
         if left:
-            with self.log.transaction() as db:
+            with self._transaction() as db:
                 fresh = [self._log(db, messages) for messages, _ in left]
             self._deliver(left, fresh)
 
@@ -119,12 +120,23 @@ class LogSaver(BaseCheckpointSaver[str]):
             if messages:
                 deliver(messages)
 
+    @contextmanager
+    def _transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """The log's transaction; if it rolls back, forget which ids are logged (it may have added some)."""
+        try:
+            with self.log.transaction(write) as db:
+                yield db
+        except BaseException:
+            self._known.clear()
+            raise
+
     def _log(self, db: sqlite3.Connection, messages: list[Message]) -> list[Message]:
         fresh = RunLog.insert(db, messages)
         self._remember(fresh)
         return fresh
 
     def _remember(self, messages: list[Message]) -> None:
+        """Note messages as logged (their ids can stand for them), and keep them to read back."""
         if len(self._known) > _KEEP:
             self._known.clear()
         self._known.update((m.id, m) for m in messages)
@@ -169,7 +181,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         # The step is over: what its tasks staged and did not write yet commits with its checkpoint (LangGraph
         # may save the checkpoint before a task's writes; the next step waits for the checkpoint only).
         taken = self._take(thread_id)
-        with self.log.transaction() as db:
+        with self._transaction() as db:
             fresh = [self._log(db, messages) for messages, _ in taken]
             values = dict(checkpoint["channel_values"])
             refs = {}
@@ -192,7 +204,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         thread_id = str(conf["thread_id"])
         taken = self._take(thread_id, task_id)
         verb = "REPLACE" if all(w[0] in WRITES_IDX_MAP for w in writes) else "IGNORE"
-        with self.log.transaction() as db:
+        with self._transaction() as db:
             fresh = [self._log(db, messages) for messages, _ in taken]
             rows = []
             for idx, (channel, value) in enumerate(writes):
@@ -213,7 +225,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         if checkpoint_id := get_checkpoint_id(config):
             where, params = where + " AND checkpoint_id = ?", [*params, checkpoint_id]
         query = f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE {where} ORDER BY checkpoint_id DESC LIMIT 1"
-        with self.log.transaction() as db:
+        with self._transaction(write=False) as db:
             row = db.execute(query, params).fetchone()
             return self._tuple(db, row) if row else None
 
@@ -226,7 +238,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         query = f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints {where} ORDER BY checkpoint_id DESC"
         if limit is not None:
             query, params = query + " LIMIT ?", [*params, limit]
-        with self.log.transaction() as db:
+        with self._transaction(write=False) as db:
             found = [self._tuple(db, row) for row in db.execute(query, params).fetchall()]
         yield from found
 
@@ -252,13 +264,13 @@ class LogSaver(BaseCheckpointSaver[str]):
 
     def delete_thread(self, thread_id: str) -> None:
         """Forget a thread's checkpoints and writes (its messages stay in the log)."""
-        with self.log.transaction() as db:
+        with self._transaction() as db:
             db.execute("DELETE FROM checkpoints WHERE thread_id = ?", (str(thread_id),))
             db.execute("DELETE FROM checkpoint_writes WHERE thread_id = ?", (str(thread_id),))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread's checkpoints and writes to another thread id."""
-        with self.log.transaction() as db:
+        with self._transaction() as db:
             for table, columns in (("checkpoints", _CHECKPOINT_COLUMNS),
                                    ("checkpoint_writes", "thread_id, checkpoint_ns, checkpoint_id, task_id,"
                                                          " task_path, idx, channel, type, value")):
@@ -270,7 +282,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         """Copy a thread that only the old ``checkpoints.db`` has into this store (once)."""
         if thread_id in self._old_threads:
             self._old_threads.discard(thread_id)
-            with self.log.transaction() as db:
+            with self._transaction(write=False) as db:
                 have = db.execute("SELECT 1 FROM checkpoints WHERE thread_id = ? LIMIT 1", (thread_id,)).fetchone()
             if not have and self._legacy is not None:
                 adopt_legacy(self, self._legacy, thread_id)

@@ -192,14 +192,15 @@ class RunLog:
         return fresh
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         """The connection, held by this thread, in one transaction: committed at the end, rolled back on an error.
 
         ``studio.bus.checkpoints`` writes a step's messages and its checkpoint writes in one of these. Call
-        ``groups.appended()`` after it when messages were inserted.
+        ``groups.appended()`` after it when messages were inserted. A ``write`` transaction takes the write lock
+        at once (waiting for another process's), so reading before writing in it never fails with a busy error.
         """
         with self._lock:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield self._db
                 self._db.execute("COMMIT")
