@@ -23,6 +23,7 @@ from studio.llm import Gateway
 from studio.llm.scripted import ScriptedModel
 from studio.optimize import OptimizeError, optimize, split_tasks
 from studio.optimize.journal import Journal
+from studio.optimize.rewrite import rewriter
 from studio.optimize.space import Context, checked, moves_of
 from studio.spec import parse_spec
 
@@ -273,3 +274,24 @@ def test_cli_ctrl_c_keeps_every_grade_and_the_same_command_resumes(tmp_path):
     assert len(graded) == len(set(graded)) >= 4  # nothing graded twice, and the starting team's grading went on
     assert [(k["spec"], k["task"]) for k in kept] == graded[:2]
     assert (tmp_path / "better.yaml").exists()
+
+
+class Echo(Responder):
+    """The optimiser's replies repeat the failures it was shown, as a small model often does."""
+
+    def reply(self, role, messages, *, on_piece=None) -> str:
+        if role == "optimizer":
+            return messages[-1]["content"].split("\n\n")[0]
+        return super().reply(role, messages, on_piece=on_piece)
+
+
+@pytest.mark.parametrize(("model", "expected"), [
+    (Responder, "Write exactly the function asked for. Return the value the task names."), (Echo, None)])
+def test_a_rewrite_that_echoes_the_failures_back_is_not_proposed(tmp_path, model, expected):
+    gate = Gateway(1)
+    gate.scripts[MODEL] = model()
+    journal = Journal(tmp_path / "journal.jsonl", {"seed": 0})
+    rewrite = rewriter(parse_spec(pair()), None, gate, journal)
+    failures = [("Write a Python function plus3(x) that returns x plus 3.", "assert plus3(0) == 3 failed")]
+    assert rewrite("abc", "coder", "coder", "", failures) == expected
+    assert journal.rewrites["abc:coder:1"] == (expected or "")  # kept, so a resumed search does not ask again

@@ -10,6 +10,9 @@ Example:
     'Write small functions. Check empty lists first.'
     >>> clean("ok") is None
     True
+    >>> asked = "The team failed these tasks:\n- Task: Write a function that sums a list of numbers"
+    >>> clean("The team failed these tasks: Task: Write a function that sums a list", asked) is None
+    True
 """
 
 from __future__ import annotations
@@ -41,13 +44,27 @@ def prompt(role: str, kind: str, instructions: str, failures: Sequence[tuple[str
     ]
 
 
-def clean(text: str) -> str | None:
-    """The reply as instructions: fences, quotes and labels dropped, one paragraph; ``None`` when unusable."""
+def _grams(text: str, n: int = 4) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def clean(text: str, asked: str = "") -> str | None:
+    """The reply as instructions: fences, quotes and labels dropped, one paragraph; ``None`` when unusable.
+
+    A reply that mostly repeats what it was ``asked`` (a small model echoing the failures back) is unusable:
+    half or more of its four-word runs appear in the prompt.
+    """
     text = re.sub(r"```[a-zA-Z]*", " ", text)
     text = re.sub(r"^\s*(new )?instructions\s*:\s*", "", text, flags=re.IGNORECASE)
     text = " ".join(text.replace('"', " ").split())[:MAX_CHARS].strip()
     words = re.findall(r"[A-Za-z]{2,}", text)
-    return text if len(words) >= 3 and text.isprintable() else None
+    if len(words) < 3 or not text.isprintable():
+        return None
+    grams = _grams(text)
+    if grams and len(grams & _grams(asked)) * 2 >= len(grams):
+        return None
+    return text
 
 
 def rewriter(spec: TeamSpec, model: str | None, gateway: Gateway,
@@ -61,9 +78,9 @@ def rewriter(spec: TeamSpec, model: str | None, gateway: Gateway,
         settings = CallSettings(temperature=0.7, max_tokens=120, timeout_s=spec.defaults.timeout_s,
                                 retries=spec.defaults.retries)
         try:
-            reply = gateway.complete(spec.model_for(role, model), prompt(role, kind, instructions, failures),
-                                     role="optimizer", settings=settings)
-            text = clean(reply.text) or ""
+            asked = prompt(role, kind, instructions, failures)
+            reply = gateway.complete(spec.model_for(role, model), asked, role="optimizer", settings=settings)
+            text = clean(reply.text, asked="\n".join(m["content"] for m in asked)) or ""
         except (ModelCallError, ScriptExhausted):  # no rewrite this time: the other moves go on
             text = ""
         journal.add_rewrite(key, text)
