@@ -22,10 +22,16 @@ from urllib.parse import urlsplit, urlunsplit
 from studio.bus.sqlite import RunInfo
 from studio.messages import Message
 
-__all__ = ["BUS_URL_ENV", "BusUnavailable", "GroupStore", "RunStore", "bus_url", "safe_url"]
+__all__ = ["BUS_URL_ENV", "STORE_URL_ENV", "BusUnavailable", "GroupStore", "RunStore", "bus_url", "is_postgres",
+           "safe_url", "store_url"]
 
 BUS_URL_ENV = "HUDDLE_BUS_URL"
 """Environment variable naming the bus: ``redis://host:6379/0``, ``rediss://…`` or ``sqlite://`` (the default)."""
+
+
+STORE_URL_ENV = "HUDDLE_STORE_URL"
+"""Environment variable naming where runs and checkpoints live: ``postgresql://USER@HOST:PORT/DB`` (else SQLite)."""
+_PG_SCHEMES = ("postgresql", "postgres")
 
 
 class BusUnavailable(RuntimeError):
@@ -128,6 +134,19 @@ class RunStore(Protocol):
 def bus_url(spec_url: str | None = None) -> str | None:
     """The bus to use: ``$HUDDLE_BUS_URL`` when set, else ``spec_url`` (a team's ``defaults.bus_url``)."""
     return os.environ.get(BUS_URL_ENV, "").strip() or spec_url or None
+
+
+def store_url(spec_url: str | None = None) -> str | None:
+    """Where runs live: ``$HUDDLE_STORE_URL`` when set, else ``spec_url`` (a team's ``defaults.store_url``).
+
+    ``None`` means the SQLite run log in ``$HUDDLE_HOME``.
+    """
+    return os.environ.get(STORE_URL_ENV, "").strip() or spec_url or None
+
+
+def is_postgres(url: str | None) -> bool:
+    """Whether ``url`` names a Postgres store (``postgresql://`` or ``postgres://``)."""
+    return bool(url) and urlsplit(url or "").scheme in _PG_SCHEMES
 
 
 def safe_url(url: str) -> str:
