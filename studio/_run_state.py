@@ -17,7 +17,7 @@ from memory.store import VectorMemory
 from memory.team import open_memory
 from pipelines import build_graph
 from studio._checkpoint_serde import RedactingSerializer
-from studio.bus import Bus, RunLog, RunStore, bus_url, open_store
+from studio.bus import Bus, RunLog, RunStore, bus_url, open_store, store_url
 from studio.bus.checkpoints import LogSaver
 from studio.home import huddle_home
 from studio.llm import CallSettings
@@ -56,36 +56,41 @@ def release(home: str | Path) -> None:
             thing.close()
 
 
-def shared_store(home: str | Path | None = None, url: str | None = None) -> RunStore:
+def shared_store(home: str | Path | None = None, url: str | None = None, store: str | None = None) -> RunStore:
     """The run log, shared within this process.
 
-    It is the bus ``$HUDDLE_BUS_URL`` names, else ``url`` (a team's ``defaults.bus_url``), else SQLite in
+    It is the bus ``$HUDDLE_BUS_URL`` names, else ``url`` (a team's ``defaults.bus_url``), else the store
+    ``$HUDDLE_STORE_URL`` names, else ``store`` (a team's ``defaults.store_url``: Postgres), else SQLite in
     ``home`` (``$HUDDLE_HOME`` by default).
 
     Raises:
-        BusUnavailable: the bus cannot be used (a Redis server down, a bad URL).
+        BusUnavailable: the bus or store cannot be used (a server down, a refused login, a bad URL).
     """
     home = huddle_home(home)
-    url = bus_url(url)
+    url = bus_url(url) or store_url(store)
     return _cached(f"log:{url or ''}", home, lambda: open_store(home, url))
 
 
-def checkpointer(home: Path, url: str | None = None) -> LogSaver:
+def checkpointer(home: Path, url: str | None = None, store: str | None = None) -> LogSaver:
     """The graph's checkpoints, in the run log's own database (``studio.bus.checkpoints``), shared in the process.
 
-    On SQLite (the default) that is the run log the bus writes, so a step's messages and its checkpoint commit
-    together. With a Redis bus (``url`` or ``$HUDDLE_BUS_URL``) the messages live in Redis and the checkpoints stay
-    in ``runs.db`` in ``home``, with the messages kept in them whole. A ``checkpoints.db`` from before is read for
-    the runs it holds.
+    On SQLite (the default) or Postgres (``store`` or ``$HUDDLE_STORE_URL``) that is the run log the bus writes,
+    so a step's messages and its checkpoint commit together. With a Redis bus (``url`` or ``$HUDDLE_BUS_URL``) the
+    messages live in Redis and the checkpoints in the Postgres store if there is one, else in ``runs.db`` in
+    ``home``, with the messages kept in them whole. A ``checkpoints.db`` from before is read for the runs it holds.
     """
-    store = shared_store(home, url)
-    log = store if isinstance(store, RunLog) else _cached("log:", home, lambda: open_store(home))
-    assert isinstance(log, RunLog)  # open_store gives SQLite when no URL is given
+    bus_log = shared_store(home, url, store)
+    where = store_url(store) or ""
+    if isinstance(bus_log, RunLog):
+        log = bus_log
+    else:
+        log = _cached(f"log:{where}", home, lambda: open_store(home, where or None))  # type: ignore[assignment]
+    assert isinstance(log, RunLog)  # SQLite or Postgres: a Redis URL is never a store URL
 
     def make() -> LogSaver:
         # Allow exactly our message types back out of checkpoints (LangGraph blocks unlisted types).
         serde = RedactingSerializer(allowed_msgpack_modules=[*MESSAGE_TYPES, PlanStep, Usage])
-        return LogSaver(log, serde=serde, legacy=home / "checkpoints.db")
+        return LogSaver(log, serde=serde, legacy=None if where else home / "checkpoints.db")
 
     return _cached(f"checkpoints:{log.path}", home, make)
 
@@ -133,9 +138,10 @@ def open_team_memory(spec: TeamSpec, home: str | Path | None = None) -> VectorMe
 
 def compiled_graph(spec: TeamSpec, home: Path):
     """The team's compiled graph on ``home``'s checkpoints (:func:`checkpointer`), built once per process."""
-    key = f"{bus_url(spec.defaults.bus_url) or ''}:{spec.model_dump_json(by_alias=True)}"
+    d = spec.defaults
+    key = f"{bus_url(d.bus_url) or ''}:{store_url(d.store_url) or ''}:{spec.model_dump_json(by_alias=True)}"
     return _cached(f"graph:{key}", home,
-                   lambda: build_graph(spec).compile(checkpointer=checkpointer(home, spec.defaults.bus_url)))
+                   lambda: build_graph(spec).compile(checkpointer=checkpointer(home, d.bus_url, d.store_url)))
 
 
 def call_settings(spec: TeamSpec, role: RoleSpec) -> CallSettings:

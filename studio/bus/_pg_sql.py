@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import psycopg
+
 __all__ = ["WRITE_LOCK", "PgConnection", "pg_sql"]
 
 WRITE_LOCK = 0x48554444  # "HUDD": the advisory lock a write transaction holds, as SQLite's one writer
@@ -82,7 +84,10 @@ class PgConnection:
         statement = pg_sql(sql)
         if ";" in statement:  # BEGIN and the write lock: one round trip, no parameters
             return self.conn.execute(statement.encode())
-        return self.conn.execute(statement, params)
+        try:
+            return self.conn.execute(statement, params)
+        except psycopg.errors.NumericValueOutOfRange as exc:  # as sqlite3 says it: a number too big to store
+            raise OverflowError(str(exc)) from None
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
         """Run one statement per row; the cursor, whose ``rowcount`` sums the rows changed."""
