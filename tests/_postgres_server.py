@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -36,9 +37,12 @@ def pg_binary(name: str) -> str:
     return found
 
 
-def _as_owner(args: list[str]) -> list[str]:
-    """``args`` run as ``postgres`` when we are root (initdb and postgres refuse root), else as we are."""
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+def _as_owner() -> dict:
+    """Popen's arguments that run a program as ``postgres`` when we are root (initdb and postgres refuse root).
+
+    The server is then our child itself (not under ``runuser``), so a signal we send reaches it.
+    """
+    return {"user": "postgres", "group": "postgres", "extra_groups": []} if os.geteuid() == 0 else {}
 
 
 def start_postgres(*settings: str) -> tuple[subprocess.Popen, str, str]:
@@ -53,9 +57,9 @@ def start_postgres(*settings: str) -> tuple[subprocess.Popen, str, str]:
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
         shutil.chown(folder / "pw", "postgres")
-    done = subprocess.run(_as_owner([pg_binary("initdb"), "-D", str(data), "-U", USER, "--pwfile", str(folder / "pw"),
-                                     "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
-                                     "--locale=C", "--no-sync"]), capture_output=True, text=True)
+    done = subprocess.run([pg_binary("initdb"), "-D", str(data), "-U", USER, "--pwfile", str(folder / "pw"),
+                           "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"],
+                          capture_output=True, text=True, cwd=folder, **_as_owner())
     if done.returncode:
         pytest.fail(f"initdb failed ({done.returncode}): {done.stderr[-2000:]}")
     port = free_port()
@@ -66,8 +70,8 @@ def start_postgres(*settings: str) -> tuple[subprocess.Popen, str, str]:
     log = open(folder / "server.log", "w")  # noqa: SIM115 - the server writes to it until it stops
     if os.geteuid() == 0:
         shutil.chown(folder / "server.log", "postgres")
-    proc = subprocess.Popen(_as_owner([pg_binary("postgres"), "-D", str(data), *options]), stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([pg_binary("postgres"), "-D", str(data), *options], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=folder, **_as_owner())
     url = f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/postgres"
     deadline = time.monotonic() + 30
     while True:
@@ -85,8 +89,13 @@ def start_postgres(*settings: str) -> tuple[subprocess.Popen, str, str]:
 
 
 def stop_postgres(proc: subprocess.Popen, folder: str) -> None:
-    """Stop the server (a fast shutdown) and remove its folder."""
-    stop(proc)
+    """Stop the server (a fast shutdown: SIGINT; it does not wait for clients) and remove its folder."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            stop(proc)
     shutil.rmtree(folder, ignore_errors=True)
 
 
