@@ -24,12 +24,13 @@ from studio.llm import CallSettings
 from studio.messages import MESSAGE_TYPES, Message, PlanStep, Usage
 from studio.spec import RoleSpec, TeamSpec
 
-__all__ = ["call_settings", "checkpointer", "compiled_graph", "open_pool", "open_team_memory", "release",
+__all__ = ["call_settings", "checkpointer", "compiled_graph", "keep_local", "open_pool", "open_team_memory", "release",
            "shared_store", "step_publisher"]
 
 
 _OPEN: dict[tuple[str, Path], object] = {}
 _OPEN_LOCK = threading.RLock()
+_LOCAL: set[Path] = set()  # scratch folders whose runs stay in their own runs.db, whatever the URLs say
 
 
 def _cached(kind: str, home: Path, make: Callable[[], object]):
@@ -49,11 +50,21 @@ def release(home: str | Path) -> None:
     """
     home = Path(home).resolve()
     with _OPEN_LOCK:
+        _LOCAL.discard(home)
         gone = [key for key in _OPEN if key[1] == home or home in key[1].parents]
         found = [_OPEN.pop(key) for key in gone]
     for kind, thing in zip((key[0] for key in gone), found, strict=True):
         if kind.startswith("log:") and hasattr(thing, "close"):
             thing.close()
+
+
+def keep_local(home: str | Path) -> None:
+    """Keep the runs of ``home`` (a replay's scratch folder) in its own SQLite log until :func:`release`.
+
+    A replay that keeps nothing must not write its run to the Redis bus or the Postgres store the URLs name.
+    """
+    with _OPEN_LOCK:
+        _LOCAL.add(Path(home).resolve())
 
 
 def shared_store(home: str | Path | None = None, url: str | None = None, store: str | None = None) -> RunStore:
@@ -67,7 +78,7 @@ def shared_store(home: str | Path | None = None, url: str | None = None, store: 
         BusUnavailable: the bus or store cannot be used (a server down, a refused login, a bad URL).
     """
     home = huddle_home(home)
-    url = bus_url(url) or store_url(store)
+    url = None if home.resolve() in _LOCAL else bus_url(url) or store_url(store)
     return _cached(f"log:{url or ''}", home, lambda: open_store(home, url))
 
 
@@ -80,7 +91,7 @@ def checkpointer(home: Path, url: str | None = None, store: str | None = None) -
     ``home``, with the messages kept in them whole. A ``checkpoints.db`` from before is read for the runs it holds.
     """
     bus_log = shared_store(home, url, store)
-    where = store_url(store) or ""
+    where = "" if home.resolve() in _LOCAL else store_url(store) or ""
     if isinstance(bus_log, RunLog):
         log = bus_log
     else:
