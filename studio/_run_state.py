@@ -95,7 +95,7 @@ def checkpointer(home: Path, url: str | None = None, store: str | None = None) -
     if isinstance(bus_log, RunLog):
         log = bus_log
     else:
-        log = _cached(f"log:{where}", home, lambda: open_store(home, where or None))  # type: ignore[assignment]
+        log = _cached(f"log:{where}", home, lambda: open_store(home, where or None))
     assert isinstance(log, RunLog)  # SQLite or Postgres: a Redis URL is never a store URL
 
     def make() -> LogSaver:

@@ -69,7 +69,7 @@ class PostgresRunLog(RunLog):
             self._db.executescript(_SCHEMA)
             for column in ("parent_run", "fork_at"):
                 self._db.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} TEXT")
-            self.groups = SqliteGroups(self._db, self._lock, self.path)  # type: ignore[arg-type]
+            self.groups = SqliteGroups(self._db, self._lock, self.path)
 
     def _problem(self, exc: BaseException) -> str:
         reason = " ".join(str(exc).split()) or type(exc).__name__

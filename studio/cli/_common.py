@@ -41,7 +41,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def open_log() -> Any:
-    """The run log: the bus ``$HUDDLE_BUS_URL`` names (Redis), else the store ``$HUDDLE_STORE_URL`` names, else runs.db."""
+    """The run log: the bus ``$HUDDLE_BUS_URL`` names (Redis), else the store ``$HUDDLE_STORE_URL``, else runs.db."""
     from studio.bus import BusUnavailable, bus_url, open_store, store_url
     from studio.home import huddle_home
 
