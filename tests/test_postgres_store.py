@@ -1,7 +1,8 @@
 """The Postgres store end to end: runs and checkpoints in Postgres, any process (any home) resumes and approves
 them, the CLI reads them, and a store that is down or refuses the password is a user error without the password.
 
-A real server: the session's private cluster (``tests/_postgres_server.py``), each test in a schema of its own.
+A real server: the session's private cluster (``tests/_postgres_server.py``), each test in a schema of its own;
+with the Redis bus as well, a real ``redis-server``.
 """
 
 from __future__ import annotations
@@ -10,25 +11,30 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import _postgres_server
+import _redis_server
 import psycopg
 import pytest
 from _replies import approve, code, plan
 from conftest import DEV_SCRIPT, ROOT, hashed
 
+from pipelines import ApprovalDecision
 from studio.bus import BusUnavailable
 from studio.bus.postgres import PostgresRunLog
+from studio.bus.redis import RedisRunLog
 from studio.bus.sqlite import RunLog
 from studio.replay import replay
-from studio.runner import run_team
+from studio.runner import resume_run, run_team
 from studio.spec import SpecError, dump_spec, load_spec, parse_spec
 
 HUDDLE = str(Path(sys.executable).parent / "huddle")
 postgres_server = _postgres_server.postgres_server  # the session's PostgreSQL server (a fixture)
 pg_url = _postgres_server.pg_url  # a schema of this test's own on it (a fixture)
+redis_url = _redis_server.redis_url  # the session's redis-server (a fixture)
 TASK = "Write add(a, b).\nassert add(2, 3) == 5"
 
 
@@ -130,3 +136,23 @@ def test_a_teams_store_url_holds_no_password_and_sends_its_runs_to_postgres(pg_u
     assert result.status == "done"
     assert [m.id for m in PostgresRunLog(pg_url).messages(result.run_id)] == [m.id for m in result.messages]
     assert password not in json.dumps(PostgresRunLog(pg_url).get_run(result.run_id).spec)
+
+
+def test_with_a_redis_bus_redis_delivers_and_postgres_keeps_the_checkpoints(pg_url, redis_url, script, tmp_path,
+                                                                            monkeypatch):
+    bus = f"{redis_url}?namespace=pg-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("HUDDLE_BUS_URL", bus)
+    monkeypatch.setenv("HUDDLE_STORE_URL", pg_url)
+    team = hashed(load_spec(ROOT / "examples" / "teams" / "approval_team.yaml"))
+    model = script({"planner": [plan("Write add(a, b) returning the sum")],
+                    "coder": [code("def add(a, b):\n    return a + b")], "critic": [approve()]})
+    result = run_team(team, TASK, model=model, home=tmp_path / "machine0")
+    assert result.status == "waiting"
+    assert _rows(pg_url, "checkpoints", result.run_id) > 0, "the checkpoints went to Postgres"
+    assert PostgresRunLog(pg_url).get_run(result.run_id) is None, "the run itself lives on the bus"
+    for i in (1, 2, 3):  # each answer from another home, as from another machine
+        result = resume_run(result.run_id, home=tmp_path / f"machine{i}", decision=ApprovalDecision.approve())
+    assert result.status == "done" and result.final.approved
+    messages = RedisRunLog(bus).messages(result.run_id)
+    assert [m.id for m in messages] == [m.id for m in result.messages] and messages[-1].kind == "final"
+    assert not any((tmp_path / f"machine{i}" / "runs.db").exists() for i in range(4))
