@@ -156,3 +156,17 @@ def test_with_a_redis_bus_redis_delivers_and_postgres_keeps_the_checkpoints(pg_u
     messages = RedisRunLog(bus).messages(result.run_id)
     assert [m.id for m in messages] == [m.id for m in result.messages] and messages[-1].kind == "final"
     assert not any((tmp_path / f"machine{i}" / "runs.db").exists() for i in range(4))
+
+
+def test_a_dropped_connection_is_a_user_error_then_made_again(pg_url, postgres_server):
+    log = PostgresRunLog(pg_url)
+    log.create_run("r1", team="duo", task="hi", spec={})
+    with psycopg.connect(postgres_server, autocommit=True) as admin:  # every other session ends, as in a restart
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'")
+    with pytest.raises(BusUnavailable, match="Postgres store at 127.0.0.1:") as caught:
+        log.set_status("r1", "done")
+    assert "s3cret" not in str(caught.value)
+    log.set_status("r1", "done")  # the next call connects again
+    assert log.get_run("r1").status == "done"
+    log.close()

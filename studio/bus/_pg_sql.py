@@ -16,10 +16,12 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
+
+from studio.bus.store import BusUnavailable
 
 __all__ = ["WRITE_LOCK", "PgConnection", "pg_sql"]
 
@@ -72,34 +74,59 @@ def _translate(sql: str) -> str:
 class PgConnection:
     """A psycopg connection (autocommit) with the part of ``sqlite3.Connection``'s interface the run log uses.
 
+    A connection the server dropped (a restart, a failover) is made again on the next statement that is not in
+    a transaction; a statement that fails for want of the server raises :class:`BusUnavailable` with
+    ``problem``'s words (the server's name, never the password).
+
     Args:
-        conn: an open ``psycopg.Connection`` in autocommit mode.
+        connect: opens a ``psycopg.Connection`` in autocommit mode.
+        problem: what to tell the user about a connection error.
     """
 
-    def __init__(self, conn: Any):
-        self.conn = conn
+    def __init__(self, connect: Callable[[], Any], problem: Callable[[BaseException], str]):
+        self._connect, self._problem = connect, problem
+        self.conn = connect()
+        self._in_transaction = False
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; the cursor (``fetchone``, ``fetchall``, ``rowcount``, iteration)."""
         statement = pg_sql(sql)
-        if ";" in statement:  # BEGIN and the write lock: one round trip, no parameters
-            return self.conn.execute(statement.encode())
-        try:
-            return self.conn.execute(statement, params)
-        except psycopg.errors.NumericValueOutOfRange as exc:  # as sqlite3 says it: a number too big to store
-            raise OverflowError(str(exc)) from None
+        return self._run(statement, lambda conn: conn.execute(statement.encode()) if ";" in statement
+                         else conn.execute(statement, params))  # BEGIN and the write lock: one round trip
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
         """Run one statement per row; the cursor, whose ``rowcount`` sums the rows changed."""
-        cursor = self.conn.cursor()
-        cursor.executemany(pg_sql(sql), list(rows))
-        return cursor
+        def many(conn: Any) -> Any:
+            cursor = conn.cursor()
+            cursor.executemany(pg_sql(sql), list(rows))
+            return cursor
+
+        return self._run(sql, many)
 
     def executescript(self, script: str) -> None:
         """Run each statement of ``script`` (no parameters)."""
         for statement in script.split(";"):
             if statement.strip():
-                self.conn.execute(pg_sql(statement))
+                self.execute(statement)
+
+    def _run(self, statement: str, call: Callable[[Any], Any]) -> Any:
+        head = statement.lstrip()[:8].upper()
+        try:
+            if self.conn.closed and not self._in_transaction:
+                self.conn = self._connect()
+            result = call(self.conn)
+        except psycopg.errors.NumericValueOutOfRange as exc:  # as sqlite3 says it: a number too big to store
+            raise OverflowError(str(exc)) from None
+        except psycopg.OperationalError as exc:
+            if not self.conn.closed:
+                raise
+            self._in_transaction = False  # the server ended it
+            raise BusUnavailable(self._problem(exc)) from None
+        if head.startswith("BEGIN"):
+            self._in_transaction = True
+        elif head.startswith(("COMMIT", "ROLLBACK")):
+            self._in_transaction = False
+        return result
 
     def close(self) -> None:
         """Close the connection."""

@@ -60,16 +60,18 @@ class PostgresRunLog(RunLog):
         self.url = url
         self.path = safe_url(url)
         self._lock = threading.Lock()
-        try:
-            conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
-        except psycopg.Error as exc:
-            raise BusUnavailable(self._problem(exc)) from None
-        self._db = PgConnection(conn)  # type: ignore[assignment]  # sqlite3.Connection's interface, on psycopg
+        self._db = PgConnection(self._open, self._problem)  # type: ignore[assignment]  # sqlite3's, on psycopg
         with self.transaction():  # two processes creating the tables at once would collide: one at a time
             self._db.executescript(_SCHEMA)
             for column in ("parent_run", "fork_at"):
                 self._db.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} TEXT")
             self.groups = SqliteGroups(self._db, self._lock, self.path)
+
+    def _open(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            raise BusUnavailable(self._problem(exc)) from None
 
     def _problem(self, exc: BaseException) -> str:
         reason = " ".join(str(exc).split()) or type(exc).__name__
