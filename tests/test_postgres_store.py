@@ -27,7 +27,6 @@ from studio.bus import BusUnavailable
 from studio.bus.postgres import PostgresRunLog
 from studio.bus.redis import RedisRunLog
 from studio.bus.sqlite import RunLog
-from studio.replay import replay
 from studio.runner import resume_run, run_team
 from studio.spec import SpecError, dump_spec, load_spec, parse_spec
 
@@ -69,8 +68,14 @@ def test_a_run_and_its_checkpoints_live_in_postgres_and_the_cli_reads_them(pg_ur
     assert [json.loads(line)["id"] for line in shown.stdout.splitlines()] == [m.id for m in result.messages]
     assert "s3cret" not in listed.stdout + listed.stderr + shown.stdout + shown.stderr
 
-    outcome = replay(result.run_id)  # served from the cassette in Postgres; the replayed run is not kept there
-    assert outcome.same and [r.run_id for r in log.runs()] == [result.run_id]
+    replayed = _huddle("replay", result.run_id[:10], "--json", home=elsewhere)  # the cassette, from Postgres
+    assert replayed.returncode == 0 and json.loads(replayed.stdout)["same"], replayed.stderr
+    assert [r.run_id for r in log.runs()] == [result.run_id], "a replay that keeps nothing wrote no run"
+    at = next(m for m in result.messages if m.kind == "code").id
+    forked = _huddle("runs", "fork", result.run_id, "--at", at[:12], home=elsewhere)
+    assert forked.returncode == 0 and f"forked from {result.run_id}" in forked.stdout, forked.stderr
+    child = log.runs(1)[0]
+    assert (child.parent_run, child.fork_at, child.status) == (result.run_id, at, "done")
     log.close()
 
 
