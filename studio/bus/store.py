@@ -2,9 +2,12 @@
 
 ``$HUDDLE_BUS_URL`` picks the backend for everything in the process (runs, the
 CLI's ``huddle runs``, the studio); a team's ``defaults.bus_url`` is used for
-its runs when the variable is unset. Both backends (``studio.bus.sqlite``,
-``studio.bus.redis``) have the interface of :class:`RunStore`, so the bus, the
-runner and every surface work on either; ``studio.bus.factory`` opens one.
+its runs when the variable is unset. ``$HUDDLE_STORE_URL`` (or a team's
+``defaults.store_url``) names a Postgres database for the run log and the
+checkpoints instead of SQLite in ``$HUDDLE_HOME``. The backends
+(``studio.bus.sqlite``, ``studio.bus.postgres``, ``studio.bus.redis``) have the
+interface of :class:`RunStore`, so the bus, the runner and every surface work on
+any of them; ``studio.bus.factory`` opens one.
 
 Example:
     >>> safe_url("redis://:s3cret@bus.internal:6379/0")
@@ -68,7 +71,7 @@ class GroupStore(Protocol):
 
 
 class RunStore(Protocol):
-    """What the bus, the runner and the surfaces need of a run log (:class:`RunLog`, ``RedisRunLog``)."""
+    """What the bus, the runner and the surfaces need of a run log (:class:`RunLog`, ``PostgresRunLog``, ``RedisRunLog``)."""
 
     path: str
     """Where the log lives, for messages to people (a file, or a URL without its password)."""
