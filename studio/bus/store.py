@@ -71,7 +71,7 @@ class GroupStore(Protocol):
 
 
 class RunStore(Protocol):
-    """What the bus, the runner and the surfaces need of a run log (:class:`RunLog`, ``PostgresRunLog``, ``RedisRunLog``)."""
+    """What the bus, the runner and the surfaces need of a run log (``RunLog``, ``PostgresRunLog``, ``RedisRunLog``)."""
 
     path: str
     """Where the log lives, for messages to people (a file, or a URL without its password)."""
