@@ -8,6 +8,9 @@
    no code). For reference, the same run with the team's memory on (MiniLM
    retrieval before every call, reflection at the end), and with execution on
    (every piece of code run in the sandbox, its failing first version retried).
+   The scripted turn on the Postgres store against the SQLite store's, timed
+   alternately (``_store_turn.py``: ``$HUDDLE_STORE_URL``, else a private
+   cluster on loopback). Target: <= 2x.
 2. Bus publish throughput with persistence (one SQLite transaction per
    message) against an in-memory bus. Target: >= 20,000 messages/s.
 
@@ -31,6 +34,7 @@ from typing import TypedDict
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
+from _store_turn import store_turns  # noqa: E402
 from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
 from langgraph.graph import END, START, StateGraph  # noqa: E402
 
@@ -115,6 +119,22 @@ def turn_times(runs: int, home: Path) -> tuple[float, float, float, float, float
             statistics.median(remembering), statistics.median(running))
 
 
+def _store_times(runs: int, home: Path) -> tuple[float, float, str]:
+    """The memory-off scripted run on each store (``_store_turn.store_turns``)."""
+    team = load_spec(TEAM)
+    spec = team.model_copy(update={"defaults": team.defaults.model_copy(update={"retry_backoff_s": 0}),
+                                   "sandbox": team.sandbox.model_copy(update={"enabled": False}),
+                                   "memory": team.memory.model_copy(update={"enabled": False})})
+    model = f"scripted:{home / 'script.yaml'}"  # written by turn_times: no delays
+
+    def run(folder: Path, i: int):
+        result = run_team(spec, f"Write fizzbuzz, store take {i}", model=model, home=folder)
+        assert result.status == "done", result.error
+        return result
+
+    return store_turns(runs, home, run, _turns)
+
+
 def bus_rate(n: int, log: RunLog | None) -> float:
     bus = Bus(log)
     seen = []
@@ -136,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         huddle, bare, saved, remembering, running = turn_times(args.runs, home)
+        on_sqlite, on_postgres, where = _store_times(args.runs, home)
         persisted = bus_rate(args.messages, RunLog(home / "bus.db"))
         memory = bus_rate(args.messages, None)
     ratio = huddle / bare
@@ -151,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
          f"{remembering / bare:.2f}x", "reference"),
         ("Huddle with execution on (each code run in the sandbox), per turn", f"{running:.2f} ms",
          f"{running / bare:.2f}x", "reference"),
+        ("Huddle scripted run, SQLite store (runs.db), per turn", f"{on_sqlite:.2f} ms", "baseline", ""),
+        (f"Huddle scripted run, Postgres store ({where}), per turn", f"{on_postgres:.2f} ms",
+         f"{on_postgres / on_sqlite:.2f}x", "<= 2x " + ("OK" if on_postgres <= 2 * on_sqlite else "MISSED")),
         ("bus publish, in memory (no log)", f"{memory:,.0f} msg/s", "baseline", ""),
         ("bus publish, persisted to SQLite (WAL)", f"{persisted:,.0f} msg/s", f"{persisted / memory:.2f}x",
          ">= 20,000 msg/s " + ("OK" if persisted >= 20000 else "MISSED")),

@@ -17,19 +17,20 @@ from memory.store import VectorMemory
 from memory.team import open_memory
 from pipelines import build_graph
 from studio._checkpoint_serde import RedactingSerializer
-from studio.bus import Bus, RunLog, RunStore, bus_url, open_store
+from studio.bus import Bus, RunLog, RunStore, bus_url, open_store, store_url
 from studio.bus.checkpoints import LogSaver
 from studio.home import huddle_home
 from studio.llm import CallSettings
 from studio.messages import MESSAGE_TYPES, Message, PlanStep, Usage
 from studio.spec import RoleSpec, TeamSpec
 
-__all__ = ["call_settings", "checkpointer", "compiled_graph", "open_pool", "open_team_memory", "release",
+__all__ = ["call_settings", "checkpointer", "compiled_graph", "keep_local", "open_pool", "open_team_memory", "release",
            "shared_store", "step_publisher"]
 
 
 _OPEN: dict[tuple[str, Path], object] = {}
 _OPEN_LOCK = threading.RLock()
+_LOCAL: set[Path] = set()  # scratch folders whose runs stay in their own runs.db, whatever the URLs say
 
 
 def _cached(kind: str, home: Path, make: Callable[[], object]):
@@ -49,6 +50,7 @@ def release(home: str | Path) -> None:
     """
     home = Path(home).resolve()
     with _OPEN_LOCK:
+        _LOCAL.discard(home)
         gone = [key for key in _OPEN if key[1] == home or home in key[1].parents]
         found = [_OPEN.pop(key) for key in gone]
     for kind, thing in zip((key[0] for key in gone), found, strict=True):
@@ -56,36 +58,50 @@ def release(home: str | Path) -> None:
             thing.close()
 
 
-def shared_store(home: str | Path | None = None, url: str | None = None) -> RunStore:
+def keep_local(home: str | Path) -> None:
+    """Keep the runs of ``home`` (a replay's scratch folder) in its own SQLite log until :func:`release`.
+
+    A replay that keeps nothing must not write its run to the Redis bus or the Postgres store the URLs name.
+    """
+    with _OPEN_LOCK:
+        _LOCAL.add(Path(home).resolve())
+
+
+def shared_store(home: str | Path | None = None, url: str | None = None, store: str | None = None) -> RunStore:
     """The run log, shared within this process.
 
-    It is the bus ``$HUDDLE_BUS_URL`` names, else ``url`` (a team's ``defaults.bus_url``), else SQLite in
+    It is the bus ``$HUDDLE_BUS_URL`` names, else ``url`` (a team's ``defaults.bus_url``), else the store
+    ``$HUDDLE_STORE_URL`` names, else ``store`` (a team's ``defaults.store_url``: Postgres), else SQLite in
     ``home`` (``$HUDDLE_HOME`` by default).
 
     Raises:
-        BusUnavailable: the bus cannot be used (a Redis server down, a bad URL).
+        BusUnavailable: the bus or store cannot be used (a server down, a refused login, a bad URL).
     """
     home = huddle_home(home)
-    url = bus_url(url)
+    url = None if home.resolve() in _LOCAL else bus_url(url) or store_url(store)
     return _cached(f"log:{url or ''}", home, lambda: open_store(home, url))
 
 
-def checkpointer(home: Path, url: str | None = None) -> LogSaver:
+def checkpointer(home: Path, url: str | None = None, store: str | None = None) -> LogSaver:
     """The graph's checkpoints, in the run log's own database (``studio.bus.checkpoints``), shared in the process.
 
-    On SQLite (the default) that is the run log the bus writes, so a step's messages and its checkpoint commit
-    together. With a Redis bus (``url`` or ``$HUDDLE_BUS_URL``) the messages live in Redis and the checkpoints stay
-    in ``runs.db`` in ``home``, with the messages kept in them whole. A ``checkpoints.db`` from before is read for
-    the runs it holds.
+    On SQLite (the default) or Postgres (``store`` or ``$HUDDLE_STORE_URL``) that is the run log the bus writes,
+    so a step's messages and its checkpoint commit together. With a Redis bus (``url`` or ``$HUDDLE_BUS_URL``) the
+    messages live in Redis and the checkpoints in the Postgres store if there is one, else in ``runs.db`` in
+    ``home``, with the messages kept in them whole. A ``checkpoints.db`` from before is read for the runs it holds.
     """
-    store = shared_store(home, url)
-    log = store if isinstance(store, RunLog) else _cached("log:", home, lambda: open_store(home))
-    assert isinstance(log, RunLog)  # open_store gives SQLite when no URL is given
+    bus_log = shared_store(home, url, store)
+    where = "" if home.resolve() in _LOCAL else store_url(store) or ""
+    if isinstance(bus_log, RunLog):
+        log = bus_log
+    else:
+        log = _cached(f"log:{where}", home, lambda: open_store(home, where or None))
+    assert isinstance(log, RunLog)  # SQLite or Postgres: a Redis URL is never a store URL
 
     def make() -> LogSaver:
         # Allow exactly our message types back out of checkpoints (LangGraph blocks unlisted types).
         serde = RedactingSerializer(allowed_msgpack_modules=[*MESSAGE_TYPES, PlanStep, Usage])
-        return LogSaver(log, serde=serde, legacy=home / "checkpoints.db")
+        return LogSaver(log, serde=serde, legacy=None if where else home / "checkpoints.db")
 
     return _cached(f"checkpoints:{log.path}", home, make)
 
@@ -133,9 +149,10 @@ def open_team_memory(spec: TeamSpec, home: str | Path | None = None) -> VectorMe
 
 def compiled_graph(spec: TeamSpec, home: Path):
     """The team's compiled graph on ``home``'s checkpoints (:func:`checkpointer`), built once per process."""
-    key = f"{bus_url(spec.defaults.bus_url) or ''}:{spec.model_dump_json(by_alias=True)}"
+    d = spec.defaults
+    key = f"{bus_url(d.bus_url) or ''}:{store_url(d.store_url) or ''}:{spec.model_dump_json(by_alias=True)}"
     return _cached(f"graph:{key}", home,
-                   lambda: build_graph(spec).compile(checkpointer=checkpointer(home, spec.defaults.bus_url)))
+                   lambda: build_graph(spec).compile(checkpointer=checkpointer(home, d.bus_url, d.store_url)))
 
 
 def call_settings(spec: TeamSpec, role: RoleSpec) -> CallSettings:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio._run_state import release
+from studio._run_state import keep_local, release
 from studio._tape import Cassette, ReplayDiverged, Tape
 from studio.bus.sqlite import calls_per_sender
 from studio.llm import Gateway
@@ -187,6 +187,8 @@ def replay(source: str | Path | Recording, *, spec: TeamSpec | None = None, live
     scratch = None if keep or live_model else tempfile.TemporaryDirectory(prefix="huddle-replay-")
     try:
         where = scratch.name if scratch is not None else home
+        if scratch is not None:
+            keep_local(scratch.name)  # nothing of the replay reaches a shared bus or store
         try:
             result = run_team(spec, recording.task, model=recording.model, home=where, tape=tape,
                               gateway=Gateway(spec.defaults.max_concurrency))

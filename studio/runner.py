@@ -130,7 +130,7 @@ class _Session:
             self.close()
             raise
         self.tool_problems = kit.problems
-        self.log = shared_store(home, spec.defaults.bus_url)
+        self.log = shared_store(home, spec.defaults.bus_url, spec.defaults.store_url)
         tape.bind(self.log, run_id)
         if spec.memory.enabled and memory is None and not tape.replaying:  # a replay's searches come from its tape
             memory = open_team_memory(spec, home)

@@ -1,8 +1,9 @@
-"""One bus conformance suite, run against both run-log backends: SQLite and Redis Streams.
+"""One bus conformance suite, run against every run-log backend: SQLite, Postgres and Redis Streams.
 
 Ordering per run, persistence, replay, resubscribing after a crash, no loss, no
 duplicates, and the run index the CLI and the studio read. The Redis backend
-runs on a real ``redis-server`` on loopback (``tests/_redis_server.py``).
+runs on a real ``redis-server`` on loopback (``tests/_redis_server.py``), the Postgres one on a private
+PostgreSQL cluster (``tests/_postgres_server.py``), each test in an empty schema of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
+import _postgres_server
 import _redis_server
 import pytest
 from _replies import decide
@@ -30,8 +32,9 @@ from studio.messages import Code, Final, Review, Task, Usage, message_from_json
 from studio.runner import RunNotFound, resume_run, run_team
 from studio.spec import SpecError, parse_spec
 
-BACKENDS = ["sqlite", "redis"]
+BACKENDS = ["sqlite", "postgres", "redis"]
 redis_url = _redis_server.redis_url  # the session's redis-server (a fixture)
+postgres_server = _postgres_server.postgres_server  # the session's PostgreSQL server (a fixture)
 start_redis_server, stop = _redis_server.start_redis_server, _redis_server.stop
 HUDDLE = str(Path(sys.executable).parent / "huddle")
 
@@ -43,6 +46,14 @@ def connect(request, tmp_path):
     if request.param == "sqlite":
         def make():
             opened.append(RunLog(tmp_path / "runs.db"))
+            return opened[-1]
+    elif request.param == "postgres":
+        from studio.bus.postgres import PostgresRunLog
+
+        where = _postgres_server.schema_url(request.getfixturevalue("postgres_server"))
+
+        def make():
+            opened.append(PostgresRunLog(where))
             return opened[-1]
     else:
         url = f"{request.getfixturevalue('redis_url')}?namespace=t-{uuid.uuid4().hex[:12]}"
@@ -509,7 +520,7 @@ def test_an_unreachable_redis_is_a_user_error_that_never_shows_the_password(home
 
 
 def test_an_unknown_bus_scheme_says_what_is_expected(home, monkeypatch):
-    monkeypatch.setenv("HUDDLE_BUS_URL", "postgres://db/huddle")
+    monkeypatch.setenv("HUDDLE_BUS_URL", "mysql://db/huddle")
     out = huddle("runs", "list", home=home)
     assert out.returncode == 2 and "expected redis://" in out.stderr
 

@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import _postgres_server
 import pytest
 from _replies import approve, code, decide, plan
 from conftest import ROOT, hashed
@@ -20,6 +21,7 @@ from studio.bus.sqlite import RunLog
 from studio.runner import resume_run, run_team
 from studio.spec import load_spec
 
+postgres_server = _postgres_server.postgres_server  # the session's private PostgreSQL server (a fixture)
 TASK = "Write add(a, b).\nassert add(2, 3) == 5"
 
 
@@ -36,6 +38,28 @@ def test_the_saver_passes_langgraphs_conformance_suite(where, tmp_path):
     assert {name for name, r in results.items() if r.passed} >= {
         "put", "put_writes", "get_tuple", "list", "delete_thread", "copy_thread"}
     assert sum(r.tests_passed for r in results.values()) >= 60
+
+
+def test_the_saver_on_postgres_passes_langgraphs_conformance_suite(postgres_server):
+    from studio.bus.postgres import PostgresRunLog
+
+    opened: list[PostgresRunLog] = []
+
+    @checkpointer_test(name="LogSaver-postgres")
+    async def saver():
+        opened.append(PostgresRunLog(_postgres_server.schema_url(postgres_server)))  # each test: an empty schema
+        yield LogSaver(opened[-1])
+
+    try:
+        report = asyncio.run(validate(saver))
+    finally:
+        for log in opened:
+            log.close()
+    failed = {name: r.failures for name, r in report.results.items() if r.passed is False}
+    assert failed == {}
+    assert {name for name, r in report.results.items() if r.passed} >= {
+        "put", "put_writes", "get_tuple", "list", "delete_thread", "copy_thread"}
+    assert sum(r.tests_passed for r in report.results.values()) >= 60
 
 
 def _table_rows(path: Path, table: str) -> int:

@@ -2,7 +2,8 @@
 
 Each attempt is a real ``huddle run`` (then ``huddle run --resume``) in its own process. Starting Python and
 importing Huddle takes seconds, so the processes are forked from one that imported it once (a zygote): a
-child is the CLI from ``main()`` on, killed with SIGKILL at a random moment of its run.
+child is the CLI from ``main()`` on, killed with SIGKILL at a random moment of its run. The same on the SQLite
+store and on Postgres (``$HUDDLE_STORE_URL``, a private cluster: ``tests/_postgres_server.py``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import _postgres_server
+import pytest
 from _replies import approve, code, decide, plan
 
-from studio.bus.sqlite import RunLog
+from studio.bus import open_store
 
+postgres_server = _postgres_server.postgres_server  # the session's PostgreSQL server (a fixture)
 KILLS = 22
 KINDS = ["task", "decision", "plan", "decision", "code", "execution", "decision", "review", "final"]
 """The dev team's run, its reflections aside: a lesson and an episode before the final. A kill after the final
@@ -62,8 +66,10 @@ def _printed(path: Path) -> list[dict]:
 class _Zygote:
     """A process that imported Huddle once and forks a ``huddle`` CLI process on demand."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, store: str | None):
         env = {**os.environ, "HUDDLE_HOME": str(home), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        if store:
+            env["HUDDLE_STORE_URL"] = store
         self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=env)
 
@@ -90,9 +96,9 @@ class _Zygote:
         self.proc.wait(timeout=30)
 
 
-def _logged(home: Path, known: set[str]) -> tuple[str | None, list[str], str | None]:
+def _logged(home: Path, store: str | None, known: set[str]) -> tuple[str | None, list[str], str | None]:
     """The run not in ``known`` (the one being killed), its logged message ids and its status."""
-    log = RunLog(home / "runs.db")
+    log = open_store(home, store)
     try:
         run = next((r for r in log.runs() if r.run_id not in known), None)
         return (run.run_id, [m.id for m in log.messages(run.run_id)], run.status) if run else (None, [], None)
@@ -100,7 +106,10 @@ def _logged(home: Path, known: set[str]) -> tuple[str | None, list[str], str | N
         log.close()
 
 
-def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(script, home, tmp_path, dev_team_file):
+@pytest.mark.parametrize("where", ["sqlite", "postgres"])
+def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(where, script, home, tmp_path, dev_team_file,
+                                                                     request):
+    store = _postgres_server.schema_url(request.getfixturevalue("postgres_server")) if where == "postgres" else None
     delay = 0.08  # every reply takes this long: the kills land inside calls, between them and in the writes
 
     def model(lesson: str) -> str:  # each run its own lesson (memory keeps a lesson it already has once)
@@ -113,7 +122,7 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(script, home
 
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    zygote = _Zygote(home)
+    zygote = _Zygote(home, store)
     finished: set[str] = set()
     kills = attempts = 0
     try:
@@ -128,13 +137,13 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(script, home
                 out = tmp_path / f"out{attempts}.jsonl"
                 kills += zygote.run(argv, out, rng.uniform(0.0, 0.9))
                 printed += _printed(out)
-                run_id, ids, status = _logged(home, finished)
+                run_id, ids, status = _logged(home, store, finished)
                 assert len(ids) == len(set(ids)), f"a message was logged twice (seed {seed})"
                 lost = [m["kind"] for m in printed if m["id"] not in ids]
                 assert lost == [], f"printed, then gone from the log: {lost} (seed {seed})"
                 if status == "done":
                     break
-            log = RunLog(home / "runs.db")
+            log = open_store(home, store)
             messages = log.messages(run_id)
             log.close()
             assert [m.kind for m in messages if m.kind != "reflection"] == KINDS, f"seed {seed}"
@@ -148,4 +157,4 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(script, home
     finally:
         zygote.close()
     assert kills >= 20 and len(finished) >= 2
-    print(f"{kills} kills in {attempts} attempts over {len(finished)} runs (seed {seed})")
+    print(f"{where}: {kills} kills in {attempts} attempts over {len(finished)} runs (seed {seed})")

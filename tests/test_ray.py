@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import _postgres_server
 import pytest
 from _replies import approve, code
 from conftest import duo_team
@@ -22,6 +23,7 @@ from studio.api import Team
 from studio.batch import run_batch, run_job, shutdown_workers
 from studio.batch.cluster import RayUnavailable, connect
 from studio.batch.limits import ProviderLimiter
+from studio.bus.postgres import PostgresRunLog
 from studio.cli import app
 from studio.eval import EvalTask
 from studio.runner import shared_store
@@ -108,6 +110,21 @@ def test_every_run_of_a_batch_reaches_the_drivers_run_log(duo, script, home, tmp
     assert sum(m.usage.calls for run in runs for m in run.messages) == 8
     err = capsys.readouterr().err
     assert "runs on Ray" in err and "4/4" in err and "done 4 · unsolved 0 · failed 0" in err
+
+
+postgres_server = _postgres_server.postgres_server  # the session's PostgreSQL server (a fixture)
+pg_url = _postgres_server.pg_url  # a schema of the test's own on it (a fixture)
+
+
+def test_a_batchs_runs_land_in_the_postgres_store(duo, script, home, local_ray, pg_url, monkeypatch):
+    monkeypatch.setenv("HUDDLE_STORE_URL", pg_url)
+    model = script({"coder": [code(GOOD_ADD)] * 2, "critic": [approve()] * 2})
+    runs = Team.from_spec(duo, home=home).run_many(["Write add(a, b).", "Write add(a, b) again."], model, workers=2)
+    log = PostgresRunLog(pg_url)  # where any machine reads them
+    assert {info.run_id: info.status for info in log.runs()} == {run.run_id: "done" for run in runs}
+    assert all(log.messages(run.run_id) == run.messages for run in runs)
+    assert not (home / "runs.db").exists()
+    log.close()
 
 
 def test_a_run_that_fails_on_its_worker_is_recorded_failed(duo, script, home, local_ray):

@@ -1,4 +1,8 @@
-"""A run killed with SIGKILL continues with ``huddle run --resume``: nothing lost, nothing twice."""
+"""A run killed with SIGKILL continues with ``huddle run --resume``: nothing lost, nothing twice.
+
+Every test runs on the SQLite store and on Postgres (``$HUDDLE_STORE_URL``, a private cluster); on Postgres the
+killed run is resumed from another ``$HUDDLE_HOME``, as another machine would.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,29 @@ import textwrap
 import time
 from pathlib import Path
 
+import _postgres_server
+import pytest
 from _replies import approve, code, decide, plan
 
-from studio.bus.sqlite import RunLog
+from studio.bus import RunStore, open_store, store_url
 
 HUDDLE = str(Path(sys.executable).parent / "huddle")
+postgres_server = _postgres_server.postgres_server  # the session's PostgreSQL server (a fixture)
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "postgres"])
+def store(request, monkeypatch) -> str | None:
+    """The store of this test's runs: SQLite in ``$HUDDLE_HOME``, or a Postgres schema of its own."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("HUDDLE_STORE_URL", raising=False)
+        return None
+    url = _postgres_server.schema_url(request.getfixturevalue("postgres_server"))
+    monkeypatch.setenv("HUDDLE_STORE_URL", url)  # for this process and the `huddle` processes it starts
+    return url
+
+
+def _log(home: Path) -> RunStore:
+    return open_store(home, store_url())
 
 
 def _script(script):
@@ -32,17 +54,17 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _check_complete(home: Path, run_id: str, before_kill: list[dict]) -> None:
-    messages = RunLog(home / "runs.db").messages(run_id)
+    messages = _log(home).messages(run_id)
     ids = [m.id for m in messages]
     assert len(ids) == len(set(ids)), "a message was published twice"
     assert ids[: len(before_kill)] == [m["id"] for m in before_kill], "a message published before the kill was lost"
     assert [m.kind for m in messages] == ["task", "decision", "plan", "decision", "code", "execution", "decision",
                                           "review", "reflection", "reflection", "final"]  # the lesson, the episode
     assert messages[-1].approved and messages[-1].code == "x = 42"
-    assert RunLog(home / "runs.db").get_run(run_id).status == "done"
+    assert _log(home).get_run(run_id).status == "done"
 
 
-def test_sigkill_mid_call_then_resume(script, home, dev_team_file):
+def test_sigkill_mid_call_then_resume(script, home, dev_team_file, store, tmp_path):
     model = _script(script)
     proc = subprocess.Popen([HUDDLE, "run", str(dev_team_file), "answer", "--model", model, "--json"],
                             stdout=subprocess.PIPE, text=True, env=_env(home), start_new_session=True)
@@ -57,10 +79,11 @@ def test_sigkill_mid_call_then_resume(script, home, dev_team_file):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     run_id = before[0]["run_id"]
-    assert RunLog(home / "runs.db").get_run(run_id).status == "running"
+    assert _log(home).get_run(run_id).status == "running"
 
+    elsewhere = tmp_path / "another-machine" if store else home  # Postgres: any machine resumes it
     resumed = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
-                             env=_env(home), timeout=120)
+                             env=_env(elsewhere), timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert "unregistered type" not in resumed.stderr  # our message types are allowed out of checkpoints
     printed = [json.loads(line) for line in resumed.stdout.splitlines()]
@@ -86,7 +109,7 @@ def test_crash_after_publish_before_checkpoint_is_not_replayed(script, home, tmp
     """))
     crashed = subprocess.run([sys.executable, str(crasher)], env=_env(home), timeout=60)
     assert crashed.returncode == 9
-    log = RunLog(home / "runs.db")
+    log = _log(home)
     run = log.runs()[0]
     before = [m.model_dump(mode="json") for m in log.messages(run.run_id)]
     assert before[-1]["kind"] == "code"
@@ -108,7 +131,7 @@ def test_resume_of_a_finished_run_changes_nothing(script, home, dev_team_file):
     again = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
                            env=_env(home), timeout=60)
     assert again.returncode == 0 and again.stdout == ""
-    assert len(RunLog(home / "runs.db").messages(run_id)) == 11
+    assert len(_log(home).messages(run_id)) == 11
 
 
 def test_ctrl_c_says_how_to_resume(script, home, dev_team_file):
@@ -125,7 +148,7 @@ def test_ctrl_c_says_how_to_resume(script, home, dev_team_file):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (out, err)
-    run_id = RunLog(home / "runs.db").runs()[0].run_id
+    run_id = _log(home).runs()[0].run_id
     assert f"huddle run --resume {run_id}" in err and "Traceback" not in err
     resumed = subprocess.run([HUDDLE, "run", "--resume", run_id, "--json"], capture_output=True, text=True,
                              env=_env(home), timeout=60)

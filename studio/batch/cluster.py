@@ -29,6 +29,7 @@ import os
 import re
 import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = ["LOCAL", "RayUnavailable", "connect", "describe"]
 
@@ -88,8 +89,13 @@ def connect(address: str | None = None) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine on its own
+    store = os.environ.get("HUDDLE_STORE_URL", "").strip()
+    # Workers on every machine write their runs to the Postgres store too (its password stays out of Ray's
+    # runtime env: each node reads $PGPASSWORD or ~/.pgpass); the driver's ingest then finds them there.
+    secret = urlsplit(store).password is not None or "password=" in store
+    shared = {"HUDDLE_STORE_URL": store} if store and not secret else {}
     quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
-                             "runtime_env": {"env_vars": WORKER_ENV}}
+                             "runtime_env": {"env_vars": {**WORKER_ENV, **shared}}}
     # "local": a new instance even where `ray start` runs a cluster on this machine
     if address is None or address == LOCAL:
         ray.init(address=LOCAL, include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,

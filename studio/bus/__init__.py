@@ -1,7 +1,7 @@
 """The message bus and the run log under it: publish/subscribe, persisted before delivery.
 
 ``pubsub`` is the :class:`Bus`; ``store`` says what a run log is (:class:`RunStore`)
-and ``factory`` opens one; ``sqlite`` and ``redis`` are the two backends, ``groups``
+and ``factory`` opens one; ``sqlite``, ``postgres`` and ``redis`` are the backends, ``groups``
 and ``redis_groups`` their consumer groups, ``consumer`` the durable subscriber.
 
 Example:
@@ -19,10 +19,21 @@ from studio.bus.consumer import Consumer, Delivery
 from studio.bus.factory import open_store
 from studio.bus.pubsub import Bus, Subscriber
 from studio.bus.sqlite import RunInfo, RunLog, calls_per_sender
-from studio.bus.store import BUS_URL_ENV, BusUnavailable, GroupStore, RunStore, bus_url, safe_url
+from studio.bus.store import (
+    BUS_URL_ENV,
+    STORE_URL_ENV,
+    BusUnavailable,
+    GroupStore,
+    RunStore,
+    bus_url,
+    is_postgres,
+    safe_url,
+    store_url,
+)
 
 __all__ = [
     "BUS_URL_ENV",
+    "STORE_URL_ENV",
     "Bus",
     "BusUnavailable",
     "Consumer",
@@ -34,6 +45,8 @@ __all__ = [
     "Subscriber",
     "bus_url",
     "calls_per_sender",
+    "is_postgres",
     "open_store",
     "safe_url",
+    "store_url",
 ]

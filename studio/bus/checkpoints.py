@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -67,13 +66,15 @@ _CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
 _KEEP = 20_000  # logged messages remembered (id -> message) before the memo starts again
 
 Deliver = Callable[[list[Message]], None]
+Db = Any  # the log's connection: ``sqlite3.Connection``, or ``studio.bus._pg_sql.PgConnection`` on Postgres
 
 
 class LogSaver(BaseCheckpointSaver[str]):
     """Checkpoints and pending writes in the run log's database (see the module's docstring).
 
     Args:
-        log: the SQLite run log whose connection, lock and ``messages`` table it shares.
+        log: the run log whose connection, lock and ``messages`` table it shares: SQLite, or Postgres
+            (``studio.bus.postgres``, the same SQL spoken to it by ``studio.bus._pg_sql``).
         serde: the serialiser for everything that is not a list of logged messages (LangGraph's by default).
         legacy: a ``checkpoints.db`` from before this store: a thread found only there is copied in on first use.
     """
@@ -121,7 +122,7 @@ class LogSaver(BaseCheckpointSaver[str]):
                 deliver(messages)
 
     @contextmanager
-    def _transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, write: bool = True) -> Iterator[Db]:
         """The log's transaction; if it rolls back, forget which ids are logged (it may have added some)."""
         try:
             with self.log.transaction(write) as db:
@@ -130,8 +131,8 @@ class LogSaver(BaseCheckpointSaver[str]):
             self._known.clear()
             raise
 
-    def _log(self, db: sqlite3.Connection, messages: list[Message]) -> list[Message]:
-        fresh = RunLog.insert(db, messages)
+    def _log(self, db: Db, messages: list[Message]) -> list[Message]:
+        fresh = self.log.insert(db, messages)
         self._remember(fresh)
         return fresh
 
@@ -143,7 +144,7 @@ class LogSaver(BaseCheckpointSaver[str]):
 
     # -- messages by reference --------------------------------------------------------------------------------
 
-    def _refs(self, db: sqlite3.Connection, value: Any) -> list[str] | None:
+    def _refs(self, db: Db, value: Any) -> list[str] | None:
         """The ids of ``value``'s messages when it is a non-empty list of messages all in the log, else ``None``."""
         if not isinstance(value, list) or not value or not all(isinstance(m, MESSAGE_TYPES) for m in value):
             return None
@@ -153,7 +154,7 @@ class LogSaver(BaseCheckpointSaver[str]):
             self._remember(list(self._fetch(db, missing).values()))
         return ids if all(i in self._known for i in ids) else None
 
-    def _fetch(self, db: sqlite3.Connection, ids: list[str]) -> dict[str, Message]:
+    def _fetch(self, db: Db, ids: list[str]) -> dict[str, Message]:
         found: dict[str, Message] = {}
         for start in range(0, len(ids), _CHUNK):
             part = ids[start:start + _CHUNK]
@@ -161,7 +162,7 @@ class LogSaver(BaseCheckpointSaver[str]):
             found.update((i, message_from_json(body)) for i, body in rows)
         return found
 
-    def _messages(self, db: sqlite3.Connection, ids: list[str]) -> list[Message]:
+    def _messages(self, db: Db, ids: list[str]) -> list[Message]:
         missing = [i for i in ids if i not in self._known]
         if missing:
             self._remember(list(self._fetch(db, missing).values()))
@@ -234,7 +235,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         """Checkpoints, newest first, of a thread (``config``) or all, matching ``filter``'s metadata."""
         if config is not None:
             self._adopt(str(config["configurable"]["thread_id"]))
-        where, params = search_where(config, filter, before)
+        where, params = getattr(self.log, "search_where", search_where)(config, filter, before)  # Postgres: its own
         query = f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints {where} ORDER BY checkpoint_id DESC"
         if limit is not None:
             query, params = query + " LIMIT ?", [*params, limit]
@@ -242,7 +243,7 @@ class LogSaver(BaseCheckpointSaver[str]):
             found = [self._tuple(db, row) for row in db.execute(query, params).fetchall()]
         yield from found
 
-    def _tuple(self, db: sqlite3.Connection, row: tuple) -> CheckpointTuple:
+    def _tuple(self, db: Db, row: tuple) -> CheckpointTuple:
         thread_id, ns, checkpoint_id, parent_id, type_, blob, meta, refs = row
         checkpoint = self.serde.loads_typed((type_, blob))
         for channel, ids in json.loads(refs or "{}").items():

@@ -2,9 +2,12 @@
 
 ``$HUDDLE_BUS_URL`` picks the backend for everything in the process (runs, the
 CLI's ``huddle runs``, the studio); a team's ``defaults.bus_url`` is used for
-its runs when the variable is unset. Both backends (``studio.bus.sqlite``,
-``studio.bus.redis``) have the interface of :class:`RunStore`, so the bus, the
-runner and every surface work on either; ``studio.bus.factory`` opens one.
+its runs when the variable is unset. ``$HUDDLE_STORE_URL`` (or a team's
+``defaults.store_url``) names a Postgres database for the run log and the
+checkpoints instead of SQLite in ``$HUDDLE_HOME``. The backends
+(``studio.bus.sqlite``, ``studio.bus.postgres``, ``studio.bus.redis``) have the
+interface of :class:`RunStore`, so the bus, the runner and every surface work on
+any of them; ``studio.bus.factory`` opens one.
 
 Example:
     >>> safe_url("redis://:s3cret@bus.internal:6379/0")
@@ -22,10 +25,16 @@ from urllib.parse import urlsplit, urlunsplit
 from studio.bus.sqlite import RunInfo
 from studio.messages import Message
 
-__all__ = ["BUS_URL_ENV", "BusUnavailable", "GroupStore", "RunStore", "bus_url", "safe_url"]
+__all__ = ["BUS_URL_ENV", "STORE_URL_ENV", "BusUnavailable", "GroupStore", "RunStore", "bus_url", "is_postgres",
+           "safe_url", "store_url"]
 
 BUS_URL_ENV = "HUDDLE_BUS_URL"
 """Environment variable naming the bus: ``redis://host:6379/0``, ``rediss://…`` or ``sqlite://`` (the default)."""
+
+
+STORE_URL_ENV = "HUDDLE_STORE_URL"
+"""Environment variable naming where runs and checkpoints live: ``postgresql://USER@HOST:PORT/DB`` (else SQLite)."""
+_PG_SCHEMES = ("postgresql", "postgres")
 
 
 class BusUnavailable(RuntimeError):
@@ -62,7 +71,7 @@ class GroupStore(Protocol):
 
 
 class RunStore(Protocol):
-    """What the bus, the runner and the surfaces need of a run log (:class:`RunLog`, ``RedisRunLog``)."""
+    """What the bus, the runner and the surfaces need of a run log (``RunLog``, ``PostgresRunLog``, ``RedisRunLog``)."""
 
     path: str
     """Where the log lives, for messages to people (a file, or a URL without its password)."""
@@ -128,6 +137,19 @@ class RunStore(Protocol):
 def bus_url(spec_url: str | None = None) -> str | None:
     """The bus to use: ``$HUDDLE_BUS_URL`` when set, else ``spec_url`` (a team's ``defaults.bus_url``)."""
     return os.environ.get(BUS_URL_ENV, "").strip() or spec_url or None
+
+
+def store_url(spec_url: str | None = None) -> str | None:
+    """Where runs live: ``$HUDDLE_STORE_URL`` when set, else ``spec_url`` (a team's ``defaults.store_url``).
+
+    ``None`` means the SQLite run log in ``$HUDDLE_HOME``.
+    """
+    return os.environ.get(STORE_URL_ENV, "").strip() or spec_url or None
+
+
+def is_postgres(url: str | None) -> bool:
+    """Whether ``url`` names a Postgres store (``postgresql://`` or ``postgres://``)."""
+    return bool(url) and urlsplit(url or "").scheme in _PG_SCHEMES
 
 
 def safe_url(url: str) -> str:

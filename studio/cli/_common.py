@@ -41,11 +41,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def open_log() -> Any:
-    """The run log: the bus ``$HUDDLE_BUS_URL`` names (Redis Streams), else runs.db in HUDDLE_HOME."""
-    from studio.bus import BusUnavailable, bus_url, open_store
+    """The run log: the bus ``$HUDDLE_BUS_URL`` names (Redis), else the store ``$HUDDLE_STORE_URL``, else runs.db."""
+    from studio.bus import BusUnavailable, bus_url, open_store, store_url
     from studio.home import huddle_home
 
     try:
-        return open_store(huddle_home(), bus_url())
+        return open_store(huddle_home(), bus_url() or store_url())
     except BusUnavailable as exc:
         fail(str(exc))

@@ -46,11 +46,11 @@ def _epoch(stamp: str) -> float:
 
 def _runs() -> dict[str, tuple[str, float]]:
     """Every run in the run log: its status and when it last changed."""
-    from studio.bus import BusUnavailable, bus_url, open_store
+    from studio.bus import BusUnavailable, bus_url, open_store, store_url
     from studio.home import huddle_home
 
     try:
-        log = open_store(huddle_home(), bus_url())
+        log = open_store(huddle_home(), bus_url() or store_url())
         try:
             return {r.run_id: (r.status, _epoch(r.updated_at)) for r in log.runs(limit=2**62)}
         finally:

@@ -69,6 +69,7 @@ ROLE_KINDS = ("planner", "coder", "critic", "orchestrator", "test_designer")
 RoleKind = Literal["planner", "coder", "critic", "orchestrator", "test_designer"]
 DEFAULT_MODEL = "local/smollm2"
 _BUS_URL = re.compile(r"rediss?://[^:@/?]*(:\d+)?(/\d*)?(\?namespace=[\w.-]+)?")
+_STORE_URL = re.compile(r"postgres(ql)?://([^:@/?]+@)?[^:@/?]*(:\d+)?(/[^?]*)?(\?(?!(.*&)?password=).*)?")
 
 
 def free_role_name(base: str, taken: Collection[str]) -> str:
@@ -130,6 +131,9 @@ class Defaults(_Model):
     """The bus of this team's runs: ``redis://HOST:PORT/DB`` (Redis Streams) instead of the SQLite run log in
     ``$HUDDLE_HOME``; ``$HUDDLE_BUS_URL`` wins when set. No password here (the spec is stored with every run):
     set ``$HUDDLE_BUS_PASSWORD``."""
+    store_url: str | None = None
+    """Where this team's runs and checkpoints live: ``postgresql://USER@HOST:PORT/DB`` instead of SQLite in
+    ``$HUDDLE_HOME``; ``$HUDDLE_STORE_URL`` wins when set. No password: use ``$PGPASSWORD`` or ``~/.pgpass``."""
     providers: dict[str, ProviderLimits] = Field(default_factory=dict)
     """Per-provider limits (``openai: {max_concurrency: 8, requests_per_minute: 500}``), shared by every run in
     the process; the provider is litellm's name for it (``openai``, ``anthropic``, ``ollama``, ``local``, …)."""
@@ -140,6 +144,10 @@ class Defaults(_Model):
             raise ValueError("bus_url: expected redis://HOST:PORT/DB or rediss://HOST:PORT/DB (and optionally "
                              "?namespace=NAME), without a password: the spec is stored with every run, so set "
                              "$HUDDLE_BUS_PASSWORD")
+        if self.store_url is not None and not _STORE_URL.fullmatch(self.store_url):  # never echoed: a password?
+            raise ValueError("store_url: expected postgresql://USER@HOST:PORT/DB without a password: the spec is "
+                             "stored with every run, so set $PGPASSWORD, use ~/.pgpass or put the URL in "
+                             "$HUDDLE_STORE_URL")
         if self.api_base and self.api_key_env and is_provider_key_name(self.api_key_env):
             raise ValueError(f"api_key_env: {self.api_key_env} is a provider's own key, and api_base would send it "
                              f"to {redact(self.api_base)}; put the key for that host in a variable of its own "

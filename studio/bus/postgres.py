@@ -1,0 +1,115 @@
+"""The run log in Postgres: where runs live when several machines share them (``$HUDDLE_STORE_URL``).
+
+:class:`PostgresRunLog` is :class:`~studio.bus.sqlite.RunLog` on a psycopg connection: the same tables, the same
+queries (``studio.bus._pg_sql`` speaks them to Postgres), the same consumer groups, and the same checkpointer
+(``studio.bus.checkpoints.LogSaver``), so a step's messages and its checkpoint commit in one Postgres
+transaction. Any machine that can reach the server can then list, resume, approve, replay or fork a run.
+
+The password never comes from a team file: put it in ``$PGPASSWORD``, ``~/.pgpass`` or the URL in
+``$HUDDLE_STORE_URL``; it is never printed (:func:`~studio.bus.store.safe_url`).
+
+Example (with a server on ``localhost:5432``)::
+
+    log = PostgresRunLog("postgresql://huddle@localhost:5432/huddle")
+    log.create_run("r1", team="duo", task="hi", spec={})
+    log.get_run("r1").status  # 'running'
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.sqlite.utils import search_where
+
+from studio.bus._pg_sql import PgConnection
+from studio.bus.groups import SqliteGroups
+from studio.bus.sqlite import _SCHEMA, RunLog
+from studio.bus.store import STORE_URL_ENV, BusUnavailable, safe_url
+
+__all__ = ["PostgresRunLog", "server_name"]
+
+CONNECT_TIMEOUT_S = 10
+
+
+def server_name(url: str) -> str:
+    """``host:port/db`` of a Postgres URL, for messages (never its user's password)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    return f"{host}:{parts.port or 5432}/{parts.path.lstrip('/') or parts.username or 'postgres'}"
+
+
+class PostgresRunLog(RunLog):
+    """Runs, messages, consumer groups and checkpoints in one Postgres database.
+
+    Args:
+        url: ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…]`` (libpq's URI).
+
+    Raises:
+        BusUnavailable: the server cannot be reached, refuses the login or the database; the message names the
+            server (``host:port/db``), never the password.
+    """
+
+    def __init__(self, url: str):  # noqa: D107 - documented on the class
+        self.url = url
+        self.path = safe_url(url)
+        self._lock = threading.Lock()
+        self._db = PgConnection(self._open, self._problem)  # type: ignore[assignment]  # sqlite3's, on psycopg
+        with self.transaction():  # two processes creating the tables at once would collide: one at a time
+            self._db.executescript(_SCHEMA)
+            for column in ("parent_run", "fork_at"):
+                self._db.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} TEXT")
+            self.groups = SqliteGroups(self._db, self._lock, self.path)
+
+    def _open(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            raise BusUnavailable(self._problem(exc)) from None
+
+    def _problem(self, exc: BaseException) -> str:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        password = urlsplit(self.url).password
+        if password:
+            reason = reason.replace(password, "***")
+        return (f"cannot use the Postgres store at {server_name(self.url)} ({reason}); check that the server runs "
+                f"and ${STORE_URL_ENV}, and give the password in $PGPASSWORD or ~/.pgpass, not a team file")
+
+    def append(self, messages: Any) -> list:
+        """Store messages in one write transaction (so ``seq`` follows commits); return those not stored before."""
+        with self.transaction() as db:
+            fresh = self.insert(db, list(messages))
+        if fresh:
+            self.groups.appended()
+        return fresh
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[Any]:
+        """As :meth:`RunLog.transaction`; a write transaction holds the store's write lock until it ends."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if not self._db.conn.closed:  # type: ignore[attr-defined]
+                    self._db.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def search_where(config: RunnableConfig | None, filter: dict[str, Any] | None,
+                     before: RunnableConfig | None = None) -> tuple[str, list[Any]]:
+        """``WHERE`` clause over checkpoints (LangGraph's, with the metadata filter as JSON containment)."""
+        where, params = search_where(config, None, before)
+        if filter:
+            clause = "convert_from(metadata, 'UTF8')::jsonb @> ?::jsonb"
+            where = f"{where} AND {clause}" if where else f"WHERE {clause}"
+            params = [*params, json.dumps(filter)]
+        return where, list(params)
+
