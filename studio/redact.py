@@ -209,6 +209,17 @@ def redact_data(value: Any, memo: dict[int, tuple[Any, Any, Any]] | None = None)
 
 
 _MEMO_SIZE = 50_000
+_TEXT_FIELDS: dict[type, tuple[str, ...]] = {}
+"""Per pydantic model class, the fields redaction looks into (not the structural ones); ``()`` for other types."""
+
+
+def _text_fields(cls: type) -> tuple[str, ...]:
+    fields = getattr(cls, "model_fields", None)
+    names = tuple(n for n in fields if n not in _STRUCTURAL) \
+        if isinstance(fields, dict) and hasattr(cls, "model_copy") else ()
+    if names or not isinstance(fields, dict):
+        _TEXT_FIELDS[cls] = names
+    return names
 
 
 def _walk(value: Any, secrets: list[tuple[str, str]], memo: dict[int, tuple[Any, Any, Any]] | None) -> Any:
@@ -225,18 +236,20 @@ def _walk(value: Any, secrets: list[tuple[str, str]], memo: dict[int, tuple[Any,
     if isinstance(value, dict):
         mapped = {k: _walk(v, secrets, memo) for k, v in value.items()}
         return mapped if any(mapped[k] is not v for k, v in value.items()) else value
-    fields = getattr(type(value), "model_fields", None)
-    if isinstance(fields, dict) and hasattr(value, "model_copy"):  # a pydantic model (messages are frozen ones)
+    names = _TEXT_FIELDS.get(type(value))
+    if names is None:
+        names = _text_fields(type(value))
+    if names:  # a pydantic model (messages are frozen ones)
         seen = memo.get(id(value)) if memo is not None else None
         if seen is not None and seen[0] is value and seen[2] is secrets:  # same object, same secrets
             return seen[1]
         update = {}
-        for name in fields:
-            if name not in _STRUCTURAL:
-                old = getattr(value, name)
-                new = _walk(old, secrets, memo)
-                if new is not old:
-                    update[name] = new
+        for name in names:
+            old = getattr(value, name)
+            # a message's text fields are strings: redacted here, without a call per field (the bus's hot path)
+            new = (_redact(old, secrets) if old else old) if type(old) is str else _walk(old, secrets, memo)
+            if new is not old:
+                update[name] = new
         out = value.model_copy(update=update) if update else value
         if memo is not None:
             if len(memo) >= _MEMO_SIZE:
