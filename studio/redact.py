@@ -159,7 +159,28 @@ def _assigned_values(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_LONG = 256
+"""Texts this long or longer are remembered once redacted: a run's prompts are redacted again and again (the
+cassette's request, its record, the checkpoints), and each pass over a long one costs tens of microseconds."""
+_DONE: dict[str, tuple[list[tuple[str, str]], str | None]] = {}
+"""Long texts redacted before: text -> (the secrets it was redacted for, the redacted text or ``None``: unchanged)."""
+_DONE_SIZE = 1024
+
+
 def _redact(text: str, secrets: list[tuple[str, str]]) -> str:
+    if len(text) < _LONG:
+        return _redact_text(text, secrets)
+    done = _DONE.get(text)
+    if done is not None and done[0] is secrets:  # redacted for these secrets (a changed environment makes a new list)
+        return text if done[1] is None else done[1]  # unchanged: the text itself (callers test identity)
+    if len(_DONE) >= _DONE_SIZE:
+        _DONE.clear()
+    out = _redact_text(text, secrets)
+    _DONE[text] = (secrets, None if out is text else out)
+    return out
+
+
+def _redact_text(text: str, secrets: list[tuple[str, str]]) -> str:
     for name, value in secrets:
         if value in text:
             text = text.replace(value, f"[redacted {name}]")

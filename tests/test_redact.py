@@ -116,3 +116,19 @@ def test_hostile_text_is_redacted_in_linear_time(text):
 
     quarter, whole = best(text[: len(text) // 4]), best(text)
     assert whole < 10 * quarter + 0.05, (quarter, whole)
+
+
+def test_a_long_text_is_redacted_again_once_the_environment_holds_a_new_secret(monkeypatch):
+    """Long texts (prompts) are remembered once redacted; a secret set later is still found in them."""
+    from studio.messages import Task
+
+    text = "Connect with the token Zq8vN4mR7pL2xK9w and report. " + "Plain words follow. " * 20
+    monkeypatch.delenv("HUDDLE_TEST_TOKEN", raising=False)
+    assert redact(text) is text and redact(text) is text  # nothing secret: the text itself, twice
+    task = Task(run_id="r", sender="user", content=text)
+    assert redact_data(task) is task  # the message too: nothing copied
+    monkeypatch.setenv("HUDDLE_TEST_TOKEN", "Zq8vN4mR7pL2xK9w")
+    assert "Zq8vN4mR7pL2xK9w" not in redact(text) and "[redacted HUDDLE_TEST_TOKEN]" in redact(text)
+    assert "Zq8vN4mR7pL2xK9w" not in redact_data(task).content
+    monkeypatch.delenv("HUDDLE_TEST_TOKEN")
+    assert redact(text) is text
