@@ -40,6 +40,16 @@ __all__ = ["AddResult", "VectorMemory"]
 
 _INCLUDE = ["documents", "metadatas"]
 _QUERY_CACHE = 256
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    """The store's embedder as the poisoning guard sees it: texts embedded lately are not embedded again."""
+
+    name: str
+    encode: Callable[[Sequence[str]], np.ndarray]
+
+
 _POOL = ThreadPoolExecutor(max_workers=len(COLLECTIONS), thread_name_prefix="huddle-memory")
 
 
@@ -223,7 +233,7 @@ class VectorMemory:
         # memory.reflection), but is not itself a source to refuse; the texts that tainted it are.
         sources = [(i, text) for i, text in [*seen, *nearest, *external] if collection_of(i) != "reflections"]
         check_lesson(probe, trust=item.trust, source=item.source or item.writer, untrusted=sources,
-                     embedder=self.embedder)
+                     embedder=_Remembered(self.embedder.name, self.embed))  # the probe was embedded above
 
     def forget(self, ids: Sequence[str] = (), *, source: str | None = None, run_id: str | None = None) -> int:
         """Delete items by id (or unique id prefix), by source, or by run; return how many went."""
@@ -280,16 +290,27 @@ class VectorMemory:
 
     def _query_vector(self, query: str) -> np.ndarray:
         """The query's embedding; recent ones are kept, since the roles of a run search for the same task."""
+        return self._vectors([query])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The embedder's unit vectors of ``texts``, one row each; a text embedded lately is not embedded again."""
+        return self._vectors(list(texts)) if texts else np.zeros((0, self.embedder.dim), dtype=np.float32)
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts``: those embedded lately come from the cache, the others in one batch."""
         with self._lock:
-            if query in self._queries:
-                self._queries.move_to_end(query)
-                return self._queries[query]
-        vector = self.embedder.encode([query])
-        with self._lock:
-            self._queries[query] = vector
-            if len(self._queries) > _QUERY_CACHE:
-                self._queries.popitem(last=False)
-        return vector
+            known = {t: self._queries[t] for t in dict.fromkeys(texts) if t in self._queries}
+            for text in known:
+                self._queries.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = self.embedder.encode(missing)
+            with self._lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    known[text] = self._queries[text] = vector[None, :]
+                while len(self._queries) > _QUERY_CACHE:
+                    self._queries.popitem(last=False)
+        return np.concatenate([known[t] for t in texts])
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Items by id, in the order asked (unknown ids are left out)."""
