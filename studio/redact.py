@@ -26,7 +26,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["is_provider_key_name", "looks_secret", "redact", "redact_data", "secret_fields", "secret_values"]
+__all__ = ["is_provider_key_name", "looks_secret", "redact", "redact_data", "secret_fields", "secret_values",
+           "shared"]
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$|^AWS_|_AUTH$", re.IGNORECASE)
 _PROVIDER_KEY_NAME = re.compile(
@@ -230,6 +231,18 @@ def redact_data(value: Any, memo: dict[int, tuple[Any, Any, Any]] | None = None)
 
 
 _MEMO_SIZE = 50_000
+_SHARED: dict[int, tuple[dict[str, Any], list[tuple[str, str]] | None]] = {}
+"""Shared, never-changed dicts (:func:`shared`) by id: (the dict, the secrets it was last found clean for)."""
+
+
+def shared(value: dict[str, Any]) -> dict[str, Any]:
+    """Note ``value`` as a dict that is shared and never changed (a reply model's JSON schema); return it.
+
+    :func:`redact_data` walks it once per set of secrets: while it holds none of them, it is passed over, here
+    and inside whatever holds it (each model call's request holds its schema).
+    """
+    _SHARED[id(value)] = (value, None)  # holding it keeps its id from being reused
+    return value
 _TEXT_FIELDS: dict[type, tuple[str, ...]] = {}
 """Per pydantic model class, the fields redaction looks into (not the structural ones); ``()`` for other types."""
 
@@ -255,8 +268,15 @@ def _walk(value: Any, secrets: list[tuple[str, str]], memo: dict[int, tuple[Any,
         walked = tuple(_walk(v, secrets, memo) for v in value)
         return walked if any(a is not b for a, b in zip(walked, value, strict=True)) else value
     if isinstance(value, dict):
+        shared = _SHARED.get(id(value))
+        if shared is not None and shared[0] is value and shared[1] is secrets:  # found clean for these secrets
+            return value
         mapped = {k: _walk(v, secrets, memo) for k, v in value.items()}
-        return mapped if any(mapped[k] is not v for k, v in value.items()) else value
+        if any(mapped[k] is not v for k, v in value.items()):
+            return mapped
+        if shared is not None and shared[0] is value:
+            _SHARED[id(value)] = (value, secrets)
+        return value
     names = _TEXT_FIELDS.get(type(value))
     if names is None:
         names = _text_fields(type(value))

@@ -5,6 +5,8 @@ request, the act loop's choices): rebuilding it was a quarter of a scripted turn
 
 Example:
     >>> from pydantic import BaseModel
+
+from studio.redact import shared
     >>> class Reply(BaseModel):
     ...     answer: str
     >>> json_schema(Reply) is json_schema(Reply), json_schema(Reply)["required"]
@@ -18,10 +20,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from studio.redact import shared
+
 __all__ = ["json_schema"]
 
 
 @lru_cache(maxsize=512)
 def json_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``model.model_json_schema()``, shared: read it, never change it."""
-    return model.model_json_schema()
+    """``model.model_json_schema()``, shared: read it, never change it (redaction passes over it while clean)."""
+    return shared(model.model_json_schema())
