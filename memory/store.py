@@ -42,7 +42,7 @@ _INCLUDE = ["documents", "metadatas"]
 _QUERY_CACHE = 256
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Remembered:
     """The store's embedder as the poisoning guard sees it: texts embedded lately are not embedded again."""
 
