@@ -18,11 +18,14 @@ Example:
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,7 @@ from memory.guard import check_lesson
 from memory.items import COLLECTIONS, Hit, MemoryItem, MemoryStoreError, PoisonError, collection_of
 from studio.redact import redact_data
 
-__all__ = ["AddResult", "VectorMemory"]
+__all__ = ["AddResult", "VectorMemory", "shared_hits"]
 
 _INCLUDE = ["documents", "metadatas"]
 _QUERY_CACHE = 256
@@ -48,6 +51,27 @@ class _Remembered:
 
     name: str
     encode: Callable[[Sequence[str]], np.ndarray]
+
+
+_SHARING: ContextVar[dict[tuple[Any, ...], tuple[int, list[Hit]]] | None] = ContextVar("huddle_memory_sharing",
+                                                                                     default=None)
+"""A run's collection hits by (memory, collection, query, k, filter): (the memory's writes then, the hits)."""
+
+
+@contextmanager
+def shared_hits(hits: dict[tuple[Any, ...], Any]) -> Iterator[None]:
+    """Searches made within it take a collection's hits from ``hits`` and leave theirs there.
+
+    One dict per run (:func:`memory.team.role_scopes`): the roles search for the same task with different
+    collections (the orchestrator reads ``episodes``, the planner all three, the critic two), and the
+    collections they share are queried once for a query, ``k`` and filter, until the memory is next written.
+    What another process writes meanwhile is seen from the next run on.
+    """
+    token = _SHARING.set(hits)
+    try:
+        yield
+    finally:
+        _SHARING.reset(token)
 
 
 _POOL = ThreadPoolExecutor(max_workers=len(COLLECTIONS), thread_name_prefix="huddle-memory")
@@ -210,7 +234,9 @@ class VectorMemory:
                 pending.join()
             if failure:
                 break
-            if new:
+            if new and start + batch >= len(ids):  # the last batch: nothing left to embed meanwhile, written here
+                write_batch(col, new, vectors, fresh, token, written, failure)
+            elif new:
                 pending = threading.Thread(target=write_batch, args=(col, new, vectors, fresh, token, written, failure),
                                            daemon=True)
                 pending.start()
@@ -222,6 +248,8 @@ class VectorMemory:
             result.added += added
             result.duplicates += lost
         if failure:
+            if not isinstance(failure[0], Exception):  # Ctrl-C during a write made here: as it is
+                raise failure[0]
             raise MemoryStoreError(f"memory {self.namespace!r}: storing failed: {failure[0]}") from failure[0]
 
     def _guard(self, item: MemoryItem, seen: Sequence[tuple[str, str]]) -> None:
@@ -280,9 +308,17 @@ class VectorMemory:
                                                   found["distances"][0], strict=True)]
 
         names = list(collections)
+        shared, writes = _SHARING.get(), self.writes  # (the count before querying: a write meanwhile makes it stale)
+        keys = {n: (id(self), n, query, k, json.dumps(where, sort_keys=True) if where else "") for n in names}
+        got = {n: e[1] for n in names if shared is not None and (e := shared.get(keys[n])) and e[0] == writes}
+        missing = [n for n in names if n not in got]
         # The collections are queried at once: chromadb's native code runs them in parallel.
-        found = list(_POOL.map(query_one, names)) if len(names) > 1 else [query_one(n) for n in names]
-        hits = [hit for part in found for hit in part]
+        found = list(_POOL.map(query_one, missing)) if len(missing) > 1 else [query_one(n) for n in missing]
+        for name, part in zip(missing, found, strict=True):
+            got[name] = part
+            if shared is not None:
+                shared[keys[name]] = (writes, part)
+        hits = [hit for name in names for hit in got[name]]
         hits.sort(key=lambda h: -h.score)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]

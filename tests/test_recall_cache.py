@@ -190,3 +190,32 @@ def searches_of(mem: VectorMemory) -> list[str]:
 
     mem.search = spy  # type: ignore[method-assign]
     return seen
+
+
+def test_the_views_of_a_run_query_each_collection_once_per_query(mem, monkeypatch):
+    """The orchestrator reads episodes, the planner three collections, the critic two: each is queried once."""
+    import memory.store
+
+    queried: list[int] = []
+    real = memory.store.retry_transient
+
+    def counting(call, where):
+        queried.append(1)
+        return real(call, where)
+
+    monkeypatch.setattr(memory.store, "retry_transient", counting)
+    run: dict = {}
+    views = [ScopedMemory(mem, role, read=read, write=(), run_id="r1", shared=run)
+             for role, read in (("orchestrator", ("episodes",)), ("planner", ("knowledge", "reflections", "episodes")),
+                                ("critic", ("knowledge", "reflections")))]
+    found = [view.search("empty list index", 3) for view in views]
+    assert len(queried) == 3  # episodes, knowledge, reflections: once each
+    alone = [ScopedMemory(mem, v.role, read=v.read, write=(), run_id="r2").search("empty list index", 3)
+             for v in views]
+    assert found == alone and found[2][0].text.startswith("Check the empty list")
+    assert len(queried) == 3 + 6  # views of their own (another run) query every collection they read
+    mem.remember("Index an empty list only after checking its length.", "reflections", writer="critic",
+                 trust="agent")
+    queried.clear()
+    again = ScopedMemory(mem, "coder", read=("reflections",), write=(), run_id="r1", shared=run)
+    assert len(again.search("empty list index", 3)) == 2 and len(queried) == 1  # a write: asked again
