@@ -131,7 +131,7 @@ def _repeats(memory: VectorMemory, lesson: str, recalled: _Shown) -> bool:
         return False
     if any(canonical(lesson) == canonical(text) for _, text in recalled):
         return True
-    vectors = memory.embedder.encode([canonical(lesson), *(canonical(text) for _, text in recalled)])
+    vectors = memory.embed([canonical(lesson), *(canonical(text) for _, text in recalled)])
     return bool((vectors[1:] @ vectors[0]).max() >= _REPEAT_SIMILARITY)  # unit vectors: cosine similarity
 
 

@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from memory.items import Hit, ScopeError
-from memory.store import VectorMemory
+from memory.store import VectorMemory, shared_hits
 
 __all__ = ["ScopedMemory"]
 
@@ -42,15 +42,18 @@ class ScopedMemory:
         read: collections it may read.
         write: collections it may write.
         run_id: the run, recorded on what it writes.
+        shared: where the views of one run leave each collection's hits for the others (see
+            :func:`memory.store.shared_hits`); a view of its own by default.
     """
 
     def __init__(self, memory: VectorMemory, role: str, *, read: Sequence[str], write: Sequence[str],
-                 run_id: str = ""):
+                 run_id: str = "", shared: dict[tuple[Any, ...], Any] | None = None):
         self.memory, self.role, self.run_id = memory, role, run_id
         self.read, self.write_scopes = tuple(read), tuple(write)
         self._seen: dict[str, str] = {}
         self._recalls: OrderedDict[tuple[Any, ...], tuple[int, Future[list[Hit]]]] = OrderedDict()
         self._lock = threading.Lock()
+        self._shared = shared if shared is not None else {}  # hits per collection, shared by a run's views
 
     def search(self, query: str, k: int = 3, *, collections: Sequence[str] | None = None,
                min_score: float | None = None) -> list[Hit]:
@@ -86,7 +89,8 @@ class ScopedMemory:
         future = known[1]
         if first:
             try:
-                future.set_result(self.memory.search(query, k, collections=wanted, min_score=min_score))
+                with shared_hits(self._shared):
+                    future.set_result(self.memory.search(query, k, collections=wanted, min_score=min_score))
             except BaseException as exc:  # not remembered: the next caller asks the store again
                 with self._lock:
                     if self._recalls.get(key) is known:

@@ -18,11 +18,14 @@ Example:
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,10 +39,41 @@ from memory.guard import check_lesson
 from memory.items import COLLECTIONS, Hit, MemoryItem, MemoryStoreError, PoisonError, collection_of
 from studio.redact import redact_data
 
-__all__ = ["AddResult", "VectorMemory"]
+__all__ = ["AddResult", "VectorMemory", "shared_hits"]
 
 _INCLUDE = ["documents", "metadatas"]
 _QUERY_CACHE = 256
+
+
+@dataclass
+class _Remembered:
+    """The store's embedder as the poisoning guard sees it: texts embedded lately are not embedded again."""
+
+    name: str
+    encode: Callable[[Sequence[str]], np.ndarray]
+
+
+_SHARING: ContextVar[dict[tuple[Any, ...], tuple[int, list[Hit]]] | None] = ContextVar("huddle_memory_sharing",
+                                                                                     default=None)
+"""A run's collection hits by (memory, collection, query, k, filter): (the memory's writes then, the hits)."""
+
+
+@contextmanager
+def shared_hits(hits: dict[tuple[Any, ...], Any]) -> Iterator[None]:
+    """Searches made within it take a collection's hits from ``hits`` and leave theirs there.
+
+    One dict per run (:func:`memory.team.role_scopes`): the roles search for the same task with different
+    collections (the orchestrator reads ``episodes``, the planner all three, the critic two), and the
+    collections they share are queried once for a query, ``k`` and filter, until the memory is next written.
+    What another process writes meanwhile is seen from the next run on.
+    """
+    token = _SHARING.set(hits)
+    try:
+        yield
+    finally:
+        _SHARING.reset(token)
+
+
 _POOL = ThreadPoolExecutor(max_workers=len(COLLECTIONS), thread_name_prefix="huddle-memory")
 
 
@@ -200,7 +234,9 @@ class VectorMemory:
                 pending.join()
             if failure:
                 break
-            if new:
+            if new and start + batch >= len(ids):  # the last batch: nothing left to embed meanwhile, written here
+                write_batch(col, new, vectors, fresh, token, written, failure)
+            elif new:
                 pending = threading.Thread(target=write_batch, args=(col, new, vectors, fresh, token, written, failure),
                                            daemon=True)
                 pending.start()
@@ -212,6 +248,8 @@ class VectorMemory:
             result.added += added
             result.duplicates += lost
         if failure:
+            if not isinstance(failure[0], Exception):  # Ctrl-C during a write made here: as it is
+                raise failure[0]
             raise MemoryStoreError(f"memory {self.namespace!r}: storing failed: {failure[0]}") from failure[0]
 
     def _guard(self, item: MemoryItem, seen: Sequence[tuple[str, str]]) -> None:
@@ -223,7 +261,7 @@ class VectorMemory:
         # memory.reflection), but is not itself a source to refuse; the texts that tainted it are.
         sources = [(i, text) for i, text in [*seen, *nearest, *external] if collection_of(i) != "reflections"]
         check_lesson(probe, trust=item.trust, source=item.source or item.writer, untrusted=sources,
-                     embedder=self.embedder)
+                     embedder=_Remembered(self.embedder.name, self.embed))  # the probe was embedded above
 
     def forget(self, ids: Sequence[str] = (), *, source: str | None = None, run_id: str | None = None) -> int:
         """Delete items by id (or unique id prefix), by source, or by run; return how many went."""
@@ -270,9 +308,17 @@ class VectorMemory:
                                                   found["distances"][0], strict=True)]
 
         names = list(collections)
+        shared, writes = _SHARING.get(), self.writes  # (the count before querying: a write meanwhile makes it stale)
+        keys = {n: (id(self), n, query, k, json.dumps(where, sort_keys=True) if where else "") for n in names}
+        got = {n: e[1] for n in names if shared is not None and (e := shared.get(keys[n])) and e[0] == writes}
+        missing = [n for n in names if n not in got]
         # The collections are queried at once: chromadb's native code runs them in parallel.
-        found = list(_POOL.map(query_one, names)) if len(names) > 1 else [query_one(n) for n in names]
-        hits = [hit for part in found for hit in part]
+        found = list(_POOL.map(query_one, missing)) if len(missing) > 1 else [query_one(n) for n in missing]
+        for name, part in zip(missing, found, strict=True):
+            got[name] = part
+            if shared is not None:
+                shared[keys[name]] = (writes, part)
+        hits = [hit for name in names for hit in got[name]]
         hits.sort(key=lambda h: -h.score)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
@@ -280,16 +326,27 @@ class VectorMemory:
 
     def _query_vector(self, query: str) -> np.ndarray:
         """The query's embedding; recent ones are kept, since the roles of a run search for the same task."""
+        return self._vectors([query])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The embedder's unit vectors of ``texts``, one row each; a text embedded lately is not embedded again."""
+        return self._vectors(list(texts)) if texts else np.zeros((0, self.embedder.dim), dtype=np.float32)
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts``: those embedded lately come from the cache, the others in one batch."""
         with self._lock:
-            if query in self._queries:
-                self._queries.move_to_end(query)
-                return self._queries[query]
-        vector = self.embedder.encode([query])
-        with self._lock:
-            self._queries[query] = vector
-            if len(self._queries) > _QUERY_CACHE:
-                self._queries.popitem(last=False)
-        return vector
+            known = {t: self._queries[t] for t in dict.fromkeys(texts) if t in self._queries}
+            for text in known:
+                self._queries.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = self.embedder.encode(missing)
+            with self._lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    known[text] = self._queries[text] = vector[None, :]
+                while len(self._queries) > _QUERY_CACHE:
+                    self._queries.popitem(last=False)
+        return np.concatenate([known[t] for t in texts])
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Items by id, in the order asked (unknown ids are left out)."""

@@ -37,6 +37,7 @@ def open_memory(settings: MemorySpec, namespace: str, home: str | Path) -> Vecto
 
 
 def role_scopes(spec: TeamSpec, memory: VectorMemory, run_id: str) -> dict[str, ScopedMemory]:
-    """A :class:`ScopedMemory` per role, with the read and write scopes its spec grants."""
-    return {r.name: ScopedMemory(memory, r.name, read=r.reads(), write=r.writes(), run_id=run_id)
+    """A :class:`ScopedMemory` per role, with the read and write scopes its spec grants (and the run's hits)."""
+    shared: dict = {}
+    return {r.name: ScopedMemory(memory, r.name, read=r.reads(), write=r.writes(), run_id=run_id, shared=shared)
             for r in spec.roles}

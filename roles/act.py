@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, RootModel, WithJsonSchema, create_mo
 
 from roles._parse import ParseError, extract_json
 from roles._recall import MemorySearchCall, fence_tag, fence_text
+from studio.llm.schemas import json_schema
 from studio.messages import Approval, ToolCall, ToolResult, Usage
 from studio.tools import Tool, ToolOutcome, cap
 
@@ -117,7 +118,7 @@ def call_schema(tools: dict[str, Tool], reply: type[BaseModel] | None, *, requir
     ``memory_search`` call is one of the choices too.
     """
     key = request_key(sorted((t.name, t.parameters) for t in tools.values()), reply and reply.__qualname__,
-                      reply and reply.model_json_schema(), required, searching)
+                      reply and json_schema(reply), required, searching)
     if key not in _SCHEMAS:
         fields: list[dict[str, Any]] = [
             {"tool": (Literal[tool.name], ...),

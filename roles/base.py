@@ -37,6 +37,7 @@ from roles.act import (
     tool_result_text,
 )
 from sandbox import Sandbox
+from studio.llm.schemas import json_schema
 from studio.messages import (
     Approval,
     Code,
@@ -312,7 +313,7 @@ def _complete(ctx: RoleContext, messages: list[dict[str, Any]], schema: type[Bas
         wanted = call_schema(tools, schema, required=required, searching=_tools_allowed(ctx))
     elif calls_left and schema is not None:  # memory_search only
         wanted = _with_tool(schema)
-    key = "model:" + request_key(ctx.role.name, ctx.branch, messages, wanted and wanted.model_json_schema())
+    key = "model:" + request_key(ctx.role.name, ctx.branch, messages, wanted and json_schema(wanted))
     return _step(remembered(ctx.journal, key, lambda: _plain_step(ctx.model(messages, schema=wanted))))
 
 

@@ -34,6 +34,11 @@ def redact_state(value: Any, memo: dict | None = None) -> Any:
     return redact_data(value, memo)
 
 
+_BOOKKEEPING = frozenset({"v", "id", "ts", "channel_versions", "versions_seen", "updated_channels"})
+"""A checkpoint's keys besides its values (``_VALUES``): left as they are."""
+_VALUES = frozenset({"channel_values", "pending_sends"})
+
+
 class RedactingSerializer(JsonPlusSerializer):
     """A ``JsonPlusSerializer`` that stores nothing unredacted (loading is unchanged)."""
 
@@ -42,4 +47,7 @@ class RedactingSerializer(JsonPlusSerializer):
         self._memo: dict = {}  # each checkpoint holds the whole transcript: redact each message once
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        if isinstance(obj, dict) and "channel_versions" in obj and _BOOKKEEPING.issuperset(obj.keys() - _VALUES):
+            # a checkpoint: its versions, ids and timestamps are LangGraph's own, never anyone's text
+            return super().dumps_typed({k: redact_state(v, self._memo) if k in _VALUES else v for k, v in obj.items()})
         return super().dumps_typed(redact_state(obj, self._memo))

@@ -33,6 +33,7 @@ from roles.board import CandidateSkipped
 from sandbox.result import ExecResult
 from studio._taped import completion, completion_data, exec_data, exec_result
 from studio.llm.gateway import CallRefused, Completion, ModelCallError
+from studio.llm.schemas import json_schema
 from studio.llm.scripted import ScriptedModel, ScriptExhausted
 from studio.messages import Message, message_from_json, message_to_json
 from studio.redact import redact_data
@@ -163,7 +164,7 @@ class Tape:
         settings = options.get("settings")
         schema, tools = options.get("schema"), options.get("tools")
         request = {"model": model, "messages": messages,
-                   "schema": schema.model_json_schema() if schema is not None else None,
+                   "schema": json_schema(schema) if schema is not None else None,
                    "tools": tools or None, "tool_choice": options.get("tool_choice") if tools else None,
                    "temperature": getattr(settings, "temperature", None),
                    "max_tokens": getattr(settings, "max_tokens", None)}

@@ -26,7 +26,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["is_provider_key_name", "looks_secret", "redact", "redact_data", "secret_fields", "secret_values"]
+__all__ = ["is_provider_key_name", "looks_secret", "redact", "redact_data", "secret_fields", "secret_values",
+           "shared"]
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$|^AWS_|_AUTH$", re.IGNORECASE)
 _PROVIDER_KEY_NAME = re.compile(
@@ -159,7 +160,28 @@ def _assigned_values(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_LONG = 256
+"""Texts this long or longer are remembered once redacted: a run's prompts are redacted again and again (the
+cassette's request, its record, the checkpoints), and each pass over a long one costs tens of microseconds."""
+_DONE: dict[str, tuple[list[tuple[str, str]], str | None]] = {}
+"""Long texts redacted before: text -> (the secrets it was redacted for, the redacted text or ``None``: unchanged)."""
+_DONE_SIZE = 1024
+
+
 def _redact(text: str, secrets: list[tuple[str, str]]) -> str:
+    if len(text) < _LONG:
+        return _redact_text(text, secrets)
+    done = _DONE.get(text)
+    if done is not None and done[0] is secrets:  # redacted for these secrets (a changed environment makes a new list)
+        return text if done[1] is None else done[1]  # unchanged: the text itself (callers test identity)
+    if len(_DONE) >= _DONE_SIZE:
+        _DONE.clear()
+    out = _redact_text(text, secrets)
+    _DONE[text] = (secrets, None if out is text else out)
+    return out
+
+
+def _redact_text(text: str, secrets: list[tuple[str, str]]) -> str:
     for name, value in secrets:
         if value in text:
             text = text.replace(value, f"[redacted {name}]")
@@ -209,6 +231,29 @@ def redact_data(value: Any, memo: dict[int, tuple[Any, Any, Any]] | None = None)
 
 
 _MEMO_SIZE = 50_000
+_SHARED: dict[int, tuple[dict[str, Any], list[tuple[str, str]] | None]] = {}
+"""Shared, never-changed dicts (:func:`shared`) by id: (the dict, the secrets it was last found clean for)."""
+
+
+def shared(value: dict[str, Any]) -> dict[str, Any]:
+    """Note ``value`` as a dict that is shared and never changed (a reply model's JSON schema); return it.
+
+    :func:`redact_data` walks it once per set of secrets: while it holds none of them, it is passed over, here
+    and inside whatever holds it (each model call's request holds its schema).
+    """
+    _SHARED[id(value)] = (value, None)  # holding it keeps its id from being reused
+    return value
+_TEXT_FIELDS: dict[type, tuple[str, ...]] = {}
+"""Per pydantic model class, the fields redaction looks into (not the structural ones); ``()`` for other types."""
+
+
+def _text_fields(cls: type) -> tuple[str, ...]:
+    fields = getattr(cls, "model_fields", None)
+    names = tuple(n for n in fields if n not in _STRUCTURAL) \
+        if isinstance(fields, dict) and hasattr(cls, "model_copy") else ()
+    if names or not isinstance(fields, dict):
+        _TEXT_FIELDS[cls] = names
+    return names
 
 
 def _walk(value: Any, secrets: list[tuple[str, str]], memo: dict[int, tuple[Any, Any, Any]] | None) -> Any:
@@ -223,20 +268,29 @@ def _walk(value: Any, secrets: list[tuple[str, str]], memo: dict[int, tuple[Any,
         walked = tuple(_walk(v, secrets, memo) for v in value)
         return walked if any(a is not b for a, b in zip(walked, value, strict=True)) else value
     if isinstance(value, dict):
+        shared = _SHARED.get(id(value))
+        if shared is not None and shared[0] is value and shared[1] is secrets:  # found clean for these secrets
+            return value
         mapped = {k: _walk(v, secrets, memo) for k, v in value.items()}
-        return mapped if any(mapped[k] is not v for k, v in value.items()) else value
-    fields = getattr(type(value), "model_fields", None)
-    if isinstance(fields, dict) and hasattr(value, "model_copy"):  # a pydantic model (messages are frozen ones)
+        if any(mapped[k] is not v for k, v in value.items()):
+            return mapped
+        if shared is not None and shared[0] is value:
+            _SHARED[id(value)] = (value, secrets)
+        return value
+    names = _TEXT_FIELDS.get(type(value))
+    if names is None:
+        names = _text_fields(type(value))
+    if names:  # a pydantic model (messages are frozen ones)
         seen = memo.get(id(value)) if memo is not None else None
         if seen is not None and seen[0] is value and seen[2] is secrets:  # same object, same secrets
             return seen[1]
         update = {}
-        for name in fields:
-            if name not in _STRUCTURAL:
-                old = getattr(value, name)
-                new = _walk(old, secrets, memo)
-                if new is not old:
-                    update[name] = new
+        for name in names:
+            old = getattr(value, name)
+            # a message's text fields are strings: redacted here, without a call per field (the bus's hot path)
+            new = (_redact(old, secrets) if old else old) if type(old) is str else _walk(old, secrets, memo)
+            if new is not old:
+                update[name] = new
         out = value.model_copy(update=update) if update else value
         if memo is not None:
             if len(memo) >= _MEMO_SIZE:

@@ -76,3 +76,25 @@ def test_the_numpy_path_gives_sentence_transformers_vectors():
     theirs = SentenceTransformer(str(get_model_path()), device="cpu").encode(texts, normalize_embeddings=True)
     assert ours.dtype == np.float32 and np.abs(ours - theirs).max() < 1e-5
     assert np.array_equal(get_embedder("all-MiniLM-L6-v2").encode(texts[:1]), ours[:1])  # what a search uses
+
+
+@pytest.mark.slow
+def test_the_numpy_path_runs_on_one_blas_thread(monkeypatch):
+    """A query's matrices are small: BLAS threads cost more than they save, and spin against a busy CPU."""
+    from threadpoolctl import threadpool_info
+
+    from memory._minilm import NumpyBert
+
+    emb = get_embedder("all-MiniLM-L6-v2")
+    seen: list[set[int]] = []
+    real = NumpyBert._forward
+
+    def spy(self, ids, types):
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return real(self, ids, types)
+
+    monkeypatch.setattr(NumpyBert, "_forward", spy)
+    before = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    emb.encode(["How do I store dates without timezone bugs?"])
+    assert seen == [{1}]
+    assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} == before  # given back after

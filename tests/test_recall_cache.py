@@ -11,9 +11,11 @@ import time
 
 import pytest
 import yaml
+from _replies import approve, code, decide, plan
 from conftest import ROOT, hashed
 
 from memory import ScopedMemory, VectorMemory, get_embedder
+from memory.embedder import HashEmbedder
 from studio.messages import Code
 from studio.runner import run_team
 from studio.spec import parse_spec
@@ -130,3 +132,90 @@ def test_the_candidates_of_a_best_of_n_step_retrieve_once(mem, searches, script,
     assert len(coder_query) == 1, searches
     candidates = [m for m in result.messages if isinstance(m, Code) and m.branch]
     assert len(candidates) == 3 and all(m.memory_ids == [lesson] for m in candidates)
+
+
+class _Counting(HashEmbedder):
+    """The hash embedder, keeping every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def encode(self, texts):
+        self.texts += list(texts)
+        return super().encode(texts)
+
+
+def test_a_repeated_query_is_embedded_once_and_finds_what_a_fresh_memory_finds(namespace):
+    counting = _Counting()
+    mem = VectorMemory(namespace, embedder=counting, ephemeral=True)
+    mem.remember("Check the empty list before indexing it.", "reflections", writer="critic", trust="agent")
+    mem.remember("An empty list has no first item.", "knowledge", source="notes.md", trust="user")
+    counting.texts.clear()
+    asked = [("empty list index", 3, {}), ("empty list index", 2, {"collections": ("reflections",)}),
+             ("empty list index", 3, {"min_score": 0.1}), ("first item", 3, {}), ("empty list index", 3, {})]
+    found = [mem.search(query, k, **options) for query, k, options in asked]
+    assert counting.texts == ["empty list index", "first item"]  # each distinct query once
+    assert found[0] and found[0] == found[4]
+    fresh = VectorMemory(namespace, embedder=HashEmbedder(), ephemeral=True)  # the same store, nothing remembered
+    assert found == [fresh.search(query, k, **options) for query, k, options in asked]
+
+
+def test_a_run_embeds_each_distinct_text_once(namespace, script, home, dev_team):
+    """Every role of a run searches memory for the task (some more than once): each text is embedded once."""
+    counting = _Counting()
+    mem = VectorMemory(namespace, embedder=counting, ephemeral=True)
+    mem.remember("Write fizzbuzz(n) to test 15 before 3 and 5.", "reflections", writer="critic", trust="agent")
+    counting.texts.clear()
+    store_searches = searches_of(mem)
+    right = "def fizzbuzz(n):\n    return 'Fizz' * (n % 3 == 0) + 'Buzz' * (n % 5 == 0) or str(n)"
+    model = script({"orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+                    "planner": [plan("write fizzbuzz")], "coder": [code(right)], "critic": [approve()]})
+    result = run_team(dev_team, FIZZ, model=model, home=home, memory=mem)
+    assert result.status == "done", result.error
+    assert len(counting.texts) == len(set(counting.texts)), counting.texts
+    assert FIZZ in counting.texts and len(store_searches) > len([t for t in counting.texts if t == FIZZ])
+    recalled = {tuple(m.memory_ids) for m in result.messages if m.memory_ids}
+    assert recalled  # the lesson reached the prompts
+
+
+def searches_of(mem: VectorMemory) -> list[str]:
+    """The queries that reach ``mem.search`` from now on."""
+    seen: list[str] = []
+    real = mem.search
+
+    def spy(query, k=5, **options):
+        seen.append(query)
+        return real(query, k, **options)
+
+    mem.search = spy  # type: ignore[method-assign]
+    return seen
+
+
+def test_the_views_of_a_run_query_each_collection_once_per_query(mem, monkeypatch):
+    """The orchestrator reads episodes, the planner three collections, the critic two: each is queried once."""
+    import memory.store
+
+    queried: list[int] = []
+    real = memory.store.retry_transient
+
+    def counting(call, where):
+        queried.append(1)
+        return real(call, where)
+
+    monkeypatch.setattr(memory.store, "retry_transient", counting)
+    run: dict = {}
+    views = [ScopedMemory(mem, role, read=read, write=(), run_id="r1", shared=run)
+             for role, read in (("orchestrator", ("episodes",)), ("planner", ("knowledge", "reflections", "episodes")),
+                                ("critic", ("knowledge", "reflections")))]
+    found = [view.search("empty list index", 3) for view in views]
+    assert len(queried) == 3  # episodes, knowledge, reflections: once each
+    alone = [ScopedMemory(mem, v.role, read=v.read, write=(), run_id="r2").search("empty list index", 3)
+             for v in views]
+    assert found == alone and found[2][0].text.startswith("Check the empty list")
+    assert len(queried) == 3 + 6  # views of their own (another run) query every collection they read
+    mem.remember("Index an empty list only after checking its length.", "reflections", writer="critic",
+                 trust="agent")
+    queried.clear()
+    again = ScopedMemory(mem, "coder", read=("reflections",), write=(), run_id="r1", shared=run)
+    assert len(again.search("empty list index", 3)) == 2 and len(queried) == 1  # a write: asked again

@@ -116,3 +116,34 @@ def test_hostile_text_is_redacted_in_linear_time(text):
 
     quarter, whole = best(text[: len(text) // 4]), best(text)
     assert whole < 10 * quarter + 0.05, (quarter, whole)
+
+
+def test_a_long_text_is_redacted_again_once_the_environment_holds_a_new_secret(monkeypatch):
+    """Long texts (prompts) are remembered once redacted; a secret set later is still found in them."""
+    from studio.messages import Task
+
+    text = "Connect with the token Zq8vN4mR7pL2xK9w and report. " + "Plain words follow. " * 20
+    monkeypatch.delenv("HUDDLE_TEST_TOKEN", raising=False)
+    assert redact(text) is text and redact(text) is text  # nothing secret: the text itself, twice
+    task = Task(run_id="r", sender="user", content=text)
+    assert redact_data(task) is task  # the message too: nothing copied
+    monkeypatch.setenv("HUDDLE_TEST_TOKEN", "Zq8vN4mR7pL2xK9w")
+    assert "Zq8vN4mR7pL2xK9w" not in redact(text) and "[redacted HUDDLE_TEST_TOKEN]" in redact(text)
+    assert "Zq8vN4mR7pL2xK9w" not in redact_data(task).content
+    monkeypatch.delenv("HUDDLE_TEST_TOKEN")
+    assert redact(text) is text
+
+
+def test_a_shared_dict_is_passed_over_only_while_it_holds_no_secret(monkeypatch):
+    """A reply schema is shared by every request of a run: walked once per set of secrets, never trusted blindly."""
+    from studio.redact import shared
+
+    monkeypatch.delenv("HUDDLE_TEST_TOKEN", raising=False)
+    schema = shared({"title": "Reply", "properties": {"answer": {"description": "uses Zq8vN4mR7pL2xK9w"}}})
+    request = {"messages": [{"role": "user", "content": "hi"}], "schema": schema}
+    assert redact_data(request) is request and redact_data(request) is request
+    monkeypatch.setenv("HUDDLE_TEST_TOKEN", "Zq8vN4mR7pL2xK9w")
+    out = redact_data(request)
+    assert out["schema"]["properties"]["answer"]["description"] == "uses [redacted HUDDLE_TEST_TOKEN]"
+    leaky = shared({"description": "key sk-proj-abcDEF123456ghiJKL789"})
+    assert redact_data(leaky)["description"] == "key [redacted key]" == redact_data(leaky)["description"]

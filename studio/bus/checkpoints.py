@@ -41,6 +41,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.sqlite.utils import search_where, writes_sort_key
 
+from studio.bus._inline import inline_saves
 from studio.bus._legacy import adopt_legacy, legacy_threads
 from studio.bus.sqlite import RunLog
 from studio.messages import MESSAGE_TYPES, Message, message_from_json
@@ -79,8 +80,12 @@ class LogSaver(BaseCheckpointSaver[str]):
         legacy: a ``checkpoints.db`` from before this store: a thread found only there is copied in on first use.
     """
 
+    huddle_inline_saves = True
+    """LangGraph runs this saver's saves in the thread that asks, not on its pool (``studio.bus._inline``)."""
+
     def __init__(self, log: RunLog, *, serde: SerializerProtocol | None = None, legacy: Path | None = None):
         super().__init__(serde=serde)
+        inline_saves()
         self.log = log
         self._known: dict[str, Message] = {}  # logged messages by id: a checkpoint can name them
         with log.transaction() as db:
