@@ -89,12 +89,16 @@ def test_the_numpy_path_runs_on_one_blas_thread(monkeypatch):
     seen: list[set[int]] = []
     real = NumpyBert._forward
 
+    def numpys_blas() -> set[int]:  # the BLAS numpy's matrix products run on (scipy may load another, unused)
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]}
+
     def spy(self, ids, types):
-        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        seen.append(numpys_blas())
         return real(self, ids, types)
 
     monkeypatch.setattr(NumpyBert, "_forward", spy)
-    before = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    before = numpys_blas()
+    assert before  # numpy's own BLAS is found, so the check below means something
     emb.encode(["How do I store dates without timezone bugs?"])
     assert seen == [{1}]
-    assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} == before  # given back after
+    assert numpys_blas() == before  # given back after
