@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -89,18 +87,10 @@ class PostgresRunLog(RunLog):
             self.groups.appended()
         return fresh
 
-    @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Any]:
-        """As :meth:`RunLog.transaction`; a write transaction holds the store's write lock until it ends."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if not self._db.conn.closed:  # type: ignore[attr-defined]
-                    self._db.execute("ROLLBACK")
-                raise
+    def _roll_back(self) -> None:
+        """End the failed transaction, unless the server already dropped the connection (and so ended it)."""
+        if not self._db.conn.closed:  # type: ignore[attr-defined]
+            self._db.execute("ROLLBACK")
 
     @staticmethod
     def search_where(config: RunnableConfig | None, filter: dict[str, Any] | None,

@@ -205,8 +205,12 @@ class RunLog:
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._roll_back()
                 raise
+
+    def _roll_back(self) -> None:
+        """End the failed transaction :meth:`transaction` holds."""
+        self._db.execute("ROLLBACK")
 
     @staticmethod
     def insert(db: sqlite3.Connection, messages: Iterable[Message]) -> list[Message]:
