@@ -15,13 +15,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from _procs import free_port, stop
+from _procs import free_port, stop, wait_until_ready
 
 INSTALL = ("PostgreSQL is not installed: apt-get install postgresql (the Postgres store tests start a real server; "
            "scripts/system-deps.sh installs it)")
@@ -73,19 +72,16 @@ def start_postgres(*settings: str) -> tuple[subprocess.Popen, str, str]:
     proc = subprocess.Popen([pg_binary("postgres"), "-D", str(data), *options], stdout=log, stderr=subprocess.STDOUT,
                             cwd=folder, **_as_owner())
     url = f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/postgres"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def accepts() -> bool:
         try:
             psycopg.connect(url, connect_timeout=2).close()
-            return proc, url, str(folder)
+            return True
         except psycopg.OperationalError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"postgres exited with {proc.returncode}: {(folder / 'server.log').read_text()[-2000:]}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("postgres did not accept a login within 30 s")
-        time.sleep(0.1)
+            return False
+
+    wait_until_ready(proc, accepts, "postgres", folder / "server.log", 30, "accept a login", poll_s=0.1)
+    return proc, url, str(folder)
 
 
 def stop_postgres(proc: subprocess.Popen, folder: str) -> None:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 
 def free_port() -> int:
@@ -22,3 +27,16 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def wait_until_ready(proc: subprocess.Popen, ready: Callable[[], bool], name: str, log: Path, within_s: float,
+                     waiting_for: str, poll_s: float = 0.05) -> None:
+    """Poll ``ready()`` until it is true; fail the test (with the server's log) if ``proc`` exits or time runs out."""
+    deadline = time.monotonic() + within_s
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(f"{name} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"{name} did not {waiting_for} within {within_s:g} s")
+        time.sleep(poll_s)

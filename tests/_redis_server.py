@@ -9,11 +9,10 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from _procs import free_port, stop
+from _procs import free_port, stop, wait_until_ready
 
 INSTALL = "redis-server is not installed: apt-get install redis-server (the Redis bus tests start a real one)"
 
@@ -30,22 +29,17 @@ def start_redis_server(folder: Path, *args: str) -> tuple[subprocess.Popen, str]
     log = open(folder / "redis.log", "w")  # noqa: SIM115 - the server writes to it until it stops
     proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", str(folder), *args], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while True:
+
+    def answers() -> bool:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
                 conn.sendall(b"PING\r\n")
-                reply = conn.recv(64)
-            if reply.startswith((b"+PONG", b"-NOAUTH")):
-                return proc, f"redis://127.0.0.1:{port}/0"
+                return conn.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"redis-server exited with {proc.returncode}: {(folder / 'redis.log').read_text()}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("redis-server did not answer PING within 20 s")
-        time.sleep(0.05)
+            return False
+
+    wait_until_ready(proc, answers, "redis-server", folder / "redis.log", 20, "answer PING")
+    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 @pytest.fixture(scope="session")
