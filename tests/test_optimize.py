@@ -185,6 +185,21 @@ def test_the_split_is_seeded_and_leaves_two_on_each_side():
         split_tasks(tasks(3))
 
 
+def test_balanced_gives_up_a_task_only_for_a_real_saving_of_tokens():
+    from studio.optimize.front import choose
+    from studio.optimize.search import Stats
+
+    start = Stats("start", 3, 16, 16 * 7196, 1, 0)
+    nine = Stats("nine", 9, 16, 16 * 6333, 1, 0)  # the 3-hour search's case: one task less for 2% fewer tokens
+    ten = Stats("ten", 10, 16, 16 * 6456, 1, 0)
+    assert choose([start, nine, ten], start, "balanced").hash == "ten"
+    half = Stats("half", 9, 16, 16 * 3000, 1, 0)  # one task less for half the tokens
+    assert choose([start, half, ten], start, "balanced").hash == "half"
+    eight = Stats("eight", 8, 16, 16 * 1000, 1, 0)  # two tasks less is past the tolerance, however cheap
+    assert choose([start, eight, ten], start, "balanced").hash == "ten"
+    assert choose([start, eight, ten], start, "cost").hash == "eight"
+
+
 def test_a_journal_of_another_search_is_refused(tmp_path, home):
     search(tmp_path / "out", home, budget=400)
     with pytest.raises(OptimizeError, match="differs in: seed"):

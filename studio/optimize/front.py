@@ -6,8 +6,10 @@ task (or more for as few). ``--prefer`` picks one point of it:
 - ``accuracy``: the most search tasks passed; of those, the fewest tokens.
 - ``cost``: the fewest tokens per task among the teams that pass at least as many search tasks as
   the starting team (the starting team itself when none does).
-- ``balanced`` (the default): the fewest tokens per task among the teams within
-  :func:`tolerance` tasks of the most passed, and at least as good as the starting team.
+- ``balanced`` (the default): the most search tasks passed, unless a team within
+  :func:`tolerance` tasks of it (and at least as good as the starting team) spends at least
+  :data:`SAVING` fewer tokens per task; then the cheapest such team. Giving up a task to save
+  2% of the tokens is a bad trade; giving it up to save half of them is a good one.
 
 Example:
     >>> from studio.optimize.search import Stats
@@ -24,10 +26,12 @@ from typing import Literal
 
 from studio.optimize.search import Stats
 
-__all__ = ["PREFER", "Prefer", "choose", "front", "tolerance"]
+__all__ = ["PREFER", "SAVING", "Prefer", "choose", "front", "tolerance"]
 
 Prefer = Literal["accuracy", "cost", "balanced"]
 PREFER: tuple[str, ...] = ("accuracy", "cost", "balanced")
+SAVING = 0.10
+"""The share of tokens per task a cheaper team must save for ``balanced`` to give up a task for it."""
 
 
 def _dominates(a: Stats, b: Stats) -> bool:
@@ -52,10 +56,11 @@ def choose(points: list[Stats], start: Stats, prefer: str = "balanced") -> Stats
     if prefer not in PREFER:
         raise ValueError(f"prefer: expected one of {', '.join(PREFER)}, got {prefer!r}")
     pool = front(points) or [start]
+    most = min(pool, key=lambda s: (-s.passed, s.tokens_per_task))
     if prefer == "accuracy":
-        return min(pool, key=lambda s: (-s.passed, s.tokens_per_task))
+        return most
     good = [s for s in pool if s.passed >= start.passed]
     if prefer == "balanced":
-        best = max(s.passed for s in pool)
-        good = [s for s in good if s.passed >= best - tolerance(start.tasks)]
+        good = [s for s in good if s.passed >= most.passed - tolerance(start.tasks)
+                and (s is most or s.tokens_per_task <= (1 - SAVING) * most.tokens_per_task)]
     return min(good, key=lambda s: (s.tokens_per_task, -s.passed)) if good else start

@@ -160,7 +160,8 @@ def _chart(report: OptimizeReport, path: Path) -> None:
             label="front")
     for s, colour, label in ((report.start, "#d62728", "starting team"), (report.chosen, "#2ca02c", "chosen")):
         ax.scatter([s.tokens_per_task], [s.pass_rate * 100], s=120, facecolors="none", edgecolors=colour, linewidths=2,
-                   label=label)
+                   label=label, clip_on=False)
+    ax.margins(x=0.12, y=0.12)  # a ring at the edge of the data stays inside the axes
     ax.set_xlabel("tokens per task (search split)")
     ax.set_ylabel("search tasks passed (%)")
     ax.set_title(f"huddle optimize: {report.team.name}")
