@@ -143,6 +143,10 @@ class MemoryItem:
     tainted_by: tuple[str, ...] = ()
     """Ids of the untrusted items its writer was shown in the turn that wrote it. A tainted item written with
     trust ``agent`` is stored with trust ``external`` (shown fenced, as data), until a person approves it."""
+    key: str = ""
+    """The text the item is found by: its embedding is the item's vector. The item's own text when empty; an
+    episode is found by its task (:mod:`memory.reflection`), whose vector the run's searches computed already.
+    Not stored."""
 
     @property
     def id(self) -> str:

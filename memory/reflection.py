@@ -197,9 +197,12 @@ def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
             continue
         authored = "\n".join(body.splitlines()[1:])  # the first line quotes the user's task
         try:
+            # an episode is found by its task: a later run's roles search with theirs (and this run's vector of
+            # the task is at hand, from its own searches)
             stored = memory.remember(body, collection, seen=seen, source=f"run:{run_id}", writer="system",
                                      trust="agent", run_id=run_id, extra={"task": task, "note": note},
-                                     authored=authored, tainted_by=tainted_by)
+                                     authored=authored, tainted_by=tainted_by,
+                                     key=_task(transcript) if note == "episode" else "")
         except MemoryStoreError as exc:  # a refused post-mortem (PoisonError) included
             out.append(Error(run_id=run_id, sender="system", error_type="memory", content=f"{note} not stored: {exc}"))
             continue

@@ -229,7 +229,7 @@ class VectorMemory:
             known = set(col.get(ids=chunk, include=[])["ids"])  # stored already: not embedded again
             new = [i for i in chunk if i not in known]
             result.duplicates += [i for i in chunk if i in known]
-            vectors = self.embedder.encode([fresh[i].text for i in new]) if new else None
+            vectors = self._item_vectors([fresh[i] for i in new]) if new else None
             if pending is not None:  # the previous batch was written while this one was embedded
                 pending.join()
             if failure:
@@ -251,6 +251,22 @@ class VectorMemory:
             if not isinstance(failure[0], Exception):  # Ctrl-C during a write made here: as it is
                 raise failure[0]
             raise MemoryStoreError(f"memory {self.namespace!r}: storing failed: {failure[0]}") from failure[0]
+
+    def _item_vectors(self, items: list[MemoryItem]) -> np.ndarray:
+        """The vectors ``items`` are stored under: of their ``key``, else of their text.
+
+        A key is embedded as a query is (so a run's own searches are reused); texts go in a plain batch (an
+        ingest does not fill the cache of queries).
+        """
+        keyed = [n for n, item in enumerate(items) if item.key]
+        if not keyed:
+            return self.embedder.encode([item.text for item in items])
+        out = np.zeros((len(items), self.embedder.dim), dtype=np.float32)
+        out[keyed] = self._vectors([items[n].key for n in keyed])
+        plain = [n for n in range(len(items)) if not items[n].key]
+        if plain:
+            out[plain] = self.embedder.encode([items[n].text for n in plain])
+        return out
 
     def _guard(self, item: MemoryItem, seen: Sequence[tuple[str, str]]) -> None:
         probe = item.authored or item.text

@@ -179,6 +179,27 @@ def test_a_run_embeds_each_distinct_text_once(namespace, script, home, dev_team)
     assert recalled  # the lesson reached the prompts
 
 
+def test_the_episode_is_stored_under_its_tasks_vector_and_found_by_the_task(namespace, script, home, dev_team):
+    """Reflection embeds no episode text: the run's searches embedded the task already, and that is its key."""
+    counting = _Counting()
+    mem = VectorMemory(namespace, embedder=counting, ephemeral=True)
+    mem.remember("Write fizzbuzz(n) to test 15 before 3 and 5.", "reflections", writer="critic", trust="agent")
+    mem.remember("Task: sort a list\nOutcome: solved: the critic approved the code", "episodes",
+                 writer="system", trust="agent")  # an episode stored from its text, as before
+    counting.texts.clear()
+    right = "def fizzbuzz(n):\n    return 'Fizz' * (n % 3 == 0) + 'Buzz' * (n % 5 == 0) or str(n)"
+    model = script({"orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+                    "planner": [plan("write fizzbuzz")], "coder": [code(right)], "critic": [approve()]})
+    result = run_team(dev_team, FIZZ, model=model, home=home, memory=mem)
+    assert result.status == "done", result.error
+    episode = next(m for m in result.messages if m.kind == "reflection" and m.note == "episode")
+    assert episode.content.startswith("Task: Write fizzbuzz(n).") and "Outcome: solved" in episode.content
+    assert not any(t.startswith("Task:") for t in counting.texts), counting.texts  # no episode text embedded
+    hits = VectorMemory(namespace, embedder=HashEmbedder(), ephemeral=True).search(FIZZ, 2, collections=("episodes",))
+    assert hits[0].id == episode.memory_ids[0] and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert [h.text for h in hits][1].startswith("Task: sort a list")
+
+
 def searches_of(mem: VectorMemory) -> list[str]:
     """The queries that reach ``mem.search`` from now on."""
     seen: list[str] = []
