@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import operator
 import os
 import sqlite3
 import statistics
@@ -33,7 +34,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import TypedDict
+from typing import Annotated, TypedDict
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -43,6 +44,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
 from langgraph.graph import END, START, StateGraph  # noqa: E402
 
 from studio.bus import Bus  # noqa: E402
+from studio.bus.checkpoints import LogSaver  # noqa: E402
 from studio.bus.sqlite import RunLog  # noqa: E402
 from studio.messages import Task  # noqa: E402
 from studio.runner import run_team  # noqa: E402
@@ -52,6 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TEAM = ROOT / "examples" / "teams" / "dev_team.yaml"
 SCRIPT = ROOT / "examples" / "scripts" / "dev_team.yaml"
 BARE_INVOKES = 3  # 12 node turns per bare run, close to the scripted run's 10
+SHAPE = [7, 6]
+"""The memory-off scripted run's graph steps and model turns, as :func:`turn_times` finds them."""
 
 
 class _State(TypedDict):
@@ -83,6 +87,33 @@ def _time_bare(chain, config_of) -> float:
         config = config_of()
         chain.invoke({"transcript": []}, config, **({"durability": "sync"} if config else {}))
     return (time.perf_counter() - started) * 1000 / (4 * BARE_INVOKES)
+
+
+class _Steps(TypedDict):
+    transcript: Annotated[list[str], operator.add]
+
+
+def floor_turn(nodes: int, turns: int, home: Path, runs: int = 200) -> float:
+    """Median ms per turn of LangGraph alone on a run's shape: ``nodes`` empty nodes in a row, checkpointed
+    after every step (``durability="sync"``) into a run log's database by our ``LogSaver``, as a Huddle run is.
+
+    No Huddle code runs in the nodes: this is the least a checkpointed run of that many steps can cost.
+    """
+    graph = StateGraph(_Steps)
+    names = [f"n{i}" for i in range(nodes)]
+    for name in names:
+        graph.add_node(name, lambda state, name=name: {"transcript": [name]})
+    graph.add_edge(START, names[0])
+    for a, b in zip(names, names[1:], strict=False):
+        graph.add_edge(a, b)
+    graph.add_edge(names[-1], END)
+    chain = graph.compile(checkpointer=LogSaver(RunLog(home / "floor.db")))
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        chain.invoke({"transcript": ["task"]}, {"configurable": {"thread_id": uuid.uuid4().hex}}, durability="sync")
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times) / turns
 
 
 def litellm_call_ms(calls: int = 200) -> float:
@@ -127,6 +158,8 @@ def turn_times(runs: int, home: Path) -> tuple[float, float, float, float, float
             result = run_team(team, f"Write fizzbuzz, take {i}", model=model, home=home)
             times.append((time.perf_counter() - started) * 1000 / _turns(result))
             assert result.status == "done", result.error
+            if team is spec:  # the run's shape: a graph step per message after the task, and its model turns
+                SHAPE[:] = [len(result.messages) - 1, _turns(result)]
         bare.append(_time_bare(_bare_chain(), lambda: None))
         saved.append(_time_bare(_bare_chain(saver), lambda: {"configurable": {"thread_id": uuid.uuid4().hex}}))
     return (statistics.median(huddle), statistics.median(bare), statistics.median(saved),
@@ -171,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         home = Path(tmp)
         huddle, bare, saved, remembering, running = turn_times(args.runs, home)
         on_sqlite, on_postgres, where = _store_times(args.runs, home)
+        floor = floor_turn(*SHAPE, home)
         # the median of 5 rounds, alternating, each on a fresh log: one load spike on a busy machine moves one round
         rounds = [(bus_rate(args.messages // 5, RunLog(home / f"bus{i}.db")), bus_rate(args.messages // 5, None))
                   for i in range(5)]
@@ -192,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
          "reference"),
         ("Huddle's own share (its scripted model calls no litellm), per turn", f"{huddle:.2f} ms", "",
          "<= 0.5 ms " + ("OK" if huddle <= 0.5 else "MISSED")),
+        (f"LangGraph's floor: {SHAPE[0]} empty nodes, checkpointed each step (LogSaver, sync), per turn of "
+         f"{SHAPE[1]}", f"{floor:.2f} ms", "", "reference: " + ("below" if floor < 0.5 else "above") + " 0.5 ms"),
         ("Huddle with memory on (MiniLM retrieval per call, reflection), per turn", f"{remembering:.2f} ms",
          f"{remembering / bare:.2f}x", "reference"),
         ("memory on less memory off, per turn", f"{remembering - huddle:.2f} ms", "",

@@ -98,10 +98,10 @@ class HashEmbedder:
 class SentenceEmbedder:
     """A sentence-transformers model, batched and normalised.
 
-    A few texts at a time (a search's query, a run's lesson) are embedded by a numpy copy of the model's
-    forward pass when the model is a plain BERT one, as the bundled MiniLM is (:mod:`memory._minilm`: the same
-    vectors, without importing torch, which takes seconds). torch and sentence-transformers load at the first
-    larger batch, or at once for a model the numpy path cannot compute.
+    A few texts at a time (a search's query, a run's lesson) are embedded by a lean copy of the model's
+    forward pass (onnxruntime, else numpy) when the model is a plain BERT one, as the bundled MiniLM is
+    (:mod:`memory._minilm`: the same vectors, without importing torch, which takes seconds). torch and
+    sentence-transformers load at the first larger batch, or at once for a model the lean path cannot compute.
 
     Args:
         model: ``all-MiniLM-L6-v2`` (bundled), a local model folder, or a name sentence-transformers loads.
@@ -114,7 +114,7 @@ class SentenceEmbedder:
         self._asked, self._device = device, None if device in ("auto", "cpu") else pick_device(device)
         self._location = _locate(model)
         self._st = None  # the sentence-transformers model, loaded on first need
-        self._lean = _numpy_model(self._location)
+        self._lean = _lean_model(self._location)
         if self._lean is not None:
             self.dim = self._lean.dim
         else:
@@ -180,14 +180,14 @@ def _sentence_transformer(location: str, device: str):
 
 
 @lru_cache(maxsize=4)
-def _numpy_model(location: str):
-    """The numpy copy of the model in folder ``location``, one per process; ``None`` for another kind of model."""
-    from memory._minilm import NumpyBert, supports
+def _lean_model(location: str):
+    """The lean copy of the model in folder ``location``, one per process; ``None`` for another kind of model."""
+    from memory._minilm import LeanBert, supports
 
     if not supports(location):
         return None
     try:
-        return NumpyBert(location)
+        return LeanBert(location)
     except Exception:  # a damaged folder: sentence-transformers' loader says what is wrong with it
         return None
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from memory.items import MemoryStoreError, canonical, collection_of
+from memory.items import Hit, MemoryStoreError, canonical, collection_of
 from memory.scoped import ScopedMemory
 from memory.store import VectorMemory
 from studio.messages import Code, Error, Final, Message, Reflection, Review, Task, ToolResult
@@ -100,14 +100,20 @@ def episode_text(transcript: list[Message], status: str, error: str | None = Non
                       f"Notes: {notes}"])
 
 
-def _untrusted_shown(memory: VectorMemory, transcript: list[Message]) -> dict[int, list[tuple[str, str]]]:
+def _shown_items(memory: VectorMemory, transcript: list[Message]) -> dict[str, Hit]:
+    """The stored items the run's prompts showed, by id (one read of the store for both uses below)."""
+    ids = list(dict.fromkeys(i for m in transcript for i in m.memory_ids))
+    return {h.id: h for h in memory.get(ids)} if ids else {}
+
+
+def _untrusted_shown(found: dict[str, Hit], transcript: list[Message]) -> dict[int, list[tuple[str, str]]]:
     """For each message index: ``(id, text)`` of the untrusted items in the prompts up to and including it.
 
-    An id no longer stored counts as untrusted: nobody can say what it was. What a Python function or an MCP
-    server returned counts as an item ``tool:<message id>`` with the text the role was shown.
+    ``found``: :func:`_shown_items`. An id no longer stored counts as untrusted: nobody can say what it was.
+    What a Python function or an MCP server returned counts as an item ``tool:<message id>`` with the text
+    the role was shown.
     """
     ids = list(dict.fromkeys(i for m in transcript for i in m.memory_ids))
-    found = {h.id: h for h in memory.get(ids)} if ids else {}
     bad = {i: found[i].text if i in found else "" for i in ids if i not in found or found[i].untrusted}
     out, acc = {}, {}
     for index, message in enumerate(transcript):
@@ -118,11 +124,11 @@ def _untrusted_shown(memory: VectorMemory, transcript: list[Message]) -> dict[in
     return out
 
 
-def _recalled_lessons(memory: VectorMemory, transcript: list[Message]) -> _Shown:
+def _recalled_lessons(found: dict[str, Hit], transcript: list[Message]) -> _Shown:
     """``(id, lesson)`` of the stored lessons the run's prompts showed (the task they quote left off)."""
     ids = list(dict.fromkeys(i for m in transcript if not isinstance(m, Reflection) for i in m.memory_ids
                              if collection_of(i) == "reflections"))
-    return [(h.id, h.text.split(_LEARNED, 1)[0]) for h in memory.get(ids)] if ids else []
+    return [(i, found[i].text.split(_LEARNED, 1)[0]) for i in ids if i in found]
 
 
 def _repeats(memory: VectorMemory, lesson: str, recalled: _Shown) -> bool:
@@ -166,9 +172,10 @@ def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
     """
     out: list[Message] = []
     task = _short(_task(transcript), 300)
-    shown = _untrusted_shown(memory, transcript)
+    found = _shown_items(memory, transcript)
+    shown = _untrusted_shown(found, transcript)
     outcome = "solved" if _outcome(transcript, status, error).startswith("solved") else "failed"
-    recalled = _recalled_lessons(memory, transcript)
+    recalled = _recalled_lessons(found, transcript)
     for index, review in enumerate(transcript):
         if not isinstance(review, Review):
             continue

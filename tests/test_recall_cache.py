@@ -200,6 +200,19 @@ def test_the_episode_is_stored_under_its_tasks_vector_and_found_by_the_task(name
     assert [h.text for h in hits][1].startswith("Task: sort a list")
 
 
+def test_a_keyed_item_stored_twice_is_a_duplicate_the_second_time(namespace):
+    from memory.items import MemoryItem
+
+    counting = _Counting()
+    mem = VectorMemory(namespace, embedder=counting, ephemeral=True)
+    item = MemoryItem("Task: add two numbers\nOutcome: solved", "episodes", writer="system", trust="agent",
+                      key="add two numbers")
+    first, second = mem.add([item]), mem.add([item])
+    assert (first.added, first.duplicates) == ([item.id], [])
+    assert (second.added, second.duplicates) == ([], [item.id])
+    assert counting.texts == ["add two numbers"] and mem.count()["episodes"] == 1  # the key, embedded once
+
+
 def searches_of(mem: VectorMemory) -> list[str]:
     """The queries that reach ``mem.search`` from now on."""
     seen: list[str] = []
