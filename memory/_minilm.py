@@ -123,7 +123,9 @@ class LeanBert:
 
             self._ort = ort_forward(self._w, self._layers, self._heads, self.dim, self._eps)
             if self._ort is None and runtime == "onnx":
-                raise RuntimeError("onnxruntime could not run the model: pip install onnx onnxruntime")
+                raise RuntimeError("onnxruntime could not run the model: pip install onnxruntime")
+            if self._ort is not None:
+                self._w = {}  # onnxruntime holds its own copy: 90 MB less for the process
         self.runtime = "onnx" if self._ort is not None else "numpy"
         """The runtime that computes the vectors: ``onnx`` or ``numpy``."""
 
