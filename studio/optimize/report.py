@@ -166,7 +166,7 @@ def _chart(report: OptimizeReport, path: Path) -> None:
     ax.set_ylabel("search tasks passed (%)")
     ax.set_title(f"huddle optimize: {report.team.name}")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)  # where it hides the fewest points (the starting team is often low right)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
