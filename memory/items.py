@@ -83,6 +83,8 @@ def strip_invisible(text: str, replacement: str = "") -> str:
     These are the format characters (category Cf: zero-width spaces and joiners, soft hyphens, bidi controls,
     tags) and the other invisible ones.
     """
+    if text.isascii():  # no ASCII character is a format character or one of the others: the common case, at once
+        return text
     return "".join(replacement if ord(c) in _INVISIBLE or unicodedata.category(c) == "Cf" else c for c in text)
 
 
