@@ -253,7 +253,9 @@ def test_cli_writes_the_chosen_team_and_the_report(tmp_path, monkeypatch):
     assert "## Held-out split" in result.output and (tmp_path / "better.optimize" / "front.png").exists()
 
 
-def test_cli_ctrl_c_keeps_every_grade_and_the_same_command_resumes(tmp_path):
+@pytest.mark.parametrize(("stop", "code", "said"), [(signal.SIGINT, 130, "interrupted"),
+                                                    (signal.SIGTERM, 143, "stopped by SIGTERM")])
+def test_cli_ctrl_c_or_kill_keeps_every_grade_and_the_same_command_resumes(tmp_path, stop, code, said):
     right = "```python\ndef f(x):\n    return x\n```"
     approve = '{"best": "c1", "verdict": "approve", "feedback": "ok"}'
     script = tmp_path / "s.yaml"
@@ -276,10 +278,10 @@ def test_cli_ctrl_c_keeps_every_grade_and_the_same_command_resumes(tmp_path):
     while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count('"eval"') < 2):
         time.sleep(0.2)
     assert journal.read_text().count('"eval"') == 2, "the search did not grade two tasks in time"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert f"interrupted after 2 grades: they are in {journal}; run the same command to resume" in err
+    assert proc.returncode == code, err
+    assert f"{said} after 2 grades: they are in {journal}; run the same command to resume" in err
     kept = [json.loads(line) for line in journal.read_text().splitlines() if '"eval"' in line]
     write_script(slow=False)
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
