@@ -119,8 +119,9 @@ def optimize_command(
                               gateway=gateway, on_event=event)
     except KeyboardInterrupt:
         how = "stopped by SIGTERM" if terminated else "interrupted"
-        typer.echo(f"{how} after {state['graded']} grades: they are in {folder / 'journal.jsonl'}; run the same "
-                   "command to resume", err=True)
+        grades = f"{state['graded']} grade" + ("" if state["graded"] == 1 else "s")
+        typer.echo(f"{how} after {grades}: they are in {folder / 'journal.jsonl'}; run the same command to resume",
+                   err=True)
         raise typer.Exit(128 + signal.SIGTERM if terminated else EXIT_INTERRUPTED) from None
     except OptimizeError as exc:
         fail(str(exc))
