@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
 
-__all__ = ["EXIT_BUDGET", "EXIT_INTERRUPTED", "EXIT_UNSOLVED", "EXIT_USER", "fail", "open_log", "user_errors"]
+__all__ = ["EXIT_BUDGET", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_UNSOLVED", "EXIT_USER", "fail", "open_log",
+           "sigterm_as_ctrl_c", "user_errors"]
 
 EXIT_USER = 2
 """Exit code of a command given bad input (a file, a field, a flag); the message names it."""
@@ -16,6 +20,28 @@ EXIT_BUDGET = 5
 """Exit code of ``huddle run`` when a budget stopped the run (status ``budget``); it goes on with a raised one."""
 EXIT_INTERRUPTED = 130
 """Exit code of a command stopped with Ctrl-C (128 + SIGINT, as shells report it)."""
+EXIT_TERMINATED = 128 + signal.SIGTERM
+"""Exit code of a command stopped with SIGTERM (``kill``) that treats it as Ctrl-C (:func:`sigterm_as_ctrl_c`)."""
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[list[int]]:
+    """Within it, SIGTERM (``kill``, a scheduler ending the job) raises ``KeyboardInterrupt`` as Ctrl-C does.
+
+    A command left running in the background (``nohup``, ``&``) ignores Ctrl-C; this is how it is stopped cleanly.
+    The list it yields gets the signal's number when one came, so the caller can tell the two apart.
+    """
+    received: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def fail(message: str, code: int = EXIT_USER) -> NoReturn:

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from studio.cli._common import sigterm_as_ctrl_c
 from studio.cli._token_proxy import token_proxy
 
 __all__ = ["ServeError", "serve_with_token"]
@@ -57,10 +58,6 @@ def _wait_ready(port: int, child: subprocess.Popen, log: Path) -> None:
             time.sleep(0.2)
 
 
-def _stop_on_sigterm(*_) -> None:
-    raise KeyboardInterrupt
-
-
 def serve_with_token(exe: str, folder: Path, host: str, port: int, token: str, ready: Callable[[], None]) -> None:
     """Serve the Chroma data in ``folder`` on ``host:port`` to clients that send ``token``, until Ctrl-C or SIGTERM.
 
@@ -82,15 +79,14 @@ def serve_with_token(exe: str, folder: Path, host: str, port: int, token: str, r
         child = subprocess.Popen([exe, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(upstream)],
                                  stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                  preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        _wait_ready(upstream, child, log)
-        ready()
-        proxy.serve_forever()
+        with sigterm_as_ctrl_c():  # given back before the cleanup below, as it was taken after the start
+            _wait_ready(upstream, child, log)
+            ready()
+            proxy.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
         proxy.server_close()
         child.terminate()
         try:

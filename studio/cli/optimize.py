@@ -8,13 +8,12 @@ mid-way, 130 on Ctrl-C: every grade made is in the journal, and the same command
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import typer
 
 from studio.batch.cluster import LOCAL
-from studio.cli._common import EXIT_INTERRUPTED, fail
+from studio.cli._common import EXIT_INTERRUPTED, EXIT_TERMINATED, fail, sigterm_as_ctrl_c
 from studio.cli.eval import _prepare, _user_errors
 
 __all__ = ["optimize_command"]
@@ -104,15 +103,8 @@ def optimize_command(
                     f"gen {state['generation']} · {info['change'][:50]} · rung {info['rung']} · {info['task']}")
             progress.update(bar, description=f"{what} · {state['graded']} graded")
 
-    terminated: list[int] = []
-
-    def on_terminate(signum, frame) -> None:  # a long search is often run in the background: kill stops it as Ctrl-C
-        terminated.append(signum)
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, on_terminate)
     try:
-        with progress:
+        with sigterm_as_ctrl_c() as terminated, progress:  # a long search often runs in the background
             report = optimize(spec, tasks, folder, model=model, split=split, seed=seed, budget_tokens=budget_tokens,
                               budget_hours=budget_hours, prefer=prefer,
                               ray=False if ray is None else (True if ray == LOCAL else ray), compare=others,
@@ -122,7 +114,7 @@ def optimize_command(
         grades = f"{state['graded']} grade" + ("" if state["graded"] == 1 else "s")
         typer.echo(f"{how} after {grades}: they are in {folder / 'journal.jsonl'}; run the same command to resume",
                    err=True)
-        raise typer.Exit(128 + signal.SIGTERM if terminated else EXIT_INTERRUPTED) from None
+        raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
     except OptimizeError as exc:
         fail(str(exc))
     except _user_errors() as exc:
@@ -131,8 +123,6 @@ def optimize_command(
         typer.echo(f"error: the search crashed: {type(exc).__name__}: {exc}; the {state['graded']} grades made are "
                    f"in {folder / 'journal.jsonl'}, and the same command resumes", err=True)
         raise typer.Exit(1) from None
-    finally:
-        signal.signal(signal.SIGTERM, before)
     output.write_text(f"# Chosen by huddle optimize from {team_file} ({report.chosen.change}); report: "
                       f"{report.paths['report']}\n" + dump_spec(report.team, minimal=True), encoding="utf-8")
     console = Console()
