@@ -113,10 +113,6 @@ class LeanBert:
                 self._w[p + name + ".weight"] = np.ascontiguousarray(self._w[p + name + ".weight"].T)
         self._eps = float(config.get("layer_norm_eps", 1e-12))
         self.dim = int(config["hidden_size"])
-        # One text's matrices are small (tokens x 384): BLAS threads cost more to wake and join than they save,
-        # and on a busy machine they spin against the caller (a query took 20 ms on one thread, 300-800 ms on
-        # two busy cores). The controller is made here, once numpy's BLAS is loaded; it finds it by scanning.
-        self._blas = ThreadpoolController()
         self._ort = None
         if runtime != "numpy":
             from memory._minilm_ort import ort_forward
@@ -128,6 +124,11 @@ class LeanBert:
                 self._w = {}  # onnxruntime holds its own copy: 90 MB less for the process
         self.runtime = "onnx" if self._ort is not None else "numpy"
         """The runtime that computes the vectors: ``onnx`` or ``numpy``."""
+        if self._ort is None:
+            # One text's matrices are small (tokens x 384): BLAS threads cost more to wake and join than they save,
+            # and on a busy machine they spin against the caller (a query took 20 ms on one thread, 300-800 ms on
+            # two busy cores). The controller is made here, once numpy's BLAS is loaded; it finds it by scanning.
+            self._blas = ThreadpoolController()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One unit-length row per text, shape ``(len(texts), dim)``, float32."""

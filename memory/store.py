@@ -260,12 +260,11 @@ class VectorMemory:
         A key is embedded as a query is (so a run's own searches are reused); texts go in a plain batch (an
         ingest does not fill the cache of queries).
         """
-        keyed = [n for n, item in enumerate(items) if item.key]
-        if not keyed:
-            return self.embedder.encode([item.text for item in items])
         out = np.zeros((len(items), self.embedder.dim), dtype=np.float32)
-        out[keyed] = self._vectors([items[n].key for n in keyed])
-        plain = [n for n in range(len(items)) if not items[n].key]
+        keyed = [n for n, item in enumerate(items) if item.key]
+        plain = [n for n, item in enumerate(items) if not item.key]
+        if keyed:
+            out[keyed] = self._vectors([items[n].key for n in keyed])
         if plain:
             out[plain] = self.embedder.encode([items[n].text for n in plain])
         return out
