@@ -54,8 +54,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TEAM = ROOT / "examples" / "teams" / "dev_team.yaml"
 SCRIPT = ROOT / "examples" / "scripts" / "dev_team.yaml"
 BARE_INVOKES = 3  # 12 node turns per bare run, close to the scripted run's 10
-SHAPE = [7, 6]
-"""The memory-off scripted run's graph steps and model turns, as :func:`turn_times` finds them."""
 
 
 class _State(TypedDict):
@@ -131,7 +129,7 @@ def _turns(result) -> int:
     return sum(m.usage.calls for m in result.messages)
 
 
-def turn_times(runs: int, home: Path) -> tuple[float, float, float, float, float]:
+def turn_times(runs: int, home: Path) -> tuple[float, float, float, float, float, tuple[int, int]]:
     """Median ms per turn of (Huddle, bare chain, bare chain with SQLite checkpoints, Huddle with memory,
     Huddle with execution), measured alternately so that drift hits them all alike."""
     team = load_spec(TEAM)
@@ -147,7 +145,8 @@ def turn_times(runs: int, home: Path) -> tuple[float, float, float, float, float
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     saver = SqliteSaver(conn)
-    run_team(spec, "warm-up", model=model, home=home)
+    warm = run_team(spec, "warm-up", model=model, home=home)
+    shape = (len(warm.messages) - 1, _turns(warm))  # the run's graph steps (one per message after the task), turns
     run_team(with_memory, "warm-up", model=model, home=home)
     run_team(executing, "warm-up", model=model, home=home)
     _bare_chain().invoke({"transcript": []})
@@ -158,12 +157,10 @@ def turn_times(runs: int, home: Path) -> tuple[float, float, float, float, float
             result = run_team(team, f"Write fizzbuzz, take {i}", model=model, home=home)
             times.append((time.perf_counter() - started) * 1000 / _turns(result))
             assert result.status == "done", result.error
-            if team is spec:  # the run's shape: a graph step per message after the task, and its model turns
-                SHAPE[:] = [len(result.messages) - 1, _turns(result)]
         bare.append(_time_bare(_bare_chain(), lambda: None))
         saved.append(_time_bare(_bare_chain(saver), lambda: {"configurable": {"thread_id": uuid.uuid4().hex}}))
     return (statistics.median(huddle), statistics.median(bare), statistics.median(saved),
-            statistics.median(remembering), statistics.median(running))
+            statistics.median(remembering), statistics.median(running), shape)
 
 
 def _store_times(runs: int, home: Path) -> tuple[float, float, str]:
@@ -202,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        huddle, bare, saved, remembering, running = turn_times(args.runs, home)
+        huddle, bare, saved, remembering, running, (steps, turns) = turn_times(args.runs, home)
         on_sqlite, on_postgres, where = _store_times(args.runs, home)
-        floor = floor_turn(*SHAPE, home)
+        floor = floor_turn(steps, turns, home)
         # the median of 5 rounds, alternating, each on a fresh log: one load spike on a busy machine moves one round
         rounds = [(bus_rate(args.messages // 5, RunLog(home / f"bus{i}.db")), bus_rate(args.messages // 5, None))
                   for i in range(5)]
@@ -226,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
          "reference"),
         ("Huddle's own share (its scripted model calls no litellm), per turn", f"{huddle:.2f} ms", "",
          "<= 0.5 ms " + ("OK" if huddle <= 0.5 else "MISSED")),
-        (f"LangGraph's floor: {SHAPE[0]} empty nodes, checkpointed each step (LogSaver, sync), per turn of "
-         f"{SHAPE[1]}", f"{floor:.2f} ms", "", "reference: " + ("below" if floor < 0.5 else "above") + " 0.5 ms"),
+        (f"LangGraph's floor: {steps} empty nodes, checkpointed each step (LogSaver, sync), per turn of {turns}",
+         f"{floor:.2f} ms", "", "reference: " + ("below" if floor < 0.5 else "above") + " 0.5 ms"),
         ("Huddle with memory on (MiniLM retrieval per call, reflection), per turn", f"{remembering:.2f} ms",
          f"{remembering / bare:.2f}x", "reference"),
         ("memory on less memory off, per turn", f"{remembering - huddle:.2f} ms", "",
