@@ -100,16 +100,27 @@ def episode_text(transcript: list[Message], status: str, error: str | None = Non
                       f"Notes: {notes}"])
 
 
-def _shown_items(memory: VectorMemory, transcript: list[Message]) -> dict[str, Hit]:
-    """The stored items the run's prompts showed, by id (one read of the store for both uses below)."""
+def _shown_items(memory: VectorMemory, transcript: list[Message],
+                 scopes: Mapping[str, ScopedMemory]) -> dict[str, Hit]:
+    """The stored items the run's prompts showed, by id.
+
+    As the run's searches returned them (what the roles saw); the store is read only for the ids no view of this
+    process returned (a resumed run's first part), once for both uses below.
+    """
     ids = list(dict.fromkeys(i for m in transcript for i in m.memory_ids))
-    return {h.id: h for h in memory.get(ids)} if ids else {}
+    returned = {i: h for scoped in scopes.values() for i, h in scoped.shown().items()}
+    found = {i: returned[i] for i in ids if i in returned}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        found.update((h.id, h) for h in memory.get(missing))
+    return found
 
 
 def _untrusted_shown(found: dict[str, Hit], transcript: list[Message]) -> dict[int, list[tuple[str, str]]]:
     """For each message index: ``(id, text)`` of the untrusted items in the prompts up to and including it.
 
-    ``found``: :func:`_shown_items`. An id no longer stored counts as untrusted: nobody can say what it was.
+    ``found``: :func:`_shown_items`. An id neither returned in this process nor stored any more counts as
+    untrusted: nobody can say what it was.
     What a Python function or an MCP server returned counts as an item ``tool:<message id>`` with the text
     the role was shown.
     """
@@ -172,7 +183,7 @@ def reflect(transcript: list[Message], *, run_id: str, memory: VectorMemory,
     """
     out: list[Message] = []
     task = _short(_task(transcript), 300)
-    found = _shown_items(memory, transcript)
+    found = _shown_items(memory, transcript, scopes)
     shown = _untrusted_shown(found, transcript)
     outcome = "solved" if _outcome(transcript, status, error).startswith("solved") else "failed"
     recalled = _recalled_lessons(found, transcript)

@@ -51,6 +51,7 @@ class ScopedMemory:
         self.memory, self.role, self.run_id = memory, role, run_id
         self.read, self.write_scopes = tuple(read), tuple(write)
         self._seen: dict[str, str] = {}
+        self._shown: dict[str, Hit] = {}  # every item its searches returned, as returned
         self._recalls: OrderedDict[tuple[Any, ...], tuple[int, Future[list[Hit]]]] = OrderedDict()
         self._lock = threading.Lock()
         self._shared = shared if shared is not None else {}  # hits per collection, shared by a run's views
@@ -72,6 +73,7 @@ class ScopedMemory:
         hits = list(self._recall(query, k, wanted, min_score))
         with self._lock:
             self._seen.update({h.id: h.text for h in hits if h.untrusted})
+            self._shown.update((h.id, h) for h in hits)
         return hits
 
     def _recall(self, query: str, k: int, wanted: tuple[str, ...], min_score: float | None) -> list[Hit]:
@@ -102,6 +104,11 @@ class ScopedMemory:
         """``(id, text)`` of the untrusted items this role was shown so far."""
         with self._lock:
             return list(self._seen.items())
+
+    def shown(self) -> dict[str, Hit]:
+        """Every item this view's searches returned so far, by id, as they were returned."""
+        with self._lock:
+            return dict(self._shown)
 
     def write(self, text: str, collection: str, *, trust: str = "agent", source: str = "",
               extra: dict[str, Any] | None = None, authored: str | None = None,

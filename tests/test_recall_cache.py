@@ -253,3 +253,30 @@ def test_the_views_of_a_run_query_each_collection_once_per_query(mem, monkeypatc
     queried.clear()
     again = ScopedMemory(mem, "coder", read=("reflections",), write=(), run_id="r1", shared=run)
     assert len(again.search("empty list index", 3)) == 2 and len(queried) == 1  # a write: asked again
+
+
+def test_reflection_reads_nothing_from_the_store_that_the_runs_searches_returned(namespace, script, home,
+                                                                                   dev_team):
+    """The items a run was shown are known from its own searches, as the roles saw them: reflection (taint,
+    repeated lessons) asks the store only for ids no search of this process returned."""
+    mem = VectorMemory(namespace, embedder=HashEmbedder(), ephemeral=True)
+    shown = mem.remember("Write fizzbuzz(n) to test 15 before 3 and 5.", "reflections", writer="critic",
+                         trust="agent")
+    asked: list[str] = []
+    real = mem.get
+
+    def spy(ids):
+        asked.extend(ids)
+        return real(ids)
+
+    mem.get = spy  # type: ignore[method-assign]
+    right = "def fizzbuzz(n):\n    return 'Fizz' * (n % 3 == 0) + 'Buzz' * (n % 5 == 0) or str(n)"
+    model = script({"orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+                    "planner": [plan("write fizzbuzz")], "coder": [code(right)],
+                    "critic": [approve("Write fizzbuzz(n) to test 15 before 3 and 5.")]})
+    result = run_team(dev_team, FIZZ, model=model, home=home, memory=mem)
+    assert result.status == "done", result.error
+    assert any(shown in m.memory_ids for m in result.messages if m.kind != "reflection")  # it was shown
+    assert shown not in asked, asked
+    notes = [m.note for m in result.messages if m.kind == "reflection"]
+    assert "lesson" not in notes and "episode" in notes  # the lesson repeats the one shown: not stored again
