@@ -203,13 +203,12 @@ class _Session:
 
     def _execute(self, graph_input: dict | Command | None) -> RunResult:
         try:
-            # "sync": each step's checkpoint is saved before the next node runs. A node's messages are logged
-            # with its writes, in one transaction; a resume still adopts logged messages its checkpoint lacks
-            # (a Redis bus, or a run from before the one store): see resume_run.
-            try:
+            # A node's messages are logged with its writes, in one transaction, and a step's checkpoint commits
+            # with the next step's writes (LogSaver.steps; on leaving, what waits is saved, and a task that
+            # returned no writes still has its messages logged). A resume still adopts logged messages its
+            # checkpoint lacks (a Redis bus, or a run from before the one store): see resume_run.
+            with self.saver.steps(self.run_id):
                 self.graph.invoke(graph_input, self.config, context=self.wiring, durability="sync")
-            finally:  # a task that returned no writes still has its messages logged
-                self.saver.flush(self.run_id)
             asked = self._interrupts()
             if asked:
                 return self._wait(asked)

@@ -40,6 +40,49 @@ def test_the_saver_passes_langgraphs_conformance_suite(where, tmp_path):
     assert sum(r.tests_passed for r in results.values()) >= 60
 
 
+class _EveryThreadRunning(set):
+    """As if every thread were inside ``LogSaver.steps``: each checkpoint waits for its thread's next commit."""
+
+    def __contains__(self, thread_id: object) -> bool:
+        return True
+
+
+def test_the_saver_passes_the_suite_with_each_checkpoint_waiting_for_the_next_commit(tmp_path):
+    """Inside a run (``steps``) a checkpoint commits with the next writes; whatever reads the thread sees it."""
+    @checkpointer_test(name="LogSaver-steps")
+    async def saver():
+        made = LogSaver(RunLog(tmp_path / f"{len(list(tmp_path.iterdir()))}.db"))
+        made._running = _EveryThreadRunning()
+        yield made
+
+    report = asyncio.run(validate(saver))
+    failed = {name: r.failures for name, r in report.results.items() if r.passed is False}
+    assert failed == {}
+    assert sum(r.tests_passed for r in report.results.values()) >= 60
+
+
+def test_a_run_commits_once_a_step(script, home, dev_team):
+    """A node's messages and writes commit together, and the step's checkpoint with the next node's writes."""
+    model = script({"orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+                    "planner": [plan("write it")], "coder": [code("x = 42")], "critic": [approve()]})
+    run_team(dev_team, "warm up", model=model)  # the store and its tables exist
+    saver = checkpointer(home)
+    statements: list[str] = []
+    saver.log._db.set_trace_callback(statements.append)
+    try:
+        result = run_team(dev_team, "answer", model=script({
+            "orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+            "planner": [plan("write it")], "coder": [code("x = 42")], "critic": [approve()]}))
+    finally:
+        saver.log._db.set_trace_callback(None)
+    assert result.status == "done", result.error
+    commits = sum(s == "BEGIN IMMEDIATE" for s in statements)
+    steps = len(list(saver.list({"configurable": {"thread_id": result.run_id}})))
+    writes = sum(s.startswith("INSERT OR IGNORE INTO checkpoint_writes") or
+                 s.startswith("INSERT OR REPLACE INTO checkpoint_writes") for s in statements)
+    assert writes and commits <= steps + 1 < steps + writes  # one a step, not one for the writes and one more
+
+
 def test_the_saver_on_postgres_passes_langgraphs_conformance_suite(postgres_server):
     from studio.bus.postgres import PostgresRunLog
 

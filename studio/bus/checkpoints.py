@@ -10,6 +10,11 @@ all in the log keeps their ids only (``refs``), and loading reads them back from
 not encoded again at every step. Anything else (and a message not in the log, as with the Redis bus, whose log
 is elsewhere) goes through the serialiser it is given.
 
+While a run's graph runs (:meth:`LogSaver.steps`), a step's checkpoint commits with the thread's next transaction
+(the next task's writes, or the end of the run): one commit a step instead of two. A run killed in between resumes
+from the checkpoint before it, whose pending writes hold the step that followed: LangGraph applies them and does
+not run that task again. Anything that reads the thread saves what waits first.
+
 Example:
     >>> from studio.bus.sqlite import RunLog
     >>> saver = LogSaver(RunLog(":memory:"))
@@ -63,6 +68,7 @@ CREATE TABLE IF NOT EXISTS checkpoint_writes (
 _REF = "huddle.log-ids"
 """The type of a write kept as the ids of logged messages (its value is their JSON list)."""
 _CHECKPOINT_COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata, refs"
+_INSERT_CHECKPOINT = f"INSERT OR REPLACE INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
 _KEEP = 20_000  # logged messages remembered (id -> message) before the memo starts again
 
@@ -94,6 +100,8 @@ class LogSaver(BaseCheckpointSaver[str]):
                     db.execute(statement)
         self._staged: dict[tuple[str, str], tuple[list[Message], Deliver]] = {}
         self._staging = threading.Lock()
+        self._running: set[str] = set()  # threads inside steps(): their checkpoints wait for the next commit
+        self._waiting: dict[str, list[tuple[Any, ...]]] = {}  # those checkpoints' rows, by thread
         self._legacy = legacy if legacy is not None and legacy.exists() else None
         self._old_threads = legacy_threads(self._legacy) if self._legacy is not None else set()
 
@@ -106,12 +114,51 @@ class LogSaver(BaseCheckpointSaver[str]):
             held[0].extend(messages)
 
     def flush(self, thread_id: str) -> None:
-        """Log and deliver what tasks of ``thread_id`` staged but never wrote (a task that returned nothing)."""
+        """Log and deliver what tasks of ``thread_id`` staged and never wrote; save its checkpoints that wait."""
         left = self._take(thread_id)
-        if left:
-            with self._transaction() as db:
+        if left or thread_id in self._waiting:
+            with self._commit(thread_id) as db:
                 fresh = [self._log(db, messages) for messages, _ in left]
             self._deliver(left, fresh)
+
+    @contextmanager
+    def steps(self, thread_id: str) -> Iterator[None]:
+        """While ``thread_id``'s graph runs: a step's checkpoint commits with the thread's next transaction.
+
+        On leaving (an exception, an interrupt included) what waits is saved, with what tasks staged and never
+        wrote (:meth:`flush`).
+        """
+        with self._staging:
+            self._running.add(thread_id)
+        try:
+            yield
+        finally:
+            with self._staging:
+                self._running.discard(thread_id)
+            self.flush(thread_id)
+
+    @contextmanager
+    def _commit(self, thread_id: str | None) -> Iterator[Db]:
+        """A write transaction that first saves what waits for ``thread_id`` (``None``: any); kept on failure."""
+        with self._staging:
+            threads = [thread_id] if thread_id is not None else list(self._waiting)
+            waiting = [row for thread in threads for row in self._waiting.pop(thread, [])]
+        try:
+            with self._transaction() as db:
+                for row in waiting:
+                    db.execute(_INSERT_CHECKPOINT, row)
+                yield db
+        except BaseException:
+            with self._staging:
+                for row in reversed(waiting):
+                    self._waiting.setdefault(row[0], []).insert(0, row)
+            raise
+
+    def _save_waiting(self, thread_id: str | None) -> None:
+        """Save the checkpoints that wait for ``thread_id`` (``None``: for any thread) before reading."""
+        if self._waiting and (thread_id is None or thread_id in self._waiting):
+            with self._commit(thread_id):
+                pass
 
     def _take(self, thread_id: str, task_id: str | None = None) -> list[tuple[list[Message], Deliver]]:
         """Staged messages of a task, or of every task of the thread (``task_id=None``), taken out."""
@@ -149,12 +196,18 @@ class LogSaver(BaseCheckpointSaver[str]):
 
     # -- messages by reference --------------------------------------------------------------------------------
 
-    def _refs(self, db: Db, value: Any) -> list[str] | None:
-        """The ids of ``value``'s messages when it is a non-empty list of messages all in the log, else ``None``."""
+    def _refs(self, db: Db | None, value: Any) -> list[str] | None:
+        """The ids of ``value``'s messages when it is a non-empty list of messages all in the log, else ``None``.
+
+        Raises:
+            LookupError: ``db`` is ``None`` and some of them are not known to be logged (the log must be read).
+        """
         if not isinstance(value, list) or not value or not all(isinstance(m, MESSAGE_TYPES) for m in value):
             return None
         ids = [m.id for m in value]
         missing = [i for i in ids if i not in self._known]
+        if missing and db is None:
+            raise LookupError("messages not known to be logged")
         if missing:
             self._remember(list(self._fetch(db, missing).values()))
         return ids if all(i in self._known for i in ids) else None
@@ -180,28 +233,43 @@ class LogSaver(BaseCheckpointSaver[str]):
 
     def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
             new_versions: ChannelVersions) -> RunnableConfig:
-        """Save a checkpoint; its lists of logged messages as their ids."""
+        """Save a checkpoint; its lists of logged messages as their ids (inside :meth:`steps`: with the next commit)."""
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
         meta = json.dumps(get_checkpoint_metadata(config, metadata), ensure_ascii=False).encode("utf-8", "ignore")
+        saved: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
+                                                  "checkpoint_id": checkpoint["id"]}}
         # The step is over: what its tasks staged and did not write yet commits with its checkpoint (LangGraph
         # may save the checkpoint before a task's writes; the next step waits for the checkpoint only).
         taken = self._take(thread_id)
-        with self._transaction() as db:
+        if not taken and thread_id in self._running:
+            try:
+                row = self._checkpoint_row(None, thread_id, ns, conf.get("checkpoint_id"), checkpoint, meta)
+            except LookupError:  # it names messages this saver has not seen logged: saved now, reading the log
+                pass
+            else:
+                with self._staging:
+                    self._waiting.setdefault(thread_id, []).append(row)
+                return saved
+        with self._commit(thread_id) as db:
             fresh = [self._log(db, messages) for messages, _ in taken]
-            values = dict(checkpoint["channel_values"])
-            refs = {}
-            for channel, value in checkpoint["channel_values"].items():
-                ids = self._refs(db, value)
-                if ids is not None:
-                    refs[channel] = ids
-                    del values[channel]
-            type_, blob = self.serde.dumps_typed({**checkpoint, "channel_values": values})
-            db.execute(f"INSERT OR REPLACE INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (thread_id, ns, checkpoint["id"], conf.get("checkpoint_id"), type_, blob, meta,
-                        json.dumps(refs) if refs else None))
+            db.execute(_INSERT_CHECKPOINT, self._checkpoint_row(db, thread_id, ns, conf.get("checkpoint_id"),
+                                                                checkpoint, meta))
         self._deliver(taken, fresh)
-        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}}
+        return saved
+
+    def _checkpoint_row(self, db: Db | None, thread_id: str, ns: str, parent: str | None, checkpoint: Checkpoint,
+                        meta: bytes) -> tuple[Any, ...]:
+        """The ``checkpoints`` row of ``checkpoint`` (``db``: see :meth:`_refs`)."""
+        values = dict(checkpoint["channel_values"])
+        refs = {}
+        for channel, value in checkpoint["channel_values"].items():
+            ids = self._refs(db, value)
+            if ids is not None:
+                refs[channel] = ids
+                del values[channel]
+        type_, blob = self.serde.dumps_typed({**checkpoint, "channel_values": values})
+        return (thread_id, ns, checkpoint["id"], parent, type_, blob, meta, json.dumps(refs) if refs else None)
 
     def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
                    task_path: str = "") -> None:
@@ -210,7 +278,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         thread_id = str(conf["thread_id"])
         taken = self._take(thread_id, task_id)
         verb = "REPLACE" if all(w[0] in WRITES_IDX_MAP for w in writes) else "IGNORE"
-        with self._transaction() as db:
+        with self._commit(thread_id) as db:
             fresh = [self._log(db, messages) for messages, _ in taken]
             rows = []
             for idx, (channel, value) in enumerate(writes):
@@ -226,6 +294,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         """The checkpoint ``config`` names, else the thread's latest."""
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
+        self._save_waiting(thread_id)
         self._adopt(thread_id)
         where, params = "thread_id = ? AND checkpoint_ns = ?", [thread_id, ns]
         if checkpoint_id := get_checkpoint_id(config):
@@ -238,6 +307,7 @@ class LogSaver(BaseCheckpointSaver[str]):
     def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
              before: RunnableConfig | None = None, limit: int | None = None) -> Iterator[CheckpointTuple]:
         """Checkpoints, newest first, of a thread (``config``) or all, matching ``filter``'s metadata."""
+        self._save_waiting(str(config["configurable"]["thread_id"]) if config is not None else None)
         if config is not None:
             self._adopt(str(config["configurable"]["thread_id"]))
         where, params = getattr(self.log, "search_where", search_where)(config, filter, before)  # Postgres: its own
@@ -270,13 +340,14 @@ class LogSaver(BaseCheckpointSaver[str]):
 
     def delete_thread(self, thread_id: str) -> None:
         """Forget a thread's checkpoints and writes (its messages stay in the log)."""
-        with self._transaction() as db:
+        with self._commit(str(thread_id)) as db:
             db.execute("DELETE FROM checkpoints WHERE thread_id = ?", (str(thread_id),))
             db.execute("DELETE FROM checkpoint_writes WHERE thread_id = ?", (str(thread_id),))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread's checkpoints and writes to another thread id."""
-        with self._transaction() as db:
+        self._save_waiting(str(target_thread_id))
+        with self._commit(str(source_thread_id)) as db:
             for table, columns in (("checkpoints", _CHECKPOINT_COLUMNS),
                                    ("checkpoint_writes", "thread_id, checkpoint_ns, checkpoint_id, task_id,"
                                                          " task_path, idx, channel, type, value")):
