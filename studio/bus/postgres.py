@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -86,6 +88,20 @@ class PostgresRunLog(RunLog):
         if fresh:
             self.groups.appended()
         return fresh
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[Any]:
+        """The connection, held by this thread: a write in one transaction (see ``RunLog.transaction``).
+
+        A read runs without one: under Postgres's ``READ COMMITTED`` each statement sees the latest commits
+        either way, and ``BEGIN`` and ``COMMIT`` would be two round trips for nothing.
+        """
+        if write:
+            with super().transaction() as db:
+                yield db
+        else:
+            with self._lock:
+                yield self._db
 
     def _roll_back(self) -> None:
         """End the failed transaction, unless the server already dropped the connection (and so ended it)."""
