@@ -21,7 +21,6 @@ import itertools
 import json
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ import numpy as np
 
 from memory._chroma import chroma_embedding_function, collection_name, open_client, retry_transient
 from memory._claim import write_batch
+from memory._recent import RecentVectors
 from memory.embedder import Embedder, get_embedder
 from memory.guard import check_lesson
 from memory.items import COLLECTIONS, Hit, MemoryItem, MemoryStoreError, PoisonError, collection_of
@@ -130,7 +130,7 @@ class VectorMemory:
         self._client = open_client(path=path, url=url, ephemeral=ephemeral and not (path or url), token=token)
         self._ef = chroma_embedding_function(self.embedder, device, batch_size)
         self._collections: dict[str, Any] = {}
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent = RecentVectors(lambda texts: self.embedder.encode(texts), _QUERY_CACHE)
         self._lock = threading.Lock()
         self._write_count = itertools.count(1)
         self.writes = 0
@@ -349,21 +349,17 @@ class VectorMemory:
         """The embedder's unit vectors of ``texts``, one row each; a text embedded lately is not embedded again."""
         return self._vectors(list(texts)) if texts else np.zeros((0, self.embedder.dim), dtype=np.float32)
 
+    def prefetch(self, query: str) -> None:
+        """Embed ``query`` on a pool thread now: a search for it meanwhile waits for that, and one after finds it.
+
+        A run's roles search for its task first; the runner asks for it while the run starts.
+        """
+        if query.strip():
+            _POOL.submit(self._vectors, [query])
+
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of ``texts``: those embedded lately come from the cache, the others in one batch."""
-        with self._lock:
-            known = {t: self._queries[t] for t in dict.fromkeys(texts) if t in self._queries}
-            for text in known:
-                self._queries.move_to_end(text)
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            fresh = self.embedder.encode(missing)
-            with self._lock:
-                for text, vector in zip(missing, fresh, strict=True):
-                    known[text] = self._queries[text] = vector[None, :]
-                while len(self._queries) > _QUERY_CACHE:
-                    self._queries.popitem(last=False)
-        return np.concatenate([known[t] for t in texts])
+        """Embeddings of ``texts``: those embedded lately (or being embedded) are not embedded again."""
+        return self._recent.get(texts)
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Items by id, in the order asked (unknown ids are left out)."""

@@ -118,7 +118,7 @@ class _Session:
                  gateway: Gateway | None = None, scripted_start: dict[str, int] | None = None,
                  memory: VectorMemory | None = None, strict_tools: bool = False,
                  on_token: Callable[[str, str], None] | None = None, meter: Meter | None = None,
-                 tape: Tape | None = None):
+                 tape: Tape | None = None, prefetch: str = ""):
         self.spec, self.run_id, self.model = spec, run_id, model
         self.tape = tape = tape if tape is not None else Tape()  # every run records its calls (its cassette)
         self.on_token = on_token
@@ -134,6 +134,8 @@ class _Session:
         tape.bind(self.log, run_id)
         if spec.memory.enabled and memory is None and not tape.replaying:  # a replay's searches come from its tape
             memory = open_team_memory(spec, home)
+        if memory is not None and prefetch and spec.memory.enabled and spec.memory.top_k and not tape.replaying:
+            memory.prefetch(prefetch)  # the roles search for the task first: embedded while the run starts
         self.memory = TapedMemory(memory, tape) if spec.memory.enabled or memory is not None else None
         self.scopes = role_scopes(spec, self.memory, run_id) if self.memory is not None else {}  # type: ignore
         self.bus = Bus(self.log)
@@ -203,10 +205,9 @@ class _Session:
 
     def _execute(self, graph_input: dict | Command | None) -> RunResult:
         try:
-            # A node's messages are logged with its writes, in one transaction, and a step's checkpoint commits
-            # with the next step's writes (LogSaver.steps; on leaving, what waits is saved, and a task that
-            # returned no writes still has its messages logged). A resume still adopts logged messages its
-            # checkpoint lacks (a Redis bus, or a run from before the one store): see resume_run.
+            # A node's messages commit with its writes, a step's checkpoint with the next step's (LogSaver.steps,
+            # which saves what waits on leaving). A resume still adopts logged messages its checkpoint lacks (a
+            # Redis bus, or a run from before the one store): see resume_run.
             with self.saver.steps(self.run_id):
                 self.graph.invoke(graph_input, self.config, context=self.wiring, durability="sync")
             asked = self._interrupts()
@@ -321,7 +322,7 @@ def run_team(spec: TeamSpec, task: str, *, model: str | None = None, home: str |
     run_id = run_id or new_id()
     task = redact(task)  # from here on (run log, checkpoints, memory, prompts) the task holds no secret
     session = _Session(spec, run_id, home, model, on_message, on_turn, gateway, memory=memory,
-                       strict_tools=strict_tools, on_token=on_token, meter=meter, tape=tape)
+                       strict_tools=strict_tools, on_token=on_token, meter=meter, tape=tape, prefetch=task)
     session.log.create_run(run_id, team=spec.name, task=task, model=model,
                            spec=spec.model_dump(mode="json", by_alias=True))
     if parent is not None:

@@ -280,3 +280,74 @@ def test_reflection_reads_nothing_from_the_store_that_the_runs_searches_returned
     assert shown not in asked, asked
     notes = [m.note for m in result.messages if m.kind == "reflection"]
     assert "lesson" not in notes and "episode" in notes  # the lesson repeats the one shown: not stored again
+
+
+class _Slow(_Counting):
+    """Takes its time, and fails for texts that say so."""
+
+    def encode(self, texts):
+        time.sleep(0.2)
+        if any("fail" in t for t in texts):
+            raise RuntimeError("the embedder failed")
+        return super().encode(texts)
+
+
+def test_a_text_being_embedded_is_waited_for_not_embedded_again(namespace):
+    """The runner asks for the task's vector as the run starts; a role searching meanwhile waits for it."""
+    slow = _Slow()
+    mem = VectorMemory(namespace, embedder=slow, ephemeral=True)
+    mem.remember("Check the empty list before indexing it.", "reflections", writer="critic", trust="agent")
+    slow.texts.clear()
+    mem.prefetch("empty list index")
+    started = time.perf_counter()
+    hits = mem.search("empty list index", 1)  # while the prefetch is embedding it
+    assert hits[0].text.startswith("Check the empty list") and time.perf_counter() - started < 0.35
+    assert slow.texts == ["empty list index"]
+    # a failure reaches whoever waits for it, and nothing is kept: the next search embeds again
+    errors: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            mem.search("fail this", 1)
+        except BaseException as exc:  # noqa: BLE001 - what the search raised, checked below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=search) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 3 and all("the embedder failed" in str(e) for e in errors)
+    with pytest.raises(RuntimeError):
+        mem.search("fail this", 1)
+
+
+class _Threads(_Counting):
+    """Notes the thread that embeds each text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: dict[str, str] = {}
+
+    def encode(self, texts):
+        self.threads.update(dict.fromkeys(texts, threading.current_thread().name))
+        return super().encode(texts)
+
+
+def test_a_run_with_memory_embeds_its_task_while_it_starts(namespace, script, home, dev_team):
+    """Off the run's own thread, once; not at all when its roles search nothing."""
+    counting = _Threads()
+    mem = VectorMemory(namespace, embedder=counting, ephemeral=True)
+    mem.remember("Write fizzbuzz(n) to test 15 before 3 and 5.", "reflections", writer="critic", trust="agent")
+    counting.texts.clear()
+    right = "def fizzbuzz(n):\n    return 'Fizz' * (n % 3 == 0) + 'Buzz' * (n % 5 == 0) or str(n)"
+    model = script({"orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+                    "planner": [plan("write fizzbuzz")], "coder": [code(right)], "critic": [approve()]})
+    run_team(dev_team, FIZZ, model=model, home=home, memory=mem)
+    assert counting.texts.count(FIZZ) == 1 and counting.threads[FIZZ].startswith("huddle-memory")
+    off = dev_team.model_copy(update={"memory": dev_team.memory.model_copy(update={"top_k": 0})})
+    counting.texts.clear()
+    run_team(off, FIZZ + " again", model=script({
+        "orchestrator": [decide("planner"), decide("coder"), decide("critic")],
+        "planner": [plan("write fizzbuzz")], "coder": [code(right)], "critic": [approve()]}), home=home, memory=mem)
+    assert FIZZ + " again" not in counting.texts, counting.texts  # nothing searches: nothing embedded for it
