@@ -24,7 +24,9 @@ def write_code(state: TeamState, ctx: RoleContext) -> list[Message]:
         "feedback": feedback_of(transcript),
         "instruction": decision.instruction if decision else "",
     }
-    query = "\n".join(v for v in (values["task"], values["plan"], values["feedback"]) if v)  # the current step
+    # The current step: the task, and on a revision what to fix. Not the plan, a restatement of the task (and
+    # long: it pushed the feedback out of the embedder's 256 tokens); the task's vector is the run's, at hand.
+    query = "\n".join(v for v in (values["task"], values["feedback"]) if v)
     answer = ask(ctx, values, extract_code, query=query)
     parent = ran.id if ran is not None else review.id if review else (plan.id if plan else None)
     return [*answer.notes, Code(run_id=ctx.run_id, sender=ctx.role.name, content=answer.text,

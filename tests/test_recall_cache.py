@@ -11,7 +11,7 @@ import time
 
 import pytest
 import yaml
-from _replies import approve, code, decide, plan
+from _replies import approve, code, decide, plan, revise
 from conftest import ROOT, hashed
 
 from memory import ScopedMemory, VectorMemory, get_embedder
@@ -351,3 +351,22 @@ def test_a_run_with_memory_embeds_its_task_while_it_starts(namespace, script, ho
         "orchestrator": [decide("planner"), decide("coder"), decide("critic")],
         "planner": [plan("write fizzbuzz")], "coder": [code(right)], "critic": [approve()]}), home=home, memory=mem)
     assert FIZZ + " again" not in counting.texts, counting.texts  # nothing searches: nothing embedded for it
+
+
+def test_the_coder_searches_for_the_task_then_for_what_it_must_fix(namespace, script, home, dev_team):
+    """Its first turn asks what the planner asked (the task: found, not embedded again); a revision adds the
+    critic's feedback, never the plan (a restatement of the task that pushed the feedback out of the window)."""
+    counting = _Counting()
+    mem = VectorMemory(namespace, embedder=counting, ephemeral=True)
+    mem.remember("Write fizzbuzz(n) to test 15 before 3 and 5.", "reflections", writer="critic", trust="agent")
+    counting.texts.clear()
+    right = "def fizzbuzz(n):\n    return 'Fizz' * (n % 3 == 0) + 'Buzz' * (n % 5 == 0) or str(n)"
+    model = script({"orchestrator": [decide("planner"), decide("coder"), decide("critic"), decide("coder"),
+                                     decide("critic")],
+                    "planner": [plan("write fizzbuzz with a long plan that restates the task")],
+                    "coder": [code(right), code(right + "  # checked")],
+                    "critic": [revise("Multiples of 15 must give FizzBuzz."), approve()]})
+    result = run_team(dev_team, FIZZ, model=model, home=home, memory=mem)
+    assert result.status == "done", result.error
+    assert not any("long plan" in t for t in counting.texts), counting.texts
+    assert counting.texts.count(FIZZ) == 1 and FIZZ + "\nMultiples of 15 must give FizzBuzz." in counting.texts
