@@ -355,7 +355,10 @@ def test_recorded_calls_come_back_in_order_per_run_and_redacted(connect):
     log.record_calls("r1", [{"kind": "model", "key": "coder", "request": {"messages": [{"content": f"use {key}"}]}}])
     log.record_calls("r2", [{"kind": "tool", "key": "add"}])
     log.record_calls("r1", [{"kind": "sandbox", "key": "exec"}, {"kind": "memory", "key": "q"}])
-    again = connect()  # what one connection recorded, another reads
+    # Another connection reads them once the recorder's next write is done (on Postgres they commit with the step
+    # that made the calls, or with the run's status; SQLite and Redis write them at once).
+    log.set_status("r2", "done")
+    again = connect()
     assert [c["kind"] for c in again.calls("r1")] == ["model", "sandbox", "memory"]
     assert [c["kind"] for c in again.calls("r2")] == ["tool"] and again.calls("nope") == []
     assert key not in str(again.calls("r1"))

@@ -177,3 +177,28 @@ def test_a_dropped_connection_is_a_user_error_then_made_again(pg_url, postgres_s
     log.set_status("r1", "done")  # the next call connects again
     assert log.get_run("r1").status == "done"
     log.close()
+
+
+def test_a_steps_recorded_calls_commit_with_its_messages_in_two_round_trips(pg_url):
+    """A write is pipelined (its statements sent without waiting for each answer), and the cassette's records of
+    a step wait for it: another process sees the step's calls and messages together, or neither."""
+    from studio.messages import Task
+
+    log, other = PostgresRunLog(pg_url), PostgresRunLog(pg_url)
+    log.create_run("r1", team="duo", task="hi", spec={})
+    log.record_calls("r1", [{"kind": "model", "key": "coder", "hash": "h1"}])
+    assert other.calls("r1") == [] and _rows(pg_url, "calls", "r1") == 0  # not before the step commits
+    first = Task(run_id="r1", sender="user", content="hi")
+    assert log.append([first, first]) == [first]  # the same message twice in one write: stored once
+    assert [c["hash"] for c in other.calls("r1")] == ["h1"] and [m.id for m in other.messages("r1")] == [first.id]
+    assert log.append([first]) == []  # answers read after the pipeline's sync: not stored again
+
+    with pytest.raises(OverflowError):  # an error that comes back at the sync, raised as the statement would
+        log.append([Task(run_id="r1", sender="user", content="big").model_copy(
+            update={"usage": first.usage.model_copy(update={"prompt_tokens": 2 ** 70})})])
+    log.record_calls("r1", [{"kind": "model", "key": "coder", "hash": "h2"}])
+    log.set_status("r1", "done")  # a rolled-back write left the connection usable; the status saves what waits
+    assert [c["hash"] for c in other.calls("r1")] == ["h1", "h2"]
+    assert [m.content for m in other.messages("r1")] == ["hi"] and other.get_run("r1").status == "done"
+    log.close()
+    other.close()

@@ -16,7 +16,9 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -87,12 +89,42 @@ class PgConnection:
         self._connect, self._problem = connect, problem
         self.conn = connect()
         self._in_transaction = False
+        self._pipe: Any = None  # the pipeline the statements go through (see pipeline), if any
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement; the cursor (``fetchone``, ``fetchall``, ``rowcount``, iteration)."""
+        """Run one statement; the cursor (``fetchone``, ``fetchall``, ``rowcount``, iteration).
+
+        In :meth:`pipeline` the statement is sent and not waited for: ``rowcount`` is known after :meth:`sync`
+        (a ``fetch`` syncs by itself).
+        """
         statement = pg_sql(sql)
+        if ";" in statement and self._pipe is not None:  # one statement at a time in a pipeline
+            return [self._run(part, partial(_send, part)) for part in statement.split(";")][-1]
         return self._run(statement, lambda conn: conn.execute(statement.encode()) if ";" in statement
                          else conn.execute(statement, params))  # BEGIN and the write lock: one round trip
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """Statements sent without waiting for each answer, until :meth:`sync` or the end of the block.
+
+        A write transaction is then two round trips to the server instead of one a statement. A statement's
+        error is raised at the sync that brings its answer, as the statement itself would raise it.
+        """
+        with self._errors():
+            if self.conn.closed and not self._in_transaction:
+                self.conn = self._connect()
+            with self.conn.pipeline() as pipe:
+                self._pipe = pipe
+                try:
+                    yield
+                finally:
+                    self._pipe = None
+
+    def sync(self) -> None:
+        """Wait for the answers of the statements sent so far (in a :meth:`pipeline`; else nothing to wait for)."""
+        if self._pipe is not None:
+            with self._errors():
+                self._pipe.sync()
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
         """Run one statement per row; the cursor, whose ``rowcount`` sums the rows changed."""
@@ -109,19 +141,25 @@ class PgConnection:
             if statement.strip():
                 self.execute(statement)
 
-    def _run(self, statement: str, call: Callable[[Any], Any]) -> Any:
-        head = statement.lstrip()[:8].upper()
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """A number too big to store as sqlite3 says it; a lost server as :class:`BusUnavailable`."""
         try:
-            if self.conn.closed and not self._in_transaction:
-                self.conn = self._connect()
-            result = call(self.conn)
-        except psycopg.errors.NumericValueOutOfRange as exc:  # as sqlite3 says it: a number too big to store
+            yield
+        except psycopg.errors.NumericValueOutOfRange as exc:
             raise OverflowError(str(exc)) from None
         except psycopg.OperationalError as exc:
             if not self.conn.closed:
                 raise
             self._in_transaction = False  # the server ended it
             raise BusUnavailable(self._problem(exc)) from None
+
+    def _run(self, statement: str, call: Callable[[Any], Any]) -> Any:
+        head = statement.lstrip()[:8].upper()
+        with self._errors():
+            if self.conn.closed and not self._in_transaction:
+                self.conn = self._connect()
+            result = call(self.conn)
         if head.startswith("BEGIN"):
             self._in_transaction = True
         elif head.startswith(("COMMIT", "ROLLBACK")):
@@ -131,3 +169,7 @@ class PgConnection:
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
+
+
+def _send(statement: str, conn: Any) -> Any:
+    return conn.execute(statement)

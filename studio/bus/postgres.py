@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +32,7 @@ from studio.bus._pg_sql import PgConnection
 from studio.bus.groups import SqliteGroups
 from studio.bus.sqlite import _SCHEMA, RunLog
 from studio.bus.store import STORE_URL_ENV, BusUnavailable, safe_url
+from studio.redact import redact_data
 
 __all__ = ["PostgresRunLog", "server_name"]
 
@@ -60,6 +61,7 @@ class PostgresRunLog(RunLog):
         self.url = url
         self.path = safe_url(url)
         self._lock = threading.Lock()
+        self._calls: list[tuple[str, str]] = []  # cassette records waiting for the next write (record_calls)
         self._db = PgConnection(self._open, self._problem)  # type: ignore[assignment]  # sqlite3's, on psycopg
         with self.transaction():  # two processes creating the tables at once would collide: one at a time
             self._db.executescript(_SCHEMA)
@@ -96,12 +98,53 @@ class PostgresRunLog(RunLog):
         A read runs without one: under Postgres's ``READ COMMITTED`` each statement sees the latest commits
         either way, and ``BEGIN`` and ``COMMIT`` would be two round trips for nothing.
         """
-        if write:
-            with super().transaction() as db:
-                yield db
-        else:
+        if not write:
             with self._lock:
                 yield self._db
+            return
+        with self._lock:
+            calls, self._calls = self._calls, []
+            try:
+                with self._db.pipeline():  # type: ignore[attr-defined]  # two round trips, not one a statement
+                    self._db.execute("BEGIN IMMEDIATE")
+                    if calls:
+                        self._db.executemany("INSERT INTO calls (run_id, body) VALUES (?, ?)", calls)
+                    yield self._db
+                    self._db.execute("COMMIT")
+            except BaseException:
+                self._calls[:0] = calls  # they wait for the next write
+                self._roll_back()
+                raise
+
+    def record_calls(self, run_id: str, records: Iterable[dict[str, Any]]) -> None:
+        """Keep a run's cassette records (redacted) for the next write: one round trip less a call.
+
+        That write commits the step that made the calls (or the run's status): a run killed before it has
+        neither the step's messages nor their records.
+        """
+        rows = [(run_id, json.dumps(redact_data(r), ensure_ascii=False)) for r in records]
+        with self._lock:
+            self._calls += rows
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's recorded calls in the order they were made (those waiting saved first)."""
+        self._save_calls()
+        return super().calls(run_id)
+
+    def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        """See ``RunLog.set_status``; the cassette's records that wait are saved first."""
+        self._save_calls()
+        super().set_status(run_id, status, error)
+
+    def close(self) -> None:
+        """Save the cassette's records that wait; close the connection."""
+        self._save_calls()
+        super().close()
+
+    def _save_calls(self) -> None:
+        if self._calls:
+            with self.transaction():
+                pass
 
     def _roll_back(self) -> None:
         """End the failed transaction, unless the server already dropped the connection (and so ended it)."""

@@ -215,14 +215,15 @@ class RunLog:
     @staticmethod
     def insert(db: sqlite3.Connection, messages: Iterable[Message]) -> list[Message]:
         """Insert messages (redacted) on ``db``, the caller holding it; return those not stored before, redacted."""
-        fresh: list[Message] = []
+        sent = []
         for message in messages:
             m = redact_data(message)
             row = (m.id, m.run_id, m.kind, m.sender, m.topic, m.usage.prompt_tokens, m.usage.completion_tokens,
                    m.usage.cost_usd, message_to_json(m))
-            if db.execute(_INSERT, row).rowcount:
-                fresh.append(m)
-        return fresh
+            sent.append((m, db.execute(_INSERT, row)))
+        if sent and hasattr(db, "sync"):  # Postgres, pipelined: the inserts' results come back together here
+            db.sync()
+        return [m for m, cursor in sent if cursor.rowcount]
 
     def messages(self, run_id: str, after_seq: int = 0) -> list[Message]:
         """Messages of a run in publication order."""
