@@ -16,7 +16,7 @@ from the checkpoint before it, whose pending writes hold the step that followed:
 not run that task again. Anything that reads the thread saves what waits first.
 
 Example:
-    >>> from studio.bus.sqlite import RunLog
+    >>> from studio.bus.sqlite import RunLog, stored
     >>> saver = LogSaver(RunLog(":memory:"))
     >>> saver.get_tuple({"configurable": {"thread_id": "r1"}}) is None
     True
@@ -28,7 +28,7 @@ import json
 import random
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from langgraph.checkpoint.sqlite.utils import search_where, writes_sort_key
 
 from studio.bus._inline import inline_saves
 from studio.bus._legacy import adopt_legacy, legacy_threads
-from studio.bus.sqlite import RunLog
+from studio.bus.sqlite import RunLog, stored
 from studio.messages import MESSAGE_TYPES, Message, message_from_json
 
 __all__ = ["LogSaver"]
@@ -73,6 +73,7 @@ _CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
 _KEEP = 20_000  # logged messages remembered (id -> message) before the memo starts again
 
 Deliver = Callable[[list[Message]], None]
+Sent = list[tuple[Message, Any]]  # a task's messages and their inserts' cursors (``RunLog.send``)
 Db = Any  # the log's connection: ``sqlite3.Connection``, or ``studio.bus._pg_sql.PgConnection`` on Postgres
 
 
@@ -118,8 +119,8 @@ class LogSaver(BaseCheckpointSaver[str]):
         left = self._take(thread_id)
         if left or thread_id in self._waiting:
             with self._commit(thread_id) as db:
-                fresh = [self._log(db, messages) for messages, _ in left]
-            self._deliver(left, fresh)
+                sent = [self._log(db, messages) for messages, _ in left]
+            self._deliver(left, sent)
 
     @contextmanager
     def steps(self, thread_id: str) -> Iterator[None]:
@@ -166,7 +167,8 @@ class LogSaver(BaseCheckpointSaver[str]):
             keys = [key for key in self._staged if key[0] == thread_id and task_id in (None, key[1])]
             return [self._staged.pop(key) for key in keys]
 
-    def _deliver(self, taken: list[tuple[list[Message], Deliver]], fresh: list[list[Message]]) -> None:
+    def _deliver(self, taken: list[tuple[list[Message], Deliver]], sent: list[Sent]) -> None:
+        fresh = [stored(s) for s in sent]  # (after the commit: Postgres's answers are in)
         if any(fresh):
             self.log.groups.appended()
         for (_, deliver), messages in zip(taken, fresh, strict=True):
@@ -183,10 +185,10 @@ class LogSaver(BaseCheckpointSaver[str]):
             self._known.clear()
             raise
 
-    def _log(self, db: Db, messages: list[Message]) -> list[Message]:
-        fresh = self.log.insert(db, messages)
-        self._remember(fresh)
-        return fresh
+    def _log(self, db: Db, messages: list[Message]) -> Sent:
+        sent = self.log.send(db, messages)
+        self._remember([m for m, _ in sent])  # in the log once this commits: now, or from before (same id)
+        return sent
 
     def _remember(self, messages: list[Message]) -> None:
         """Note messages as logged (their ids can stand for them), and keep them to read back."""
@@ -241,21 +243,17 @@ class LogSaver(BaseCheckpointSaver[str]):
                                                   "checkpoint_id": checkpoint["id"]}}
         # The step is over: what its tasks staged and did not write yet commits with its checkpoint (LangGraph
         # may save the checkpoint before a task's writes; the next step waits for the checkpoint only).
-        taken = self._take(thread_id)
+        taken, parent = self._take(thread_id), conf.get("checkpoint_id")
         if not taken and thread_id in self._running:
-            try:
-                row = self._checkpoint_row(None, thread_id, ns, conf.get("checkpoint_id"), checkpoint, meta)
-            except LookupError:  # it names messages this saver has not seen logged: saved now, reading the log
-                pass
-            else:
+            with suppress(LookupError):  # it names messages this saver has not seen logged: saved now, below
+                row = self._checkpoint_row(None, thread_id, ns, parent, checkpoint, meta)
                 with self._staging:
                     self._waiting.setdefault(thread_id, []).append(row)
                 return saved
         with self._commit(thread_id) as db:
-            fresh = [self._log(db, messages) for messages, _ in taken]
-            db.execute(_INSERT_CHECKPOINT, self._checkpoint_row(db, thread_id, ns, conf.get("checkpoint_id"),
-                                                                checkpoint, meta))
-        self._deliver(taken, fresh)
+            sent = [self._log(db, messages) for messages, _ in taken]
+            db.execute(_INSERT_CHECKPOINT, self._checkpoint_row(db, thread_id, ns, parent, checkpoint, meta))
+        self._deliver(taken, sent)
         return saved
 
     def _checkpoint_row(self, db: Db | None, thread_id: str, ns: str, parent: str | None, checkpoint: Checkpoint,
@@ -279,7 +277,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         taken = self._take(thread_id, task_id)
         verb = "REPLACE" if all(w[0] in WRITES_IDX_MAP for w in writes) else "IGNORE"
         with self._commit(thread_id) as db:
-            fresh = [self._log(db, messages) for messages, _ in taken]
+            sent = [self._log(db, messages) for messages, _ in taken]
             rows = []
             for idx, (channel, value) in enumerate(writes):
                 ids = self._refs(db, value)
@@ -288,7 +286,7 @@ class LogSaver(BaseCheckpointSaver[str]):
                              task_path, WRITES_IDX_MAP.get(channel, idx), channel, type_, blob))
             db.executemany(f"INSERT OR {verb} INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id,"
                            " task_id, task_path, idx, channel, type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        self._deliver(taken, fresh)
+        self._deliver(taken, sent)
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint ``config`` names, else the thread's latest."""

@@ -29,7 +29,7 @@ from studio.bus.groups import SqliteGroups
 from studio.messages import Message, message_from_json, message_to_json
 from studio.redact import redact, redact_data
 
-__all__ = ["RunInfo", "RunLog", "calls_per_sender"]
+__all__ = ["RunInfo", "RunLog", "calls_per_sender", "stored"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -212,18 +212,28 @@ class RunLog:
         """End the failed transaction :meth:`transaction` holds."""
         self._db.execute("ROLLBACK")
 
-    @staticmethod
-    def insert(db: sqlite3.Connection, messages: Iterable[Message]) -> list[Message]:
+    @classmethod
+    def insert(cls, db: sqlite3.Connection, messages: Iterable[Message]) -> list[Message]:
         """Insert messages (redacted) on ``db``, the caller holding it; return those not stored before, redacted."""
+        sent = cls.send(db, messages)
+        if sent and hasattr(db, "sync"):  # Postgres, pipelined: the inserts' answers come back here
+            db.sync()
+        return stored(sent)
+
+    @staticmethod
+    def send(db: sqlite3.Connection, messages: Iterable[Message]) -> list[tuple[Message, Any]]:
+        """Insert messages (redacted) on ``db``: ``(message, cursor)`` each, for :func:`stored`.
+
+        Which were new is known once the answers are in: at once on SQLite, on Postgres after the pipeline's sync
+        or its commit.
+        """
         sent = []
         for message in messages:
             m = redact_data(message)
             row = (m.id, m.run_id, m.kind, m.sender, m.topic, m.usage.prompt_tokens, m.usage.completion_tokens,
                    m.usage.cost_usd, message_to_json(m))
             sent.append((m, db.execute(_INSERT, row)))
-        if sent and hasattr(db, "sync"):  # Postgres, pipelined: the inserts' results come back together here
-            db.sync()
-        return [m for m, cursor in sent if cursor.rowcount]
+        return sent
 
     def messages(self, run_id: str, after_seq: int = 0) -> list[Message]:
         """Messages of a run in publication order."""
@@ -268,6 +278,11 @@ class RunLog:
                 self._RUN_QUERY + " GROUP BY r.run_id ORDER BY r.created_at DESC LIMIT ?", (limit,)
             ).fetchall()
         return [_info(row) for row in rows]
+
+
+def stored(sent: list[tuple[Message, Any]]) -> list[Message]:
+    """Of the messages :meth:`RunLog.send` sent, those the log did not have before."""
+    return [m for m, cursor in sent if cursor.rowcount]
 
 
 def calls_per_sender(messages: Iterable[Message]) -> dict[str, int]:
