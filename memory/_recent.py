@@ -17,11 +17,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 
 import numpy as np
 
 __all__ = ["RecentVectors"]
+
+Vectors = dict[str, np.ndarray]
+"""Texts and their vectors (each a ``(1, dim)`` row)."""
 
 
 class RecentVectors:
@@ -35,11 +38,27 @@ class RecentVectors:
     def __init__(self, encode: Callable[[list[str]], np.ndarray], size: int):
         self._encode, self._size = encode, size
         self._kept: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._embedding: dict[str, Future[dict[str, np.ndarray]]] = {}
+        self._embedding: dict[str, Future[Vectors]] = {}
         self._lock = threading.Lock()
 
     def get(self, texts: Sequence[str]) -> np.ndarray:
         """One row per text: a kept one as it is, one another thread is embedding from it, the rest in a batch."""
+        known, elsewhere, missing, mine = self._claim(texts)
+        if missing:
+            known.update(self._compute(missing, mine))
+        for text, future in elsewhere.items():
+            known[text] = future.result()[text]
+        return np.concatenate([known[t] for t in texts])
+
+    def start(self, texts: Sequence[str], pool: Executor) -> None:
+        """Embed on ``pool`` those of ``texts`` not kept: from now on, whoever asks for them waits for that."""
+        _, _, missing, mine = self._claim(texts)
+        if missing:
+            pool.submit(self._compute, missing, mine)
+
+    def _claim(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, Future[Vectors]], list[str],
+                                                    Future[Vectors]]:
+        """(kept vectors, futures of those being embedded, the texts this caller is to embed, its future)."""
         wanted = list(dict.fromkeys(texts))
         with self._lock:
             known = {t: self._kept[t] for t in wanted if t in self._kept}
@@ -47,21 +66,20 @@ class RecentVectors:
                 self._kept.move_to_end(text)
             elsewhere = {t: self._embedding[t] for t in wanted if t not in known and t in self._embedding}
             missing = [t for t in wanted if t not in known and t not in elsewhere]
-            mine: Future[dict[str, np.ndarray]] = Future()
+            mine: Future[Vectors] = Future()
             self._embedding.update(dict.fromkeys(missing, mine))
-        if missing:
-            try:
-                fresh = {t: v[None, :] for t, v in zip(missing, self._encode(missing), strict=True)}
-            except BaseException as exc:
-                self._done(missing, {})
-                mine.set_exception(exc)  # those waiting for it fail as this caller does
-                raise
-            self._done(missing, fresh)
-            mine.set_result(fresh)
-            known.update(fresh)
-        for text, future in elsewhere.items():
-            known[text] = future.result()[text]
-        return np.concatenate([known[t] for t in texts])
+        return known, elsewhere, missing, mine
+
+    def _compute(self, missing: list[str], mine: Future[Vectors]) -> Vectors:
+        try:
+            fresh = {t: v[None, :] for t, v in zip(missing, self._encode(missing), strict=True)}
+        except BaseException as exc:
+            self._done(missing, {})
+            mine.set_exception(exc)  # those waiting for it fail as this caller does
+            raise
+        self._done(missing, fresh)
+        mine.set_result(fresh)
+        return fresh
 
     def _done(self, texts: list[str], fresh: dict[str, np.ndarray]) -> None:
         with self._lock:

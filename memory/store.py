@@ -355,7 +355,7 @@ class VectorMemory:
         A run's roles search for its task first; the runner asks for it while the run starts.
         """
         if query.strip():
-            _POOL.submit(self._vectors, [query])
+            self._recent.start([query], _POOL)
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts``: those embedded lately (or being embedded) are not embedded again."""
