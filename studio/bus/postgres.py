@@ -30,9 +30,8 @@ from langgraph.checkpoint.sqlite.utils import search_where
 
 from studio.bus._pg_sql import PgConnection
 from studio.bus.groups import SqliteGroups
-from studio.bus.sqlite import _SCHEMA, RunLog
+from studio.bus.sqlite import _SCHEMA, INSERT_CALL, RunLog, call_rows
 from studio.bus.store import STORE_URL_ENV, BusUnavailable, safe_url
-from studio.redact import redact_data
 
 __all__ = ["PostgresRunLog", "server_name"]
 
@@ -108,7 +107,7 @@ class PostgresRunLog(RunLog):
                 with self._db.pipeline():  # type: ignore[attr-defined]  # two round trips, not one a statement
                     self._db.execute("BEGIN IMMEDIATE")
                     if calls:
-                        self._db.executemany("INSERT INTO calls (run_id, body) VALUES (?, ?)", calls)
+                        self._db.executemany(INSERT_CALL, calls)
                     yield self._db
                     self._db.execute("COMMIT")
             except BaseException:
@@ -122,7 +121,7 @@ class PostgresRunLog(RunLog):
         That write commits the step that made the calls (or the run's status): a run killed before it has
         neither the step's messages nor their records.
         """
-        rows = [(run_id, json.dumps(redact_data(r), ensure_ascii=False)) for r in records]
+        rows = call_rows(run_id, records)
         with self._lock:
             self._calls += rows
 

@@ -29,7 +29,7 @@ from studio.bus.groups import SqliteGroups
 from studio.messages import Message, message_from_json, message_to_json
 from studio.redact import redact, redact_data
 
-__all__ = ["RunInfo", "RunLog", "calls_per_sender", "stored"]
+__all__ = ["INSERT_CALL", "RunInfo", "RunLog", "call_rows", "calls_per_sender", "stored"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -163,9 +163,9 @@ class RunLog:
 
     def record_calls(self, run_id: str, records: Iterable[dict[str, Any]]) -> None:
         """Append what a run's model calls, tools, sandbox runs and memory searches gave (its cassette), redacted."""
-        rows = [(run_id, json.dumps(redact_data(r), ensure_ascii=False)) for r in records]
+        rows = call_rows(run_id, records)
         with self._lock:
-            self._db.executemany("INSERT INTO calls (run_id, body) VALUES (?, ?)", rows)
+            self._db.executemany(INSERT_CALL, rows)
 
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         """A run's recorded calls in the order they were made."""
@@ -278,6 +278,14 @@ class RunLog:
                 self._RUN_QUERY + " GROUP BY r.run_id ORDER BY r.created_at DESC LIMIT ?", (limit,)
             ).fetchall()
         return [_info(row) for row in rows]
+
+
+INSERT_CALL = "INSERT INTO calls (run_id, body) VALUES (?, ?)"
+
+
+def call_rows(run_id: str, records: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The ``calls`` rows of a run's cassette records, redacted."""
+    return [(run_id, json.dumps(redact_data(r), ensure_ascii=False)) for r in records]
 
 
 def stored(sent: list[tuple[Message, Any]]) -> list[Message]:
