@@ -16,7 +16,7 @@ from the checkpoint before it, whose pending writes hold the step that followed:
 not run that task again. Anything that reads the thread saves what waits first.
 
 Example:
-    >>> from studio.bus.sqlite import RunLog, stored
+    >>> from studio.bus.sqlite import RunLog
     >>> saver = LogSaver(RunLog(":memory:"))
     >>> saver.get_tuple({"configurable": {"thread_id": "r1"}}) is None
     True
