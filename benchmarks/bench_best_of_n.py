@@ -1,15 +1,15 @@
 """Cheaper best-of-N: the solver team with 16 candidates on the embedded model, with and without the savings.
 
-The solver team (``examples/teams/solver_team.yaml``: a test designer, 16 coder
-candidates, the ranking critic) on the first ``--tasks`` tasks of
-``benchmarks/data/eval_tasks.jsonl``, each graded on its hidden tests. Four rows,
+The solver team (``examples/teams/solver_team.yaml``: a test designer, coder
+candidates, here up to 16, and a critic the evidence leaves unasked) on the first
+``--tasks`` tasks of ``benchmarks/data/eval_tasks.jsonl``, each graded on its hidden tests. Four rows,
 the same tasks, in this process:
 
 1. Baseline: no prompt reuse beyond llama-cpp-python's own (a prompt evaluated
    only from where it departs from the previous call's; ``HUDDLE_LOCAL_PROMPT_CACHE=0``),
    and all 16 candidates written (``flow.agree: 0``).
 2. Prompt reuse: saved llama.cpp states; a prompt starts from the one sharing
-   the longest token prefix with it (the tester's, coders' and critic's system
+   the longest token prefix with it (the tester's and coders' system
    prompts and worked examples are read once, not once per task).
 3. Adaptive N: ``flow.agree`` as the solver team has it (3): candidates stop
    once the evidence decides.

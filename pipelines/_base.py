@@ -106,6 +106,8 @@ def _reason(spec: TeamSpec, state: TeamState, transcript: list[Message]) -> tupl
         return "rejected", f"A person rejected the result: {verdict.feedback}"
     if review is not None and review.verdict == "approve":
         return "approved", f"The {_reviewer(spec, review)} approved the code."
+    if spec.flow.type == "best_of_n" and ranking is not None and last(transcript, (Review, Ranking)) is ranking:
+        return "chosen", f"The evidence chose candidate {ranking.chosen} (the critic was not asked)."
     if ranking is not None and spec.flow.type == "cross_team":
         chosen = "a merge of the sub-teams' code" if ranking.chosen == "merged" else f"sub-team {ranking.chosen}"
         return "chosen", f"The judge ({ranking.sender}) chose {chosen}."

@@ -29,8 +29,8 @@ from roles.executor import execute, execution_report, task_counts
 from roles.probe import agreement, behaviour, probe_calls, shared_results
 from studio.messages import Code, DesignedTests, Execution, Message, Ranking, Review, Usage, new_id
 
-__all__ = ["SHOWN", "Candidate", "JudgeReply", "RankReply", "by_evidence", "judge_results", "promote",
-           "rank_candidates", "shown_to_critic", "with_agreement", "with_designed"]
+__all__ = ["SHOWN", "Candidate", "JudgeReply", "RankReply", "by_evidence", "evidence_decides", "judge_results",
+           "promote", "rank_candidates", "shown_to_critic", "with_agreement", "with_designed"]
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,15 @@ def _length(candidate: Candidate) -> int:
     return len(candidate.code.code.strip()) if candidate.code and candidate.code.code.strip() else 1 << 30
 
 
+def _shortest_of_best(ranked: list[Candidate]) -> tuple[Candidate, str]:
+    """The first by the evidence (``ranked`` is in that order), the shortest code of those it cannot tell apart."""
+    tied = [c for c in ranked if c.score()[:7] == ranked[0].score()[:7]]
+    if len(tied) == 1:
+        return tied[0], f" The evidence puts {tied[0].name} first."
+    shortest = min(tied, key=_length)
+    return shortest, f" The evidence ties {', '.join(c.name for c in tied)}: the shortest code, {shortest.name}'s."
+
+
 def _pick(candidates: list[Candidate], name: str | None, tie_break: str = "critic") -> tuple[Candidate, str]:
     """The named candidate, unless the evidence overrules it; and why it was overruled.
 
@@ -185,10 +194,8 @@ def _pick(candidates: list[Candidate], name: str | None, tie_break: str = "criti
     """
     ranked = by_evidence(candidates)
     best = ranked[0]
-    tied = [c for c in ranked if c.score()[:7] == best.score()[:7]]
-    if tie_break == "shortest" and len(tied) > 1:
-        shortest = min(tied, key=_length)
-        return shortest, f" The evidence ties {', '.join(c.name for c in tied)}: the shortest code, {shortest.name}'s."
+    if tie_break == "shortest" and len(ranked) > 1 and ranked[1].score()[:7] == best.score()[:7]:
+        return _shortest_of_best(ranked)
     chosen = next((c for c in candidates if c.name == name), best)
     for depth, why in _OVERRULED:
         if chosen.score()[:depth] < best.score()[:depth]:
@@ -234,6 +241,16 @@ def _ranking(ctx: RoleContext, candidates: list[Candidate], chosen: Candidate, r
                    usage=usage)
 
 
+def evidence_decides(state: TeamState, ctx: RoleContext) -> bool:
+    """Whether the critic's ranking could change nothing, so it is not asked (a model call saved).
+
+    So it is when ties go to the shortest code (``flow.tie_break: shortest``: the evidence, then the length,
+    decide every pick) and the ranking is the run's last round (its review could send no one back).
+    """
+    flow = ctx.team.flow
+    return flow.tie_break == "shortest" and state.get("turns", 0) + 1 >= flow.max_rounds
+
+
 def rank_candidates(state: TeamState, ctx: RoleContext, candidates: list[Candidate], *,
                     board: Board | None = None) -> list[Message]:
     """The critic ranks the candidates by their runs and reviews the best, which continues on the main line.
@@ -249,6 +266,12 @@ def rank_candidates(state: TeamState, ctx: RoleContext, candidates: list[Candida
         tests = designed.tests if designed else []
         candidates = with_designed(candidates, tests, ctx.sandbox,
                                    {n: e.designed for n, e in posted.items() if len(e.designed) == len(tests)})
+    if evidence_decides(state, ctx):
+        chosen, why = _shortest_of_best(by_evidence(candidates))
+        reason = (f"{why.strip()} The critic was not asked: with flow.tie_break: shortest its pick could not "
+                  "change the choice, and no round is left for a review.")
+        promoted = promote(chosen, ctx, f"Candidate {chosen.name} was chosen and continues.")
+        return [_ranking(ctx, candidates, chosen, reason, Usage(), []), *promoted]
     shown = shown_to_critic(candidates)
     names = tuple(c.name for c in shown)
     answer = ask(ctx, {"task": task, "names": ", ".join(names), "feedback": feedback_of(transcript),

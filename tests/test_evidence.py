@@ -176,3 +176,38 @@ def test_a_candidate_that_crashes_on_every_generated_input_is_fixed_from_the_tra
     clean = [m for m in result.messages if isinstance(m, Execution) and m.branch in ("c2", "c3")]
     assert all(m.ok for m in clean)  # code that runs on some input is left to the vote
     assert next(m for m in result.messages if isinstance(m, Ranking)).chosen in ("c1", "c2")
+
+
+def test_the_critic_is_not_asked_when_its_pick_could_change_nothing(script, home):
+    # tie_break: shortest and one round: the evidence decides the pick, and a review could send no one back
+    model = script({"coder.c1": [code(WRONG)], "coder.c2": [code(RIGHT)], "coder.c3": [code(RIGHT2)],
+                    "coder.c4": [code(RIGHT3)],
+                    "critic": [json.dumps({"best": "c1", "verdict": "approve", "feedback": "c1.", "lessons": []})]})
+    gateway = Gateway()
+    result = run_team(_ranked_team(designer=False), PLAIN, model=model, home=home, gateway=gateway)
+    assert gateway.script(model).remaining() == {"critic": 1}  # its reply was never asked for
+    ranking = next(m for m in result.messages if isinstance(m, Ranking))
+    assert ranking.chosen in ("c2", "c3", "c4") and "The critic was not asked" in ranking.reason
+    assert ranking.usage.calls == 0 and not [m for m in result.messages if m.kind == "review"]
+    assert result.final.stop_reason == "chosen" and not result.final.approved and result.status == "done"
+    assert f"The evidence chose candidate {ranking.chosen}" in result.final.content
+
+
+def test_code_the_evidence_chose_that_fails_the_tasks_example_is_unsolved(script, home):
+    model = script({f"coder.c{i}": [code("def inc(n):\n    return n - 1")] for i in range(1, 5)})
+    result = run_team(_ranked_team(designer=False), "Write inc(n).\n\nExample:\nassert inc(1) == 2", model=model,
+                      home=home)
+    assert result.final.stop_reason == "unsolved" and result.status == "unsolved"
+    assert "The evidence chose candidate" in result.final.content and "fails 1 of 1" in result.final.content
+
+
+def test_the_critic_still_ranks_when_a_round_is_left_for_its_review(script, home):
+    spec = _ranked_team(designer=False)
+    spec = spec.model_copy(update={"flow": spec.flow.model_copy(update={"max_rounds": 2})})
+    model = script({"coder.c1": [code(WRONG)], "coder.c2": [code(RIGHT)], "coder.c3": [code(RIGHT2)],
+                    "coder.c4": [code(RIGHT3)],
+                    "critic": [json.dumps({"best": "c1", "verdict": "approve", "feedback": "c1.", "lessons": []})]})
+    gateway = Gateway()
+    result = run_team(spec, PLAIN, model=model, home=home, gateway=gateway)
+    assert gateway.script(model).remaining() == {}
+    assert result.final.stop_reason == "approved" and result.final.code + "\n" in (RIGHT, RIGHT2, RIGHT3)

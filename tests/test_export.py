@@ -262,7 +262,9 @@ def test_exported_script_runs_like_huddle_run(tmp_path, reference, team):
     assert out.stdout.splitlines() == _printed(tmp_path / "home")
     spec = load_spec(team_file)
     reviewer = next(r.kind for r in spec.roles if r.behaviour == "critic")  # it names who approved
-    ending = "The judge (judge) chose" if spec.flow.type == "cross_team" else f"The {reviewer} approved the code."
+    evidence = spec.flow.tie_break == "shortest" and spec.flow.max_rounds == 1  # the critic is not asked
+    ending = ("The judge (judge) chose" if spec.flow.type == "cross_team" else "The evidence chose candidate"
+              if evidence else f"The {reviewer} approved the code.")
     headers = [line for line in out.stdout.splitlines() if line.startswith("[")]
     assert headers[-1].startswith(f"[system · final] {ending}")
 
