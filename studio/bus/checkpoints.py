@@ -101,6 +101,7 @@ class LogSaver(BaseCheckpointSaver[str]):
                     db.execute(statement)
         self._staged: dict[tuple[str, str], tuple[list[Message], Deliver]] = {}
         self._staging = threading.Lock()
+        self._ordered = threading.RLock()  # see _save
         self._running: set[str] = set()  # threads inside steps(): their checkpoints wait for the next commit
         self._waiting: dict[str, list[tuple[Any, ...]]] = {}  # those checkpoints' rows, by thread
         self._legacy = legacy if legacy is not None and legacy.exists() else None
@@ -111,16 +112,12 @@ class LogSaver(BaseCheckpointSaver[str]):
     def stage(self, thread_id: str, task_id: str, messages: list[Message], deliver: Deliver) -> None:
         """Keep ``messages`` of task ``task_id`` until its writes are saved; then log them and ``deliver`` them."""
         with self._staging:
-            held = self._staged.setdefault((thread_id, task_id), ([], deliver))
-            held[0].extend(messages)
+            self._staged.setdefault((thread_id, task_id), ([], deliver))[0].extend(messages)
 
     def flush(self, thread_id: str) -> None:
         """Log and deliver what tasks of ``thread_id`` staged and never wrote; save its checkpoints that wait."""
-        left = self._take(thread_id)
-        if left or thread_id in self._waiting:
-            with self._commit(thread_id) as db:
-                sent = [self._log(db, messages) for messages, _ in left]
-            self._deliver(left, sent)
+        if (left := self._take(thread_id)) or thread_id in self._waiting:
+            self._save(thread_id, left)
 
     @contextmanager
     def steps(self, thread_id: str) -> Iterator[None]:
@@ -167,13 +164,20 @@ class LogSaver(BaseCheckpointSaver[str]):
             keys = [key for key in self._staged if key[0] == thread_id and task_id in (None, key[1])]
             return [self._staged.pop(key) for key in keys]
 
-    def _deliver(self, taken: list[tuple[list[Message], Deliver]], sent: list[Sent]) -> None:
-        fresh = [stored(s) for s in sent]  # (after the commit: Postgres's answers are in)
-        if any(fresh):
-            self.log.groups.appended()
-        for (_, deliver), messages in zip(taken, fresh, strict=True):
-            if messages:
-                deliver(messages)
+    def _save(self, thread_id: str, taken: list[tuple[list[Message], Deliver]],
+              write: Callable[[Db], None] | None = None) -> None:
+        """Log ``taken``'s messages, then what ``write`` writes, in one transaction; then deliver the messages."""
+        with self._ordered:  # commit and delivery together: parallel tasks' messages reach subscribers in log order
+            with self._commit(thread_id) as db:
+                sent = [self._log(db, messages) for messages, _ in taken]
+                if write is not None:
+                    write(db)
+            fresh = [stored(s) for s in sent]  # (after the commit: Postgres's answers are in)
+            if any(fresh):
+                self.log.groups.appended()
+            for (_, deliver), messages in zip(taken, fresh, strict=True):
+                if messages:
+                    deliver(messages)
 
     @contextmanager
     def _transaction(self, write: bool = True) -> Iterator[Db]:
@@ -250,10 +254,8 @@ class LogSaver(BaseCheckpointSaver[str]):
                 with self._staging:
                     self._waiting.setdefault(thread_id, []).append(row)
                 return saved
-        with self._commit(thread_id) as db:
-            sent = [self._log(db, messages) for messages, _ in taken]
-            db.execute(_INSERT_CHECKPOINT, self._checkpoint_row(db, thread_id, ns, parent, checkpoint, meta))
-        self._deliver(taken, sent)
+        self._save(thread_id, taken, lambda db: db.execute(
+            _INSERT_CHECKPOINT, self._checkpoint_row(db, thread_id, ns, parent, checkpoint, meta)))
         return saved
 
     def _checkpoint_row(self, db: Db | None, thread_id: str, ns: str, parent: str | None, checkpoint: Checkpoint,
@@ -276,8 +278,7 @@ class LogSaver(BaseCheckpointSaver[str]):
         thread_id = str(conf["thread_id"])
         taken = self._take(thread_id, task_id)
         verb = "REPLACE" if all(w[0] in WRITES_IDX_MAP for w in writes) else "IGNORE"
-        with self._commit(thread_id) as db:
-            sent = [self._log(db, messages) for messages, _ in taken]
+        def write(db: Db) -> None:
             rows = []
             for idx, (channel, value) in enumerate(writes):
                 ids = self._refs(db, value)
@@ -286,7 +287,8 @@ class LogSaver(BaseCheckpointSaver[str]):
                              task_path, WRITES_IDX_MAP.get(channel, idx), channel, type_, blob))
             db.executemany(f"INSERT OR {verb} INTO checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id,"
                            " task_id, task_path, idx, channel, type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        self._deliver(taken, sent)
+
+        self._save(thread_id, taken, write)
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint ``config`` names, else the thread's latest."""
