@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -16,6 +17,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child that a test stops with SIGINT: the signal's default action, as a terminal gives.
+
+    A shell that started the test runner in the background (``nohup``, ``&``) ignores SIGINT, children inherit that,
+    and Python leaves an ignored SIGINT ignored: the child would run on as if Ctrl-C never came.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _procs import ctrl_c_as_in_a_terminal
 from _replies import approve, code
 from conftest import duo_team
 
@@ -281,7 +282,8 @@ def test_cli_ctrl_c_says_how_far_it_got(duo_file, script, home, tmp_path):
                     "critic": [approve(), approve()]})
     env = {**os.environ, "HUDDLE_HOME": str(home)}
     proc = subprocess.Popen([HUDDLE, "eval", str(duo_file), str(tasks_file(tmp_path, ADD, SUB)), "-m", model,
-                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=ctrl_c_as_in_a_terminal)
     first = json.loads(proc.stdout.readline())  # the first task is done; the second waits on its slow reply
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=60)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _procs import ctrl_c_as_in_a_terminal
 from typer.testing import CliRunner
 
 from studio.bus.sqlite import RunLog
@@ -273,7 +274,8 @@ def test_cli_ctrl_c_or_kill_keeps_every_grade_and_the_same_command_resumes(tmp_p
                str(tmp_path / "better.yaml"), "--budget-tokens", "200"]
     env = {**os.environ, "HUDDLE_HOME": str(tmp_path / "home")}
     journal = tmp_path / "better.optimize" / "journal.jsonl"
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=ctrl_c_as_in_a_terminal)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count('"eval"') < 2):
         time.sleep(0.2)

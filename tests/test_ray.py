@@ -15,6 +15,7 @@ from pathlib import Path
 
 import _postgres_server
 import pytest
+from _procs import ctrl_c_as_in_a_terminal
 from _replies import approve, code
 from conftest import duo_team
 from typer.testing import CliRunner
@@ -207,7 +208,8 @@ def test_ctrl_c_stops_an_eval_on_ray_with_what_was_done(duo, script, home, tmp_p
     model = script({"coder": [code(GOOD_ADD)] + [slow(code(GOOD_ADD), 60)] * 3, "critic": [approve()] * 4})
     env = {**os.environ, "HUDDLE_HOME": str(home)}
     proc = subprocess.Popen([HUDDLE, "eval", str(team_file), str(tasks), "-m", model, "--ray", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=ctrl_c_as_in_a_terminal)
     first = json.loads(proc.stdout.readline())
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=60)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import _postgres_server
 import pytest
+from _procs import ctrl_c_as_in_a_terminal
 from _replies import approve, code, decide, plan
 
 from studio.bus import RunStore, open_store, store_url
@@ -135,11 +136,9 @@ def test_resume_of_a_finished_run_changes_nothing(script, home, dev_team_file):
 
 
 def test_ctrl_c_says_how_to_resume(script, home, dev_team_file):
-    # A shell that started the test runner in the background ignores SIGINT, and children inherit that; a
-    # terminal's Ctrl-C reaches a process with the default action, so give the child that.
     proc = subprocess.Popen([HUDDLE, "run", str(dev_team_file), "answer", "--model", _script(script), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(home),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=ctrl_c_as_in_a_terminal)
     for line in proc.stdout:
         message = json.loads(line)
         if message["kind"] == "decision" and message["next_speaker"] == "coder":
