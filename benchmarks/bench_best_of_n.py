@@ -1,18 +1,18 @@
 """Cheaper best-of-N: the solver team with 16 candidates on the embedded model, with and without the savings.
 
-The solver team (``examples/teams/solver_team.yaml``: a test designer, coder
-candidates, here up to 16, and a critic the evidence leaves unasked) on the first
+The solver team (``examples/teams/solver_team.yaml``: coder candidates, here up to
+16, and a critic the evidence leaves unasked) on the first
 ``--tasks`` tasks of ``benchmarks/data/eval_tasks.jsonl``, each graded on its hidden tests. Four rows,
 the same tasks, in this process:
 
 1. Baseline: no prompt reuse beyond llama-cpp-python's own (a prompt evaluated
    only from where it departs from the previous call's; ``HUDDLE_LOCAL_PROMPT_CACHE=0``),
-   and all 16 candidates written (``flow.agree: 0``).
+   and all 16 candidates written (``flow.agree: 0``, ``flow.give_up_after: 0``).
 2. Prompt reuse: saved llama.cpp states; a prompt starts from the one sharing
-   the longest token prefix with it (the tester's and coders' system
-   prompts and worked examples are read once, not once per task).
-3. Adaptive N: ``flow.agree`` as the solver team has it (3): candidates stop
-   once the evidence decides.
+   the longest token prefix with it (the coders' system prompt and worked
+   examples are read once, not once per task).
+3. Adaptive N: ``flow.agree`` and ``flow.give_up_after`` as the solver team has
+   them (3 and 8): candidates stop once the evidence decides, or leads nowhere.
 4. Both. Target: >= 2x faster than row 1.
 
 With ``--cold`` a fifth row evaluates every prompt in full (no reuse at all), for
@@ -55,7 +55,7 @@ class Row:
     label: str
     reuse: str
     """``HUDDLE_LOCAL_PROMPT_CACHE``: ``0``, ``on`` or ``cold``."""
-    agree: int
+    adaptive: bool
     seconds: list[float]
     tokens: list[int]
     evaluated: list[int]
@@ -64,9 +64,11 @@ class Row:
     codes: list[str]
 
 
-def team(candidates: int, agree: int) -> TeamSpec:
+def team(candidates: int, adaptive: bool) -> TeamSpec:
+    """The solver team with ``candidates``; without ``adaptive``, every one written (no agreement, no giving up)."""
     spec = load_spec(TEAM)
-    return spec.model_copy(update={"flow": spec.flow.model_copy(update={"candidates": candidates, "agree": agree})})
+    flow = {"candidates": candidates} if adaptive else {"candidates": candidates, "agree": 0, "give_up_after": 0}
+    return spec.model_copy(update={"flow": spec.flow.model_copy(update=flow)})
 
 
 def final_code(home: Path, run_id: str) -> str:
@@ -78,12 +80,12 @@ def final_code(home: Path, run_id: str) -> str:
     return finals[-1].code if finals else ""
 
 
-def measure(label: str, reuse: str, agree: int, spec: TeamSpec, tasks: list[EvalTask], root: Path) -> Row:
-    """Run every task with prompt reuse ``reuse`` and ``flow.agree`` ``agree``, the model reset first."""
+def measure(label: str, reuse: str, adaptive: bool, spec: TeamSpec, tasks: list[EvalTask], root: Path) -> Row:
+    """Run every task with prompt reuse ``reuse`` (``adaptive``: adaptive N on), the model reset first."""
     os.environ["HUDDLE_LOCAL_PROMPT_CACHE"] = reuse
     model = get_local_model("smollm2")
     model.reset()
-    row = Row(label, reuse, agree, [], [], [], [], [], [])
+    row = Row(label, reuse, adaptive, [], [], [], [], [], [])
     for task in tasks:
         home = root / f"{label[:2].strip('.')}-{task.id}"
         before = model.work
@@ -104,7 +106,7 @@ def measure(label: str, reuse: str, agree: int, spec: TeamSpec, tasks: list[Eval
 def warm_up(tasks: list[EvalTask], root: Path) -> None:
     """One untimed one-candidate run: loads the model, the embedder, litellm and the sandbox."""
     os.environ["HUDDLE_LOCAL_PROMPT_CACHE"] = "0"
-    run_task(team(1, 0), tasks[0], home=root / "warm-up")
+    run_task(team(1, False), tasks[0], home=root / "warm-up")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,11 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", action="store_true", help="add a row with no prompt reuse at all")
     args = parser.parse_args(argv)
     tasks = load_tasks(args.data)[: args.tasks]
-    agree = load_spec(TEAM).flow.agree
-    plan = [("1. baseline: no prompt reuse, agree 0", "0", 0), ("2. prompt reuse", "on", 0),
-            (f"3. adaptive N (agree {agree})", "0", agree), ("4. both", "on", agree)]
+    flow = load_spec(TEAM).flow
+    plan = [("1. baseline: no prompt reuse, agree 0", "0", False), ("2. prompt reuse", "on", False),
+            (f"3. adaptive N (agree {flow.agree}, give up after {flow.give_up_after})", "0", True),
+            ("4. both", "on", True)]
     if args.cold:
-        plan.append(("5. no reuse at all (cold), agree 0", "cold", 0))
+        plan.append(("5. no reuse at all (cold), agree 0", "cold", False))
     with tempfile.TemporaryDirectory(prefix="huddle-bench-best-of-n-") as tmp:
         warm_up(tasks, Path(tmp))
         rows = [measure(label, reuse, n, team(args.candidates, n), tasks, Path(tmp)) for label, reuse, n in plan]

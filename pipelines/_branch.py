@@ -66,14 +66,15 @@ def _checked(ctx: RoleContext, before_call: Callable[[], None]) -> RoleContext:
 
 def run_coder_branch(state: TeamState, wiring: RunWiring, coder: str, branch: str, head: list[Message], *,
                      task_tests: bool = True, prelude: str = "", before_call: Callable[[], None] | None = None,
-                     **call_options: Any) -> list[Message]:
+                     repairs: int = 1, **call_options: Any) -> list[Message]:
     """``coder`` in ``branch`` works from the main line plus ``head`` (its instruction).
 
     It has up to ``sandbox.max_attempts`` tries when its code runs; every message is published as it is made.
     ``before_call`` runs before each of the coder's model calls: when it raises :class:`CandidateSkipped`
-    (adaptive N), the branch stops there with what it made so far.
+    (adaptive N), the branch stops there with what it made so far. ``repairs``: how often a reply without
+    usable code is asked for again (:attr:`roles.RoleContext.repairs`).
     """
-    ctx = wiring.contexts[coder].for_branch(branch, **call_options)
+    ctx = replace(wiring.contexts[coder].for_branch(branch, **call_options), repairs=repairs)
     if before_call is not None:
         ctx = _checked(ctx, before_call)
     made = stamped(head, branch)

@@ -12,6 +12,7 @@ higher temperature, so a real model gives different ones.
 Adaptive N (``flow.agree``): each candidate posts its evidence on the step's board
 (:mod:`roles.board`) once it has run, and a candidate whose model call comes after the
 evidence decided the step is not written (nor fixed); the ranking reuses the posted evidence.
+With ``flow.give_up_after``, a step whose first candidates' evidence leads nowhere stops too.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def board_of(state: TeamState, wiring: RunWiring, spec: TeamSpec) -> Board:
         task, designed = task_of(transcript), last(transcript, DesignedTests)
         probing = spec.sandbox.enabled and spec.flow.candidates >= 3  # the ranking's agreement needs three
         made = Board(spec.flow.agree, bool(given_tests(task)), probe_calls(task) if probing else [],
-                     designed.tests if designed else [], replayed=wiring.replayed)
+                     designed.tests if designed else [], replayed=wiring.replayed, give_up=spec.flow.give_up_after)
         board = wiring.boards.setdefault(key, made)  # atomic: branches starting together share the first one
     return board
 
@@ -99,7 +100,10 @@ def candidate_node(state: TeamState, runtime: Runtime[RunWiring], *, spec: TeamS
         board.check(branch)
     except CandidateSkipped:
         return {"transcript": []}
-    made = run_coder_branch(state, wiring, coder, branch, [], before_call=partial(board.check, branch), **options)
+    # a reply without usable code is a failed candidate, not repaired: the next candidate costs less
+    repairs = 0 if spec.flow.candidates > 1 else 1
+    made = run_coder_branch(state, wiring, coder, branch, [], before_call=partial(board.check, branch),
+                            repairs=repairs, **options)
     code, ran = branch_result(made, branch)[1:]
     sandbox = wiring.contexts[coder].sandbox
     if code is not None and code.code and sandbox is not None and spec.sandbox.enabled:
@@ -126,8 +130,14 @@ def rank_step(state: TeamState, ctx: RoleContext, found: list[Candidate], *, spe
     skipped = sorted(set(board.skipped) - {c.name for c in found}, key=candidate_names(spec).index)
     if not skipped:
         return messages
-    note = (f" Adaptive N (agree {board.agree}): {len(found)} of {spec.flow.candidates} candidates written; the "
-            f"evidence had decided, so {', '.join(skipped)} {'was' if len(skipped) == 1 else 'were'} not needed.")
+    names, were = ", ".join(skipped), "was" if len(skipped) == 1 else "were"
+    if board.gave_up:
+        nowhere = "none passed the task's examples" if board.examples else "no two that ran returned the same values"
+        note = (f" Adaptive N (give up after {board.give_up}): {len(found)} of {spec.flow.candidates} candidates "
+                f"written; the evidence led nowhere ({nowhere}), so {names} {were} not written.")
+    else:
+        note = (f" Adaptive N (agree {board.agree}): {len(found)} of {spec.flow.candidates} candidates written; the "
+                f"evidence had decided, so {names} {were} not needed.")
     return [m.model_copy(update={"reason": m.reason + note, "content": m.content + note})
             if isinstance(m, Ranking) else m for m in messages]
 

@@ -6,6 +6,7 @@ helpers find the JSON object and the fenced code block before validation.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any, TypeVar
@@ -16,6 +17,8 @@ T = TypeVar("T", bound=BaseModel)
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+_OPEN_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*)\Z", re.DOTALL)
+_PYTHON = ("python", "py", "")
 
 
 class ParseError(ValueError):
@@ -92,13 +95,41 @@ def fenced_blocks(text: str) -> list[tuple[str, str]]:
     return [(lang.lower(), body.strip("\n")) for lang, body in _FENCE.findall(text)]
 
 
+def _whole_lines_that_parse(body: str) -> str:
+    """The longest run of ``body``'s first lines that is valid Python with some code in it (``""``: none is)."""
+    lines = body.splitlines()
+    for end in range(len(lines), 0, -1):
+        code = "\n".join(lines[:end]).rstrip()
+        if not code.strip():
+            break
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError):
+            continue
+        return code if tree.body else ""
+    return ""
+
+
 def extract_code(text: str, language: str = "python") -> str:
-    """Return the first fenced code block (preferring ``language``).
+    r"""Return the first fenced code block (preferring ``language``).
+
+    A Python block that is never closed (the reply was cut at its token limit, or the model forgot the fence)
+    keeps its longest run of whole lines that parses: the code the model had written, without the cut line.
+
+    Example:
+        >>> extract_code("```python\ndef f():\n    return 1\n\n# Usage:\nf(2) -> [3, 4")
+        'def f():\n    return 1\n\n# Usage:'
 
     Raises:
-        ParseError: the reply has no fenced code block.
+        ParseError: the reply has no fenced code block (nor an unclosed Python one with code that parses).
     """
     blocks = fenced_blocks(text)
-    if not blocks:
-        raise ParseError("the reply contains no fenced code block (```python ... ```)")
-    return next((body for lang, body in blocks if lang in (language, "py", "")), blocks[0][1])
+    if blocks:
+        return next((body for lang, body in blocks if lang in (language, *_PYTHON[1:])), blocks[0][1])
+    opened = _OPEN_FENCE.search(text) if language == "python" else None
+    if opened is not None and opened.group(1).lower() in _PYTHON:
+        code = _whole_lines_that_parse(opened.group(2))
+        if code:
+            return code
+        raise ParseError("the reply's ```python block is not closed, and no part of it parses as Python")
+    raise ParseError("the reply contains no fenced code block (```python ... ```)")

@@ -135,6 +135,9 @@ class RoleContext:
     journal: Journal | None = None
     """Model replies and tool results by request, kept when the team approves tool calls (a paused turn resumes
     with the same replies)."""
+    repairs: int = 1
+    """How often a reply that does not parse is asked for again with the repair prompt (0: never; best_of_n's
+    candidates, for whom a fresh candidate costs less than a repair that re-reads the whole conversation)."""
 
     def for_branch(self, branch: str, **call_options: Any) -> RoleContext:
         """This role working in ``branch``.
@@ -234,7 +237,8 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
 
     A role with tools (``memory_search``, Python functions, MCP servers' tools) may first call them, up to its
     ``max_tool_calls`` (see :mod:`roles.act`); the results are added to the conversation. A reply that does not
-    parse gets one repair attempt; the caller falls back to a default when ``parsed`` is ``None``. ``prompt``
+    parse gets ``ctx.repairs`` repair attempts (one by default); the caller falls back to a default when ``parsed`` is
+    ``None``. ``prompt``
     names another prompt file than the role's behaviour (the critic ranking candidates uses ``rank``).
     """
     kind = prompt or ctx.role.behaviour  # a custom kind uses its behaviour's prompt, with its own instructions
@@ -287,12 +291,12 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
             answer.parsed = parse(step.text)
             return answer
         except ParseError as exc:
+            then = "after repair" if repairs else "asking once more" if ctx.repairs else "not asked again"
             answer.notes.append(Error(
                 run_id=ctx.run_id, sender=ctx.role.name, error_type="parse",
-                content=f"{ctx.role.name} ({ctx.role.kind}): reply could not be parsed "
-                        f"({'after repair' if repairs else 'asking once more'}): {exc}",
+                content=f"{ctx.role.name} ({ctx.role.kind}): reply could not be parsed ({then}): {exc}",
             ))
-            if repairs:
+            if repairs >= ctx.repairs:
                 return answer
             repairs += 1
             messages = [*messages, {"role": "assistant", "content": step.text},

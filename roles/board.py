@@ -6,6 +6,9 @@ on the probe calls, and which designed tests it passes. Just before each
 candidate's model call (its first, or the fix after a failed run) the board is
 asked whether the evidence already decides the step (:func:`settled`); if so,
 the call is refused with :class:`CandidateSkipped` and the candidate is not written.
+With ``give_up`` the board also stops the step once that many candidates are written and
+their evidence leads nowhere (:func:`leads_nowhere`): the model is guessing, and more
+guesses cost more than they are likely to find.
 The ranking then reuses the posted evidence instead of running the probes again.
 
 Example:
@@ -27,7 +30,7 @@ from roles.probe import behaviour, runs
 from studio.llm.gateway import CallRefused
 from studio.messages import Execution
 
-__all__ = ["Board", "CandidateSkipped", "Evidence", "evidence_of", "settled"]
+__all__ = ["Board", "CandidateSkipped", "Evidence", "evidence_of", "leads_nowhere", "settled"]
 
 NO_EXAMPLE_EXTRA = 1
 """Without examples the leading cluster must lead by this many more than ``agree`` (agreement is all there is)."""
@@ -74,6 +77,26 @@ def settled(posts: Sequence[Evidence], agree: int, examples: bool) -> bool:
     return lead >= agree + (0 if examples else NO_EXAMPLE_EXTRA)
 
 
+def leads_nowhere(posts: Sequence[Evidence], examples: bool) -> bool:
+    """Whether the evidence points at no candidate: none passed the examples, or (without any) no two agree.
+
+    Without examples, agreement is the only evidence: when no two candidates that run return the same on the
+    probe calls, every one is a guess of its own. A candidate that passed the task's examples is a lead.
+
+    Example:
+        >>> a, b, broken = Evidence("a", ("1",), True), Evidence("b", ("2",), True), Evidence("c", None, True)
+        >>> leads_nowhere([a, b, broken], examples=False), leads_nowhere([a, b, a], examples=False)
+        (True, False)
+        >>> failed = Evidence("d", ("1",), passed=False)
+        >>> leads_nowhere([failed, failed], examples=True), leads_nowhere([failed, a], examples=True)
+        (True, False)
+    """
+    if examples:
+        return not any(e.passed for e in posts)
+    sizes = Counter(e.behaviour for e in posts if e.passed and runs(e.behaviour)).most_common(1)
+    return not sizes or sizes[0][1] < 2
+
+
 class Board:
     """One best_of_n step's evidence, posted by its candidates from their threads.
 
@@ -85,13 +108,17 @@ class Board:
     """
 
     def __init__(self, agree: int, examples: bool, calls: Sequence[str], designed: Sequence[str] = (),
-                 replayed: frozenset[str] | None = None):
+                 replayed: frozenset[str] | None = None, give_up: int = 0):
         """A board for a step whose task has ``examples`` (or not), probed with ``calls``.
 
         ``replayed``: in a replay, the candidates the recording wrote; the others are skipped, whatever the
-        evidence says when they start.
+        evidence says when they start. ``give_up``: once this many candidates posted and their evidence leads
+        nowhere, the step is decided too (0: never); without examples it needs ``calls`` to judge by.
         """
         self.agree, self.examples, self.replayed = agree, examples, replayed
+        self.give_up = give_up if examples or calls else 0
+        self.gave_up = False
+        """Whether the step stopped because the evidence led nowhere (rather than because it agreed)."""
         self.calls, self.designed = tuple(calls), tuple(designed)
         self._lock = threading.Lock()
         self._posts: dict[str, Evidence] = {}
@@ -114,7 +141,12 @@ class Board:
         """Candidate ``name``'s evidence (a later post replaces an earlier one)."""
         with self._lock:
             self._posts[name] = evidence
-            self._decided = self._decided or settled(list(self._posts.values()), self.agree, self.examples)
+            if self._decided:
+                return
+            posts = list(self._posts.values())
+            self._decided = settled(posts, self.agree, self.examples)
+            if not self._decided and self.give_up and len(posts) >= self.give_up:
+                self._decided = self.gave_up = leads_nowhere(posts, self.examples)
 
     def check(self, name: str) -> None:
         """Raise :class:`CandidateSkipped` when the step is decided (the hook before ``name``'s model calls)."""
@@ -124,7 +156,8 @@ class Board:
             with self._lock:
                 if name not in self.skipped:
                     self.skipped.append(name)
-            raise CandidateSkipped(f"candidate {name} is not needed: {self.agree} candidates agree")
+            why = "the evidence leads nowhere" if self.gave_up else f"{self.agree} candidates agree"
+            raise CandidateSkipped(f"candidate {name} is not needed: {why}")
 
     def evidence(self, name: str, code: str) -> Evidence | None:
         """What ``name`` posted about ``code`` (``None`` when it posted nothing, or about other code)."""

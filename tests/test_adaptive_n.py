@@ -142,3 +142,87 @@ def test_a_crash_or_a_failed_example_is_no_vote():
     assert not settled([crash] * 5, agree=2, examples=True)
     assert not settled([failed] * 5, agree=2, examples=True)
     assert not settled([Evidence("c", ("2",), passed=True)] * 5, agree=0, examples=True)
+
+
+# --- giving up: the evidence leads nowhere (flow.give_up_after) ---------------------------------------------------
+
+GUESSES = ["def count_upper(s):\n    return 0", "def count_upper(s):\n    return len(s)",
+           "def count_upper(s):\n    return len(s) + 1", "def count_upper(s):\n    return -1"]
+MISSES = ["def inc(n):\n    return n", "def inc(n):\n    return n - 1", "def inc(n):\n    return 0",
+          "def inc(n):\n    return -n"]
+
+
+def test_candidates_that_agree_on_nothing_stop_the_step_after_give_up_after(script, home):
+    gateway = Gateway()
+    model = _model(script, {f"c{i}": [c] for i, c in enumerate(GUESSES + [UPPER[0]], start=1)})
+    result = run_team(example("best_of_n_team", candidates=5, max_parallel=1, give_up_after=3), PLAIN, model=model,
+                      gateway=gateway)
+    assert _coder_calls(gateway, model) == ["coder.c1", "coder.c2", "coder.c3"]
+    assert gateway.script(model).remaining() == {"coder.c4": 1, "coder.c5": 1}
+    ranking = _ranking(result)
+    assert sorted(ranking.order) == ["c1", "c2", "c3"]
+    assert ("Adaptive N (give up after 3): 3 of 5 candidates written; the evidence led nowhere (no two that ran "
+            "returned the same values), so c4, c5 were not written.") in ranking.reason
+
+
+def test_two_that_agree_are_a_lead_and_the_step_goes_on(script, home):
+    gateway = Gateway()
+    codes = [UPPER[0], GUESSES[0], UPPER[1], GUESSES[1], GUESSES[2]]
+    model = _model(script, {f"c{i}": [c] for i, c in enumerate(codes, start=1)})
+    result = run_team(example("best_of_n_team", candidates=5, max_parallel=1, give_up_after=3), PLAIN, model=model,
+                      gateway=gateway)
+    assert len(_coder_calls(gateway, model)) == 5
+    gateway.script(model).assert_complete()
+    assert "Adaptive N" not in _ranking(result).reason and result.final.code in UPPER
+
+
+def test_with_examples_the_step_gives_up_when_none_passed_them(script, home):
+    gateway = Gateway()
+    model = _model(script, {f"c{i}": [c] for i, c in enumerate(MISSES, start=1)})
+    result = run_team(example("best_of_n_team", candidates=4, max_parallel=1, give_up_after=2, max_rounds=1), INC,
+                      model=model, gateway=gateway)
+    assert _coder_calls(gateway, model) == ["coder.c1", "coder.c2"]
+    assert "the evidence led nowhere (none passed the task's examples), so c3, c4 were not written." \
+        in _ranking(result).reason
+    assert result.status == "unsolved", result.error
+
+
+def test_with_examples_one_that_passed_them_is_a_lead(script, home):
+    gateway = Gateway()
+    model = _model(script, {"c1": [MISSES[0]], "c2": [RIGHT[0]], "c3": [MISSES[1]], "c4": [MISSES[2]]})
+    result = run_team(example("best_of_n_team", candidates=4, max_parallel=1, give_up_after=2), INC, model=model,
+                      gateway=gateway)
+    assert len(_coder_calls(gateway, model)) == 4
+    assert _ranking(result).chosen == "c2" and result.final.code == RIGHT[0]
+
+
+def test_give_up_after_more_than_the_candidates_is_a_spec_error(tmp_path, home):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    team = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples/teams/best_of_n_team.yaml").read_text())
+    for value, said in ((9, "flow.give_up_after: 9 is more than flow.candidates (3), so it never applies"),
+                        (-1, "flow.give_up_after")):
+        team["flow"]["give_up_after"] = value
+        path = tmp_path / "team.yaml"
+        path.write_text(yaml.safe_dump(team))
+        out = subprocess.run([str(Path(sys.executable).parent / "huddle"), "teams", "validate", str(path)],
+                             capture_output=True, text=True, env={**__import__("os").environ, "HUDDLE_HOME": str(home)})
+        assert out.returncode == 2 and said in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_a_candidate_without_usable_code_is_not_repaired(script, home):
+    """A repair re-reads the whole conversation: the next candidate is cheaper, so a failed reply stays failed."""
+    from studio.messages import Error
+
+    gateway = Gateway()
+    model = script({"coder.c1": ["I would loop over the list."], "coder.c2": [code(RIGHT[0])], "critic": [CHOSEN]})
+    result = run_team(example("best_of_n_team", candidates=2, max_parallel=1, max_rounds=1), INC, model=model,
+                      gateway=gateway)
+    gateway.script(model).assert_complete()  # one reply each: c1 was not asked again
+    errors = [m for m in result.messages if isinstance(m, Error)]
+    assert len(errors) == 1 and errors[0].branch == "c1" and "(not asked again)" in errors[0].content
+    assert _ranking(result).chosen == "c2" and result.final.code == RIGHT[0]

@@ -123,3 +123,39 @@ def test_language_can_be_chosen():
 def test_no_fence_raises(text):
     with pytest.raises(ParseError, match="no fenced code block"):
         extract_code(text)
+
+
+CUT = ("```python\ndef rotate(items, k):\n    k %= len(items) or 1\n    return items[-k:] + items[:-k]\n\n\n"
+       "# Example usage:\nrotate([1, 2, 3], 1) -> [3, 1, 2] and then rotate([1, 2")
+
+
+def test_a_block_cut_at_the_token_limit_keeps_its_whole_lines_that_parse():
+    assert extract_code(CUT) == ("def rotate(items, k):\n    k %= len(items) or 1\n    return items[-k:] + "
+                                 "items[:-k]\n\n\n# Example usage:")
+    assert extract_code("Here:\n```\nx = 1\ny = (2,") == "x = 1"  # a bare fence is Python too
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("```python\n# only a comment\nfor (", "not closed, and no part of it parses"),
+    ("```python\n", "not closed, and no part of it parses"),
+    ("```bash\necho hi", "no fenced code block"),  # not Python: nothing to salvage
+])
+def test_an_unclosed_block_without_code_that_parses_raises(text, said):
+    with pytest.raises(ParseError, match=said):
+        extract_code(text)
+
+
+def test_a_coder_reply_cut_in_its_code_is_run_as_it_is_not_repaired(script, home):
+    from _replies import approve
+    from conftest import duo_team
+
+    from studio.llm import Gateway
+    from studio.messages import Code, Error
+    from studio.runner import run_team
+
+    gateway = Gateway()
+    model = script({"coder": [CUT], "critic": [approve()]})
+    result = run_team(duo_team(5), "Write rotate(items, k).", model=model, gateway=gateway)
+    assert not [m for m in result.messages if isinstance(m, Error)]
+    assert [m.code for m in result.messages if isinstance(m, Code)] == [extract_code(CUT)]
+    gateway.script(model).assert_complete()  # one coder reply: no repair was asked for

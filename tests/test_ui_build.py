@@ -759,3 +759,15 @@ def test_a_loaded_team_with_tool_approval_and_dict_tools_edits_without_losing_th
         {"mcp": "notes", "allow": ["search"]}, {"python": "statistics:mean"}]
     assert spec.approval_points() == ["before_final"] and spec.approved_tools() == {"search"}
     assert spec.mcp_servers["notes"].headers == {"Authorization": "Bearer ${T}"}
+
+
+def test_adaptive_n_is_set_on_the_build_page_and_a_give_up_past_the_candidates_is_shown(at, downloads):
+    at.selectbox(key="build_gallery").set_value("solver_team").run()
+    at.button(key="build_gallery_load").click().run()
+    assert _w(at.number_input, "flow.give_up_after").value == 8 and _w(at.number_input, "flow.agree").value == 3
+    _w(at.number_input, "flow.give_up_after").set_value(17).run()
+    assert any("flow.give_up_after" in e.value for e in at.error)
+    _w(at.number_input, "flow.give_up_after").set_value(6).run()
+    _w(at.number_input, "flow.agree").set_value(2).run()
+    flow = parse_spec(_downloaded(at, downloads)).flow
+    assert (flow.give_up_after, flow.agree) == (6, 2)

@@ -229,7 +229,9 @@ def teams_validate(file: Path = typer.Argument(..., help="Team spec (YAML or JSO
     flow, judge = spec.flow, spec.judge()
     details = {"magentic": f", up to {flow.max_stalls} stalls before a replan, {flow.max_replans} replans",
                "parallel_plan": f", {flow.max_parallel} steps at once, {flow.max_replans} replans",
-               "best_of_n": f", {flow.candidates} candidates, {flow.max_parallel} at once",
+               "best_of_n": f", {flow.candidates} candidates, {flow.max_parallel} at once"
+                            + (f", until {flow.agree} agree" if flow.agree else "")
+                            + (f" or {flow.give_up_after} lead nowhere" if flow.give_up_after else ""),
                "cross_team": ", sub-teams " + ", ".join(f"{t.name} ({' + '.join(t.roles)})" for t in flow.teams)
                              + f", judged by {judge.name if judge else '?'}"}.get(flow.type, "")
     typer.echo(f"flow: {flow.type}, up to {flow.max_rounds} rounds{details}")

@@ -101,6 +101,9 @@ def _flow_moves(spec: Spec, ctx: Context) -> Iterator[Proposal]:
         agree = int(flow.get("agree", 3))
         for a in sorted({0, 2, 3} - {agree}):
             yield _set(spec, "flow", f"flow.agree: {agree} -> {a}", ("flow", "agree"), a)
+        give_up = int(flow.get("give_up_after", 0))
+        for g in sorted({0, max(2, n // 2)} - {give_up}):
+            yield _set(spec, "flow", f"flow.give_up_after: {give_up} -> {g}", ("flow", "give_up_after"), g)
         tie = flow.get("tie_break", "critic")
         other = "critic" if tie == "shortest" else "shortest"
         yield _set(spec, "flow", f"flow.tie_break: {tie} -> {other}", ("flow", "tie_break"), other)

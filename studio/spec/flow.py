@@ -76,6 +76,10 @@ class Flow(_Model):
     agree: int = Field(3, ge=0, le=16)
     """best_of_n, adaptive N: stop writing candidates once this many agree (the same results on the inputs
     they are run on, and whatever examples the task has passed); 0 always writes all ``candidates``."""
+    give_up_after: int = Field(0, ge=0, le=16)
+    """best_of_n, adaptive N: once this many candidates are written and their evidence leads nowhere (none passed
+    the task's examples; without examples, no two that run return the same values), write no more: the model is
+    guessing, and the ranking chooses among those written. 0 never gives up."""
     tie_break: Literal["critic", "shortest"] = "critic"
     """best_of_n: who decides between candidates the evidence cannot tell apart (same tests passed, same
     agreement on probe inputs): the critic's pick, or the shortest code (for small models, whose pick is noise)."""
@@ -139,6 +143,9 @@ def flow_problems(spec: Any) -> list[str]:
     if kind == "best_of_n":
         problems += _needs(spec, "coder", "it writes the candidates")
         problems += _needs(spec, "critic", "it ranks the candidates")
+        if spec.flow.give_up_after > spec.flow.candidates:
+            problems.append(f"flow.give_up_after: {spec.flow.give_up_after} is more than flow.candidates "
+                            f"({spec.flow.candidates}), so it never applies; lower it, or 0 to never give up")
     if kind == "cross_team":
         problems += _team_problems(spec)
     elif spec.flow.teams or spec.flow.judge:

@@ -46,6 +46,10 @@ NUMBER_FIELDS = {
                                  "replans, 1 to 20."),
     "max_replans": ("Max replans", "How often the plan may be rewritten before the run gives up, 0 to 20."),
     "candidates": ("Candidates", "Candidate solutions written in parallel, 1 to 16."),
+    "agree": ("Agree", "Adaptive N: stop writing candidates once the leading cluster of agreeing candidates leads "
+                       "by this many (one more without examples); 0 writes them all, 0 to 16."),
+    "give_up_after": ("Give up after", "Adaptive N: stop after this many candidates whose evidence leads nowhere "
+                                       "(none passed the examples; without any, no two agree); 0 never, 0 to 16."),
     "max_parallel": ("Max parallel", "Branches (steps, candidates or sub-teams) that run at once, 1 to 64."),
 }
 """Flow field to (label, help) of its number input."""
@@ -54,7 +58,7 @@ FLOW_NUMBERS: dict[str, tuple[str, ...]] = {
     "sequential": (),
     "magentic": ("max_stalls", "max_replans"),
     "parallel_plan": ("max_replans", "max_parallel"),
-    "best_of_n": ("candidates", "max_parallel"),
+    "best_of_n": ("candidates", "agree", "give_up_after", "max_parallel"),
     "cross_team": ("max_parallel",),
 }
 """The number fields each flow type uses (the others are kept in the spec, but do nothing)."""
