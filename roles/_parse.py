@@ -125,7 +125,7 @@ def extract_code(text: str, language: str = "python") -> str:
     """
     blocks = fenced_blocks(text)
     if blocks:
-        return next((body for lang, body in blocks if lang in (language, *_PYTHON[1:])), blocks[0][1])
+        return next((body for lang, body in blocks if lang in (language, "py", "")), blocks[0][1])
     opened = _OPEN_FENCE.search(text) if language == "python" else None
     if opened is not None and opened.group(1).lower() in _PYTHON:
         code = _whole_lines_that_parse(opened.group(2))

@@ -237,9 +237,9 @@ def ask(ctx: RoleContext, values: dict[str, Any], parse: Callable[[str], T], *,
 
     A role with tools (``memory_search``, Python functions, MCP servers' tools) may first call them, up to its
     ``max_tool_calls`` (see :mod:`roles.act`); the results are added to the conversation. A reply that does not
-    parse gets ``ctx.repairs`` repair attempts (one by default); the caller falls back to a default when ``parsed`` is
-    ``None``. ``prompt``
-    names another prompt file than the role's behaviour (the critic ranking candidates uses ``rank``).
+    parse gets ``ctx.repairs`` repair attempts (one by default); the caller falls back to a default when ``parsed``
+    is ``None``. ``prompt`` names another prompt file than the role's behaviour (the critic ranking candidates uses
+    ``rank``).
     """
     kind = prompt or ctx.role.behaviour  # a custom kind uses its behaviour's prompt, with its own instructions
     hits = recall(ctx, query)

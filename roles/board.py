@@ -54,6 +54,11 @@ class Evidence:
     """Whether it passes each designed test (empty without designed tests)."""
 
 
+def _largest_clusters(posts: Sequence[Evidence], most: int) -> list[int]:
+    """The sizes of the ``most`` largest clusters: candidates that passed (or ran clean) and return the same."""
+    return [n for _, n in Counter(e.behaviour for e in posts if e.passed and runs(e.behaviour)).most_common(most)]
+
+
 def settled(posts: Sequence[Evidence], agree: int, examples: bool) -> bool:
     """Whether the evidence decides the step: the leading cluster leads every other one by ``agree`` candidates.
 
@@ -72,7 +77,7 @@ def settled(posts: Sequence[Evidence], agree: int, examples: bool) -> bool:
     """
     if agree <= 0:
         return False
-    sizes = [n for _, n in Counter(e.behaviour for e in posts if e.passed and runs(e.behaviour)).most_common(2)]
+    sizes = _largest_clusters(posts, 2)
     lead = sizes[0] - (sizes[1] if len(sizes) > 1 else 0) if sizes else 0
     return lead >= agree + (0 if examples else NO_EXAMPLE_EXTRA)
 
@@ -93,8 +98,8 @@ def leads_nowhere(posts: Sequence[Evidence], examples: bool) -> bool:
     """
     if examples:
         return not any(e.passed for e in posts)
-    sizes = Counter(e.behaviour for e in posts if e.passed and runs(e.behaviour)).most_common(1)
-    return not sizes or sizes[0][1] < 2
+    sizes = _largest_clusters(posts, 1)
+    return not sizes or sizes[0] < 2
 
 
 class Board:

@@ -177,9 +177,14 @@ def _length(candidate: Candidate) -> int:
     return len(candidate.code.code.strip()) if candidate.code and candidate.code.code.strip() else 1 << 30
 
 
+def _tied(ranked: list[Candidate]) -> list[Candidate]:
+    """The candidates the evidence cannot tell from the first of ``ranked`` (which is in the evidence's order)."""
+    return [c for c in ranked if c.score()[:7] == ranked[0].score()[:7]]
+
+
 def _shortest_of_best(ranked: list[Candidate]) -> tuple[Candidate, str]:
     """The first by the evidence (``ranked`` is in that order), the shortest code of those it cannot tell apart."""
-    tied = [c for c in ranked if c.score()[:7] == ranked[0].score()[:7]]
+    tied = _tied(ranked)
     if len(tied) == 1:
         return tied[0], f" The evidence puts {tied[0].name} first."
     shortest = min(tied, key=_length)
@@ -194,7 +199,7 @@ def _pick(candidates: list[Candidate], name: str | None, tie_break: str = "criti
     """
     ranked = by_evidence(candidates)
     best = ranked[0]
-    if tie_break == "shortest" and len(ranked) > 1 and ranked[1].score()[:7] == best.score()[:7]:
+    if tie_break == "shortest" and len(_tied(ranked)) > 1:
         return _shortest_of_best(ranked)
     chosen = next((c for c in candidates if c.name == name), best)
     for depth, why in _OVERRULED:
