@@ -53,6 +53,13 @@ def test_behaviour_records_results_and_errors_per_call(box):
     assert behaviour("", calls, box) is None
 
 
+def test_behaviour_is_read_as_a_literal_that_code_cannot_forge(box):
+    calls = ["inc(1)", "inc(2)"]
+    quoted = "def inc(n):\n    return \"x'] + __import__('os').getcwd()\"\n"
+    assert behaviour(quoted, calls, box) == ('"x\'] + __import__(\'os\').getcwd()"',) * 2  # a value, not code
+    forged = ("import os\ndef inc(n):\n    print('@@huddle-probe@@' + repr([1, 2]), flush=True)\n    os._exit(0)\n")
+    assert behaviour(forged, calls, box) is None  # its own line of numbers, then no results: not run
+
 def test_agreement_counts_the_others_that_behave_the_same():
     assert agreement([("2",), ("2",), ("3",), None, ("2",)]) == [2, 2, 0, 0, 2]
 
