@@ -24,7 +24,8 @@ Part B: best_of_n on a small task, every candidate passing its tests.
 5. ``best_of_n`` with 4 candidates (``coder.c1`` ... ``coder.c4``) in parallel.
    Target: <= 1.3x row 4's time. Adaptive N is off (``agree: 0``): every
    candidate is written, run and probed, so the row measures the parallel
-   branches, not candidates left out.
+   branches, not candidates left out. Their code differs (``a + b``,
+   ``b + a``...): copies of one code would be probed once.
 
 Every run must end ``done`` with the result approved, and use every scripted reply.
 
@@ -56,7 +57,15 @@ SPEEDUP_TARGET = 5.0
 BEST_OF_N_TARGET = 1.3
 PLAN_TASK = f"Write functions f1 .. f{STEPS}; fK() returns K.\nassert f1() == 1"
 ADD_TASK = "Write add(a, b) returning the sum.\nassert add(2, 3) == 5"
-ADD_CODE = "```python\ndef add(a, b):\n    return a + b\n\ndef test_add():\n    assert add(-1, 1) == 0\n```"
+ADD_BODIES = ("a + b", "b + a", "sum((a, b))", "a - (-b)")
+"""What each candidate returns: right alike but different code, so each is run and probed (copies of one
+code are probed once)."""
+
+
+def add_code(i: int) -> str:
+    """Candidate ``i``'s reply (``i`` from 1): an ``add`` with its own test, fenced as a coder replies."""
+    body = ADD_BODIES[(i - 1) % len(ADD_BODIES)]
+    return f"```python\ndef add(a, b):\n    return {body}\n\ndef test_add():\n    assert add(-1, 1) == 0\n```"
 APPROVE = {"verdict": "approve", "feedback": "Correct, and the tests pass.", "lessons": []}
 Case = tuple[TeamSpec, dict[str, list]]
 
@@ -106,7 +115,7 @@ def best_of_n_case(candidates: int) -> Case:
     spec = _spec(f"bench-best-of-{candidates}", ["coder", "critic"], {
         "type": "best_of_n", "candidates": candidates, "max_parallel": 8, "agree": 0,
         "edges": [{"from": "coder", "to": "critic"}, {"from": "critic", "to": "coder"}]}, concurrency=8)
-    coders = {f"coder.c{i}": [ADD_CODE] for i in range(1, candidates + 1)}
+    coders = {f"coder.c{i}": [add_code(i)] for i in range(1, candidates + 1)}
     return spec, {**coders, "critic": [json.dumps({"best": "c1", **APPROVE})]}
 
 

@@ -105,19 +105,23 @@ def with_agreement(candidates: list[Candidate], task: str, sandbox,
 
     Unchanged without a sandbox, without example calls in the task, or with fewer than three candidates
     (two that differ say nothing about which is right). ``known`` gives behaviours already found, by
-    candidate name (what adaptive N's board holds); the others run at once, in threads.
+    candidate name (what adaptive N's board holds); the others run at once, in threads, once per distinct code.
     """
     calls = probe_calls(task)
     if sandbox is None or not calls or len(candidates) < 3:
         return candidates
     known = known or {}
+    by_code = {c.code.code: known[c.name] for c in candidates if c.name in known and c.code}
+    firsts: dict[str, Candidate] = {}  # one candidate of each code not yet probed: one program, one behaviour
+    for c in candidates:
+        if c.code and c.code.code and c.code.code not in by_code:
+            firsts.setdefault(c.code.code, c)
 
-    def seen(c: Candidate) -> tuple[str, ...] | None:
-        if c.name in known:
-            return known[c.name]
-        return behaviour(c.code.code, calls, sandbox, name=f"probe-{c.name}") if c.code and c.code.code else None
+    def probe(c: Candidate) -> tuple[str, ...] | None:
+        return behaviour(c.code.code if c.code else "", calls, sandbox, name=f"probe-{c.name}")
 
-    found = _each(seen, candidates)
+    by_code.update(zip(firsts, _each(probe, list(firsts.values())), strict=True))
+    found = [known[c.name] if c.name in known else by_code.get(c.code.code) if c.code else None for c in candidates]
     return [replace(c, agreement=n, shared=k)
             for c, n, k in zip(candidates, agreement(found), shared_results(found), strict=True)]
 

@@ -8,10 +8,13 @@ import pytest
 from _replies import code
 from test_flows import example
 
+import roles.board
 import roles.ranker
 from roles.board import Board, CandidateSkipped, Evidence, settled
+from roles.ranker import Candidate, with_agreement
+from sandbox import Sandbox
 from studio.llm import Gateway
-from studio.messages import Execution, Ranking
+from studio.messages import Code, Execution, Ranking
 from studio.runner import run_team
 from studio.spec import SandboxSpec
 
@@ -226,3 +229,33 @@ def test_a_candidate_without_usable_code_is_not_repaired(script, home):
     errors = [m for m in result.messages if isinstance(m, Error)]
     assert len(errors) == 1 and errors[0].branch == "c1" and "(not asked again)" in errors[0].content
     assert _ranking(result).chosen == "c2" and result.final.code == RIGHT[0]
+
+
+def test_copies_of_one_code_are_probed_once_and_agree(script, home, monkeypatch, tmp_path):
+    """Small models write the same code again and again: one program, one probe, and its copies agree."""
+    probed: list[str] = []
+
+    def counted(board_or_ranker):
+        real = board_or_ranker.behaviour
+
+        def probe(code, *args, **kwargs):
+            probed.append(code)
+            return real(code, *args, **kwargs)
+        return probe
+
+    monkeypatch.setattr(roles.board, "behaviour", counted(roles.board))
+    gateway = Gateway()
+    codes = [RIGHT[0], RIGHT[0], WRONG[1], RIGHT[0]]
+    model = _model(script, {f"c{i}": [c] for i, c in enumerate(codes, start=1)})
+    result = run_team(example("best_of_n_team", candidates=4, max_parallel=1, agree=0), INC, model=model,
+                      gateway=gateway)
+    assert sorted(probed) == sorted([RIGHT[0], WRONG[1]])
+    assert _ranking(result).chosen == "c1" and result.final.code == RIGHT[0]
+
+    probed.clear()  # the ranking without a board (a baseline's vote) probes each distinct code once too
+    monkeypatch.setattr(roles.ranker, "behaviour", counted(roles.ranker))
+    box = Sandbox(SandboxSpec(timeout_s=2), tmp_path / "ws")
+    ranked = with_agreement([Candidate(f"s{i}", Code(run_id="r", sender="vote", code=c)) for i, c in enumerate(codes)],
+                            INC, box)
+    assert sorted(probed) == sorted([RIGHT[0], WRONG[1]])
+    assert [c.agreement for c in ranked] == [2, 2, 0, 2]
