@@ -164,14 +164,14 @@ class Board:
             why = "the evidence leads nowhere" if self.gave_up else f"{self.agree} candidates agree"
             raise CandidateSkipped(f"candidate {name} is not needed: {why}")
 
-    def behaviour_of(self, code: str) -> tuple[tuple[str, ...] | None] | None:
-        """What a candidate with the same ``code`` returned on the probe calls, in a 1-tuple (``None``: none posted).
+    def copy_of(self, code: str) -> Evidence | None:
+        """What a candidate with the same ``code`` posted (``None``: none did).
 
         Small models write the same code again and again; the same program gives the same results, so it is
         probed once.
         """
         with self._lock:
-            return next(((e.behaviour,) for e in self._posts.values() if e.code == code), None)
+            return next((e for e in self._posts.values() if e.code == code), None)
 
     def evidence(self, name: str, code: str) -> Evidence | None:
         """What ``name`` posted about ``code`` (``None`` when it posted nothing, or about other code)."""
@@ -193,9 +193,11 @@ def evidence_of(code: str, ran: Execution | None, board: Board, sandbox, name: s
         done, failed = task_counts(ran)
         clean = ran.limit is None and failed == 0 and (ran.exit_code == 0 or ran.own_failed > 0)
         passed = clean and (done > 0 or not board.examples)
-    posted = board.behaviour_of(code)
-    seen = posted[0] if posted is not None else \
-        behaviour(code, board.calls, sandbox, name=f"probe-{name}") if board.calls else None
+    same = board.copy_of(code)
+    if same is not None:
+        seen = same.behaviour
+    else:
+        seen = behaviour(code, board.calls, sandbox, name=f"probe-{name}") if board.calls else None
     rows: tuple[bool, ...] = ()
     if board.designed:
         if ran is not None and ran.exit_code == 0 and ran.designed_passed + len(ran.designed_failed) == \

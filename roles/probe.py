@@ -138,7 +138,7 @@ def _probe(code: str, calls: Sequence[str], sandbox: Any, name: str) -> tuple[tu
     """(the behaviour, the first error as ``call raised Error: message``, or "")."""
     if not calls or not code.strip():
         return None, ""
-    runner = _RUNNER.format(calls=[str(c) for c in calls], mark=_MARK)
+    runner = _RUNNER.format(calls=list(calls), mark=_MARK)
     result = sandbox.run({"solution.py": code, "probe.py": runner}, entry="probe.py", name=name)
     lines = [ln[len(_MARK):] for ln in result.stdout.splitlines() if ln.startswith(_MARK)]
     first: object = None

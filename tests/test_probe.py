@@ -60,6 +60,7 @@ def test_behaviour_is_read_as_a_literal_that_code_cannot_forge(box):
     forged = ("import os\ndef inc(n):\n    print('@@huddle-probe@@' + repr([1, 2]), flush=True)\n    os._exit(0)\n")
     assert behaviour(forged, calls, box) is None  # its own line of numbers, then no results: not run
 
+
 def test_agreement_counts_the_others_that_behave_the_same():
     assert agreement([("2",), ("2",), ("3",), None, ("2",)]) == [2, 2, 0, 0, 2]
 
