@@ -24,7 +24,7 @@ from typing import Any
 from roles.executor import given_tests
 from roles.inputs import generated_calls
 
-__all__ = ["agreement", "behaviour", "crash_report", "probe_calls", "runs", "shared_results"]
+__all__ = ["agreement", "behaviour", "crash_report", "distinct_agreement", "probe_calls", "runs", "shared_results"]
 
 PROBES = 16
 """Probe calls per task, at most."""
@@ -172,6 +172,22 @@ def agreement(behaviours: Sequence[tuple[str, ...] | None]) -> list[int]:
         [1, 1, 0, 0, 0, 0]
     """
     return [0 if not runs(b) else sum(1 for j, other in enumerate(behaviours) if j != i and other == b)
+            for i, b in enumerate(behaviours)]
+
+
+def distinct_agreement(behaviours: Sequence[tuple[str, ...] | None], codes: Sequence[str]) -> list[int]:
+    """For each behaviour, how many other programs (code other than its own) are the same; as :func:`agreement`.
+
+    A small model writes one program many times: its copies agree because they are one program, not because
+    they found the same answer. Between clusters of one size, the one that more different programs reach is
+    the better evidence.
+
+    Example:
+        >>> distinct_agreement([("1",), ("1",), ("1",), ("2",), ("2",), ("2",)], ["a", "a", "a", "b", "c", "d"])
+        [0, 0, 0, 2, 2, 2]
+    """
+    return [0 if not runs(b) else len({codes[j] for j, other in enumerate(behaviours)
+                                       if other == b and codes[j] != codes[i]})
             for i, b in enumerate(behaviours)]
 
 

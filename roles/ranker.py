@@ -26,7 +26,7 @@ from roles.board import Board
 from roles.critic import ReviewReply
 from roles.designed import designed_results, scores
 from roles.executor import execute, execution_report, task_counts
-from roles.probe import agreement, behaviour, probe_calls, shared_results
+from roles.probe import agreement, behaviour, distinct_agreement, probe_calls, shared_results
 from studio.messages import Code, DesignedTests, Execution, Message, Ranking, Review, Usage, new_id
 
 __all__ = ["SHOWN", "Candidate", "JudgeReply", "RankReply", "by_evidence", "evidence_decides", "judge_results",
@@ -45,26 +45,30 @@ class Candidate:
     """What else is known (``approved by its critic``)."""
     agreement: int = 0
     """How many other candidates gave the same results on every probe call."""
+    distinct: int = 0
+    """How many of those have code other than its own (copies of one program are one program's evidence)."""
     shared: int = 0
     """Results on single probe calls it shares with other candidates (summed over them)."""
     designed: float = 0.0
     """Designed tests it passes, each weighted by the share of candidates that pass it (:mod:`roles.vote`)."""
 
-    def score(self) -> tuple[int, int, int, int, float, int, int, int]:
+    def score(self) -> tuple[int, int, int, int, float, int, int, int, int]:
         """The sort key of the evidence; higher is better.
 
         In order: runs clean on the task's tests, passes more of them, fails fewer, agrees with more others
-        (wholly), passes more trusted designed tests, agrees call by call, passes more of its own tests, has code.
+        (wholly), passes more trusted designed tests, agrees with more programs other than its own copies,
+        agrees call by call, passes more of its own tests, has code.
 
         The code's own tests (its ``test_`` functions) count after the agreement: a small model's tests are
         often wrong, and a wrong test must not sink right code below code that agrees with the others.
         """
         ran = self.execution
         if ran is None:
-            return (0, 0, 0, self.agreement, self.designed, self.shared, 0, int(bool(self.code and self.code.code)))
+            return (0, 0, 0, self.agreement, self.designed, self.distinct, self.shared, 0,
+                    int(bool(self.code and self.code.code)))
         passed, failed = task_counts(ran)
         clean = ran.limit is None and failed == 0 and (ran.exit_code == 0 or ran.own_failed > 0)
-        return (int(clean), passed, -failed, self.agreement, self.designed, self.shared,
+        return (int(clean), passed, -failed, self.agreement, self.designed, self.distinct, self.shared,
                 ran.own_passed - ran.own_failed, 1)
 
     def report(self) -> str:
@@ -122,8 +126,10 @@ def with_agreement(candidates: list[Candidate], task: str, sandbox,
 
     by_code.update(zip(firsts, _each(probe, list(firsts.values())), strict=True))
     found = [known[c.name] if c.name in known else by_code.get(c.code.code) if c.code else None for c in candidates]
-    return [replace(c, agreement=n, shared=k)
-            for c, n, k in zip(candidates, agreement(found), shared_results(found), strict=True)]
+    codes = [c.code.code if c.code else "" for c in candidates]
+    return [replace(c, agreement=n, distinct=d, shared=k)
+            for c, n, d, k in zip(candidates, agreement(found), distinct_agreement(found, codes),
+                                  shared_results(found), strict=True)]
 
 
 def with_designed(candidates: list[Candidate], tests: Sequence[str], sandbox,
@@ -183,7 +189,7 @@ def _length(candidate: Candidate) -> int:
 
 def _tied(ranked: list[Candidate]) -> list[Candidate]:
     """The candidates the evidence cannot tell from the first of ``ranked`` (which is in the evidence's order)."""
-    return [c for c in ranked if c.score()[:7] == ranked[0].score()[:7]]
+    return [c for c in ranked if c.score()[:8] == ranked[0].score()[:8]]
 
 
 def _shortest_of_best(ranked: list[Candidate]) -> tuple[Candidate, str]:
@@ -219,9 +225,11 @@ _OVERRULED = (
                      f"candidate(s) on probe inputs, {c.name} as {c.agreement}."),
     (5, lambda c, b: f"{c.name} was picked, but {b.name} passes more of the designed tests the candidates "
                      f"agree with ({b.designed:g} against {c.designed:g})."),
-    (6, lambda c, b: f"{c.name} was picked, but {b.name} shares {b.shared} results on probe inputs with the "
+    (6, lambda c, b: f"{c.name} was picked, but {b.name}'s results are those of {b.distinct} other program(s), "
+                     f"{c.name}'s of {c.distinct} (copies of one code count once)."),
+    (7, lambda c, b: f"{c.name} was picked, but {b.name} shares {b.shared} results on probe inputs with the "
                      f"others, {c.name} {c.shared}."),
-    (7, lambda c, b: f"{c.name} was picked, but {b.name} passes more of its own tests."),
+    (8, lambda c, b: f"{c.name} was picked, but {b.name} passes more of its own tests."),
 )
 """How far the evidence must agree with a pick, and what it says when it does not (the first level that
 tells them apart)."""

@@ -15,7 +15,11 @@ The order of the evidence, strongest first:
    share of running candidates that pass it, and a candidate scores the weights
    of the tests it passes. Right code is not sunk by a wrong test that only a
    few candidates pass, and it breaks ties between clusters of one size.
-4. What is still tied goes to the shortest code.
+4. **Different programs**: between clusters of one size, the one that more
+   distinct programs reach wins. A small model writes one program many times;
+   its copies agree because they are one program, not because they found the
+   same answer.
+5. What is still tied goes to the shortest code.
 
 The designed tests' weights are :func:`roles.designed.trust`.
 """
@@ -33,7 +37,7 @@ __all__ = ["choose", "ranked"]
 
 
 def ranked(candidates: list[Candidate], task: str, sandbox: Any, designed: Sequence[str] = ()) -> list[Candidate]:
-    """The candidates best first: by their runs, agreement, designed tests, then the shortest code."""
+    """The candidates best first: by their runs, agreement, designed tests, distinct programs, the shortest code."""
     scored = with_designed(with_agreement(candidates, task, sandbox), designed, sandbox)
     shortest = sorted(scored, key=lambda c: len(c.code.code.strip()) if c.code and c.code.code.strip() else 1 << 30)
     return by_evidence(shortest)

@@ -106,6 +106,13 @@ def test_a_wrong_designed_test_is_outvoted_by_agreeing_candidates(box):
     assert codes[choose(PLAIN, codes, box, designed)] != WRONG
 
 
+def test_between_clusters_of_one_size_more_different_programs_win(box):
+    codes = [WRONG, WRONG, WRONG, RIGHT, RIGHT2, RIGHT3]  # three copies of one short program, three programs
+    # the same count of agreeing candidates and of shared results: before, the shortest code (WRONG) won
+    assert codes[choose(PLAIN, codes, box)] in (RIGHT, RIGHT2, RIGHT3)
+    assert codes[::-1][choose(PLAIN, codes[::-1], box)] in (RIGHT, RIGHT2, RIGHT3)
+
+
 def test_designed_tests_break_a_tie_between_clusters(box):
     lower = "def count_upper(s):\n    return sum(1 for c in s if c.islower())\n"
     designed = ["assert count_upper('ABc') == 2"]

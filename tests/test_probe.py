@@ -9,7 +9,7 @@ from _replies import code
 from conftest import hashed
 from test_flows import example, prompts
 
-from roles.probe import agreement, behaviour, probe_calls
+from roles.probe import agreement, behaviour, distinct_agreement, probe_calls
 from sandbox import Sandbox
 from studio.llm import Gateway
 from studio.messages import Execution, Ranking
@@ -168,3 +168,18 @@ def test_best_of_n_shared_results_separate_candidates_that_agree_with_no_one_who
     assert ranking.chosen == "c1", ranking.reason
     assert "c3 was picked, but c1 shares 14 results on probe inputs with the others, c3 3." in ranking.reason
     assert ranking.order == ["c1", "c4", "c2", "c3"]
+
+
+def test_copies_of_one_program_count_once_between_clusters_of_one_size(script, home):
+    double = code("def inc(n):\n    return 2*n")  # passes inc(1) == 2, shorter than every right one
+    model = script({
+        "coder.c1": [double], "coder.c2": [double], "coder.c3": [double],
+        "coder.c4": [code("def inc(n):\n    return n + 1")],
+        "coder.c5": [code("def inc(n):\n    return 1 + n")],
+        "coder.c6": [code("def inc(n):\n    return sum((n, 1))")],
+    })
+    result = run_team(example("best_of_n_team", candidates=6, tie_break="shortest", max_rounds=1), INC, model=model)
+    ranking = next(m for m in result.messages if isinstance(m, Ranking))
+    assert ranking.chosen == "c4" and ranking.order[:3] == ["c4", "c5", "c6"], ranking.reason
+    assert result.final.code == "def inc(n):\n    return n + 1"
+    assert distinct_agreement([("2",)] * 3 + [None], ["a", "a", "b", "c"]) == [1, 1, 1, 0]
