@@ -46,7 +46,7 @@ class Candidate:
     agreement: int = 0
     """How many other candidates gave the same results on every probe call."""
     distinct: int = 0
-    """How many of those have code other than its own (copies of one program are one program's evidence)."""
+    """How many different programs among those, other than its own code (copies of one code count once)."""
     shared: int = 0
     """Results on single probe calls it shares with other candidates (summed over them)."""
     designed: float = 0.0
