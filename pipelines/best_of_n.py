@@ -38,13 +38,15 @@ from roles.ranker import Candidate, rank_candidates
 from studio._serial_ast import serial_ast
 from studio.messages import DesignedTests, Message, Plan, Ranking, Task
 from studio.spec import TeamSpec
+from studio.spec.flow import Flow
 
 __all__ = ["CANDIDATE_TEMPERATURE", "board_of", "build_best_of_n", "candidate_names", "candidate_node", "candidates",
            "fan_out", "rank_node_of_step", "rank_step", "rankers"]
 
 CANDIDATE, RANK = "_candidate", "_rank"
-CANDIDATE_TEMPERATURE = 0.8
-"""The least temperature of the candidates after the first."""
+CANDIDATE_TEMPERATURE: float = Flow.model_fields["candidate_temperature"].default
+"""The least temperature of the candidates after the first, unless the flow says otherwise
+(``flow.candidate_temperature``, whose default this is)."""
 
 
 def candidate_names(spec: TeamSpec) -> list[str]:
@@ -94,7 +96,7 @@ def candidate_node(state: TeamState, runtime: Runtime[RunWiring], *, spec: TeamS
     coder = coders[index % len(coders)]
     temperature = spec.role(coder).limits.temperature
     base = spec.defaults.temperature if temperature is None else temperature
-    options: dict[str, Any] = {"temperature": max(base, CANDIDATE_TEMPERATURE)} if index else {}
+    options: dict[str, Any] = {"temperature": max(base, spec.flow.candidate_temperature)} if index else {}
     board = board_of(state, wiring, spec)
     try:
         board.check(branch)

@@ -93,6 +93,16 @@ def test_sample_vote_keeps_the_code_the_vote_picks_and_grades_it(script, home):
     assert result.tokens == sum(m.usage.prompt_tokens + m.usage.completion_tokens for m in codes)
 
 
+def test_the_samples_after_the_first_run_as_hot_as_the_teams_later_candidates(duo, script, home):
+    hot = duo.model_copy(update={"flow": duo.flow.model_copy(update={"candidate_temperature": 0.5})})
+    model = script({"coder": [code(GOOD_ADD)], "critic": [approve()],
+                    "baseline.sample-vote": [code(GOOD_ADD), code(GOOD_ADD_TOO)] * 32})
+    report = evaluate(hot, [ADD], model, baseline=["sample-vote"], home=home, gateway=Gateway(), budget_tokens=1_000)
+    samples = [m.content for m in logged(home, report.results[1].run_id)[1] if isinstance(m, Code)]
+    assert len(samples) >= 2 and "(temperature 0.2)" in samples[0].splitlines()[0]
+    assert all("(temperature 0.5)" in s.splitlines()[0] for s in samples[1:])
+
+
 def test_sample_vote_with_no_code_at_all_fails_saying_so(script, home):
     model = script({"baseline": ["I cannot.", "Nor can I."]})  # the shared queue answers baseline.sample-vote
     result = run_sampled("sample-vote", ADD, model, home, budget=0, fallback=2, gateway=Gateway())

@@ -222,6 +222,15 @@ def test_best_of_n_fans_out_a_branch_per_candidate_and_later_ones_run_hotter(scr
     gateway.script(model).assert_complete()
 
 
+def test_the_flow_sets_how_hot_the_later_candidates_run(script):
+    spec = team(("coder", "coder"), ("critic", "critic"),
+                flow={"type": "best_of_n", "candidates": 2, "candidate_temperature": 0.5})
+    gateway, model = Gateway(), script({"coder.c2": [code("def add(a, b): return a + b")]})
+    runtime, _ = wired(spec, model, gateway)
+    candidate_node(state(branch="c2"), runtime, spec=spec)
+    assert runtime.context.contexts["coder"].model.asked == [("coder.c2", {"temperature": 0.5})]
+
+
 def test_the_rank_node_compares_the_candidates_and_the_best_continues_on_the_main_line(script):
     spec = team(("coder", "coder"), ("critic", "critic"), **BEST_OF)
     one = Code(run_id=RUN, sender="coder", code="def add(a, b): return a - b", branch="c1")

@@ -46,6 +46,7 @@ def test_the_default_flow_is_sequential_and_every_type_round_trips():
     (team(PLANNER, CRITIC, flow={"type": "parallel_plan"}), "needs a role that acts as a coder"),
     (team(CODER, flow={"type": "best_of_n"}), "needs a role that acts as a critic (it ranks the candidates)"),
     (team(CODER, CRITIC, flow={"type": "best_of_n", "candidates": 0}), "flow.candidates"),
+    (team(CODER, CRITIC, flow={"type": "best_of_n", "candidate_temperature": -0.1}), "flow.candidate_temperature"),
     (team(CODER, CRITIC, flow={"type": "sideways"}), "flow.type: expected 'sequential', 'magentic'"),
     (team(CODER, CRITIC, flow={"teams": [{"name": "a", "roles": ["coder"]}]}),
      "flow.teams: sub-teams and a judge belong to flow cross_team, not sequential"),

@@ -8,7 +8,8 @@ before the tokens spent plus the largest sample so far would pass what the team
 spent on the task (at least one sample, at most :data:`MAX_SAMPLES`); when the
 team spent no tokens (a model that reports no usage) they draw the flow's
 ``candidates`` samples. The first sample is at the team's temperature, the
-others at ``max(that, CANDIDATE_TEMPERATURE)``, as the team's own candidates.
+others at ``max(that, hotter)``, as the team's own candidates (``hotter``: the team's
+``flow.candidate_temperature``, :data:`~pipelines.best_of_n.CANDIDATE_TEMPERATURE` by default).
 
 With a fixed token budget per task (``huddle eval --budget-tokens N``: ``strict``), the budget is N
 instead of the team's tokens, and a hard limit: each sample's ``max_tokens`` is capped so that its
@@ -80,9 +81,9 @@ class _Sample:
         return self.usage.prompt_tokens + self.usage.completion_tokens
 
 
-def temperature_of(settings: CallSettings, index: int) -> float:
-    """Sample ``index``'s temperature: the team's for the first, at least ``CANDIDATE_TEMPERATURE`` after."""
-    return settings.temperature if index == 0 else max(settings.temperature, CANDIDATE_TEMPERATURE)
+def temperature_of(settings: CallSettings, index: int, hotter: float = CANDIDATE_TEMPERATURE) -> float:
+    """Sample ``index``'s temperature: the team's for the first, at least ``hotter`` after."""
+    return settings.temperature if index == 0 else max(settings.temperature, hotter)
 
 
 class _NoRoom(Exception):
@@ -132,7 +133,8 @@ def _passes_example(task: EvalTask, code: str | None, sandbox: Sandbox, index: i
 
 def run_sampled(system: str, task: EvalTask, model: str, home: str | Path | None = None, *, budget: int,
                 fallback: int = 3, gateway: Gateway | None = None, settings: CallSettings | None = None,
-                sandbox: SandboxSpec | None = None, strict: bool = False) -> TaskResult:
+                sandbox: SandboxSpec | None = None, strict: bool = False,
+                hotter: float = CANDIDATE_TEMPERATURE) -> TaskResult:
     """Run the ``sample-vote`` or ``retry`` baseline on ``task`` within ``budget`` tokens; graded like the team.
 
     The result's ``budget_stop`` (``strict`` only) says the budget ran out before ``retry`` had a
@@ -151,6 +153,7 @@ def run_sampled(system: str, task: EvalTask, model: str, home: str | Path | None
         sandbox: limits for the example and the hidden tests; the defaults when omitted.
         strict: ``budget`` is a hard limit (``--budget-tokens``): each sample's ``max_tokens`` is capped to
             fit in what is left, and drawing stops when not even the prompt fits.
+        hotter: the least temperature of the samples after the first (the team's ``flow.candidate_temperature``).
     """
     if system not in SAMPLED:
         raise ValueError(f"unknown sampled baseline {system!r}: expected one of {', '.join(SAMPLED)}")
@@ -168,7 +171,7 @@ def run_sampled(system: str, task: EvalTask, model: str, home: str | Path | None
     prompt_tokens = count_prompt_tokens(model, prompt) if strict else 0
 
     def ask(index: int, spent: int) -> _Sample:
-        temperature = temperature_of(settings, index)
+        temperature = temperature_of(settings, index, hotter)
         room = min(settings.max_tokens, budget - spent - prompt_tokens) if strict else settings.max_tokens
         if room < 1:
             raise _NoRoom
@@ -246,7 +249,8 @@ def _record(bus: Bus, run_id: str, parent: str, system: str, samples: list[_Samp
 
 def run_named(system: str, task: EvalTask, model: str, home: str | Path | None = None, *, budget: int,
               fallback: int = 3, gateway: Gateway | None = None, settings: CallSettings | None = None,
-              sandbox: SandboxSpec | None = None, strict: bool = False) -> TaskResult:
+              sandbox: SandboxSpec | None = None, strict: bool = False,
+              hotter: float = CANDIDATE_TEMPERATURE) -> TaskResult:
     """Run the baseline called ``system`` (any of :data:`studio.eval.report.BASELINES`) on ``task``.
 
     ``single-call`` is :func:`studio.eval.harness.run_baseline` (it ignores ``budget`` unless ``strict``,
@@ -256,4 +260,4 @@ def run_named(system: str, task: EvalTask, model: str, home: str | Path | None =
         return run_baseline(task, model, home, gateway=gateway, settings=settings, sandbox=sandbox,
                             budget_tokens=budget if strict else None)
     return run_sampled(system, task, model, home, budget=budget, fallback=fallback, gateway=gateway,
-                       settings=settings, sandbox=sandbox, strict=strict)
+                       settings=settings, sandbox=sandbox, strict=strict, hotter=hotter)

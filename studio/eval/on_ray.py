@@ -40,7 +40,8 @@ def eval_job(spec: TeamSpec, item: _Item, *, home: Path, gateway: Gateway) -> tu
     for system in names if base is not None else ():
         results.append(run_named(system, task, base, home, budget=tokens or team.tokens,
                                  fallback=spec.flow.candidates, gateway=gateway, settings=settings,
-                                 sandbox=spec.sandbox, strict=tokens is not None))
+                                 sandbox=spec.sandbox, strict=tokens is not None,
+                                 hotter=spec.flow.candidate_temperature))
     return results, [r.run_id for r in results]
 
 

@@ -82,7 +82,8 @@ def evaluate(spec: TeamSpec, tasks: Iterable[EvalTask], model: str | None = None
                 assert base is not None  # a baseline runs only when there is one
                 result = run_named(system, task, base, home, budget=budget_tokens or team.tokens,
                                    fallback=spec.flow.candidates, gateway=gateway, settings=settings,
-                                   sandbox=spec.sandbox, strict=budget_tokens is not None)
+                                   sandbox=spec.sandbox, strict=budget_tokens is not None,
+                                   hotter=spec.flow.candidate_temperature)
             report.results.append(result)
             if on_result is not None:
                 on_result(result)

@@ -80,6 +80,9 @@ class Flow(_Model):
     """best_of_n, adaptive N: once this many candidates are written and their evidence leads nowhere (none passed
     the task's examples; without examples, no two that run return the same values), write no more: the model is
     guessing, and the ranking chooses among those written. 0 never gives up."""
+    candidate_temperature: float = Field(0.8, ge=0, le=2)
+    """best_of_n: the least temperature of the candidates after the first (which samples at its coder's own), so
+    that a real model writes different ones; the same-budget ``sample-vote`` and ``retry`` baselines sample so too."""
     tie_break: Literal["critic", "shortest"] = "critic"
     """best_of_n: who decides between candidates the evidence cannot tell apart (same tests passed, same
     agreement on probe inputs): the critic's pick, or the shortest code (for small models, whose pick is noise)."""
