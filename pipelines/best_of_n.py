@@ -40,13 +40,26 @@ from studio.messages import DesignedTests, Message, Plan, Ranking, Task
 from studio.spec import TeamSpec
 from studio.spec.flow import Flow
 
-__all__ = ["CANDIDATE_TEMPERATURE", "board_of", "build_best_of_n", "candidate_names", "candidate_node", "candidates",
-           "fan_out", "rank_node_of_step", "rank_step", "rankers"]
+__all__ = ["CANDIDATE_TEMPERATURE", "board_of", "build_best_of_n", "candidate_names", "candidate_node",
+           "candidate_temperature", "candidates", "fan_out", "rank_node_of_step", "rank_step", "rankers"]
 
 CANDIDATE, RANK = "_candidate", "_rank"
 CANDIDATE_TEMPERATURE: float = Flow.model_fields["candidate_temperature"].default
 """The least temperature of the candidates after the first, unless the flow says otherwise
 (``flow.candidate_temperature``, whose default this is)."""
+
+
+def candidate_temperature(base: float, index: int, least: float = CANDIDATE_TEMPERATURE) -> float:
+    """Candidate ``index``'s temperature (from 0): ``base`` for the first, at least ``least`` after.
+
+    The same rule for the team's candidates and for the same-budget baselines' samples
+    (:mod:`studio.eval.baselines`), so both sample alike.
+
+    Example:
+        >>> candidate_temperature(0.2, 0), candidate_temperature(0.2, 1), candidate_temperature(0.2, 1, 0.5)
+        (0.2, 0.8, 0.5)
+    """
+    return base if index == 0 else max(base, least)
 
 
 def candidate_names(spec: TeamSpec) -> list[str]:
@@ -96,7 +109,9 @@ def candidate_node(state: TeamState, runtime: Runtime[RunWiring], *, spec: TeamS
     coder = coders[index % len(coders)]
     temperature = spec.role(coder).limits.temperature
     base = spec.defaults.temperature if temperature is None else temperature
-    options: dict[str, Any] = {"temperature": max(base, spec.flow.candidate_temperature)} if index else {}
+    options: dict[str, Any] = {}  # the first candidate samples at its coder's own temperature
+    if index:
+        options["temperature"] = candidate_temperature(base, index, spec.flow.candidate_temperature)
     board = board_of(state, wiring, spec)
     try:
         board.check(branch)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
-from pipelines.best_of_n import CANDIDATE_TEMPERATURE
+from pipelines.best_of_n import CANDIDATE_TEMPERATURE, candidate_temperature
 from roles._parse import ParseError, extract_code
 from roles.executor import SOLUTION, TESTS, given_tests
 from roles.vote import choose
@@ -83,7 +83,7 @@ class _Sample:
 
 def temperature_of(settings: CallSettings, index: int, hotter: float = CANDIDATE_TEMPERATURE) -> float:
     """Sample ``index``'s temperature: the team's for the first, at least ``hotter`` after."""
-    return settings.temperature if index == 0 else max(settings.temperature, hotter)
+    return candidate_temperature(settings.temperature, index, hotter)
 
 
 class _NoRoom(Exception):
