@@ -25,7 +25,7 @@ from studio.llm.scripted import ScriptedModel
 from studio.optimize import OptimizeError, optimize, split_tasks
 from studio.optimize.journal import Journal
 from studio.optimize.rewrite import rewriter
-from studio.optimize.space import Context, checked, moves_of
+from studio.optimize.space import Context, Proposal, checked, moves_of
 from studio.spec import parse_spec
 
 _FILE = Path(tempfile.mkdtemp()) / "responder.yaml"
@@ -314,3 +314,66 @@ def test_a_rewrite_that_echoes_the_failures_back_is_not_proposed(tmp_path, model
     failures = [("Write a Python function plus3(x) that returns x plus 3.", "assert plus3(0) == 3 failed")]
     assert rewrite("abc", "coder", "coder", "", failures) == expected
     assert journal.rewrites["abc:coder:1"] == (expected or "")  # kept, so a resumed search does not ask again
+
+
+def test_the_edits_that_paid_off_the_best_teams_lineage_are_proposed_on_it_together(tmp_path, home):
+    from studio.optimize.search import Search, SearchConfig, _Variant, spec_hash
+
+    start_data = pair(flow={"type": "best_of_n", "candidates": 4, "tie_break": "critic", "max_rounds": 1},
+                      sandbox={"max_attempts": 3})
+    four = tasks(4)
+    search = Search(parse_spec(start_data), four, Journal(tmp_path / "journal.jsonl", {"t": 1}),
+                    SearchConfig(model=MODEL, home=home), gateway=gateway())
+
+    def graded(change: str, parent: str | None, edit: dict, rows: list[tuple[bool, int]]) -> str:
+        data = json.loads(json.dumps(start_data))
+        for key, value in edit.items():
+            data[key] = {**data[key], **value}
+        spec = parse_spec(data)
+        digest = spec_hash(spec)
+        search._admit(_Variant(digest, spec, change.split(".")[0], change, parent))
+        for task, (passed, tokens) in zip(four, rows, strict=False):
+            search.journal.add_eval(digest, task.id, {"passed": passed, "tokens": tokens, "seconds": 1.0,
+                                                      "cost_usd": 0.0, "run_id": "", "reason": ""})
+        return digest
+
+    start = graded("start", None, {}, [(True, 100), (False, 100), (False, 100), (True, 100)])
+    best = graded("flow.candidates: 4 -> 2", start, {"flow": {"candidates": 2}},
+                  [(True, 100), (True, 100), (False, 100), (True, 100)])  # one task more on the whole split
+    graded("flow.tie_break: critic -> shortest", start, {"flow": {"tie_break": "shortest"}},
+           [(True, 60), (False, 60)])  # as many passed on its rung, for fewer tokens
+    graded("sandbox.max_attempts: 3 -> 1", start, {"sandbox": {"max_attempts": 1}},
+           [(True, 90), (False, 90)])  # the same, saving less
+    graded("flow.candidates: 4 -> 8", start, {"flow": {"candidates": 8}},
+           [(True, 50), (False, 50)])  # paid, but the best team has changed candidates since: left out
+    graded("memory.enabled: False -> True", start, {"memory": {"enabled": True}},
+           [(False, 50), (False, 50)])  # fewer tokens, a task less: did not pay
+    assert [s.hash for s in search.best(1)] == [best]
+
+    proposed = search._propose(search.best())[0]
+    assert proposed.family == "combine" and proposed.parent == best
+    assert proposed.change == "combined: flow.tie_break: critic -> shortest; sandbox.max_attempts: 3 -> 1"
+    flow, sandbox = proposed.spec.flow, proposed.spec.sandbox
+    assert (flow.candidates, flow.tie_break, sandbox.max_attempts, proposed.spec.memory.enabled) == (2, "shortest",
+                                                                                                      1, False)
+
+
+def test_a_combination_leaves_out_whole_an_edit_of_a_field_changed_since():
+    from studio.optimize.combine import combined
+
+    dev = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "teams" / "dev_team.yaml").read_text())
+    ctx = Context()
+    lean = next(p for p in moves_of(dev, ctx, "flow") if "lean" in p.change).spec
+    no_planner = next(p for p in moves_of(dev, ctx, "roles") if "without planner" in p.change).spec
+    memory_off = next(p for p in moves_of(dev, ctx, "memory") if "enabled" in p.change).spec
+    two_tries = next(p for p in moves_of(dev, ctx, "sandbox") if "-> 2" in p.change).spec
+    data, used = combined(lean, [(dev, no_planner), (dev, memory_off), (dev, two_tries)])
+    # the planner is gone already (and its edges), the sandbox's attempts the lean flow set: only the memory goes in
+    assert used == [1]
+    assert data == {**lean, "memory": {"enabled": False}}
+    spec, problems = checked(Proposal("combine", "c", data))
+    assert spec is not None and not problems
+    # an added role keeps its place; the same edit twice goes in once
+    designer = next(p for p in moves_of(lean, ctx, "roles") if "test designer" in p.change).spec
+    data, used = combined(lean, [(lean, designer), (lean, designer)])
+    assert used == [0] and [r["name"] for r in data["roles"]] == ["tester", "coder", "critic"]

@@ -1,9 +1,10 @@
 """The search: successive halving over proposed edits of the team, on the search split only.
 
 Each generation takes the best team evaluated so far (on the whole search split) and asks the
-moves of :mod:`studio.optimize.space` for up to ``proposals`` new teams (one per move family, the
-families that paid off before asked first, a model rewriting instructions from the failures it
-saw; the runner-up's edits when the best team's run out), and grades them in rungs: every
+moves of :mod:`studio.optimize.space` for up to ``proposals`` new teams (first the best team's
+edits that each did better than it, made together (:mod:`studio.optimize.combine`); then one per
+move family, the families that paid off before asked first, a model rewriting instructions from
+the failures it saw; the runner-up's edits when the best team's run out), and grades them in rungs: every
 proposal on the first quarter of the search tasks, the better half on the first half, the best
 on all of them. A proposal that fails validation is logged and skipped. Every grade goes to the
 journal first, and is never made twice: a stopped search started again replays its decisions
@@ -32,6 +33,7 @@ from studio.eval import EvalTask, evaluate
 from studio.eval.report import TaskResult
 from studio.llm import Gateway
 from studio.messages import Final
+from studio.optimize.combine import combined
 from studio.optimize.journal import Journal, spec_hash
 from studio.optimize.rewrite import rewriter
 from studio.optimize.space import FAMILIES, Context, Proposal, checked, moves_of
@@ -195,29 +197,69 @@ class Search:
             wins += bool(mine and parent and (mine.passed, -mine.tokens) > (parent.passed, -parent.tokens))
         return (wins + 1) / (len(tried) + 2)
 
+    def _helped(self, best: Stats) -> list[tuple[_Variant, _Variant]]:
+        """(parent, edit) for each edit off ``best``'s lineage that beat its parent on the tasks it was graded on.
+
+        The most tasks gained (per task graded) first, then the largest share of tokens saved.
+        """
+        lineage: list[str] = []
+        digest: str | None = best.hash
+        while digest is not None:
+            lineage.append(digest)
+            digest = self._variants[digest].parent
+        gains = []
+        for child in self._variants.values():
+            if child.parent not in lineage or child.hash in lineage:
+                continue
+            graded = next((s for k in reversed(rungs(len(self.tasks)))
+                           if (s := self.stats(child.hash, self.tasks[:k])) is not None), None)
+            mine = self.stats(child.parent, self.tasks[:graded.tasks]) if graded is not None else None
+            if graded is None or mine is None:
+                continue
+            gain = (graded.passed - mine.passed) / graded.tasks, (mine.tokens - graded.tokens) / max(1, mine.tokens)
+            if gain[0] > 0 or (gain[0] == 0 and gain[1] > 0):
+                gains.append((gain, self._variants[child.parent], child))
+        return [(parent, child) for _, parent, child in sorted(gains, key=lambda g: (-g[0][0], -g[0][1]))]
+
+    def _combination(self, best: Stats) -> Proposal | None:
+        """``best`` with the edits that paid off its lineage made too (:mod:`studio.optimize.combine`)."""
+        helped = self._helped(best)
+        data, used = combined(_data(self._variants[best.hash].spec),
+                              [(_data(parent.spec), _data(child.spec)) for parent, child in helped])
+        if not used:
+            return None
+        return Proposal("combine", "combined: " + "; ".join(helped[i][1].change for i in used), data)
+
     def _propose(self, parents: list[Stats]) -> list[_Variant]:
         ctx = self._context(parents[0].hash)
         picked: list[_Variant] = []
         refused = {r["change"] for r in self.journal.rejected}
+
+        def take(proposal: Proposal, parent: str) -> bool:
+            """Add ``proposal`` to the generation if it validates and is new; log it if it does not validate."""
+            spec, problems = checked(proposal)
+            if spec is None:
+                if proposal.change not in refused:
+                    refused.add(proposal.change)
+                    self.journal.add_rejected(proposal.family, proposal.change, problems)
+                    self.on_event("rejected", change=proposal.change, problems=problems)
+                return False
+            digest = spec_hash(spec)
+            if digest in self._variants or any(v.hash == digest for v in picked):
+                return False
+            picked.append(_Variant(digest, spec, proposal.family, proposal.change, parent))
+            return True
+
+        combination = self._combination(parents[0])  # the edits that paid, together, first
+        if combination is not None:
+            take(combination, parents[0].hash)
         families = sorted(FAMILIES, key=lambda f: -self._weight(f))
         for parent in parents:  # the best team's neighbours first, one per family; the runner-up's when those run out
             data = _data(self._variants[parent.hash].spec)
             for family in families:
                 proposals: list[Proposal] = moves_of(data, ctx, family)
                 self._rng.shuffle(proposals)
-                for proposal in proposals:
-                    spec, problems = checked(proposal)
-                    if spec is None:
-                        if proposal.change not in refused:
-                            refused.add(proposal.change)
-                            self.journal.add_rejected(family, proposal.change, problems)
-                            self.on_event("rejected", change=proposal.change, problems=problems)
-                        continue
-                    digest = spec_hash(spec)
-                    if digest in self._variants or any(v.hash == digest for v in picked):
-                        continue
-                    picked.append(_Variant(digest, spec, family, proposal.change, parent.hash))
-                    break
+                any(take(proposal, parent.hash) for proposal in proposals)  # the first that validates and is new
                 if len(picked) >= self.config.proposals:
                     return picked
         return picked

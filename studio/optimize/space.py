@@ -91,7 +91,7 @@ def _flow_moves(spec: Spec, ctx: Context) -> Iterator[Proposal]:
     if kind != "best_of_n" and _named(spec, "coder") and _named(spec, "critic"):
         for n, lean in ((4, False), (8, False), (8, True)):
             lean_note = ("; lean: no planner or orchestrator, each candidate fixed at most once, at most 256 tokens, "
-                         "reading no memory" if lean else "")
+                         "reading no memory, writing no tests of its own" if lean else "")
             yield _edit(spec, "flow", f"flow: {kind} -> best_of_n ({n} candidates, ties to the shortest code, "
                         f"one round{lean_note})", partial(_to_best_of_n, n=n, lean=lean))
     if kind == "best_of_n":
@@ -104,6 +104,9 @@ def _flow_moves(spec: Spec, ctx: Context) -> Iterator[Proposal]:
         give_up = int(flow.get("give_up_after", 0))
         for g in sorted({0, max(2, n // 2)} - {give_up}):
             yield _set(spec, "flow", f"flow.give_up_after: {give_up} -> {g}", ("flow", "give_up_after"), g)
+        hot = float(flow.get("candidate_temperature", 0.8))
+        for t in sorted({0.5, 0.8} - {hot}):
+            yield _set(spec, "flow", f"flow.candidate_temperature: {hot} -> {t}", ("flow", "candidate_temperature"), t)
         tie = flow.get("tie_break", "critic")
         other = "critic" if tie == "shortest" else "shortest"
         yield _set(spec, "flow", f"flow.tie_break: {tie} -> {other}", ("flow", "tie_break"), other)
@@ -117,8 +120,8 @@ def _to_best_of_n(spec: Spec, n: int, lean: bool) -> None:
     """``spec`` as a best_of_n team of ``n`` candidates; ``lean``: each candidate as cheap as it can usefully be.
 
     Candidates judged by running them need no plan or router, and N of them multiply whatever one costs (its
-    fix attempts, its reply's length, its memory reads): the lean variant trims each, as an AFlow-style
-    operator would.
+    fix attempts, its reply's length, its memory reads, the tests it writes beside its code: the candidates'
+    agreement is the evidence): the lean variant trims each, as an AFlow-style operator would.
     """
     if lean:
         spec["roles"] = [r for r in _roles(spec) if _kind(r) not in ("planner", "orchestrator")]
@@ -128,6 +131,7 @@ def _to_best_of_n(spec: Spec, n: int, lean: bool) -> None:
         defaults["max_tokens"] = min(256, int(defaults.get("max_tokens", 512)))
         for role in _named(spec, "coder"):
             role["memory"] = {**role.get("memory", {}), "read": []}
+            role["writes_tests"] = False
     spec["flow"] = {"type": "best_of_n", "candidates": n, "agree": 2, "tie_break": "shortest", "max_rounds": 1}
 
 
@@ -143,7 +147,7 @@ def _temperature_moves(spec: Spec, ctx: Context) -> Iterator[Proposal]:
 
 def _max_tokens_moves(spec: Spec, ctx: Context) -> Iterator[Proposal]:
     now = int(spec.get("defaults", {}).get("max_tokens", 512))
-    for m in (192, 256, 384, 512):
+    for m in (128, 192, 256, 384, 512):
         if m != now:
             yield _set(spec, "max_tokens", f"defaults.max_tokens: {now} -> {m}", ("defaults", "max_tokens"), m)
 
@@ -191,6 +195,10 @@ def _role_moves(spec: Spec, ctx: Context) -> Iterator[Proposal]:
         if _kind(role) in ("planner", "orchestrator", "test_designer") and len(_roles(spec)) > 1:
             yield _edit(spec, "roles", f"roles: without {role['name']} ({_kind(role)})",
                         partial(_without, name=role["name"]))
+    for role in _named(spec, "coder"):
+        writes = bool(role.get("writes_tests", True))
+        yield _set(spec, "roles", f"roles.{role['name']}.writes_tests: {writes} -> {not writes}",
+                   (f"role:{role['name']}", "writes_tests"), not writes)
     if kind == "best_of_n" and not _named(spec, "test_designer"):
         def add(s: Spec) -> None:
             _roles(s).insert(0, {"name": "tester", "kind": "test_designer", "memory": {"read": []}})
