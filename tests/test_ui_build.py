@@ -771,3 +771,18 @@ def test_adaptive_n_is_set_on_the_build_page_and_a_give_up_past_the_candidates_i
     _w(at.number_input, "flow.agree").set_value(2).run()
     flow = parse_spec(_downloaded(at, downloads)).flow
     assert (flow.give_up_after, flow.agree) == (6, 2)
+
+
+def test_how_best_of_n_samples_and_breaks_ties_is_set_on_the_build_page(at, downloads):
+    at.selectbox(key="build_gallery").set_value("solver_team").run()
+    at.button(key="build_gallery_load").click().run()
+    hot, tie = _w(at.number_input, "flow.candidate_temperature"), _w(at.selectbox, "flow.tie_break")
+    assert hot.value == 0.5 and tie.value == "shortest"
+    hot.set_value(2.5).run()
+    assert any("flow.candidate_temperature" in e.value for e in at.error)
+    _w(at.number_input, "flow.candidate_temperature").set_value(0.7).run()
+    _w(at.selectbox, "flow.tie_break").set_value("critic").run()
+    flow = parse_spec(_downloaded(at, downloads)).flow
+    assert (flow.candidate_temperature, flow.tie_break) == (0.7, "critic")
+    _w(at.selectbox, "flow.type").set_value("sequential").run()  # a flow that does not use them: not shown
+    assert not [w for w in at.number_input if "candidate_temperature" in str(w.key)]

@@ -22,8 +22,8 @@ from typing import Any
 from studio.spec import APPROVAL_POINTS, FLOW_TYPES, Flow
 from studio.ui.team_edit import role_kind, role_name, roles
 
-__all__ = ["APPROVAL_HELP", "FLOW_CAPTIONS", "FLOW_NUMBERS", "NUMBER_FIELDS", "add_sub_team", "approval",
-           "approved_tools", "set_approval",
+__all__ = ["APPROVAL_HELP", "CANDIDATE_TEMPERATURE_HELP", "FLOW_CAPTIONS", "FLOW_NUMBERS", "NUMBER_FIELDS",
+           "TIE_BREAK_HELP", "add_sub_team", "approval", "approved_tools", "set_approval",
            "behaviour", "flow_type", "judge_of", "number_default", "remove_sub_team", "set_flow_type",
            "set_sub_team_roles", "sub_team_of", "sub_teams"]
 
@@ -53,6 +53,16 @@ NUMBER_FIELDS = {
     "max_parallel": ("Max parallel", "Branches (steps, candidates or sub-teams) that run at once, 1 to 64."),
 }
 """Flow field to (label, help) of its number input."""
+
+TIE_BREAK_HELP = {
+    "critic": "the critic's pick (a capable model)",
+    "shortest": "the shortest code (small models, whose pick is noise)",
+}
+"""best_of_n: what decides between candidates the evidence cannot tell apart."""
+
+CANDIDATE_TEMPERATURE_HELP = ("The least temperature of the candidates after the first (which samples at its coder's "
+                              "own), 0 to 2: hotter writes more different candidates, cooler repeats the model's "
+                              "favourite answer and agrees sooner.")
 
 FLOW_NUMBERS: dict[str, tuple[str, ...]] = {
     "sequential": (),

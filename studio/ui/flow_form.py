@@ -16,9 +16,11 @@ from studio.ui import icons, state
 from studio.ui.build_fields import guard, key, number, problem_md, replace_team, show_problems, writer
 from studio.ui.flow_edit import (
     APPROVAL_HELP,
+    CANDIDATE_TEMPERATURE_HELP,
     FLOW_CAPTIONS,
     FLOW_NUMBERS,
     NUMBER_FIELDS,
+    TIE_BREAK_HELP,
     add_sub_team,
     approval,
     approved_tools,
@@ -66,12 +68,33 @@ def flow_form(data: dict[str, Any], problems: list[str]) -> None:
     for name in NUMBER_FIELDS:
         if name not in shown:  # kept in the spec but unused by this type: its problems still need a place
             show_problems(problems, f"flow.{name}")
+    if kind == "best_of_n":
+        _choosing(data, problems)
+    else:
+        show_problems(problems, "flow.candidate_temperature")
+        show_problems(problems, "flow.tie_break")
     if kind == "cross_team":
         sub_teams_editor(data, problems)
         _judge(data, problems)
     else:
         show_problems(problems, "flow.teams")
         show_problems(problems, "flow.judge")
+
+
+def _choosing(data: dict[str, Any], problems: list[str]) -> None:
+    """best_of_n: how hot the later candidates are sampled, and what breaks a tie the evidence leaves."""
+    hot, tie = st.columns(2)
+    with hot:
+        number(data, problems, "Later candidates' temperature", ("flow", "candidate_temperature"), integer=False,
+               default=number_default("candidate_temperature"), help=CANDIDATE_TEMPERATURE_HELP)
+    current = str(get_path(data, ("flow", "tie_break"), number_default("tie_break")))
+    options = list(TIE_BREAK_HELP) + ([current] if current not in TIE_BREAK_HELP else [])
+    widget = key("flow", "tie_break")
+    with tie:
+        st.selectbox("Ties go to", options, index=options.index(current), key=widget,
+                     format_func=lambda o: TIE_BREAK_HELP.get(o, o), on_change=writer(("flow", "tie_break"), widget),
+                     help="Who decides between candidates that passed the same tests and agree as much.")
+        show_problems(problems, "flow.tie_break")
 
 
 def _add_team() -> None:
