@@ -92,7 +92,8 @@ def board_of(state: TeamState, wiring: RunWiring, spec: TeamSpec) -> Board:
         transcript = main_line(state["transcript"])
         task, designed = task_of(transcript), last(transcript, DesignedTests)
         probing = spec.sandbox.enabled and spec.flow.candidates >= 3  # the ranking's agreement needs three
-        made = Board(spec.flow.agree, bool(given_tests(task)), probe_calls(task) if probing else [],
+        examples = bool(given_tests(task, edge_cases=False))  # what empty input gives says little of the rest
+        made = Board(spec.flow.agree, examples, probe_calls(task) if probing else [],
                      designed.tests if designed else [], replayed=wiring.replayed, give_up=spec.flow.give_up_after)
         board = wiring.boards.setdefault(key, made)  # atomic: branches starting together share the first one
     return board

@@ -3,7 +3,8 @@ r"""Worked examples in a task's own text, as assert lines, whichever way the tas
 Three phrasings are read: ``assert`` lines (``Example: assert add(2, 3) == 5``),
 doctest lines in a docstring (``>>> add(2, 3)`` with ``5`` on the next line)
 and sentences (``add(2, 3) should return 5``, ``add(2, 3) returns 5``,
-``add(2, 3) == 5``, ``add(2, 3) -> 5``). Each becomes ``assert <call> == <value>``;
+``add(2, 3) == 5``, ``add(2, 3) -> 5``; and what empty input gives, "an empty
+list gives 0", by :mod:`roles.edge_cases`). Each becomes ``assert <call> == <value>``;
 what cannot be read as a Python call and value is left out rather than guessed.
 
 Example:
@@ -18,6 +19,8 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+
+from roles.edge_cases import empty_asserts
 
 __all__ = ["bare_asserts", "doctest_asserts", "example_asserts", "sentence_asserts"]
 
@@ -158,10 +161,12 @@ def bare_asserts(text: str) -> list[str]:
     return [m.group(1).strip() for m in re.finditer(r"^\s*(assert\s.+)$", text, re.MULTILINE)]
 
 
-def example_asserts(text: str) -> list[str]:
+def example_asserts(text: str, edge_cases: bool = True) -> list[str]:
     r"""Every worked example of ``text`` as an assert line, in order: asserts, doctest lines, sentences.
 
-    Sentences are read outside fenced code and doctest lines only, and each line appears once.
+    Sentences are read outside fenced code and doctest lines only, and each line appears once. With
+    ``edge_cases``, what the text says of empty input comes last (:mod:`roles.edge_cases`: "an empty list
+    gives 0").
 
     Example:
         >>> example_asserts("Write inc(n).\nassert inc(1) == 2\nAlso inc(-1) should return 0.")
@@ -171,7 +176,8 @@ def example_asserts(text: str) -> list[str]:
     prose = "\n".join(line for line in prose.splitlines() if not _PROMPT.match(line) and
                       not line.strip().startswith("assert "))
     out: list[str] = []
-    for line in [*bare_asserts(text), *doctest_asserts(text), *sentence_asserts(prose)]:
+    edges = empty_asserts(prose) if edge_cases else []
+    for line in [*bare_asserts(text), *doctest_asserts(text), *sentence_asserts(prose), *edges]:
         if line not in out:
             out.append(line)
     return out

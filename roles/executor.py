@@ -47,18 +47,20 @@ def task_counts(ran: Execution) -> tuple[int, int]:
     return ran.passed - ran.own_passed, ran.failed - ran.own_failed
 
 
-def given_tests(task: str) -> str:
+def given_tests(task: str, edge_cases: bool = True) -> str:
     r"""The tests a task gives: its test code (:func:`extract_tests`), then its other worked examples as asserts.
 
     Those are ``>>>`` lines in a docstring and sentences such as ``f(2) should return 4``
-    (:mod:`roles.examples`); a plan's text is not read this way (a model's prose is no evidence).
+    (:mod:`roles.examples`); a plan's text is not read this way (a model's prose is no evidence). Without
+    ``edge_cases``, what the task says of empty input ("an empty list gives 0") is left out: the worked
+    examples alone, that show what the function is for.
 
     Example:
         >>> given_tests("Write inc(n); inc(1) should return 2.")
         'assert inc(1) == 2'
     """
     code = extract_tests(task)
-    more = [line for line in example_asserts(task) if line not in code]
+    more = [line for line in example_asserts(task, edge_cases) if line not in code]
     return "\n\n".join(part for part in (code, "\n".join(more)) if part)
 
 

