@@ -377,3 +377,15 @@ def test_a_combination_leaves_out_whole_an_edit_of_a_field_changed_since():
     designer = next(p for p in moves_of(lean, ctx, "roles") if "test designer" in p.change).spec
     data, used = combined(lean, [(lean, designer), (lean, designer)])
     assert used == [0] and [r["name"] for r in data["roles"]] == ["tester", "coder", "critic"]
+
+
+def test_the_search_space_holds_how_hot_later_candidates_are_and_whether_the_coder_writes_tests():
+    root = Path(__file__).resolve().parents[1] / "examples" / "teams"
+    solver, dev = (yaml.safe_load((root / f"{name}.yaml").read_text()) for name in ("solver_team", "dev_team"))
+    assert "flow.candidate_temperature: 0.5 -> 0.8" in [p.change for p in moves_of(solver, Context(), "flow")]
+    roles = {p.change: p for p in moves_of(dev, Context(), "roles")}
+    spec, _ = checked(roles["roles.coder.writes_tests: True -> False"])
+    assert spec is not None and spec.role("coder").writes_tests is False
+    lean = next(p for p in moves_of(dev, Context(), "flow") if "lean" in p.change)
+    spec, _ = checked(lean)  # N candidates judged by running them: none writes tests of its own
+    assert spec is not None and spec.role("coder").writes_tests is False and "no tests of its own" in lean.change
