@@ -59,8 +59,8 @@ _FORMS = (
 )
 
 
-def _literal(value: str, verb: str, empty: str) -> str | None:
-    """The Python value a sentence's words name (``None`` when they name none)."""
+def _literal(value: str, verb: str, empty: str) -> str:
+    """The Python value a sentence's words name (``_VALUE`` matches only words that name one)."""
     word = value.lower()
     if word == "empty":
         return empty  # "stays empty", "is empty": the input's own empty value
@@ -94,16 +94,15 @@ def empty_asserts(text: str) -> list[str]:
     if not own and kinds != {"any"}:
         return []  # a number or a flag: an empty input is about something else
     out: list[str] = []
+    subject = _subject(param)
     for form in _FORMS:
-        pattern = form.format(subject=_subject(param), verb=_VERB, value=_VALUE, end=_END)
+        pattern = form.format(subject=subject, verb=_VERB, value=_VALUE, end=_END)
         for match in re.finditer(pattern, text, re.IGNORECASE):
             noun = match.group("noun") or match.group("noun2") or match.group("noun3")
             empty = _NOUNS[noun.lower()] if noun else (next(iter(own)) if len(own) == 1 else None)
             if empty is None or (own and empty not in own):
                 continue  # an empty input of another type than the parameter's: about something else
             value = _literal(match.group("value"), match.group("verb") or "", empty)
-            if value is None:
-                continue
             line = f"assert {function}({empty}) {'is' if value in ('True', 'False', 'None') else '=='} {value}"
             if line not in out:
                 out.append(line)
