@@ -38,11 +38,17 @@ _VERB = (r"gives|returns|yields|is|stays|remains|becomes|produces|has|contains|[
 
 
 def _subject(param: str) -> str:
-    """An empty input in words: "an empty list", "empty arr", "the given array is empty", "'s' is an empty string"."""
+    """An empty input in words: "an empty list", "empty arr", "the given array is empty", "'s' is an empty string".
+
+    Also what holds of the empty input among others: "a sentence with no words", "there are no numbers" (the
+    empty sentence has no words; a one-parameter function's empty input has no items of any kind).
+    """
     name = re.escape(param)
-    return (rf"(?:(?:(?:an?|the)\s+)?empty\s+(?:(?P<noun>{_NOUN})\b|[`'\"]?(?P<param1>{name})\b)"
+    return (rf"(?:(?:(?:an?|the)\s+)?empty\s+(?:(?P<noun>{_NOUN})\b|(?P<input>input)\b|[`'\"]?(?P<param1>{name})\b)"
             rf"|\b(?:the\s+(?:given\s+|input\s+)?(?P<noun2>{_NOUN})|[`'\"]?(?P<param2>{name})[`'\"]?)\s+is\s+"
-            rf"(?:an?\s+)?empty(?:\s+(?P<noun3>{_NOUN}))?\b)")
+            rf"(?:an?\s+)?empty(?:\s+(?P<noun3>{_NOUN}))?\b"
+            rf"|\b(?:an?\s+)?(?P<noun4>{_NOUN})\s+(?:with\s+no|without\s+any)\s+[a-z]+s\b"
+            rf"|\b(?P<none>there\s+(?:are|is)\s+no)\s+[a-z]+s?\b)")
 
 
 _FORMS = (
@@ -56,6 +62,8 @@ _FORMS = (
     # "If the list is empty, return None", "If there are no even values or the array is empty, return []"
     r"\bif\s+(?:(?!\band\b)[^.;:!?\n]){{0,60}}?{subject}\s*,?\s*(?:then\s+)?(?:it\s+|the\s+function\s+)?(?:should\s+)?"
     r"(?P<verb>return|returns|give|gives)\s+(?P<value>{value}){end}",
+    # for is_palindrome(s): "The empty string is a palindrome"; for is_sorted(nums): "an empty list is not sorted"
+    r"{subject}\s+is\s+(?:also\s+)?(?P<verb>not\s+)?(?:an?\s+)?{word}\b",
 )
 
 
@@ -82,6 +90,10 @@ def empty_asserts(text: str) -> list[str]:
         ['assert count_positive([]) == 0']
         >>> empty_asserts("def head(xs: list) -> int:\n    '''The first item; return None if the list is empty.'''")
         ['assert head([]) is None']
+        >>> empty_asserts("longest(sentence) finds the longest word; a sentence with no words gives the empty\nstring.")
+        ["assert longest('') == ''"]
+        >>> empty_asserts("is_palindrome(s) reads s both ways. The empty string is a palindrome.")
+        ["assert is_palindrome('') is True"]
         >>> empty_asserts("rotate(items, k): an empty list stays empty.")  # two parameters: which is empty?
         []
     """
@@ -95,14 +107,20 @@ def empty_asserts(text: str) -> list[str]:
         return []  # a number or a flag: an empty input is about something else
     out: list[str] = []
     subject = _subject(param)
+    word = r"\s+".join(map(re.escape, function.removeprefix("is_").split("_")))  # what is_palindrome says is so
+    prose = re.sub(r"[ \t]*(?<!\n)\n(?!\n)[ \t]*", " ", text)  # a sentence wrapped over two lines is one sentence
     for form in _FORMS:
-        pattern = form.format(subject=subject, verb=_VERB, value=_VALUE, end=_END)
-        for match in re.finditer(pattern, text, re.IGNORECASE):
-            noun = match.group("noun") or match.group("noun2") or match.group("noun3")
+        pattern = form.format(subject=subject, verb=_VERB, value=_VALUE, end=_END, word=word)
+        for match in re.finditer(pattern, prose, re.IGNORECASE):
+            noun = match.group("noun") or match.group("noun2") or match.group("noun3") or match.group("noun4")
             empty = _NOUNS[noun.lower()] if noun else (next(iter(own)) if len(own) == 1 else None)
             if empty is None or (own and empty not in own):
                 continue  # an empty input of another type than the parameter's: about something else
-            value = _literal(match.group("value"), match.group("verb") or "", empty)
+            if (match.group("input") or match.group("none")) and not kinds <= {*_LITERALS, "any"}:
+                continue  # "there are no divisors" of divisors(n): the parameter may be a number
+            verb = match.group("verb") or ""
+            value = (_literal(match.group("value"), verb, empty) if "value" in match.groupdict()
+                     else "False" if verb else "True")  # a predicate: "is a palindrome", "is not sorted"
             line = f"assert {function}({empty}) {'is' if value in ('True', 'False', 'None') else '=='} {value}"
             if line not in out:
                 out.append(line)

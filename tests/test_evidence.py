@@ -74,6 +74,16 @@ def test_examples_are_not_guessed_from_prose_that_is_no_example():
     ("title(s) capitalises every word of s; an empty string stays empty.", "assert title('') == ''"),
     ("invert(d) swaps the keys and values of the dict d. An empty dict gives an empty dict.",
      "assert invert({}) == {}"),
+    ("longest(sentence) finds the longest word of sentence; a sentence with no words gives the empty\nstring.",
+     "assert longest('') == ''"),  # a sentence wrapped over two lines, and what holds of the empty one among others
+    ("Write total(nums) that adds up the list (0 if there are no numbers).", "assert total([]) == 0"),
+    ("first_even(items) returns the first even item, or None when there is no even item.",
+     "assert first_even([]) is None"),
+    ("Write total(nums) for a list of numbers; an empty input gives 0.", "assert total([]) == 0"),
+    ("is_palindrome(s) tells whether s reads the same backwards; the empty string is a palindrome.",
+     "assert is_palindrome('') is True"),
+    ("is_sorted(nums) tells whether nums is in increasing order. An empty list is not sorted.",
+     "assert is_sorted([]) is False"),
 ])
 def test_what_a_task_says_of_empty_input_is_an_example(prompt, expected):
     assert empty_asserts(prompt) == [expected]
@@ -86,7 +96,9 @@ def test_what_a_task_says_of_empty_input_is_an_example(prompt, expected):
     "fib(n) returns the n-th Fibonacci number; an empty list gives 0.",  # n is a number: about something else
     "shout(s) upper-cases the string s. An empty list gives an empty list.",  # a list, but s is a string
     "largest(nums) returns the largest number; an empty list has no maximum.",  # no value
-    "is_palindrome(s) tells whether s reads the same backwards; the empty string is a palindrome.",
+    "has_vowel(s) tells whether s has a vowel; the empty string is a word.",  # not what has_vowel says
+    "digits(s) keeps the digits of s (empty when s has no digits).",  # a string with no digits is not ""
+    "divisors(n) lists the divisors of n, or 0 if there are no divisors.",  # n is a number
     "size(s) counts the characters; an empty string is 0 characters long, which is fine.",  # "0 characters long"
 ])
 def test_what_is_not_plainly_an_empty_input_and_its_value_is_not_guessed(prompt):
